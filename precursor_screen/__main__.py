@@ -1,0 +1,3 @@
+from precursor_screen.cli import main
+
+main()

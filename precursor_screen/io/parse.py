@@ -1,0 +1,96 @@
+"""Turn one input record into an RDKit molecule, or a one-line reason why not.
+
+A bad row is an answer, not an exception: every function here returns ``(mol, problem)`` with
+exactly one of them set, so the caller can write the row with its status.
+"""
+
+from __future__ import annotations
+
+from rdkit import Chem, rdBase
+
+__all__ = ["parse_smiles", "parse_molblock", "parse_record", "MAX_SMILES_LENGTH"]
+
+MAX_SMILES_LENGTH = 5000
+"""Longer input is refused before RDKit sees it (a polymer dump or binary junk, not a precursor)."""
+
+
+class quiet_rdkit:
+    """Context manager silencing RDKit's process-wide log, restoring it afterwards."""
+
+    def __enter__(self) -> "quiet_rdkit":
+        self._block = rdBase.BlockLogs()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self._block
+
+
+def _text_problem(text: str) -> str:
+    if not text.strip():
+        return "empty: no structure given"
+    if "\ufffd" in text or any((ord(c) < 32 and c not in "\t\r\n") for c in text):
+        return "unreadable: binary or non-text data"
+    if len(text) > MAX_SMILES_LENGTH:
+        return f"too long: SMILES of {len(text)} characters (limit {MAX_SMILES_LENGTH})"
+    return ""
+
+
+def _sanitize(mol: Chem.Mol) -> str:
+    problems = Chem.DetectChemistryProblems(mol)
+    if problems:
+        return "cannot sanitize: " + problems[0].Message()
+    try:
+        Chem.SanitizeMol(mol)
+    except Exception as exc:  # noqa: BLE001 - RDKit raises several unrelated types
+        return f"cannot sanitize: {exc}"
+    return ""
+
+
+def parse_smiles(text: str) -> tuple[Chem.Mol | None, str]:
+    """Return ``(mol, "")`` or ``(None, reason)`` for a SMILES string.
+
+    >>> parse_smiles("CC(=O)Cc1ccccc1")[1]
+    ''
+    >>> parse_smiles("C1CC")[1]
+    'unparsable SMILES: C1CC'
+    >>> parse_smiles("C[N](C)(C)(C)C")[1][:16]
+    'cannot sanitize:'
+    """
+    problem = _text_problem(text)
+    if problem:
+        return None, problem
+    smiles = text.strip()
+    with quiet_rdkit():
+        mol = Chem.MolFromSmiles(smiles, sanitize=False)
+        if mol is None:
+            shown = smiles if len(smiles) <= 60 else smiles[:57] + "..."
+            return None, f"unparsable SMILES: {shown}"
+        problem = _sanitize(mol)
+    if problem:
+        return None, problem
+    if mol.GetNumAtoms() == 0:
+        return None, "empty: no atoms"
+    return mol, ""
+
+
+def parse_molblock(block: str) -> tuple[Chem.Mol | None, str]:
+    """Return ``(mol, "")`` or ``(None, reason)`` for one SDF/molfile record."""
+    if "\ufffd" in block or "\x00" in block:
+        return None, "unreadable: binary or non-text data"
+    with quiet_rdkit():
+        mol = Chem.MolFromMolBlock(block, sanitize=False, removeHs=False)
+        if mol is None:
+            return None, "unparsable molfile record"
+        problem = _sanitize(mol)
+    if problem:
+        return None, problem
+    if mol.GetNumAtoms() == 0:
+        return None, "empty: no atoms"
+    return mol, ""
+
+
+def parse_record(smiles: str, molblock: str | None = None) -> tuple[Chem.Mol | None, str]:
+    """Parse whichever structure a record carries (molfile first)."""
+    if molblock is not None:
+        return parse_molblock(molblock)
+    return parse_smiles(smiles)

@@ -1,0 +1,246 @@
+"""Stream records from SMILES, SDF (plain or gzipped), CSV/TSV, Parquet files or standard input.
+
+Every physical input row becomes one :class:`Record`, also when it is empty or junk: the caller
+writes exactly one output row per record. Only a file that cannot be read at all (missing, unknown
+format, no SMILES column) raises :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from precursor_screen.errors import InputError
+
+__all__ = ["Record", "read_records", "detect_format", "SMILES_COLUMNS", "ID_COLUMNS", "FORMATS"]
+
+SMILES_COLUMNS = ("smiles", "canonical_smiles", "isomeric_smiles", "smi", "structure", "mol_smiles")
+ID_COLUMNS = ("id", "name", "compound_id", "mol_id", "identifier", "title", "chembl_id", "zinc_id",
+              "declaration_id")
+FORMATS = ("smi", "sdf", "csv", "tsv", "parquet")
+
+csv.field_size_limit(2**31 - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One input row: its 0-based position, an id, the structure text and any reading problem."""
+
+    row: int
+    id: str
+    smiles: str
+    molblock: str | None = None
+    error: str = ""
+    source: str = ""
+
+
+def detect_format(path: str, given: str | None = None) -> str:
+    """Return one of FORMATS from an explicit choice or the file extension.
+
+    >>> detect_format("x.sdf.gz"), detect_format("a.SMILES"), detect_format("t.txt", "csv")
+    ('sdf', 'smi', 'csv')
+    """
+    if given:
+        given = given.lower().lstrip(".")
+        given = {"smiles": "smi", "pq": "parquet"}.get(given, given)
+        if given not in FORMATS:
+            raise InputError(f"unknown input format {given!r}; choose one of {', '.join(FORMATS)}")
+        return given
+    if path == "-":
+        return "smi"
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    ext = os.path.splitext(name)[1].lstrip(".")
+    fmt = {"smi": "smi", "smiles": "smi", "ism": "smi", "can": "smi", "txt": "smi", "sdf": "sdf",
+           "mol": "sdf", "sd": "sdf", "csv": "csv", "tsv": "tsv", "tab": "tsv",
+           "parquet": "parquet", "pq": "parquet"}.get(ext)
+    if fmt is None:
+        raise InputError(f"{path}: cannot tell the format from the extension {ext!r}; "
+                         f"use --input-format ({', '.join(FORMATS)})")
+    return fmt
+
+
+def _open_binary(path: str) -> BinaryIO:
+    if path == "-":
+        return sys.stdin.buffer
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory")
+    fh: BinaryIO = open(path, "rb")
+    head = fh.peek(2)[:2] if hasattr(fh, "peek") else b""
+    if head == b"\x1f\x8b":
+        return gzip.open(fh, "rb")  # type: ignore[return-value]
+    return fh
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def read_records(path: str, *, fmt: str | None = None, smiles_column: str | None = None,
+                 id_column: str | None = None, start_row: int = 0) -> Iterator[Record]:
+    """Yield one Record per input row of ``path`` (``-`` is standard input).
+
+    ``start_row`` offsets the row numbers, so several files read in turn number their rows
+    continuously.
+    """
+    kind = detect_format(path, fmt)
+    if kind == "smi":
+        yield from _read_smi(path, start_row)
+    elif kind == "sdf":
+        yield from _read_sdf(path, start_row)
+    elif kind in ("csv", "tsv"):
+        yield from _read_csv(path, "\t" if kind == "tsv" else ",", smiles_column, id_column, start_row)
+    else:
+        yield from _read_parquet(path, smiles_column, id_column, start_row)
+
+
+def _read_smi(path: str, start_row: int) -> Iterator[Record]:
+    fh = _open_binary(path)
+    try:
+        row = start_row
+        first = True
+        for raw in fh:
+            line = _decode(raw.rstrip(b"\r\n"))
+            if first:
+                first = False
+                token = line.split(None, 1)[0].lower() if line.strip() else ""
+                if token in SMILES_COLUMNS:
+                    continue  # a header line, not a molecule
+            parts = line.strip().split(None, 1)
+            smiles = parts[0] if parts else ""
+            ident = parts[1].strip() if len(parts) > 1 else str(row)
+            if "\ufffd" in line or "\x00" in line:
+                yield Record(row, str(row), line[:80], error="unreadable: binary or non-text data",
+                             source=path)
+            else:
+                yield Record(row, ident, smiles, source=path)
+            row += 1
+    finally:
+        if path != "-":
+            fh.close()
+
+
+def _read_sdf(path: str, start_row: int) -> Iterator[Record]:
+    fh = _open_binary(path)
+    try:
+        row = start_row
+        lines: list[str] = []
+        for raw in fh:
+            line = _decode(raw.rstrip(b"\r\n"))
+            if line.strip() == "$$$$":
+                yield _sdf_record(lines, row, path)
+                row += 1
+                lines = []
+            else:
+                lines.append(line)
+        if any(s.strip() for s in lines):  # a last record without its $$$$ terminator
+            yield _sdf_record(lines, row, path)
+    finally:
+        if path != "-":
+            fh.close()
+
+
+def _sdf_record(lines: list[str], row: int, path: str) -> Record:
+    title = lines[0].strip() if lines else ""
+    end = next((i for i, s in enumerate(lines) if s.startswith("M  END")), None)
+    if end is None:
+        return Record(row, title or str(row), "", error="broken SDF record: no 'M  END' line",
+                      source=path)
+    block = "\n".join(lines[: end + 1]) + "\n"
+    props = _sdf_properties(lines[end + 1:])
+    ident = title or next((props[k] for k in props if k.lower() in ID_COLUMNS), "") or str(row)
+    return Record(row, ident, props.get("SMILES", ""), molblock=block, source=path)
+
+
+def _sdf_properties(lines: Sequence[str]) -> dict[str, str]:
+    props: dict[str, str] = {}
+    name = None
+    for line in lines:
+        if line.startswith(">"):
+            start, end = line.find("<"), line.find(">", line.find("<"))
+            name = line[start + 1:end] if 0 <= start < end else None
+            if name is not None:
+                props[name] = ""
+        elif name is not None and line.strip():
+            props[name] = (props[name] + "\n" + line) if props[name] else line
+    return props
+
+
+def _pick_column(columns: Sequence[str], given: str | None, candidates: Sequence[str],
+                 what: str, path: str, required: bool) -> str | None:
+    if given:
+        if given not in columns:
+            raise InputError(f"{path}: no column {given!r} (columns: {', '.join(columns)})")
+        return given
+    lowered = {c.lower().strip(): c for c in columns}
+    for cand in candidates:
+        if cand in lowered:
+            return lowered[cand]
+    if required:
+        raise InputError(f"{path}: no {what} column found among {', '.join(columns) or 'none'}; "
+                         f"name it with --{what}-column")
+    return None
+
+
+def _read_csv(path: str, delimiter: str, smiles_column: str | None, id_column: str | None,
+              start_row: int) -> Iterator[Record]:
+    fh = _open_binary(path)
+    text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
+    try:
+        reader = csv.reader(text, delimiter=delimiter)
+        header = next(reader, None)
+        if header is None:
+            return
+        header = [h.lstrip("\ufeff") for h in header]
+        s_col = _pick_column(header, smiles_column, SMILES_COLUMNS, "smiles", path, True)
+        i_col = _pick_column(header, id_column, ID_COLUMNS, "id", path, False)
+        s_idx = header.index(s_col)  # type: ignore[arg-type]
+        i_idx = header.index(i_col) if i_col else None
+        row = start_row
+        for fields in reader:
+            smiles = fields[s_idx] if s_idx < len(fields) else ""
+            ident = fields[i_idx] if i_idx is not None and i_idx < len(fields) else ""
+            error = ""
+            if len(fields) != len(header) and fields:
+                error = f"malformed row: {len(fields)} fields, header has {len(header)}"
+            if "\ufffd" in smiles or "\x00" in smiles:
+                error = "unreadable: binary or non-text data"
+            yield Record(row, ident or str(row), smiles, error=error, source=path)
+            row += 1
+    finally:
+        text.detach() if path == "-" else text.close()
+
+
+def _read_parquet(path: str, smiles_column: str | None, id_column: str | None,
+                  start_row: int) -> Iterator[Record]:
+    import pyarrow.parquet as pq
+
+    if path == "-":
+        raise InputError("Parquet cannot be read from standard input; give a file")
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    columns = pf.schema_arrow.names
+    s_col = _pick_column(columns, smiles_column, SMILES_COLUMNS, "smiles", path, True)
+    i_col = _pick_column(columns, id_column, ID_COLUMNS, "id", path, False)
+    wanted = [c for c in (s_col, i_col) if c]
+    row = start_row
+    for batch in pf.iter_batches(columns=wanted, batch_size=65536):
+        smiles_values = batch.column(wanted.index(s_col)).to_pylist()  # type: ignore[arg-type]
+        ids = batch.column(wanted.index(i_col)).to_pylist() if i_col else [None] * len(smiles_values)
+        for smi, ident in zip(smiles_values, ids):
+            yield Record(row, str(ident) if ident is not None else str(row),
+                         "" if smi is None else str(smi), source=path)
+            row += 1

@@ -1,0 +1,53 @@
+"""What was run: tool and RDKit versions, the reference list's version, parameters, date.
+
+Every output the tool writes carries this, so a result in a case file can be reproduced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import platform
+from typing import Any
+
+import rdkit
+
+from precursor_screen import __version__
+
+__all__ = ["run_metadata", "file_sha256"]
+
+
+def file_sha256(path: str) -> str:
+    """sha256 of a file's bytes ('' for standard input)."""
+    if path == "-" or not os.path.isfile(path):
+        return ""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_metadata(reference: Any, parameters: dict[str, Any] | None = None,
+                 inputs: list[str] | None = None) -> dict[str, Any]:
+    """Return the metadata block recorded in every output.
+
+    ``reference`` is the Registry screened against: its source, size and content hash identify
+    the list version.
+    """
+    meta: dict[str, Any] = {
+        "tool": "precursor-screen",
+        "tool_version": __version__,
+        "rdkit_version": rdkit.__version__,
+        "python_version": platform.python_version(),
+        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "reference_source": reference.source,
+        "reference_sha256": reference.content_hash,
+        "reference_size": len(reference),
+        "reference_as_of": reference.as_of.isoformat() if reference.as_of else "",
+        "parameters": dict(parameters or {}),
+    }
+    if inputs is not None:
+        meta["inputs"] = [{"path": p, "sha256": file_sha256(p)} for p in inputs]
+    return meta

@@ -1,0 +1,191 @@
+"""The one standardization step: registry, candidates, rule products and tests all go through it.
+
+A listed substance is covered with its salts and (mostly) its stereoisomers, so every comparison is
+made on the *parent*: solvents and counter-ions removed, charges neutralized. Stereo is kept on the
+parent (an exclusion such as cathine needs it) but the match ``key`` ignores it.
+
+Inorganic substances are never stripped down to an acid: sodium sulfate stays sodium sulfate and
+ammonium chloride stays ammonium chloride, because the annex does not list salts of hydrochloric or
+sulphuric acid; only a compound with a carbon-containing fragment has counter-ions removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rdkit import Chem
+from rdkit.Chem.MolStandardize import rdMolStandardize
+
+from precursor_screen.io.parse import quiet_rdkit
+
+__all__ = ["Standardized", "StandardizeError", "standardize", "standardize_smiles", "match_key",
+           "DEFAULT_MAX_HEAVY_ATOMS"]
+
+DEFAULT_MAX_HEAVY_ATOMS = 200
+"""Larger molecules get a status instead of a verdict: no precursor is that big, and rules and
+substructure searches on them cost seconds each."""
+
+# Fragments removed as solvents of crystallization (neutral canonical SMILES).
+_SOLVENTS = frozenset(Chem.CanonSmiles(s) for s in (
+    "O", "CO", "CCO", "CC(C)O", "CC(C)=O", "CC#N", "ClCCl", "ClC(Cl)Cl", "CCOCC", "C1CCOC1",
+    "O=CN(C)C", "CS(C)=O", "c1ccccc1", "Cc1ccccc1", "CCOC(C)=O", "C1COCCO1",
+))
+# Organic acids and bases used as salt formers: removed only when another organic fragment remains.
+_SALT_FORMERS = frozenset(Chem.CanonSmiles(s) for s in (
+    "CC(=O)O", "OC(=O)C(=O)O", "OC(=O)C(O)C(O)C(=O)O", "OC(=O)CC(O)(CC(=O)O)C(=O)O",
+    "OC(=O)/C=C\\C(=O)O", "OC(=O)/C=C/C(=O)O", "OC(=O)CCC(=O)O", "OC(=O)CC(O)C(=O)O",
+    "CS(=O)(=O)O", "Cc1ccc(S(=O)(=O)O)cc1", "O=S(=O)(O)c1ccccc1", "OC(=O)C(F)(F)F",
+    "O=C(O)O", "OC=O", "CC(O)C(=O)O", "OC(=O)c1ccccc1", "OCC(O)CO", "C[N+](C)(C)C", "OC(=O)CC(=O)O",
+    "O=C(O)c1ccccc1O", "C(=O)=O", "[C-]#N", "C#N", "CCN(CC)CC", "NCCO", "OCCN(CCO)CCO",
+    "CNC[C@H](O)[C@@H](O)[C@H](O)[C@H](O)CO", "NC(CO)(CO)CO",
+))
+
+_NORMALIZER = rdMolStandardize.Normalizer()
+_UNCHARGER = rdMolStandardize.Uncharger(canonicalOrder=True)
+_METALS = frozenset((3, 11, 12, 13, 19, 20, 37, 38, 55, 56, 25, 26, 27, 28, 29, 30, 47, 79, 24, 22))
+
+
+class StandardizeError(ValueError):
+    """A structure that cannot be standardized; the message is the row's status."""
+
+
+@dataclass(frozen=True, slots=True)
+class Standardized:
+    """A parent structure and how it was reached.
+
+    ``key`` is the stereo-free canonical SMILES of the parent: the identity every match uses.
+    ``components`` are the other organic fragments of a mixture (not salt formers or solvents).
+    """
+
+    mol: Chem.Mol
+    smiles: str
+    key: str
+    steps: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()
+
+    @property
+    def inorganic(self) -> bool:
+        """True when the parent has no carbon: matched as the substance it is, never stripped."""
+        return not any(a.GetAtomicNum() == 6 for a in self.mol.GetAtoms())
+
+
+def match_key(mol: Chem.Mol) -> str:
+    """Return the stereo-free canonical SMILES used as identity key.
+
+    >>> match_key(Chem.MolFromSmiles("CN[C@@H](C)[C@H](O)c1ccccc1"))
+    'CNC(C)C(O)c1ccccc1'
+    """
+    return Chem.MolToSmiles(mol, isomericSmiles=False)
+
+
+def _has_carbon(mol: Chem.Mol) -> bool:
+    return any(a.GetAtomicNum() == 6 for a in mol.GetAtoms())
+
+
+def _neutral_smiles(frag: Chem.Mol) -> str:
+    return Chem.MolToSmiles(_UNCHARGER.uncharge(frag))
+
+
+def standardize(mol: Chem.Mol, *, max_heavy_atoms: int = DEFAULT_MAX_HEAVY_ATOMS) -> Standardized:
+    """Return the parent structure every comparison uses, and the steps taken.
+
+    Salts and charges go because the annex lists substances with their salts; stereo stays on
+    the parent and leaves the key.
+
+    >>> standardize(Chem.MolFromSmiles("c1ccc(NC2CCNCC2)cc1.Cl.Cl")).smiles
+    'c1ccc(NC2CCNCC2)cc1'
+    >>> standardize(Chem.MolFromSmiles("[Na+].[Na+].[O-]S([O-])(=O)=O")).smiles
+    'O=S(=O)([O-])[O-].[Na+].[Na+]'
+    """
+    with quiet_rdkit():
+        return _standardize(mol, max_heavy_atoms)
+
+
+def _standardize(mol: Chem.Mol, max_heavy_atoms: int) -> Standardized:
+    if mol is None:
+        raise StandardizeError("no structure")
+    n_heavy = mol.GetNumHeavyAtoms()
+    if n_heavy == 0:
+        raise StandardizeError("empty structure")
+    if n_heavy > max_heavy_atoms:
+        raise StandardizeError(f"too large: {n_heavy} heavy atoms (limit {max_heavy_atoms})")
+    steps: list[str] = []
+    mol = Chem.RemoveHs(mol, sanitize=False) if any(a.GetAtomicNum() == 1 for a in mol.GetAtoms()) else mol
+    if _has_carbon(mol) and any(a.GetAtomicNum() in _METALS for a in mol.GetAtoms()):
+        disconnected = rdMolStandardize.MetalDisconnector().Disconnect(mol)
+        if disconnected is not None and disconnected.GetNumAtoms():
+            mol = disconnected
+    if any(a.GetFormalCharge() or a.GetAtomicNum() in (7, 15, 16) for a in mol.GetAtoms()):
+        normalized = _NORMALIZER.normalize(mol)
+        if Chem.MolToSmiles(normalized) != Chem.MolToSmiles(mol):
+            steps.append("normalized functional groups")
+        mol = normalized
+    frags = list(Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False))
+    if len(frags) == 1:
+        parent = frags[0]
+        if _has_carbon(parent) and any(a.GetFormalCharge() for a in parent.GetAtoms()):
+            parent = _uncharge(parent, steps)
+        return _finish(parent, steps, ())
+    neutral = [_neutral_smiles(f) for f in frags]
+    kept = [(f, s) for f, s in zip(frags, neutral) if s not in _SOLVENTS]
+    if len(kept) < len(frags):
+        removed = sorted({s for s in neutral if s in _SOLVENTS})
+        steps.append("removed solvent " + ", ".join(removed))
+    if not kept:  # e.g. water alone, or a solvent mixture: keep the largest as it is
+        kept = [max(zip(frags, neutral), key=lambda fs: (fs[0].GetNumHeavyAtoms(), fs[1]))]
+    organic = [(f, s) for f, s in kept if _has_carbon(f) and s not in _SALT_FORMERS]
+    if not organic:
+        organic = [(f, s) for f, s in kept if _has_carbon(f)]
+    if not organic:
+        # Inorganic: keep every fragment, so NaCl stays NaCl and not hydrochloric acid.
+        combined = Chem.MolFromSmiles(".".join(Chem.MolToSmiles(f) for f, _ in kept))
+        if combined is None:
+            raise StandardizeError("inorganic fragments could not be recombined")
+        if len(kept) > 1:
+            steps.append("inorganic: kept all ions")
+        return _finish(combined, steps, ())
+    removed_ions = sorted({s for f, s in kept if (f, s) not in organic})
+    if removed_ions:
+        steps.append("removed counter-ion " + ", ".join(removed_ions))
+    # The parent is the largest organic fragment; other distinct ones are mixture components.
+    organic.sort(key=lambda fs: (-fs[0].GetNumHeavyAtoms(), fs[1]))
+    parent = _uncharge(organic[0][0], steps)
+    parent_key = match_key(parent)
+    others = tuple(sorted({s for _, s in organic[1:]} - {Chem.MolToSmiles(parent)}))
+    others = tuple(s for s in others if match_key(Chem.MolFromSmiles(s)) != parent_key)
+    if others:
+        steps.append("mixture: parent is the largest component")
+    return _finish(parent, steps, others)
+
+
+def _uncharge(frag: Chem.Mol, steps: list[str]) -> Chem.Mol:
+    if not any(a.GetFormalCharge() for a in frag.GetAtoms()):
+        return frag
+    neutral = _UNCHARGER.uncharge(frag)
+    if Chem.MolToSmiles(neutral) != Chem.MolToSmiles(frag):
+        steps.append("neutralized")
+    return neutral
+
+
+def _finish(parent: Chem.Mol, steps: list[str], components: tuple[str, ...]) -> Standardized:
+    try:
+        Chem.SanitizeMol(parent)
+    except Exception as exc:  # RDKit raises several types here
+        raise StandardizeError(f"cannot sanitize parent: {exc}") from None
+    smiles = Chem.MolToSmiles(parent)
+    parent = Chem.MolFromSmiles(smiles) or parent  # canonical atom order for drawing and matching
+    return Standardized(parent, smiles, match_key(parent), tuple(steps), components)
+
+
+def standardize_smiles(smiles: str, **kwargs: int) -> Standardized:
+    """Parse and standardize a SMILES; raises StandardizeError with RDKit's reason when it fails.
+
+    >>> standardize_smiles("CC1(C(=O)[O-])OC1c1ccccc1.[Na+]").smiles
+    'CC1(C(=O)O)OC1c1ccccc1'
+    """
+    from precursor_screen.io.parse import parse_smiles
+
+    mol, problem = parse_smiles(smiles)
+    if mol is None:
+        raise StandardizeError(problem)
+    return standardize(mol, **kwargs)

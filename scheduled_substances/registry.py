@@ -1,0 +1,490 @@
+"""Load, validate and query the scheduled-substance registry and user reference lists."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+
+from rdkit import Chem
+from rdkit.Chem import rdMolDescriptors
+
+from precursor_screen.errors import ReferenceFileError, ShippedDataError, UnknownSubstanceError
+from precursor_screen.io.parse import parse_molblock, parse_smiles, quiet_rdkit
+from precursor_screen.standardize import Standardized, StandardizeError, standardize
+
+__all__ = ["Substance", "Registry", "load_registry", "load_reference_file", "cas_is_valid",
+           "REGISTRY_FILE", "COLUMNS", "STATUSES"]
+
+REGISTRY_FILE = "substances.tsv"
+COLUMNS = ("id", "name", "status", "synonyms", "cas", "cn_code", "eu_category", "eu_act", "eu_date",
+           "un_table", "un_history", "un_decision", "scope", "exclusions", "smiles", "inchikey",
+           "formula", "same_structure", "notes")
+STATUSES = ("scheduled", "proposed", "watch")
+EU_CATEGORIES = ("1", "2A", "2B", "3", "4")
+_CAS = re.compile(r"^(\d{2,7})-(\d{2})-(\d)$")
+
+
+def cas_is_valid(cas: str) -> bool:
+    """Return True when ``cas`` is a well-formed CAS RN with a correct check digit.
+
+    >>> cas_is_valid("103-79-7"), cas_is_valid("103-79-8"), cas_is_valid("10379-7")
+    (True, False, False)
+    """
+    m = _CAS.match(cas.strip())
+    if not m:
+        return False
+    digits = (m.group(1) + m.group(2))[::-1]
+    return sum((i + 1) * int(d) for i, d in enumerate(digits)) % 10 == int(m.group(3))
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(";") if v.strip())
+
+
+@dataclass(frozen=True)
+class Substance:
+    """One listed (or proposed, or watched) substance with all its listings."""
+
+    id: str
+    name: str
+    status: str = "scheduled"
+    synonyms: tuple[str, ...] = ()
+    cas: tuple[str, ...] = ()
+    cn_codes: tuple[str, ...] = ()
+    eu_category: str = ""
+    eu_act: str = ""
+    eu_date: dt.date | None = None
+    un_table: str = ""
+    un_history: tuple[tuple[int, str], ...] = ()
+    un_decision: str = ""
+    scope: str = ""
+    exclusions: tuple[tuple[str, str], ...] = ()
+    smiles: str = ""
+    inchikey: str = ""
+    formula: str = ""
+    same_structure: str = ""
+    notes: str = ""
+    list_name: str = "built-in"
+    line: int = 0
+    parent: Standardized | None = field(default=None, compare=False, repr=False)
+    excluded_keys: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def is_structure(self) -> bool:
+        """False for entries that are not one structure (Category 4 medicinal products)."""
+        return self.parent is not None
+
+    @property
+    def is_inorganic(self) -> bool:
+        return self.parent is not None and self.parent.inorganic
+
+    def un_effective(self) -> dt.date | None:
+        """The first day the UN listing counts: 31 December of the CND decision year."""
+        return dt.date(self.un_history[0][0], 12, 31) if self.un_history else None
+
+    def first_listed(self) -> dt.date | None:
+        dates = [d for d in (self.eu_date, self.un_effective()) if d is not None]
+        return min(dates) if dates else None
+
+    def listed_on(self, day: dt.date) -> bool:
+        """Whether the substance was on the EU or UN list (or proposed/watched) on ``day``."""
+        return (self.eu_date is not None and self.eu_date <= day) or (
+            bool(self.un_history) and self.un_effective() <= day)  # type: ignore[operator]
+
+    def un_table_on(self, day: dt.date | None) -> str:
+        table = ""
+        for year, tab in self.un_history:
+            if day is None or dt.date(year, 12, 31) <= day:
+                table = tab
+        return table if self.un_history else self.un_table
+
+    def listing(self, day: dt.date | None = None) -> str:
+        """One phrase naming the list, category and act, e.g. for a reason sentence."""
+        if self.list_name != "built-in":
+            return f"on reference list {self.list_name}"
+        parts = []
+        if self.status != "scheduled":
+            what = "proposed for control" if self.status == "proposed" else "on a watch list"
+            return f"{what}: {self.eu_act}" + (f", {self.eu_date}" if self.eu_date else "")
+        if self.eu_category and (day is None or (self.eu_date and self.eu_date <= day)):
+            parts.append(f"EU category {self.eu_category}, {self.eu_act}"
+                         + (f", from {self.eu_date.isoformat()}" if self.eu_date else ""))
+        table = self.un_table_on(day)
+        if table and (day is None or (self.un_effective() and self.un_effective() <= day)):  # type: ignore[operator]
+            parts.append(f"UN 1988 Convention Table {table} ({self.un_history[0][0]})"
+                         if self.un_history else f"UN 1988 Convention Table {table}")
+        return "; ".join(parts) or "listed"
+
+    def short_listing(self) -> str:
+        """E.g. 'EU category 1' or 'EU category 2B, UN Table II' for compact reasons."""
+        if self.list_name != "built-in":
+            return f"reference list {self.list_name}"
+        if self.status != "scheduled":
+            return self.status
+        bits = [f"EU category {self.eu_category}"] if self.eu_category else []
+        if self.un_table:
+            bits.append(f"UN Table {self.un_table}")
+        return ", ".join(bits)
+
+    def names(self) -> tuple[str, ...]:
+        return (self.id, self.name, *self.synonyms, *self.cas)
+
+    def as_row(self) -> dict[str, str]:
+        """The record as flat strings, in COLUMNS order plus its list name."""
+        return {
+            "id": self.id, "name": self.name, "status": self.status,
+            "synonyms": ";".join(self.synonyms), "cas": ";".join(self.cas),
+            "cn_code": ";".join(self.cn_codes), "eu_category": self.eu_category,
+            "eu_act": self.eu_act, "eu_date": self.eu_date.isoformat() if self.eu_date else "",
+            "un_table": self.un_table,
+            "un_history": ";".join(f"{y}:{t}" for y, t in self.un_history),
+            "un_decision": self.un_decision, "scope": self.scope,
+            "exclusions": ";".join(f"{n}={s}" for n, s in self.exclusions),
+            "smiles": self.smiles, "inchikey": self.inchikey, "formula": self.formula,
+            "same_structure": self.same_structure, "notes": self.notes,
+            "list": self.list_name,
+        }
+
+
+@dataclass(frozen=True)
+class Registry:
+    """An ordered, validated list of substances; filters return new registries."""
+
+    substances: tuple[Substance, ...]
+    source: str = "built-in"
+    as_of: dt.date | None = None
+
+    def __iter__(self) -> Iterator[Substance]:
+        return iter(self.substances)
+
+    def __len__(self) -> int:
+        return len(self.substances)
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 of the canonical form (records as sorted JSON): the list's version."""
+        rows = [s.as_row() for s in self.substances]
+        blob = json.dumps(rows, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def filter(self, *, as_of: dt.date | None = None, include: Iterable[str] = ("scheduled",),
+               category: str | None = None, un_table: str | None = None,
+               search: str | None = None, added_since: dt.date | None = None) -> "Registry":
+        """Return the sub-list matching every given criterion."""
+        wanted = set(include)
+        out = []
+        for s in self.substances:
+            if s.status not in wanted:
+                continue
+            if as_of is not None and not s.listed_on(as_of):
+                continue
+            if category is not None and s.eu_category.upper() != category.upper():
+                continue
+            if un_table is not None and s.un_table_on(as_of).upper() != un_table.upper():
+                continue
+            if added_since is not None and not ((s.first_listed() or dt.date.min) >= added_since):
+                continue
+            if search is not None and not _matches_text(s, search):
+                continue
+            out.append(s)
+        return Registry(tuple(out), self.source, as_of if as_of is not None else self.as_of)
+
+    def merged(self, other: "Registry") -> "Registry":
+        """This list with ``other``'s records appended (each keeps the name of its list)."""
+        return Registry(self.substances + other.substances, f"{self.source}+{other.source}",
+                        self.as_of)
+
+    def find(self, query: str) -> Substance:
+        """Return the substance named by id, name, synonym or CAS (case-insensitive)."""
+        q = _norm(query)
+        for s in self.substances:
+            if any(_norm(n) == q for n in s.names()):
+                return s
+        raise UnknownSubstanceError(f"no listed substance called {query!r}; try "
+                                    "`precursor-screen list --search TEXT`")
+
+    def get(self, ident: str) -> Substance:
+        for s in self.substances:
+            if s.id == ident:
+                return s
+        raise KeyError(ident)
+
+    def structures(self) -> tuple[Substance, ...]:
+        return tuple(s for s in self.substances if s.is_structure)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s\-_,()'\"]+", "", text.lower())
+
+
+def _matches_text(s: Substance, text: str) -> bool:
+    q = _norm(text)
+    return any(q in _norm(n) for n in s.names())
+
+
+def _parse_date(value: str, where: str) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ShippedDataError(f"{where}: date {value!r} is not YYYY-MM-DD") from None
+
+
+def _registry_path() -> Path:
+    return Path(str(resources.files("scheduled_substances") / REGISTRY_FILE))
+
+
+def load_registry(path: str | os.PathLike[str] | None = None) -> Registry:
+    """Load and validate the built-in registry (or another file in its format).
+
+    A wrong row raises ShippedDataError naming the file and line.
+
+    >>> reg = load_registry()
+    >>> reg.find("BMK").id, reg.find("103-79-7").name
+    ('bmk', '1-Phenyl-2-propanone')
+    """
+    file = Path(path) if path is not None else _registry_path()
+    with open(file, encoding="utf-8", newline="") as fh:
+        text = fh.read()
+    return _parse_registry(text, file.name)
+
+
+def _parse_registry(text: str, fname: str) -> Registry:
+    lines = text.splitlines()
+    header_at = next((i for i, ln in enumerate(lines) if ln.strip() and not ln.startswith("#")), None)
+    if header_at is None:
+        raise ShippedDataError(f"{fname}: empty registry")
+    header = lines[header_at].split("\t")
+    if tuple(header) != COLUMNS:
+        raise ShippedDataError(f"{fname}:{header_at + 1}: header must be {' '.join(COLUMNS)}")
+    substances: list[Substance] = []
+    for lineno, line in enumerate(lines[header_at + 1:], start=header_at + 2):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        where = f"{fname}:{lineno}"
+        if len(fields) != len(COLUMNS):
+            raise ShippedDataError(f"{where}: {len(fields)} fields, expected {len(COLUMNS)}")
+        substances.append(_substance(dict(zip(COLUMNS, fields)), where, lineno))
+    _check_registry(substances, fname)
+    return Registry(tuple(substances), "built-in")
+
+
+def _substance(f: dict[str, str], where: str, lineno: int) -> Substance:
+    f = {k: v.strip() for k, v in f.items()}
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]*", f["id"]):
+        raise ShippedDataError(f"{where}: id {f['id']!r} must be a lowercase slug")
+    if f["status"] not in STATUSES:
+        raise ShippedDataError(f"{where}: status {f['status']!r} not one of {', '.join(STATUSES)}")
+    if f["eu_category"] and f["eu_category"] not in EU_CATEGORIES:
+        raise ShippedDataError(f"{where}: EU category {f['eu_category']!r} unknown")
+    for cas in _split(f["cas"]):
+        if not cas_is_valid(cas):
+            raise ShippedDataError(f"{where}: CAS {cas!r} has a wrong format or check digit")
+    history: list[tuple[int, str]] = []
+    for item in _split(f["un_history"]):
+        m = re.fullmatch(r"(\d{4}):(I|II)", item)
+        if not m:
+            raise ShippedDataError(f"{where}: un_history item {item!r} is not YEAR:I or YEAR:II")
+        history.append((int(m.group(1)), m.group(2)))
+    if f["un_table"] and (not history or history[-1][1] != f["un_table"]):
+        raise ShippedDataError(f"{where}: un_table {f['un_table']} disagrees with un_history")
+    eu_date = _parse_date(f["eu_date"], where)
+    if not (f["eu_act"] or f["un_decision"]):
+        raise ShippedDataError(f"{where}: no legal act (eu_act or un_decision)")
+    if eu_date is None and not history:
+        raise ShippedDataError(f"{where}: no date (eu_date or un_history)")
+    if f["status"] == "scheduled" and not (f["eu_category"] or f["un_table"]):
+        raise ShippedDataError(f"{where}: scheduled but neither EU category nor UN table")
+    parent = None
+    excluded: list[tuple[str, str]] = []
+    if f["smiles"]:
+        mol, problem = parse_smiles(f["smiles"])
+        if mol is None:
+            raise ShippedDataError(f"{where}: SMILES {f['smiles']!r}: {problem}")
+        with quiet_rdkit():
+            key = Chem.MolToInchiKey(mol)
+        if key != f["inchikey"]:
+            raise ShippedDataError(f"{where}: InChIKey {f['inchikey']!r} does not match SMILES "
+                                   f"(computed {key})")
+        formula = rdMolDescriptors.CalcMolFormula(mol)
+        if f["formula"] and formula != f["formula"]:
+            raise ShippedDataError(f"{where}: formula {f['formula']} does not match SMILES ({formula})")
+        try:
+            parent = standardize(mol)
+        except StandardizeError as exc:
+            raise ShippedDataError(f"{where}: {exc}") from None
+    elif f["inchikey"]:
+        raise ShippedDataError(f"{where}: InChIKey without SMILES")
+    elif f["eu_category"] != "4":
+        raise ShippedDataError(f"{where}: no SMILES (only Category 4 products may lack one)")
+    exclusions: list[tuple[str, str]] = []
+    for item in _split(f["exclusions"]):
+        name, _, smi = item.partition("=")
+        mol, problem = parse_smiles(smi)
+        if not name or mol is None:
+            raise ShippedDataError(f"{where}: exclusion {item!r} must be name=SMILES ({problem})")
+        exclusions.append((name.strip(), smi.strip()))
+        excluded.append((name.strip(), standardize(mol).smiles))
+    return Substance(
+        id=f["id"], name=f["name"], status=f["status"], synonyms=_split(f["synonyms"]),
+        cas=_split(f["cas"]), cn_codes=_split(f["cn_code"]), eu_category=f["eu_category"],
+        eu_act=f["eu_act"], eu_date=eu_date, un_table=f["un_table"], un_history=tuple(history),
+        un_decision=f["un_decision"], scope=f["scope"], exclusions=tuple(exclusions),
+        smiles=f["smiles"], inchikey=f["inchikey"], formula=f["formula"],
+        same_structure=f["same_structure"], notes=f["notes"], line=lineno, parent=parent,
+        excluded_keys=tuple(excluded))
+
+
+def _check_registry(substances: list[Substance], fname: str) -> None:
+    seen_ids: dict[str, int] = {}
+    by_key: dict[str, Substance] = {}
+    for s in substances:
+        if s.id in seen_ids:
+            raise ShippedDataError(f"{fname}:{s.line}: id {s.id!r} already used on line {seen_ids[s.id]}")
+        seen_ids[s.id] = s.line
+        if s.parent is None:
+            continue
+        other = by_key.get(s.parent.key)
+        if other is not None:
+            explained = other.id in s.same_structure or s.id in other.same_structure
+            if not explained:
+                raise ShippedDataError(
+                    f"{fname}:{s.line}: {s.id} has the same standardized structure as {other.id} "
+                    f"(line {other.line}); say why in same_structure")
+        else:
+            by_key[s.parent.key] = s
+
+
+def load_reference_file(path: str | os.PathLike[str], list_name: str | None = None) -> Registry:
+    """Load a user reference list: CSV/TSV with name and smiles columns, SDF, or .smi.
+
+    Every row must parse; a bad row raises ReferenceFileError naming the line. Each substance
+    is recorded as scheduled on the list called ``list_name`` (default: the file name).
+    """
+    from precursor_screen.errors import InputError
+    from precursor_screen.io.readers import detect_format
+
+    p = str(path)
+    if not os.path.exists(p):
+        raise ReferenceFileError(f"{p}: no such reference file")
+    name = list_name or os.path.basename(p)
+    try:
+        fmt = detect_format(p)
+    except InputError as exc:
+        raise ReferenceFileError(str(exc)) from None
+    if fmt in ("csv", "tsv"):
+        entries = _reference_table(p, "\t" if fmt == "tsv" else ",")
+    elif fmt == "sdf":
+        entries = _reference_sdf(p)
+    elif fmt == "smi":
+        entries = _reference_smi(p)
+    else:
+        raise ReferenceFileError(f"{p}: reference lists are CSV, TSV, SDF or .smi, not {fmt}")
+    substances = []
+    ids: set[str] = set()
+    for lineno, ident, sname, mol, problem, extra in entries:
+        where = f"{os.path.basename(p)}:{lineno}"
+        if mol is None:
+            raise ReferenceFileError(f"{where}: {problem}")
+        try:
+            parent = standardize(mol)
+        except StandardizeError as exc:
+            raise ReferenceFileError(f"{where}: {exc}") from None
+        with quiet_rdkit():
+            key = Chem.MolToInchiKey(mol)
+        given_key = extra.get("inchikey", "")
+        if given_key and given_key != key:
+            raise ReferenceFileError(f"{where}: InChIKey {given_key} does not match the structure "
+                                     f"(computed {key})")
+        cas = tuple(c for c in _split(extra.get("cas", "")))
+        for c in cas:
+            if not cas_is_valid(c):
+                raise ReferenceFileError(f"{where}: CAS {c!r} has a wrong format or check digit")
+        ident = ident or f"{name}:{lineno}"
+        if ident in ids:
+            raise ReferenceFileError(f"{where}: id {ident!r} used twice")
+        ids.add(ident)
+        substances.append(Substance(
+            id=ident, name=sname or ident, status="scheduled", cas=cas,
+            synonyms=_split(extra.get("synonyms", "")), eu_act=f"reference list {name}",
+            smiles=Chem.MolToSmiles(mol), inchikey=key, list_name=name, line=lineno,
+            parent=parent))
+    if not substances:
+        raise ReferenceFileError(f"{p}: no substances in reference file")
+    return Registry(tuple(substances), name)
+
+
+_Entry = tuple[int, str, str, "Chem.Mol | None", str, dict[str, str]]
+
+
+def _reference_table(path: str, delimiter: str) -> list[_Entry]:
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        header = next(reader, None)
+        if not header:
+            raise ReferenceFileError(f"{path}: empty reference file")
+        cols = {h.strip().lstrip("\ufeff").lower(): i for i, h in enumerate(header)}
+        if "smiles" not in cols:
+            raise ReferenceFileError(f"{os.path.basename(path)}:1: reference CSV needs a 'smiles' "
+                                     f"column (has: {', '.join(header)})")
+        if "name" not in cols:
+            raise ReferenceFileError(f"{os.path.basename(path)}:1: reference CSV needs a 'name' "
+                                     f"column (has: {', '.join(header)})")
+        out: list[_Entry] = []
+        for fields in reader:
+            lineno = reader.line_num
+            if not any(x.strip() for x in fields):
+                continue
+            get = lambda c: fields[cols[c]].strip() if c in cols and cols[c] < len(fields) else ""  # noqa: E731
+            mol, problem = parse_smiles(get("smiles"))
+            extra = {k: get(k) for k in ("cas", "inchikey", "synonyms")}
+            out.append((lineno, get("id"), get("name"), mol, problem, extra))
+        return out
+
+
+def _reference_sdf(path: str) -> list[_Entry]:
+    from precursor_screen.io.readers import read_records
+
+    out: list[_Entry] = []
+    for rec in read_records(path, fmt="sdf"):
+        if rec.error:
+            mol, problem = None, rec.error
+        else:
+            mol, problem = parse_molblock(rec.molblock or "")
+        out.append((rec.row + 1, "", rec.id, mol, f"record {rec.row + 1}: {problem}", {}))
+    return out
+
+
+def _reference_smi(path: str) -> list[_Entry]:
+    out: list[_Entry] = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            parts = line.strip().split(None, 1)
+            if not parts or parts[0].startswith("#"):
+                continue
+            mol, problem = parse_smiles(parts[0])
+            name = parts[1].strip() if len(parts) > 1 else ""
+            out.append((lineno, "", name, mol, problem, {}))
+    return out
+
+
+def with_list_name(reg: Registry, name: str) -> Registry:
+    return Registry(tuple(replace(s, list_name=name) for s in reg), name, reg.as_of)
+
+
+def substance_dict(s: Substance) -> dict[str, object]:
+    d = asdict(s)
+    d.pop("parent", None)
+    d.pop("excluded_keys", None)
+    return d
