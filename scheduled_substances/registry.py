@@ -22,7 +22,7 @@ from precursor_screen.io.parse import parse_molblock, parse_smiles, quiet_rdkit
 from precursor_screen.standardize import Standardized, StandardizeError, standardize
 
 __all__ = ["Substance", "Registry", "load_registry", "load_reference_file", "cas_is_valid",
-           "REGISTRY_FILE", "COLUMNS", "STATUSES"]
+           "REGISTRY_FILE", "COLUMNS", "STATUSES", "Identity"]
 
 REGISTRY_FILE = "substances.tsv"
 COLUMNS = ("id", "name", "status", "synonyms", "cas", "cn_code", "eu_category", "eu_act", "eu_date",
@@ -155,6 +155,15 @@ class Substance:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A candidate *is* this substance: identical, a salt, a stereoisomer, or an excluded one."""
+
+    substance: Substance
+    relation: str
+    note: str
+
+
 @dataclass(frozen=True)
 class Registry:
     """An ordered, validated list of substances; filters return new registries."""
@@ -220,6 +229,43 @@ class Registry:
 
     def structures(self) -> tuple[Substance, ...]:
         return tuple(s for s in self.substances if s.is_structure)
+
+    @cached_property
+    def _by_key(self) -> dict[str, tuple[Substance, ...]]:
+        index: dict[str, list[Substance]] = {}
+        for s in self.substances:
+            if s.parent is not None:
+                index.setdefault(s.parent.key, []).append(s)
+        return {k: tuple(v) for k, v in index.items()}
+
+    def identify(self, std: Standardized) -> list[Identity]:
+        """Return the listed substances this standardized structure *is*, best first.
+
+        Salts and stereoisomers count as the substance (the annex covers them), except a
+        stereoisomer the annex excludes (cathine from norephedrine), which comes back with
+        relation "excluded". Inorganic structures match only themselves, whole.
+
+        >>> from precursor_screen.standardize import standardize_smiles
+        >>> reg = load_registry()
+        >>> [(i.substance.id, i.relation) for i in reg.identify(standardize_smiles("CC(=O)Cc1ccccc1"))]
+        [('bmk', 'identical')]
+        """
+        found: list[Identity] = []
+        for s in self._by_key.get(std.key, ()):
+            assert s.parent is not None
+            excluded = next((name for name, smi in s.excluded_keys if smi == std.smiles), None)
+            if excluded is not None:
+                found.append(Identity(s, "excluded", f"{excluded} is excluded from {s.name}'s "
+                                                     "stereoisomers by the annex"))
+            elif s.parent.smiles == std.smiles:
+                salt = any(st.startswith(("removed counter-ion", "neutralized")) for st in std.steps)
+                found.append(Identity(s, "salt" if salt else "identical",
+                                      "a salt of " + s.name if salt else s.name))
+            else:
+                found.append(Identity(s, "stereoisomer", f"a stereoisomer of {s.name}"))
+        order = {"identical": 0, "salt": 1, "stereoisomer": 2, "excluded": 3}
+        found.sort(key=lambda i: (order[i.relation], i.substance.line))
+        return found
 
 
 def _norm(text: str) -> str:
