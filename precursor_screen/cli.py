@@ -176,6 +176,146 @@ def _render_list(reg: Any, fmt: str, meta: dict[str, Any], as_of: dt.date | None
     return "\n".join(out) + "\n"
 
 
+def _progress(total: int | None, desc: str, enabled: bool | None) -> Any:
+    """A tqdm progress bar on stderr (never stdout), shown on a terminal or when asked."""
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if enabled is None else enabled
+    return tqdm(total=total, desc=desc, unit="mol", file=sys.stderr, disable=not show,
+                mininterval=0.5, smoothing=0.1)
+
+
+@cli.command("screen")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", default="-", show_default=True,
+              help="Output file; format from the extension (.csv .tsv .parquet .sdf .jsonl).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "parquet", "sdf", "jsonl"]),
+              help="Output format, overriding the extension.")
+@click.option("--input-format", type=click.Choice(["smi", "sdf", "csv", "tsv", "parquet"]),
+              help="Input format, overriding the extension (needed for '-' unless SMILES).")
+@click.option("--smiles-column", help="Name of the SMILES column of CSV/TSV/Parquet input.")
+@click.option("--id-column", help="Name of the id column of CSV/TSV/Parquet input.")
+@reference_options
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
+              help="Worker processes (default 0: all cores).")
+@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
+              help="Conversion steps to follow.")
+@click.option("--max-products", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Cap on distinct conversion products per candidate.")
+@click.option("--report", "report", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report here.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr "
+              "(default: when stderr is a terminal).")
+def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_format: str | None,
+               smiles_column: str | None, id_column: str | None, reference: str | None,
+               as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
+               jobs: int, depth: int, max_products: int, report: str | None,
+               progress: bool | None) -> None:
+    """Screen molecules and flag scheduled substances and designer precursors, with reasons.
+
+    Every input row gives exactly one output row (unreadable rows get a status saying why).
+    A summary of counts per flag goes to stderr.
+
+    \b
+    Example:
+      precursor-screen screen examples/seized.smi -o results.csv
+      cat list.smi | precursor-screen screen - --as-of 2012-12-31 > results.csv
+    """
+    import os as _os
+
+    from precursor_screen.io.readers import read_records
+    from precursor_screen.manifest import run_metadata
+    from precursor_screen.results import ResultWriter, Summary, output_format, verdict_row
+    from precursor_screen.screen import ScreenParameters, Screener
+
+    out_fmt = output_format(output, fmt)
+    reg = load_reference(reference, as_of, include, extra_reference)
+    params = ScreenParameters(depth=depth, max_products=max_products)
+    screener = Screener(reg, parameters=params)
+    jobs = jobs or (_os.cpu_count() or 1)
+    meta = run_metadata(reg, {**screener.metadata(), "jobs": jobs, "include": list(include),
+                              "extra_reference": list(extra_reference)}, list(inputs))
+    summary = Summary()
+
+    def records() -> Any:
+        start = 0
+        for path in inputs:
+            for rec in read_records(path, fmt=input_format, smiles_column=smiles_column,
+                                    id_column=id_column, start_row=start):
+                yield rec
+                start = rec.row + 1
+
+    verdicts_for_report = [] if report else None
+    with _progress(None, "screening", progress) as bar, ResultWriter(output, out_fmt, meta) as w:
+        for v in screener.screen(records(), jobs=jobs):
+            summary.add(v)
+            w.write(verdict_row(v, meta["tool_version"], meta["reference_sha256"]))
+            if verdicts_for_report is not None:
+                verdicts_for_report.append(v)
+            bar.update(1)
+    meta["summary"] = summary.as_dict()
+    if report:
+        from precursor_screen.report import write_html
+
+        write_html(report, verdicts_for_report, meta, screener)
+    click.echo(summary.text(), err=True)
+
+
+@cli.command("check")
+@click.argument("query")
+@reference_options
+@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
+def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
+              extra_reference: tuple[str, ...], include: tuple[str, ...], depth: int,
+              as_json: bool) -> None:
+    """Answer one compound in full: nearest listed substances, relations, routes, groups.
+
+    QUERY is a SMILES, or a name, synonym, CAS number or id on the list.
+
+    \b
+    Example:
+      precursor-screen check "CC(=O)C(C#N)c1ccccc1"
+      precursor-screen check APAAN --as-of 2012-12-31
+    """
+    from precursor_screen.results import route_text
+    from precursor_screen.screen import ScreenParameters, Screener
+
+    reg = load_reference(reference, as_of, include, extra_reference)
+    screener = Screener(reg, parameters=ScreenParameters(depth=depth))
+    v = screener.check(query)
+    if v.status != "ok":
+        raise click.ClickException(f"{query}: {v.status}")
+    if as_json:
+        data = {"query": query, "standardized_smiles": v.standardized_smiles, "flag": v.flag.value,
+                "score": v.score, "reason": v.reason, "similarity": v.similarity,
+                "reference_sha256": reg.content_hash,
+                "hits": [{"relation": h.relation, "substance_id": h.substance_id,
+                          "substance_name": h.substance_name, "list": h.list_name,
+                          "score": h.score, "similarity": h.similarity, "reason": h.reason,
+                          "route": route_text(h.route), "group_id": h.group_id} for h in v.hits]}
+        click.echo(json.dumps(data, indent=1, ensure_ascii=False))
+        return
+    click.echo(f"query:        {query}")
+    click.echo(f"standardized: {v.standardized_smiles}")
+    click.echo(f"flag:         {v.flag.value} (score {v.score:.2f})")
+    click.echo(f"why:          {v.reason}")
+    click.echo(f"list:         {reg.source}, {len(reg)} substances, sha256 {reg.content_hash[:16]}"
+               + (f", as of {as_of}" if as_of else ""))
+    sims = [h for h in v.hits if h.relation == "similar"]
+    if sims:
+        click.echo("nearest listed substances (Morgan radius 2, 2048 bits):")
+        for h in sims:
+            click.echo(f"  {h.similarity:.3f}  {h.substance_name} [{h.substance_id}]")
+    other = [h for h in v.hits if h.relation != "similar"]
+    if other:
+        click.echo("evidence:")
+        for h in other:
+            click.echo(f"  [{h.relation}] {h.reason}")
+    else:
+        click.echo("evidence:     no identity, substructure, conversion or group relation found")
+
+
 def main() -> None:
     """Entry point of the ``precursor-screen`` console script."""
     cli(prog_name="precursor-screen")

@@ -261,11 +261,26 @@ class Registry:
                 salt = any(st.startswith(("removed counter-ion", "neutralized")) for st in std.steps)
                 found.append(Identity(s, "salt" if salt else "identical",
                                       "a salt of " + s.name if salt else s.name))
+            elif s.parent.smiles == _mirror_image(std.mol):
+                found.append(Identity(s, "stereoisomer", f"the enantiomer of {s.name}"))
             else:
                 found.append(Identity(s, "stereoisomer", f"a stereoisomer of {s.name}"))
         order = {"identical": 0, "salt": 1, "stereoisomer": 2, "excluded": 3}
-        found.sort(key=lambda i: (order[i.relation], i.substance.line))
+        found.sort(key=lambda i: (order[i.relation], not i.note.startswith("the enantiomer"),
+                                  i.substance.line))
         return found
+
+
+def _mirror_image(mol: Chem.Mol) -> str:
+    """Canonical SMILES of the enantiomer (every tetrahedral centre inverted)."""
+    mirror = Chem.Mol(mol)
+    for atom in mirror.GetAtoms():
+        tag = atom.GetChiralTag()
+        if tag == Chem.ChiralType.CHI_TETRAHEDRAL_CW:
+            atom.SetChiralTag(Chem.ChiralType.CHI_TETRAHEDRAL_CCW)
+        elif tag == Chem.ChiralType.CHI_TETRAHEDRAL_CCW:
+            atom.SetChiralTag(Chem.ChiralType.CHI_TETRAHEDRAL_CW)
+    return Chem.MolToSmiles(mirror)
 
 
 def _norm(text: str) -> str:

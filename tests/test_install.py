@@ -28,11 +28,16 @@ def test_wheel_install_lists_registry_from_elsewhere(tmp_path: Path) -> None:
                               capture_output=True, text=True, check=True).stdout.strip()
     deps = [p for p in sys.path if p.endswith("site-packages")]
     Path(site_dir, "_deps.pth").write_text("\n".join(deps) + "\n", encoding="utf-8")
+    # Build the wheel with this environment's setuptools (offline), install it in the new venv.
+    wheels = tmp_path / "wheels"
     build = subprocess.run(
-        [str(py), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--quiet",
-         "--no-warn-script-location", str(ROOT)],
-        capture_output=True, text=True, cwd=tmp_path)
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+         "-w", str(wheels), str(ROOT)], capture_output=True, text=True, cwd=tmp_path)
     assert build.returncode == 0, build.stderr
+    wheel = next(wheels.glob("precursor_screen-*.whl"))
+    install = subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--quiet", str(wheel)],
+                             capture_output=True, text=True, cwd=tmp_path)
+    assert install.returncode == 0, install.stderr
     elsewhere = tmp_path / "empty"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}

@@ -78,8 +78,9 @@ def test_un_table_history_applies_as_of() -> None:
 
 def test_search_and_added_since() -> None:
     assert [s.id for s in REGISTRY.filter(search="APAAN")] == ["apaan"]
-    recent = REGISTRY.filter(added_since=dt.date(2023, 1, 1))
-    assert "4-ap" in {s.id for s in recent} and "bmk" not in {s.id for s in recent}
+    recent = {s.id for s in REGISTRY.filter(added_since=dt.date(2024, 1, 1))}
+    assert "4-piperidone" in recent and "bmk-ethyl-glycidate" in recent
+    assert "4-ap" not in recent and "bmk" not in recent  # 4-AP: UN 2022, EU 2023
 
 
 def test_content_hash_is_stable_and_changes_with_content() -> None:

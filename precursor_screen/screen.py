@@ -1,0 +1,365 @@
+"""The screen: the one place that knows the order of the stages.
+
+    record -> parse -> standardize -> identity -> similarity -> substructure -> conversions
+           -> groups -> decide flag, score and reason -> Verdict
+
+Every record yields exactly one Verdict. The evidence is weighed as CHEMISTRY.md asks: a
+conversion counts when the listed product keeps most of the candidate (or what comes off is a
+small masking group) and the target is not a bulk Category 2/3 chemical bought by the tonne;
+containment counts only when the listed substance is most of the candidate; fingerprint similarity
+alone is a ranked second opinion and flags only when high.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from rdkit import Chem
+
+from precursor_screen.io.parse import parse_record, quiet_rdkit
+from precursor_screen.io.readers import Record
+from precursor_screen.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.types import Flag, Hit, Route, Verdict
+
+__all__ = ["Screener", "ScreenParameters", "screen"]
+
+BULK_CATEGORIES = frozenset({"2A", "2B", "3"})
+
+
+@dataclass(frozen=True)
+class ScreenParameters:
+    """Thresholds of the screen; recorded in every output's metadata.
+
+    The defaults were chosen on the evaluation sets in ``evaluation/`` (README: detection quality).
+    """
+
+    depth: int = 2                      # conversion steps
+    max_products: int = 200             # cap on distinct products per candidate
+    min_kept_fraction: float = 0.45     # listed product heavy atoms / candidate heavy atoms ...
+    max_removed_atoms: int = 10         # ... or at most this many heavy atoms come off
+    similar_threshold: float = 0.7      # Morgan2 Tanimoto that flags `similar` on its own
+    contains_min_fraction: float = 0.6  # listed substance >= this share of the candidate
+    contained_min_fraction: float = 0.75  # candidate >= this share of the listed substance
+    min_target_atoms: int = 6           # containment of smaller listed substances means nothing
+    flag_bulk_targets: bool = False     # let conversions to Category 2A/2B/3 chemicals flag
+    max_heavy_atoms: int = 200          # larger inputs get a status instead of a verdict
+    top_k: int = 3                      # nearest listed substances kept as evidence
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Screener:
+    """Screens molecules against a reference list (the built-in registry by default).
+
+    Built once (registry, fingerprints, index, rules and groups compiled), then reused for any
+    number of molecules; it pickles, so worker processes rebuild nothing.
+
+    >>> s = Screener()
+    >>> v = s.check("COC(=O)C(C(C)=O)c1ccccc1")
+    >>> v.flag.value, v.match_id
+    ('scheduled', 'mapa')
+    """
+
+    def __init__(self, reference: Any = None, *, as_of: Any = None, include: Sequence[str] = (),
+                 extra_references: Sequence[Any] = (), parameters: ScreenParameters | None = None,
+                 rules: Any = None, groups: Any = None) -> None:
+        from precursor_screen.fingerprint import load_recipes
+        from precursor_screen.index import TanimotoIndex
+        from precursor_screen.rules.conversions import load_conversion_rules
+        from precursor_screen.rules.groups import load_groups
+        from precursor_screen.search import SubstructureIndex
+        from scheduled_substances import Registry, load_reference_file, load_registry
+
+        if isinstance(reference, Registry):
+            reg = reference
+        elif reference is not None:
+            reg = load_reference_file(reference)
+        else:
+            reg = load_registry().filter(as_of=as_of, include=("scheduled", *include))
+        for extra in extra_references:
+            reg = reg.merged(extra if isinstance(extra, Registry) else load_reference_file(extra))
+        self.reference = reg
+        self.parameters = parameters or ScreenParameters()
+        self.rules = rules if rules is not None else load_conversion_rules()
+        self.groups = groups if groups is not None else load_groups()
+        self._organic = [s for s in reg.structures() if not s.is_inorganic]
+        mols = [s.parent.mol for s in self._organic]  # type: ignore[union-attr]
+        self.recipe = load_recipes()["morgan2"]
+        packed, counts = self.recipe.packed(mols)
+        self._index = TanimotoIndex(packed, counts)
+        self._substructures = SubstructureIndex(mols)
+        self._sizes = [m.GetNumHeavyAtoms() for m in mols]
+        self._by_key: dict[str, list[Any]] = {}
+        for s in self._organic:
+            self._by_key.setdefault(s.parent.key, []).append(s)  # type: ignore[union-attr]
+        self._key_cache: dict[str, str] = {}
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def metadata(self) -> dict[str, Any]:
+        """Parameters and versions of this screener, for an output's run metadata."""
+        return {"screen": self.parameters.as_dict(), "fingerprint": self.recipe.name,
+                "conversion_rules": len(self.rules.rules), "groups": len(self.groups.groups)}
+
+    def check(self, smiles: str, id: str = "") -> Verdict:
+        """Screen one SMILES (or a listed name, CAS or id) and keep every piece of evidence."""
+        text = smiles
+        try:
+            text = self.reference.find(smiles).smiles or smiles
+        except Exception:  # noqa: BLE001 - not a name on the list: treat as SMILES
+            pass
+        return next(iter(self._screen_chunk([Record(0, id or smiles, text)], keep_all=True)))
+
+    def screen(self, molecules: Iterable[Record | str], *, jobs: int = 1,
+               chunk_size: int = 256) -> Iterator[Verdict]:
+        """Yield one Verdict per input, in input order; ``jobs`` worker processes."""
+        records = (m if isinstance(m, Record) else Record(i, str(i), m) for i, m in enumerate(molecules))
+        chunks = _chunks(records, chunk_size)
+        if jobs <= 1:
+            for chunk in chunks:
+                yield from self._screen_chunk(chunk)
+            return
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(jobs, initializer=_init_worker, initargs=(self,)) as pool:
+            for verdicts in pool.imap(_work, chunks, chunksize=1):
+                yield from verdicts
+
+    # -- stages --------------------------------------------------------------------------------
+
+    def _screen_chunk(self, records: list[Record], keep_all: bool = False) -> list[Verdict]:
+        prepared: list[tuple[Record, Standardized | None, str]] = []
+        for rec in records:
+            prepared.append(self._prepare(rec))
+        organic = [(i, std) for i, (_, std, _) in enumerate(prepared) if std is not None and not std.inorganic]
+        near: dict[int, list[tuple[int, float]]] = {}
+        if organic:
+            packed, _ = self.recipe.packed([std.mol for _, std in organic])
+            for (i, _), hits in zip(organic, self._index.top_k(packed, self.parameters.top_k)):
+                near[i] = hits
+        out = []
+        for i, (rec, std, problem) in enumerate(prepared):
+            if std is None:
+                out.append(Verdict(rec.row, rec.id, rec.smiles, problem, None))
+                continue
+            out.append(self._judge(rec, std, near.get(i, []), keep_all))
+        return out
+
+    def _prepare(self, rec: Record) -> tuple[Record, Standardized | None, str]:
+        if rec.error:
+            return rec, None, rec.error
+        mol, problem = parse_record(rec.smiles, rec.molblock)
+        if mol is None:
+            return rec, None, problem
+        try:
+            std = standardize(mol, max_heavy_atoms=self.parameters.max_heavy_atoms)
+        except StandardizeError as exc:
+            return rec, None, str(exc)
+        if rec.molblock is not None and not rec.smiles:
+            rec = replace(rec, smiles=Chem.MolToSmiles(mol))
+        return rec, std, ""
+
+    def _judge(self, rec: Record, std: Standardized, near: list[tuple[int, float]],
+               keep_all: bool) -> Verdict:
+        p = self.parameters
+        hits: list[Hit] = []
+        best_sim = near[0][1] if near else 0.0
+        # 1. identity: the substance itself, a salt or a stereoisomer (components of mixtures too)
+        for ident in self.reference.identify(std):
+            hits.append(self._identity_hit(ident))
+        for comp in std.components:
+            try:
+                cstd = standardize(Chem.MolFromSmiles(comp))
+            except StandardizeError:
+                continue
+            for ident in self.reference.identify(cstd):
+                if ident.relation != "excluded":
+                    s = ident.substance
+                    hits.append(Hit("mixture", s.id, s.name, s.list_name, 1.0,
+                                    f"mixture containing {s.name} ({s.listing()})"))
+        if std.inorganic:
+            return self._verdict(rec, std, hits, 0.0, keep_all)
+        identical = {h.substance_id for h in hits if h.relation in ("identical", "salt", "stereoisomer")}
+        # 2. similarity: nearest listed substances
+        for row, sim in near:
+            s = self._organic[row]
+            if s.id in identical:
+                continue
+            strength = self._similar_score(sim)
+            hits.append(Hit("similar", s.id, s.name, s.list_name, strength,
+                            f"Morgan radius-2 Tanimoto {sim:.2f} to {s.name} ({s.short_listing()})",
+                            similarity=sim))
+        # 3. substructure relations with the listed substances
+        n_atoms = std.mol.GetNumHeavyAtoms()
+        for row in self._substructures.contained_in(std.mol):  # listed substance inside candidate
+            s = self._organic[row]
+            size = self._sizes[row]
+            if s.id in identical or size < p.min_target_atoms or self._bulk(s):
+                continue
+            frac = size / n_atoms
+            if frac >= p.contains_min_fraction:
+                added = n_atoms - size
+                hits.append(Hit("contains", s.id, s.name, s.list_name, 0.55 + 0.15 * frac,
+                                f"contains the whole of {s.name} ({s.short_listing()}) with {added} "
+                                f"heavy atom{'s' if added != 1 else ''} added", atoms_added=added))
+        for row in self._substructures.containing(std.mol):  # candidate inside listed substance
+            s = self._organic[row]
+            size = self._sizes[row]
+            if s.id in identical or self._bulk(s) or n_atoms < p.min_target_atoms:
+                continue
+            frac = n_atoms / size
+            if frac >= p.contained_min_fraction:
+                removed = size - n_atoms
+                hits.append(Hit("contained_in", s.id, s.name, s.list_name, 0.5 + 0.15 * frac,
+                                f"is {s.name} ({s.short_listing()}) less {removed} heavy "
+                                f"atom{'s' if removed != 1 else ''}", atoms_removed=removed))
+        # 4. conversions: unmasking routes whose product is listed
+        if not identical or keep_all:
+            for route in self.rules.apply(std.mol, depth=p.depth, max_products=p.max_products):
+                hit = self._route_hit(route, n_atoms)
+                if hit is not None:
+                    hits.append(hit)
+        # 5. generic groups
+        for g in self.groups.match(std.mol):
+            parents = ", ".join(g.parents)
+            status = "adopted" if g.status == "adopted" else "draft"
+            hits.append(Hit("group", g.parents[0] if g.parents else "", g.title, "groups",
+                            0.8 if status == "adopted" else 0.75,
+                            f"member of the {status} group '{g.title}' ({g.id}; parents {parents})",
+                            group_id=g.id))
+        return self._verdict(rec, std, hits, best_sim, keep_all)
+
+    # -- evidence ------------------------------------------------------------------------------
+
+    def _bulk(self, s: Any) -> bool:
+        return (not self.parameters.flag_bulk_targets and s.list_name == "built-in"
+                and s.eu_category in BULK_CATEGORIES)
+
+    def _similar_score(self, sim: float) -> float:
+        return 0.3 * sim if sim < self.parameters.similar_threshold else 0.45 + 0.25 * sim
+
+    def _identity_hit(self, ident: Any) -> Hit:
+        s = ident.substance
+        if ident.relation == "excluded":
+            return Hit("excluded", s.id, s.name, s.list_name, 0.0,
+                       f"{ident.note}: not a scheduled precursor under {s.short_listing()}")
+        what = {"identical": f"is {s.name}", "salt": f"is {ident.note}",
+                "stereoisomer": f"is {ident.note} (the annex covers stereoisomers)"}[ident.relation]
+        if s.status != "scheduled" and s.list_name == "built-in":
+            return Hit(ident.relation, s.id, s.name, s.list_name, 0.7, f"{what}, {s.listing()}")
+        return Hit(ident.relation, s.id, s.name, s.list_name, 1.0, f"{what}, {s.listing()}",
+                   similarity=1.0)
+
+    def _product_key(self, smiles: str) -> str:
+        key = self._key_cache.get(smiles)
+        if key is None:
+            mol = Chem.MolFromSmiles(smiles)
+            key = Chem.MolToSmiles(mol, isomericSmiles=False) if mol is not None else ""
+            if len(self._key_cache) > 100_000:
+                self._key_cache.clear()
+            self._key_cache[smiles] = key
+        return key
+
+    def _route_hit(self, route: Route, n_atoms: int) -> Hit | None:
+        targets = self._by_key.get(self._product_key(route.product))
+        if not targets:
+            return None
+        s = targets[0]
+        mol = Chem.MolFromSmiles(route.product)
+        if mol is not None and any(smi == Chem.MolToSmiles(mol) for _, smi in s.excluded_keys):
+            return None  # e.g. a route to cathine is not a route to norephedrine
+        size = mol.GetNumHeavyAtoms() if mol is not None else 0
+        frac = size / n_atoms if n_atoms else 0.0
+        removed = max(n_atoms - size, 0)
+        path = "; ".join(f"{step.rule_name} gives {step.product}" for step in route.steps[:-1])
+        last = route.steps[-1].rule_name
+        steps_word = "one step" if route.depth == 1 else f"{route.depth} steps"
+        via = f"{path}; then {last}" if path else last
+        reason = (f"converts in {steps_word} to {s.name} ({s.listing()}): {via} "
+                  f"(keeps {size} of {n_atoms} heavy atoms)")
+        weak = self._bulk(s) or (frac < self.parameters.min_kept_fraction
+                                 and removed > self.parameters.max_removed_atoms)
+        score = 0.0 if weak else 0.9 + 0.05 * min(frac, 1.0) - 0.03 * (route.depth - 1)
+        if weak:
+            why = "a bulk Category 2/3 chemical" if self._bulk(s) else "a small part of the candidate"
+            reason += f"; not flagged: the product is {why}"
+        return Hit("converts", s.id, s.name, s.list_name, score, reason, route=route,
+                   atoms_removed=removed)
+
+    def _verdict(self, rec: Record, std: Standardized, hits: list[Hit], best_sim: float,
+                 keep_all: bool) -> Verdict:
+        hits.sort(key=lambda h: -h.score)
+        top = hits[0] if hits else None
+        flag = Flag.NONE
+        if top is not None and top.score > 0:
+            flag = _flag_of(top)
+        score = top.score if top is not None and flag is not Flag.NONE else 0.4 * min(best_sim, 0.99)
+        if flag is Flag.NONE:
+            reason = self._none_reason(hits, best_sim)
+            match = next((h for h in hits if h.relation == "similar"), None)
+        else:
+            reason, match = top.reason, top  # type: ignore[union-attr]
+        kept = tuple(hits) if keep_all else tuple(h for h in hits[:5])
+        return Verdict(rec.row, rec.id, rec.smiles, "ok", flag, round(score, 4), reason,
+                       round(best_sim, 4), match.substance_id if match else "",
+                       match.substance_name if match else "", std.smiles, kept)
+
+    def _none_reason(self, hits: list[Hit], best_sim: float) -> str:
+        excluded = next((h for h in hits if h.relation == "excluded"), None)
+        if excluded is not None:
+            return excluded.reason
+        weak = next((h for h in hits if h.relation == "converts"), None)
+        if weak is not None:
+            return weak.reason
+        near = next((h for h in hits if h.relation == "similar"), None)
+        if near is not None:
+            return (f"no listed substance, conversion or group; nearest is {near.substance_name} "
+                    f"(Tanimoto {best_sim:.2f}, below {self.parameters.similar_threshold})")
+        return "no listed substance, conversion or group found"
+
+
+def _flag_of(hit: Hit) -> Flag:
+    if hit.relation in ("identical", "salt", "stereoisomer", "mixture"):
+        return Flag.SCHEDULED if hit.score >= 1.0 else Flag.SIMILAR
+    if hit.relation == "converts":
+        return Flag.CONVERTIBLE
+    if hit.relation == "drug":
+        return Flag.DRUG_PRECURSOR
+    if hit.relation == "group":
+        return Flag.GROUP
+    return Flag.SIMILAR
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for rec in records:
+        chunk.append(rec)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+_WORKER: Screener | None = None
+
+
+def _init_worker(screener: Screener) -> None:
+    global _WORKER
+    _WORKER = screener
+
+
+def _work(chunk: list[Record]) -> list[Verdict]:
+    assert _WORKER is not None
+    with quiet_rdkit():
+        return _WORKER._screen_chunk(chunk)
+
+
+def screen(molecules: Iterable[Record | str], **kwargs: Any) -> Iterator[Verdict]:
+    """Screen molecules against the built-in list: ``screen(["CC(=O)C(C#N)c1ccccc1"])``."""
+    jobs = kwargs.pop("jobs", 1)
+    return Screener(**kwargs).screen(molecules, jobs=jobs)
