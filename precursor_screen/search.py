@@ -1,0 +1,327 @@
+"""Substructure relations over a set of molecules: a pattern-fingerprint screen, then RDKit.
+
+``SubstructureIndex`` answers three questions about its rows, each exactly as a full scan with
+RDKit's ``HasSubstructMatch(query, useChirality=False)`` would (stereo is ignored: the annex lists
+substances "and their stereoisomers", and a rule written for one enantiomer must catch the
+other):
+
+* ``containing(query)``: rows that contain the query (the query is a substructure of the row);
+* ``contained_in(query)``: rows that are substructures of the query;
+* ``smarts(pattern)``: rows matching a SMARTS pattern.
+
+The screen. RDKit's pattern fingerprint (``Chem.PatternFingerprint``, the one SubstructLibrary
+uses) sets in a molecule every bit its substructures set, so a row can contain the query only if
+``row_bits & query_bits == query_bits``; it is computed the same way for SMARTS query molecules,
+which is what SubstructLibrary does. A row also needs at least as many atoms as the query (the
+match maps query atoms one-to-one onto row atoms). Only the rows that pass are unpickled and
+matched.
+
+Storage. Below ``BIT_SLICE_ROWS`` rows (a reference list) the pattern bits are packed rows and
+the screen is one vectorised ``(rows & q) == q`` over all of them: microseconds for 70 rows. From
+``BIT_SLICE_ROWS`` rows on (a library of millions) they are kept *bit-sliced* instead, one packed
+row bitmap per fingerprint bit (``fp_size`` x ``n/64`` uint64 words: the same 256 bytes per
+molecule, never both layouts). A ``containing`` query then ANDs only the bitmaps of its own bits,
+sparsest first, so the work grows with the query's bits and not with the fingerprint width; once
+few rows remain only their words are touched. Molecules are RDKit binary pickles in one byte
+array with offsets, unpickled only for the rows that pass; with ``threads > 1`` large survivor
+sets are matched by an RDKit SubstructLibrary on that many threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rdkit
+from rdkit import Chem
+from rdkit.Chem import rdSubstructLibrary
+
+from precursor_screen.errors import PrecursorScreenError
+from precursor_screen.fingerprint import Recipe, get_recipe
+from precursor_screen.index import IndexFileError, _read_array, _read_manifest, _write_dir
+
+__all__ = ["SubstructureIndex", "QueryError", "atom_difference"]
+
+FORMAT = "precursor-screen/substructure-index"
+FORMAT_VERSION = 1
+BIT_SLICE_ROWS = 8192  # from this many rows on, the screen keeps bit slices instead of rows
+_SLICE_ROWS = 16384    # rows transposed at a time when building the bit slices (x fp_size bytes)
+_GATHER_BELOW = 8      # switch to touching only surviving words when < 1/8 of them are left
+_LIBRARY_MIN = 256     # fewer survivors than this are matched in a Python loop, not in threads
+
+
+class QueryError(PrecursorScreenError, ValueError):
+    """A query the index cannot use: unparsable SMARTS or SMILES, or no molecule."""
+
+
+def atom_difference(big: Chem.Mol, small: Chem.Mol) -> int:
+    """Return how many heavy atoms ``big`` has more than ``small`` (negative if it has fewer).
+
+    For a candidate containing a listed substance: how much was added to it.
+
+    >>> atom_difference(Chem.MolFromSmiles("CCC(=O)Cc1ccccc1"), Chem.MolFromSmiles("CC(=O)Cc1ccccc1"))
+    1
+    """
+    return big.GetNumHeavyAtoms() - small.GetNumHeavyAtoms()
+
+
+class SubstructureIndex:
+    """Exact substructure searches over a fixed list of molecules (rows numbered from 0).
+
+    ``molecules`` are RDKit molecules or SMILES (a SMILES RDKit cannot read is refused, naming
+    its row: rows are never dropped). ``recipe`` is the pattern-fingerprint recipe (default:
+    the shipped ``pattern``); ``threads`` > 1 matches large survivor sets in RDKit threads.
+
+    >>> index = SubstructureIndex(["CC(=O)Cc1ccccc1", "CC(=O)Cc1ccc2OCOc2c1", "CCO", "c1ccccc1"],
+    ...                           ids=["P2P", "PMK", "ethanol", "benzene"])
+    >>> index.containing(Chem.MolFromSmiles("c1ccccc1"))
+    [0, 1, 3]
+    >>> index.contained_in(Chem.MolFromSmiles("CCC(=O)Cc1ccccc1"))
+    [0, 3]
+    >>> [str(index.ids[row]) for row in index.smarts("[CH3]C(=O)[CH2]a")]
+    ['P2P', 'PMK']
+    """
+
+    def __init__(self, molecules: Iterable[Chem.Mol | str], ids: Sequence[Any] | None = None, *,
+                 recipe: Recipe | None = None, threads: int = 1):
+        recipe = recipe if recipe is not None else get_recipe("pattern")
+        if recipe.kind != "pattern":
+            raise ValueError(f"recipe {recipe.name!r} is {recipe.kind!r}; substructure screening "
+                             "needs a pattern fingerprint")
+        mols = [_as_mol(m, row) for row, m in enumerate(molecules)]
+        packed, _ = recipe.packed(mols)
+        pickles = [m.ToBinary(Chem.PropertyPickleOptions.NoProps) for m in mols]
+        offsets = np.zeros(len(pickles) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in pickles], out=offsets[1:])
+        blob = np.frombuffer(b"".join(pickles), dtype=np.uint8)
+        natoms = np.array([m.GetNumAtoms() for m in mols], dtype=np.int32)
+        if len(mols) >= BIT_SLICE_ROWS:
+            screen, layout = _bit_slices(packed), "slices"
+        else:
+            screen, layout = packed.view("<u8").astype(np.uint64), "rows"
+        self._setup(layout, screen, natoms, blob, offsets, ids, recipe, threads)
+
+    def _setup(self, layout: str, screen: np.ndarray, natoms: np.ndarray, blob: np.ndarray,
+               offsets: np.ndarray, ids: Sequence[Any] | np.ndarray | None, recipe: Recipe,
+               threads: int) -> None:
+        self.layout = layout
+        # "rows": (n, fp_size/64) uint64, one packed fingerprint per row.
+        # "slices": (fp_size, ceil(n/64)) uint64; row r is bit r%64 of word r//64.
+        self._screen_bits = screen
+        self._natoms = natoms
+        self._blob = blob
+        self._offsets = offsets
+        self._column_counts = (np.bitwise_count(screen).sum(axis=1) if layout == "slices"
+                               else None)
+        self.ids: np.ndarray | None = None if ids is None else np.asarray(ids)
+        if self.ids is not None and len(self.ids) != len(natoms):
+            raise ValueError(f"{len(self.ids)} ids for {len(natoms)} molecules")
+        self.recipe = recipe
+        self.threads = max(1, int(threads))
+
+    # ------------------------------------------------------------------ queries
+
+    def __len__(self) -> int:
+        return len(self._natoms)
+
+    def __repr__(self) -> str:
+        return f"SubstructureIndex({len(self)} molecules, recipe={self.recipe.name!r})"
+
+    def mol(self, row: int) -> Chem.Mol:
+        """Return the molecule of a row (unpickled on each call)."""
+        return Chem.Mol(self._blob[self._offsets[row]:self._offsets[row + 1]].tobytes())
+
+    def containing(self, query: Chem.Mol) -> list[int]:
+        """Return the rows that contain ``query`` as a substructure, ascending."""
+        query = _check_query(query)
+        rows = self.screen_containing(query)
+        return self._match_rows(query, rows)
+
+    def smarts(self, pattern: str) -> list[int]:
+        """Return the rows matching a SMARTS pattern, ascending.
+
+        >>> SubstructureIndex(["CCO", "CC=O"]).smarts("[CX3]=O")
+        [1]
+        """
+        query = Chem.MolFromSmarts(pattern) if isinstance(pattern, str) else None
+        if query is None:
+            raise QueryError(f"unparsable SMARTS: {pattern!r}")
+        return self.containing(query)
+
+    def contained_in(self, query: Chem.Mol) -> list[int]:
+        """Return the rows that are substructures of ``query`` (the row is the pattern), ascending."""
+        query = _check_query(query)
+        rows = self.screen_contained_in(query)
+        return [int(r) for r in rows.tolist() if query.HasSubstructMatch(self.mol(r), useChirality=False)]
+
+    # ------------------------------------------------------------------ screens
+
+    def screen_containing(self, query: Chem.Mol) -> np.ndarray:
+        """Rows that pass the screen for ``containing``: a superset of the answer (int64)."""
+        q = self._query_words(query)
+        big_enough = self._natoms >= query.GetNumAtoms()
+        if self.layout == "rows":
+            return np.flatnonzero(((self._screen_bits & q) == q).all(axis=1) & big_enough)
+        qbits = _on_bits(q)
+        order = np.argsort(self._column_counts[qbits], kind="stable")   # sparsest first
+        return self._screen(qbits[order], invert=False, start=self._pack(big_enough))
+
+    def screen_contained_in(self, query: Chem.Mol) -> np.ndarray:
+        """Rows that pass the screen for ``contained_in``: a superset of the answer (int64)."""
+        q = self._query_words(query)
+        small_enough = self._natoms <= query.GetNumAtoms()
+        if self.layout == "rows":
+            return np.flatnonzero(((self._screen_bits & ~q) == 0).all(axis=1) & small_enough)
+        others = _on_bits(~q)
+        others = others[np.argsort(-self._column_counts[others], kind="stable")]  # densest first
+        return self._screen(others, invert=True, start=self._pack(small_enough))
+
+    def _query_words(self, query: Chem.Mol) -> np.ndarray:
+        """The query's pattern fingerprint as uint64 words (bit i: bit i%64 of word i//64)."""
+        packed, _ = self.recipe.packed([query])
+        return packed[0].view("<u8").astype(np.uint64)
+
+    def _pack(self, mask: np.ndarray) -> np.ndarray:
+        return _pack_rows(mask, self._screen_bits.shape[1])
+
+    def _screen(self, columns: np.ndarray, *, invert: bool, start: np.ndarray) -> np.ndarray:
+        """AND (or AND-NOT) the given bit slices into the ``start`` row bitmap; return its rows."""
+        words = self._screen_bits.shape[1]
+        acc = start
+        where: np.ndarray | None = None         # None: all words; else the word numbers kept
+        if not len(self):
+            return np.empty(0, dtype=np.int64)
+        for i, b in enumerate(columns.tolist()):
+            column = self._screen_bits[b] if where is None else self._screen_bits[b, where]
+            if invert:
+                acc &= ~column
+            else:
+                acc &= column
+            if i % 8 == 0:
+                alive = np.flatnonzero(acc)
+                if not len(alive):
+                    return np.empty(0, dtype=np.int64)
+                if len(alive) * _GATHER_BELOW < len(acc):
+                    where = alive if where is None else where[alive]
+                    acc = acc[alive]
+        if where is None:
+            where = np.arange(words)
+        bits = np.unpackbits(acc.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1,
+                             bitorder="little")
+        word, bit = np.nonzero(bits)
+        return where[word].astype(np.int64) * 64 + bit
+
+    def _match_rows(self, query: Chem.Mol, rows: np.ndarray) -> list[int]:
+        """The rows among ``rows`` whose molecule has ``query`` as a substructure, ascending."""
+        if not len(rows):
+            return []
+        if self.threads > 1 and len(rows) >= _LIBRARY_MIN:
+            holder = rdSubstructLibrary.CachedMolHolder()
+            for r in rows.tolist():
+                holder.AddBinary(self._blob[self._offsets[r]:self._offsets[r + 1]].tobytes())
+            library = rdSubstructLibrary.SubstructLibrary(holder)
+            params = Chem.SubstructMatchParameters()
+            params.useChirality = False
+            found = library.GetMatches(query, params, numThreads=self.threads, maxResults=-1)
+            return sorted(int(rows[i]) for i in found)
+        return [int(r) for r in rows.tolist()
+                if self.mol(r).HasSubstructMatch(query, useChirality=False)]
+
+    # ------------------------------------------------------------------ memory and files
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held: bit slices, atom counts, pickles and their offsets (ids not counted)."""
+        return int(self._screen_bits.nbytes + self._natoms.nbytes + self._blob.nbytes
+                   + self._offsets.nbytes)
+
+    def manifest(self) -> dict[str, Any]:
+        """Return what :meth:`save` writes to ``manifest.json``."""
+        from precursor_screen import __version__
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "count": len(self),
+                "recipe": self.recipe.manifest(), "has_ids": self.ids is not None,
+                "screen": self.layout,
+                "layout": "rows.npy: pattern fingerprints as uint64 words, one row per molecule; "
+                          "or slices.npy: one uint64 row bitmap per pattern bit (row r = bit "
+                          "r%64 of word r//64); molecules.npy: RDKit binary pickles "
+                          "concatenated, row r = bytes offsets[r]:offsets[r+1]",
+                "tool_version": __version__, "rdkit_version": rdkit.__version__,
+                "numpy_version": np.__version__}
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the index to a directory (replaced as a whole); see :meth:`manifest`."""
+        arrays = {self.layout: self._screen_bits, "natoms": self._natoms, "molecules": self._blob,
+                  "offsets": self._offsets}
+        if self.ids is not None:
+            arrays["ids"] = self.ids
+        return _write_dir(Path(directory), arrays, self.manifest())
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str], *, mmap: bool = False,
+             threads: int = 1) -> "SubstructureIndex":
+        """Read an index written by :meth:`save`; ``mmap=True`` maps the large arrays."""
+        path = Path(directory)
+        manifest = _read_manifest(path, FORMAT, FORMAT_VERSION)
+        mode = "r" if mmap else None
+        recipe = Recipe.from_manifest(manifest["recipe"])
+        layout, n = manifest.get("screen"), manifest.get("count")
+        shapes = {"rows": (n, recipe.fp_size // 64), "slices": (recipe.fp_size, (n + 63) // 64)}
+        if layout not in shapes:
+            raise IndexFileError(f"{path / 'manifest.json'}: unknown screen layout {layout!r}")
+        screen, blob = _read_array(path, layout, mode), _read_array(path, "molecules", mode)
+        natoms, offsets = _read_array(path, "natoms"), _read_array(path, "offsets")
+        ids = _read_array(path, "ids") if manifest.get("has_ids") else None
+        if (screen.shape != shapes[layout] or natoms.shape != (n,)
+                or offsets.shape != (n + 1,) or offsets[-1] != len(blob)):
+            raise IndexFileError(f"{path}: arrays do not match manifest.json ({n} molecules)")
+        index = cls.__new__(cls)
+        index._setup(layout, screen, natoms, blob, offsets, ids, recipe, threads)
+        return index
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _as_mol(m: Chem.Mol | str, row: int) -> Chem.Mol:
+    if isinstance(m, str):
+        mol = Chem.MolFromSmiles(m)
+        if mol is None:
+            raise ValueError(f"row {row}: unparsable SMILES {m!r}")
+        return mol
+    if m is None:
+        raise ValueError(f"row {row}: no molecule (None)")
+    return m
+
+
+def _check_query(query: Chem.Mol) -> Chem.Mol:
+    if not isinstance(query, Chem.Mol):
+        raise QueryError(f"query must be an RDKit molecule, not {type(query).__name__}")
+    return query
+
+
+def _on_bits(words: np.ndarray) -> np.ndarray:
+    """Bit numbers set in a uint64 word array (bit i: bit i%64 of word i//64)."""
+    return np.flatnonzero(np.unpackbits(words.astype("<u8").view(np.uint8), bitorder="little"))
+
+
+def _pack_rows(mask: np.ndarray, words: int) -> np.ndarray:
+    """A boolean per row -> uint64 row bitmap of ``words`` words (row r = bit r%64 of word r//64)."""
+    packed = np.zeros(words * 8, dtype=np.uint8)
+    bits = np.packbits(mask, bitorder="little")
+    packed[:len(bits)] = bits
+    return packed.view("<u8").astype(np.uint64)
+
+
+def _bit_slices(packed: np.ndarray) -> np.ndarray:
+    """Transpose packed rows (n, fp_size/8) into bit slices (fp_size, ceil(n/64)) uint64."""
+    n, code_size = packed.shape
+    words = (n + 63) // 64
+    out = np.zeros((code_size * 8, words * 8), dtype=np.uint8)
+    for start in range(0, n, _SLICE_ROWS):       # _SLICE_ROWS is a multiple of 64
+        bits = np.unpackbits(packed[start:start + _SLICE_ROWS], axis=1, bitorder="little")
+        columns = np.packbits(bits.T, axis=1, bitorder="little")
+        out[:, start // 8:start // 8 + columns.shape[1]] = columns
+    return np.ascontiguousarray(out.view("<u8").astype(np.uint64))
