@@ -27,6 +27,7 @@ popcount) use all threads; a single query runs on one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -163,6 +164,7 @@ class TanimotoIndex:
         self.threads = threads
         self._chunks = _make_chunks(bands)
         self._chunk_starts = np.array([c.first_b for c in self._chunks], dtype=np.int64)
+        self._empty_bands = np.diff(bands) == 0
 
     # ------------------------------------------------------------------ properties
 
@@ -225,20 +227,21 @@ class TanimotoIndex:
         if len(q) and self._chunks and t <= 1.0:
             groups = _groups(qpop)
             radii = np.stack([_radii(int(qpop[g[0]]), t, self.fp_size) for g in groups])
-            radii[:, np.diff(self._bands) == 0] = -1          # empty bands set no radius
+            radii[:, self._empty_bands] = -1          # empty bands set no radius
             # Largest radius per (group, chunk); -1 where no band of the chunk can reach t.
             chunk_r = np.maximum.reduceat(radii, self._chunk_starts, axis=1)
+            group_q = [np.ascontiguousarray(q[g]) for g in groups]
             with self._threads(threads) as nthreads:
-                for ci, chunk in enumerate(self._chunks):   # chunk-major: the chunk stays in cache
-                    for gi in np.flatnonzero(chunk_r[:, ci] >= 0).tolist():
-                        members = groups[gi]
-                        lims, labels, dist = _range_search(
-                            q[members], self._codes[chunk.lo:chunk.hi],
-                            int(chunk_r[gi, ci]) + 1, nthreads)
-                        if len(labels):
-                            found_q.append(np.repeat(members, np.diff(lims)))
-                            found_pos.append(labels + chunk.lo)
-                            found_h.append(dist)
+                # chunk-major, so a chunk stays in cache while every group that needs it runs
+                for ci, gi in np.argwhere(chunk_r.T >= 0).tolist():
+                    chunk, members = self._chunks[ci], groups[gi]
+                    lims, labels, dist = _range_search(
+                        group_q[gi], self._codes[chunk.lo:chunk.hi], int(chunk_r[gi, ci]) + 1,
+                        nthreads)
+                    if len(labels):
+                        found_q.append(np.repeat(members, np.diff(lims)))
+                        found_pos.append(labels + chunk.lo)
+                        found_h.append(dist)
         return self._finish_threshold(qpop, found_q, found_pos, found_h, t)
 
     def _finish_threshold(self, qpop: np.ndarray, found_q: list[np.ndarray],
@@ -300,7 +303,7 @@ class TanimotoIndex:
         if a == 0:   # every score is 0.0: the first kk rows
             rows = np.tile(np.arange(kk, dtype=np.int64), nq)
             return np.repeat(np.arange(nq), kk), rows, np.zeros(nq * kk)
-        bounds = np.where(np.diff(self._bands) > 0, _upper_bounds(a, self.fp_size), -np.inf)
+        bounds = np.where(self._empty_bands, -np.inf, _upper_bounds(a, self.fp_size))
         chunk_ub = np.maximum.reduceat(bounds, self._chunk_starts)
         best_q = np.empty(0, dtype=np.int64)
         best_r = np.empty(0, dtype=np.int64)
@@ -417,12 +420,19 @@ def _groups(qpop: np.ndarray) -> list[np.ndarray]:
     return np.split(order, starts[1:]) if len(values) else []
 
 
+@functools.lru_cache(maxsize=4096)
 def _upper_bounds(a: int, fp_size: int) -> np.ndarray:
-    """Best score reachable by a row of each popcount b (0..fp_size): min(a,b)/max(a,b), exact."""
+    """Best score reachable by a row of each popcount b (0..fp_size): min(a,b)/max(a,b), exact.
+
+    Cached (read-only): queries of one popcount share it.
+    """
     b = np.arange(fp_size + 1)
-    return tanimoto_from_counts(np.minimum(a, b), a, b)
+    bounds = tanimoto_from_counts(np.minimum(a, b), a, b)
+    bounds.flags.writeable = False
+    return bounds
 
 
+@functools.lru_cache(maxsize=4096)
 def _radii(a: int, t: float, fp_size: int) -> np.ndarray:
     """Per popcount b: the largest Hamming distance that still scores >= t (-1: unreachable).
 
@@ -443,7 +453,9 @@ def _radii(a: int, t: float, fp_size: int) -> np.ndarray:
             ok = (c_min < 0) & (tanimoto_from_counts(c, a, b) >= t)
             c_min[ok] = c[ok]
         c_min[c_min < 0] = 0   # not found (cannot happen): radius a+b, the score filter decides
-    return np.where(reachable, s - 2 * c_min, -1)
+    radii = np.where(reachable, s - 2 * c_min, -1)
+    radii.flags.writeable = False   # cached: shared by every query of popcount a
+    return radii
 
 
 @dataclass(frozen=True, slots=True)
