@@ -1,0 +1,603 @@
+"""One self-contained HTML report of a screen: what was run, what was flagged, and why.
+
+The page works offline and alone: structures are inline SVG drawn by RDKit, CSS and a little
+JavaScript are inline, and a Content-Security-Policy forbids every fetch and every script but the
+report's own (by its hash). Everything taken from the input (ids, SMILES, names, reasons) passes
+through :func:`html.escape`; ids and SMILES from seized goods are untrusted text.
+
+Sections, top to bottom: counts per flag and a chart of the scores; the run's metadata; one card
+per flagged candidate (candidate and listed substance side by side with the shared part
+highlighted, the conversion path, the evidence and the legal listing); a table of every row that
+sorts, filters and pages in the browser. Large screens stay usable: cards are capped
+(``max_cards``) and so is the table (``max_table_rows``), each with a note saying what was left out.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import html
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from string import Template
+from typing import Any
+
+from precursor_screen import __version__
+from precursor_screen.errors import InputError
+from precursor_screen.io.writers import atomic_open
+from precursor_screen.manifest import file_sha256
+from precursor_screen.report.draw import Drawer
+from precursor_screen.results import COLUMNS, verdict_row
+from precursor_screen.types import FLAG_ORDER, Verdict
+
+__all__ = ["HtmlReport", "write_html", "write_html_from_results", "render_verdicts", "render_results",
+           "parse_route", "MAX_CARDS", "MAX_TABLE_ROWS"]
+
+MAX_CARDS = 500
+"""Cards drawn at most; the rest of the flagged rows are in the table (a note says how many)."""
+
+MAX_TABLE_ROWS = 20_000
+"""Table rows at most: flagged and unreadable rows first, then unflagged ones in input order."""
+
+BIG = (280, 210)
+SMALL = (180, 135)
+FLAGS = tuple(f.value for f in FLAG_ORDER)
+UNREADABLE = "unreadable"
+_NEEDED = ("row", "id", "status", "flag")
+
+
+def esc(value: Any) -> str:
+    """Escape any value for HTML text and double-quoted attributes."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One row of the report: the output columns plus the best hit's route as (rule, product)."""
+
+    row: Mapping[str, Any]
+    index: int
+    steps: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def number(self) -> int:
+        try:
+            return int(self.row.get("row", self.index))
+        except (TypeError, ValueError):
+            return self.index
+
+    @property
+    def ok(self) -> bool:
+        return str(self.row.get("status", "")) == "ok"
+
+    @property
+    def flag(self) -> str:
+        if not self.ok:
+            return UNREADABLE
+        return str(self.row.get("flag") or "none")
+
+    @property
+    def flagged(self) -> bool:
+        return self.ok and self.flag != "none"
+
+    def num(self, key: str) -> float:
+        try:
+            value = float(self.row.get(key) or 0.0)
+        except (TypeError, ValueError):
+            return 0.0
+        return value if math.isfinite(value) else 0.0
+
+    def text(self, key: str) -> str:
+        value = self.row.get(key)
+        return "" if value is None else str(value)
+
+
+def parse_route(text: str) -> tuple[tuple[str, str], ...]:
+    """Split a results file's route column back into (rule name, product SMILES) steps.
+
+    >>> parse_route("ketal hydrolysis -> CC(=O)Cc1ccccc1")
+    (('ketal hydrolysis', 'CC(=O)Cc1ccccc1'),)
+    >>> parse_route("")
+    ()
+    """
+    steps = []
+    for part in (text or "").split(" | "):
+        part = part.strip()
+        if not part:
+            continue
+        rule, sep, product = part.rpartition(" -> ")
+        steps.append((rule, product) if sep else (part, ""))
+    return tuple(steps)
+
+
+# --- entry points ------------------------------------------------------------------------------
+
+def write_html(path: str, verdicts: Iterable[Verdict], metadata: Mapping[str, Any], screener: Any,
+               *, max_cards: int = MAX_CARDS, max_table_rows: int = MAX_TABLE_ROWS) -> None:
+    """Write the report of a screen's verdicts to ``path`` (atomically).
+
+    ``screener`` is the :class:`~precursor_screen.screen.Screener` that produced them: its
+    reference list gives the listings and structures, its groups the highlighted SMARTS.
+    ``verdicts`` may be a generator; only the rows the page shows are kept.
+    """
+    report = HtmlReport(screener.reference, screener.groups, max_cards=max_cards,
+                        max_table_rows=max_table_rows)
+    for v in verdicts:
+        report.add_verdict(v)
+    report.write(path, metadata)
+
+
+def write_html_from_results(path: str, rows: Iterable[Mapping[str, Any]], metadata: Mapping[str, Any],
+                            reference: Any, *, groups: Any = None, source: str = "",
+                            max_cards: int = MAX_CARDS, max_table_rows: int = MAX_TABLE_ROWS) -> None:
+    """Write the report of a results file's rows (see :func:`precursor_screen.results.read_results`).
+
+    ``reference`` is the Registry the rows were screened against (a warning appears when its hash
+    differs from the one the rows record); ``groups`` defaults to the shipped groups; ``source``
+    names the results file in the report.
+    """
+    _write(path, render_results(rows, metadata, reference, groups=groups, source=source,
+                                max_cards=max_cards, max_table_rows=max_table_rows))
+
+
+def render_verdicts(verdicts: Iterable[Verdict], metadata: Mapping[str, Any], screener: Any,
+                    *, max_cards: int = MAX_CARDS, max_table_rows: int = MAX_TABLE_ROWS) -> str:
+    """Return the report of verdicts as one HTML string (see :func:`write_html`)."""
+    report = HtmlReport(screener.reference, screener.groups, max_cards=max_cards,
+                        max_table_rows=max_table_rows)
+    for v in verdicts:
+        report.add_verdict(v)
+    return report.html(metadata)
+
+
+def render_results(rows: Iterable[Mapping[str, Any]], metadata: Mapping[str, Any], reference: Any,
+                   *, groups: Any = None, source: str = "", max_cards: int = MAX_CARDS,
+                   max_table_rows: int = MAX_TABLE_ROWS) -> str:
+    """Return the report of results rows as one HTML string (see :func:`write_html_from_results`)."""
+    report = HtmlReport(reference, groups, max_cards=max_cards, max_table_rows=max_table_rows)
+    for r in rows:
+        report.add_row(r, source=source)
+    return report.html(metadata, source=source)
+
+
+def _write(path: str, text: str) -> None:
+    with atomic_open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+
+
+class HtmlReport:
+    """A report filled one row at a time, keeping only what the page shows.
+
+    Counts, the score histogram and the reasons rows were unreadable are tallied; the strongest
+    ``max_cards`` flagged rows are kept for cards and at most ``max_table_rows`` rows for the
+    table (flagged and unreadable first), so memory stays flat on millions of rows. ``screen
+    --report`` adds each verdict as it is written to the results file:
+
+    >>> from scheduled_substances import load_registry
+    >>> report = HtmlReport(load_registry().filter())
+    >>> report.add_row({"row": 0, "id": "x", "status": "ok", "flag": "none", "score": 0.1})
+    >>> report.total, report.counts["none"]
+    (1, 1)
+    """
+
+    def __init__(self, reference: Any, groups: Any = None, *, max_cards: int = MAX_CARDS,
+                 max_table_rows: int = MAX_TABLE_ROWS) -> None:
+        self.reference, self.groups = reference, groups
+        self.max_cards, self.max_table_rows = max_cards, max_table_rows
+        self.total = 0
+        self.counts: Counter[str] = Counter()
+        self.unreadable: Counter[str] = Counter()
+        self.bins: list[Counter[str]] = [Counter() for _ in range(10)]
+        self._strong: list[_Entry] = []   # flagged and unreadable rows, for the table
+        self._weak: list[_Entry] = []     # unflagged rows, for the table while there is room
+        self._cards: list[_Entry] = []
+        self._order = {f: i for i, f in enumerate(FLAGS)}
+
+    def add_verdict(self, v: Verdict) -> None:
+        """Add one verdict (its best hit gives the card's relation, route and group)."""
+        best = v.hits[0] if v.hits else None
+        steps = tuple((s.rule_name, s.product) for s in best.route.steps) \
+            if best is not None and best.route is not None else ()
+        self._add(_Entry(verdict_row(v, "", ""), self.total, steps))
+
+    def add_row(self, row: Mapping[str, Any], source: str = "") -> None:
+        """Add one results row (the columns of :data:`precursor_screen.results.COLUMNS`)."""
+        if self.total == 0:
+            missing = [c for c in _NEEDED if c not in row]
+            if missing:
+                raise InputError(f"{source or 'the input'} is not a precursor-screen results file: "
+                                 f"no column {', '.join(missing)} (expected {', '.join(COLUMNS)})")
+        self._add(_Entry(row, self.total, parse_route(str(row.get("route") or ""))))
+
+    def _add(self, e: _Entry) -> None:
+        self.total += 1
+        flag = e.flag
+        self.counts[flag] += 1
+        if not e.ok:
+            self.unreadable[e.text("status").split(":", 1)[0]] += 1
+        else:
+            self.bins[min(max(int(e.num("score") * 10), 0), 9)][flag] += 1
+        if flag == "none":
+            if len(self._weak) < self.max_table_rows:
+                self._weak.append(e)
+        elif len(self._strong) < self.max_table_rows:
+            self._strong.append(e)
+        if e.flagged and self.max_cards:
+            self._cards.append(e)
+            if len(self._cards) >= 2 * self.max_cards:
+                self._cards = self._strongest()
+
+    def _strongest(self) -> list[_Entry]:
+        self._cards.sort(key=lambda e: (self._order.get(e.flag, len(self._order)), -e.num("score"), e.index))
+        return self._cards[: self.max_cards]
+
+    @property
+    def flagged(self) -> int:
+        """Rows with a flag other than none."""
+        return sum(n for f, n in self.counts.items() if f not in ("none", UNREADABLE))
+
+    def table_rows(self) -> list[_Entry]:
+        """The rows the table holds, in input order."""
+        keep = (self._strong + self._weak)[: self.max_table_rows]
+        return sorted(keep, key=lambda e: e.index)
+
+    def html(self, metadata: Mapping[str, Any], source: str = "") -> str:
+        """The page, given the run's metadata (and the results file it was read from, if any)."""
+        cards = self._strongest()
+        groups = self.groups
+        if groups is None and any(e.text("group_id") for e in cards):
+            from precursor_screen.rules.groups import load_groups
+
+            groups = load_groups()
+        return _Report(self, cards, metadata, groups, source).html()
+
+    def write(self, path: str, metadata: Mapping[str, Any], source: str = "") -> None:
+        """Write the page to ``path`` atomically."""
+        _write(path, self.html(metadata, source))
+
+
+# --- the page ----------------------------------------------------------------------------------
+
+def _template(name: str) -> str:
+    return (resources.files("precursor_screen.report") / "templates" / name).read_text(encoding="utf-8")
+
+
+class _Report:
+    def __init__(self, rows: HtmlReport, cards: list[_Entry], metadata: Mapping[str, Any], groups: Any,
+                 source: str) -> None:
+        self.rows, self.meta, self.reference, self.groups = rows, metadata, rows.reference, groups
+        self.source = source
+        self.drawer = Drawer()
+        self.substances: dict[tuple[str, str], Any] = {}
+        self.by_id: dict[str, Any] = {}
+        for s in self.reference or ():
+            self.substances.setdefault((s.id, s.list_name), s)
+            self.by_id.setdefault(s.id, s)
+        self.counts = rows.counts
+        self.n_flagged = rows.flagged
+        self.carded = cards
+        self.card_rows = {e.index for e in cards}
+
+    def html(self) -> str:
+        body = "\n".join([self._head(), self._warnings(), self._summary(), self._run(),
+                          self._controls(), self._cards(), self._table()])
+        script = _template("report.js")
+        digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+        csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
+               "base-uri 'none'; form-action 'none'")
+        return Template(_template("page.html")).substitute(
+            csp=csp, version=esc(__version__), title=esc(self._title()), css=_template("report.css"),
+            drawing_css=self.drawer.css(), sprite=self.drawer.sprite(), body=body, script=script)
+
+    # -- header, warnings, summary ------------------------------------------------------------
+
+    def _inputs(self) -> list[Mapping[str, Any]]:
+        inputs = self.meta.get("inputs") or []
+        return [i for i in inputs if isinstance(i, Mapping)]
+
+    def _title(self) -> str:
+        names = ", ".join(str(i.get("path", "")) for i in self._inputs()) or self.source or "screen"
+        return f"precursor-screen report: {names}"
+
+    def _head(self) -> str:
+        created = self.meta.get("created", "")
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+        return (f'<h1>{esc(self._title())}</h1>\n<p class="muted">{self.rows.total} rows screened'
+                f'{" on " + esc(created) if created else ""} with precursor-screen '
+                f'{esc(self.meta.get("tool_version", "?"))}; report written {esc(now)} by '
+                f'precursor-screen {esc(__version__)}.</p>')
+
+    def _warnings(self) -> str:
+        out = []
+        ref_hash = getattr(self.reference, "content_hash", "")
+        screened = str(self.meta.get("reference_sha256", ""))
+        if screened and ref_hash and screened != ref_hash:
+            out.append(f"The rows were screened against the reference list with sha256 "
+                       f"<code>{esc(screened)}</code>; this report takes structures and listings "
+                       f"from a different list (<code>{esc(ref_hash)}</code>). Pass the same "
+                       f"<code>--reference</code>/<code>--as-of</code> as the screen.")
+        if not self.meta:
+            out.append("No run metadata came with these rows (a CSV or TSV keeps it in "
+                       "<code>FILE.meta.json</code> beside it): the report cannot say what was run.")
+        summary = self.meta.get("summary")
+        if isinstance(summary, Mapping) and "rows" in summary and summary["rows"] != self.rows.total:
+            out.append(f"The run's metadata counts {esc(summary['rows'])} rows; this report has "
+                       f"{self.rows.total}.")
+        return "\n".join(f'<p class="warn">{w}</p>' for w in out)
+
+    def _summary(self) -> str:
+        rows = []
+        for f in (*FLAGS, UNREADABLE):
+            n = self.counts.get(f, 0)
+            rows.append(f'<tr><td><span class="sw flag-{f}"></span><a href="#flag={f}">{f}</a></td>'
+                        f'<td class="n" data-count="{f}">{n}</td></tr>')
+        rows.append(f'<tr class="total"><td>all rows</td><td class="n" data-count="total">'
+                    f'{self.rows.total}</td></tr>')
+        why = self.rows.unreadable
+        bad = ""
+        if why:
+            bad = ('<p class="muted">Unreadable: ' + "; ".join(f"{esc(k)} {n}" for k, n in
+                                                              sorted(why.items())) + "</p>")
+        return (f'<h2>Summary</h2>\n<div class="summary"><div><table class="counts" id="counts">'
+                f'{"".join(rows)}</table>{bad}</div>{self._chart()}</div>')
+
+    def _chart(self) -> str:
+        """Stacked bars: rows per score band (0.1 wide), one colour per flag, log-scaled heights."""
+        bins = self.rows.bins
+        w, h, left, bottom, top = 560, 230, 40, 30, 12
+        band = (w - left - 10) / 10
+        peak = max((sum(b.values()) for b in bins), default=0)
+        scale = (h - bottom - top) / math.log10(peak + 1) if peak else 0.0
+        parts = [f'<svg class="chart" id="score-chart" viewBox="0 0 {w} {h}" role="img" '
+                 f'aria-label="rows per score band, coloured by flag">']
+        for tick in (1, 10, 100, 1000, 10_000, 100_000, 1_000_000):
+            if tick > peak:
+                break
+            y = h - bottom - math.log10(tick + 1) * scale
+            parts.append(f'<line x1="{left}" x2="{w - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e7eb"/>'
+                         f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
+        for i, b in enumerate(bins):
+            x = left + i * band + 3
+            total = sum(b.values())
+            base = 0.0
+            for f in FLAGS:
+                n = b.get(f, 0)
+                if not n:
+                    continue
+                # each segment gets its share of the bar's log height
+                seg = math.log10(total + 1) * scale * n / total
+                y = h - bottom - base - seg
+                parts.append(f'<rect class="bar" data-flag="{f}" data-n="{n}" x="{x:.1f}" y="{y:.1f}" '
+                             f'width="{band - 6:.1f}" height="{seg:.1f}" fill="var(--{f})">'
+                             f'<title>{f}: {n} rows with score {i / 10:.1f}\u2013{(i + 1) / 10:.1f}'
+                             f'</title></rect>')
+                base += seg
+            if total:
+                parts.append(f'<text x="{x + (band - 6) / 2:.1f}" y="{h - bottom - base - 3:.1f}" '
+                             f'text-anchor="middle">{total}</text>')
+            parts.append(f'<text x="{x + (band - 6) / 2:.1f}" y="{h - bottom + 14}" '
+                         f'text-anchor="middle">{i / 10:.1f}</text>')
+        parts.append(f'<line x1="{left}" x2="{w - 10}" y1="{h - bottom}" y2="{h - bottom}" stroke="#888"/>'
+                     f'<text x="{(w + left) / 2:.0f}" y="{h - 2}" text-anchor="middle">score '
+                     f'(rows per band of 0.1; bar height on a log scale)</text></svg>')
+        return "".join(parts)
+
+    # -- run metadata -----------------------------------------------------------------------------
+
+    def _run(self) -> str:
+        m = self.meta
+        fields = [("tool", f'{m.get("tool", "precursor-screen")} {m.get("tool_version", "")}'),
+                  ("RDKit", m.get("rdkit_version", "")), ("Python", m.get("python_version", "")),
+                  ("run on", m.get("created", "")),
+                  ("reference list", m.get("reference_source", "")),
+                  ("reference sha256", m.get("reference_sha256", "")),
+                  ("reference size", m.get("reference_size", "")),
+                  ("as of", m.get("reference_as_of", "") or "the current list")]
+        if self.source:
+            fields.append(("results file", self.source))
+            fields.append(("results sha256", file_sha256(self.source)))
+        known = {"tool", "tool_version", "rdkit_version", "python_version", "created", "reference_source",
+                 "reference_sha256", "reference_size", "reference_as_of", "parameters", "inputs",
+                 "summary"}
+        extra = [(k, v) for k, v in m.items() if k not in known]
+        left = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in fields + extra if v != "")
+        params = "".join(f"<tr><td>{esc(k)}</td><td><code>{esc(v)}</code></td></tr>"
+                         for k, v in _flatten(m.get("parameters") or {}))
+        inputs = self._inputs()
+        in_rows = []
+        for item in inputs:
+            n = item.get("rows")
+            if n is None and len(inputs) == 1:
+                n = self.rows.total
+            in_rows.append(f'<tr><td><code>{esc(item.get("path", ""))}</code></td>'
+                           f'<td><code>{esc(item.get("sha256", "") or "(stdin)")}</code></td>'
+                           f'<td class="n">{esc("" if n is None else n)}</td></tr>')
+        in_table = ('<table class="small"><tr><th>input</th><th>sha256</th><th>rows</th></tr>'
+                    + "".join(in_rows) + "</table>") if in_rows else \
+            '<p class="muted">inputs not recorded</p>'
+        return (f'<h2>Run</h2>\n<div class="meta" id="run"><div><dl>{left}</dl>'
+                f'<h3>Inputs</h3>{in_table}</div><div><h3>Parameters</h3>'
+                f'<table class="small">{params}</table></div></div>')
+
+    # -- controls, cards ----------------------------------------------------------------------------
+
+    def _controls(self) -> str:
+        opts = ['<option value="">all rows</option>', '<option value="flagged">flagged (any flag)</option>']
+        opts += [f'<option value="{f}">{f}</option>' for f in (*FLAGS, UNREADABLE)]
+        return ('<div class="controls" id="controls"><label for="flag-filter">flag</label>'
+                f'<select id="flag-filter">{"".join(opts)}</select>'
+                '<label for="text-filter">text</label><input type="search" id="text-filter" '
+                'placeholder="id, SMILES, substance, reason\u2026">'
+                '<span id="shown"></span></div>')
+
+    def _cards(self) -> str:
+        n, shown = self.n_flagged, len(self.carded)
+        head = f'<h2 id="flagged">Flagged candidates ({n})</h2>'
+        note = ""
+        if shown < n:
+            note = (f'<p class="note" id="cards-note">{shown} of {n} flagged candidates are shown as '
+                    f'cards (strongest flag first, then by score); the other {n - shown} are in the '
+                    f'table below and in the results file.</p>')
+        if not n:
+            return head + '<p class="muted">No candidate was flagged.</p>'
+        cards = "\n".join(self._card(e) for e in self.carded)
+        return f'{head}\n{note}<div class="cards">\n{cards}\n</div>'
+
+    def _substance(self, e: _Entry) -> Any:
+        key = (e.text("match_id"), e.text("match_list"))
+        return self.substances.get(key) or self.by_id.get(key[0])
+
+    def _group(self, group_id: str) -> Any:
+        if not group_id or self.groups is None or group_id not in self.groups:
+            return None
+        return self.groups[group_id]
+
+    def _card(self, e: _Entry) -> str:
+        d = self.drawer
+        flag, num = e.flag, e.number
+        cand = e.text("standardized_smiles") or e.text("input_smiles")
+        sub = self._substance(e)
+        listed = _substance_smiles(sub)
+        group = self._group(e.text("group_id"))
+        cand_hl: tuple[int, ...] = ()
+        listed_hl: tuple[int, ...] = ()
+        how = ""
+        if cand and listed:
+            cand_hl, listed_hl = d.shared(cand, listed, loose=e.text("relation") != "similar")
+            how = (f"highlighted: the part both share ({len(cand_hl)} heavy atoms)"
+                   if cand_hl else "no common substructure to highlight")
+        if group is not None and cand:
+            mol = d.mol(cand)
+            atoms = self.groups.matching_atoms(mol, group) if mol is not None else ()
+            if atoms:
+                cand_hl = tuple(atoms)
+                how = (f"highlighted in the candidate: the {len(atoms)} atoms matched by the group's "
+                       "SMARTS; in the listed substance: the part both share")
+        cid = esc(e.text("id"))
+        name = esc(sub.name if sub is not None else e.text("match_name"))
+        cand_svg = d.use(d.draw(cand, cand_hl, BIG), BIG, f"candidate {cid}")
+        inp = e.text("input_smiles")
+        inp_line = (f'<div class="muted">input: <span class="smiles">{esc(inp)}</span></div>'
+                    if inp and inp != cand else "")
+        if listed:
+            listed_svg = d.use(d.draw(listed, listed_hl, BIG), BIG, f"listed substance {name}")
+        else:
+            listed_svg = '<div class="mol nodraw">no structure on the reference list</div>'
+        pair = (f'<div class="pair"><div class="pane cand"><div class="label">candidate</div>'
+                f'<div class="name">{cid}</div>{cand_svg}<div class="smiles">{esc(cand)}</div>{inp_line}'
+                f'</div><div class="pane listed"><div class="label">listed substance</div>'
+                f'<div class="name">{name} <span class="muted">[{esc(e.text("match_id"))}]</span></div>'
+                f'{listed_svg}<div class="smiles">{esc(listed)}</div></div></div>')
+        route = self._route(e, cand, sub)
+        facts = [("relation", esc(e.text("relation"))),
+                 ("similarity", f'Tanimoto {e.num("similarity"):.2f} (Morgan radius 2) to the nearest '
+                                'listed substance'),
+                 ("reason", esc(e.text("reason")))]
+        if group is not None:
+            smarts = "; ".join(group.smarts)
+            facts.append(("group", f'{esc(group.title)} <span class="muted">({esc(group.id)}, '
+                                   f'{esc(group.status)}; parents {esc(", ".join(group.parents))})</span>'
+                                   f'<br><code>{esc(smarts)}</code>'))
+        elif e.text("group_id"):
+            facts.append(("group", f'{esc(e.text("group_id"))} <span class="muted">(definition not '
+                                   f'available to this report)</span>'))
+        facts += self._listing(sub, e)
+        if how:
+            facts.append(("drawing", esc(how)))
+        dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
+        return (f'<article class="card flag-{esc(flag)}" id="card-{num}" data-flag="{esc(flag)}" '
+                f'data-row="{num}"><header><span class="flag flag-{esc(flag)}">{esc(flag)}</span>'
+                f'<h3>{cid}</h3><span class="muted">row {num}</span><span class="score">score '
+                f'{e.num("score"):.2f}</span></header>{pair}{route}<dl class="facts">{dl}</dl></article>')
+
+    def _route(self, e: _Entry, cand: str, sub: Any) -> str:
+        if not e.steps:
+            return ""
+        d = self.drawer
+        parts = [f'<figure>{d.use(d.draw(cand, (), SMALL), SMALL, "candidate", "mol small")}'
+                 f'<figcaption>candidate</figcaption></figure>']
+        for i, (rule, product) in enumerate(e.steps):
+            last = i == len(e.steps) - 1
+            caption = esc(sub.name) if last and sub is not None else f'<code>{esc(product)}</code>'
+            parts.append(f'<div class="arrow"><b>\u2192</b><span>{esc(rule)}</span></div>')
+            parts.append(f'<figure>{d.use(d.draw(product, (), SMALL), SMALL, esc(product), "mol small")}'
+                         f'<figcaption>{caption}</figcaption></figure>')
+        return f'<div class="route" aria-label="conversion path">{"".join(parts)}</div>'
+
+    def _listing(self, sub: Any, e: _Entry) -> list[tuple[str, str]]:
+        if sub is None:
+            where = e.text("match_list")
+            return [("listing", esc(f"on list {where}" if where else "not on the reference list "
+                                     "given to this report"))]
+        out = [("listing", esc(sub.listing()))]
+        if getattr(sub, "list_name", "built-in") == "built-in":
+            out.append(("act", esc(sub.eu_act or "\u2014")))
+            cat = [f"EU category {sub.eu_category}"] if sub.eu_category else []
+            if sub.un_table:
+                cat.append(f"UN Table {sub.un_table}")
+            out.append(("category", esc(", ".join(cat) or "\u2014")))
+            out.append(("CN code", esc(", ".join(sub.cn_codes) or "\u2014")))
+            if sub.cas:
+                out.append(("CAS", esc(", ".join(sub.cas))))
+        return out
+
+    # -- table -----------------------------------------------------------------------------------
+
+    def _table(self) -> str:
+        entries = self.rows.table_rows()
+        total = self.rows.total
+        note = ""
+        if len(entries) < total:
+            note = (f'<p class="note" id="table-note">The table holds {len(entries)} of {total} '
+                    f'rows: every flagged and unreadable row first, then unflagged rows in input '
+                    f'order. All rows are in the results file.</p>')
+        cols = [("row", "#", "num"), ("id", "id", "text"), ("flag", "flag", "text"),
+                ("score", "score", "num"), ("similarity", "Tanimoto", "num"),
+                ("match", "listed substance", "text"), ("relation", "relation", "text"),
+                ("reason", "reason", "text"), ("smiles", "input SMILES", "text")]
+        head = "".join(f'<th data-key="{k}" data-type="{t}" scope="col">{label}</th>'
+                       for k, label, t in cols)
+        body = "\n".join(self._tr(e) for e in entries)
+        pager = ('<div class="pager" id="pager"><button type="button" id="prev-page">\u2190 previous'
+                 '</button><span id="page-info"></span><button type="button" id="next-page">next '
+                 '\u2192</button></div>')
+        return (f'<h2 id="all-rows">All rows ({total})</h2>\n{note}{pager}'
+                f'<table class="rows" id="rows"><thead><tr>{head}</tr></thead><tbody>\n{body}\n'
+                f'</tbody></table>')
+
+    def _tr(self, e: _Entry) -> str:
+        flag, num = e.flag, e.number
+        ident = esc(e.text("id"))
+        if e.index in self.card_rows:
+            ident = f'<a href="#card-{num}">{ident}</a>'
+        reason = e.text("reason") if e.ok else e.text("status")
+        score, sim = e.num("score"), e.num("similarity")
+        return (f'<tr data-flag="{esc(flag)}"><td class="num">{num}</td><td>{ident}</td>'
+                f'<td><span class="flag flag-{esc(flag)}">{esc(flag)}</span></td>'
+                f'<td class="num" data-v="{score}">{score:.2f}</td>'
+                f'<td class="num" data-v="{sim}">{sim:.2f}</td>'
+                f'<td>{esc(e.text("match_name"))}</td><td>{esc(e.text("relation"))}</td>'
+                f'<td class="reason">{esc(reason)}</td>'
+                f'<td class="smiles">{esc(e.text("input_smiles"))}</td></tr>')
+
+
+def _substance_smiles(sub: Any) -> str:
+    if sub is None:
+        return ""
+    parent = getattr(sub, "parent", None)
+    return str(parent.smiles if parent is not None else getattr(sub, "smiles", "") or "")
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        out: list[tuple[str, str]] = []
+        for k, v in value.items():
+            out += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(value, (list, tuple)):
+        return [(prefix, ", ".join(str(v) for v in value) or "\u2014")]
+    return [(prefix, str(value))]
