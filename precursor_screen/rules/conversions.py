@@ -19,6 +19,12 @@ Products:
   unmasking step adds that much (the forward rules add at most one or two atoms).
 * The input itself (same stereo-free key) is never a product.
 
+Cost: each rule's reactant template is tried with ``HasSubstructMatch`` before ``RunReactant``;
+what remains is mostly `standardize` on each new product (one call per distinct product). Results
+for small molecules (the acids, alcohols and amines that come off again and again) are cached per
+`RuleSet`. A screen that only wants listed substances passes ``max_heavy_atoms`` to `apply`, so
+large last-step products are never standardized.
+
 Rules are data; a bad rule fails at load with `ShippedDataError` naming the file and the rule.
 """
 
@@ -99,10 +105,10 @@ class _Compiled:
     def __init__(self, rule: ConversionRule, source: str) -> None:
         self.rule = rule
         self.rxn, self.query = _compile(rule.smarts, rule.id, "smarts", source)
+        self.rev_rxn: rdChemReactions.ChemicalReaction | None = None
+        self.rev_query: Chem.Mol | None = None
         if rule.reverse:
             self.rev_rxn, self.rev_query = _compile(rule.reverse, rule.id, "reverse", source)
-        else:
-            self.rev_rxn, self.rev_query = None, None
 
 
 def _compile(smarts: str, rule_id: str, field: str, source: str
