@@ -186,7 +186,8 @@ class RuleSet:
         ``max_heavy_atoms`` (optional) leaves out products larger than that: a screen looking for
         listed substances passes the size of the largest one. Larger intermediates are still
         expanded, but large products of the last step are never standardized, which is most of
-        the cost on large molecules.
+        the cost on large molecules. Raises `StandardizeError` when ``mol`` cannot be
+        standardized (a screen standardizes first and passes the `Standardized`).
 
         >>> from precursor_screen.io.parse import parse_smiles
         >>> rules = load_conversion_rules()
@@ -198,7 +199,7 @@ class RuleSet:
         return self._expand(mol, depth, max_products, reverse=False, max_added=MAX_ADDED_ATOMS,
                             max_heavy_atoms=max_heavy_atoms)
 
-    def reverse(self, mol: Chem.Mol | Standardized, *, depth: int = 1,
+    def reverse(self, mol: Chem.Mol | Standardized, depth: int = 1,
                 max_products: int = 200) -> list[Route]:
         """Return routes running the rules' ``reverse`` SMARTS (masked forms of ``mol``).
 
