@@ -316,6 +316,11 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
         click.echo("evidence:     no identity, substructure, conversion or group relation found")
 
 
+from precursor_screen.report.commands import report_cmd  # noqa: E402
+
+cli.add_command(report_cmd, "report")
+
+
 def main() -> None:
     """Entry point of the ``precursor-screen`` console script."""
     cli(prog_name="precursor-screen")

@@ -28,6 +28,9 @@ from precursor_screen.types import Flag, Hit, Route, Verdict
 __all__ = ["Screener", "ScreenParameters", "screen"]
 
 BULK_CATEGORIES = frozenset({"2A", "2B", "3"})
+FLAG_FLOOR = 0.45
+"""Evidence scoring below this is reported but raises no flag (weak similarity, containment in a
+listed substance, conversions to bulk chemicals)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class Screener:
     def metadata(self) -> dict[str, Any]:
         """Parameters and versions of this screener, for an output's run metadata."""
         return {"screen": self.parameters.as_dict(), "fingerprint": self.recipe.name,
-                "conversion_rules": len(self.rules.rules), "groups": len(self.groups.groups)}
+                "conversion_rules": len(self.rules.rules), "groups": len(self.groups.ids)}
 
     def check(self, smiles: str, id: str = "") -> Verdict:
         """Screen one SMILES (or a listed name, CAS or id) and keep every piece of evidence."""
@@ -183,13 +186,14 @@ class Screener:
                                     f"mixture containing {s.name} ({s.listing()})"))
         if std.inorganic:
             return self._verdict(rec, std, hits, 0.0, keep_all)
-        identical = {h.substance_id for h in hits if h.relation in ("identical", "salt", "stereoisomer")}
+        identical = {h.substance_id for h in hits
+                     if h.relation in ("identical", "salt", "stereoisomer", "excluded")}
         # 2. similarity: nearest listed substances
         for row, sim in near:
             s = self._organic[row]
             if s.id in identical:
                 continue
-            strength = self._similar_score(sim)
+            strength = 0.3 * sim if self._bulk(s) else self._similar_score(sim)
             hits.append(Hit("similar", s.id, s.name, s.list_name, strength,
                             f"Morgan radius-2 Tanimoto {sim:.2f} to {s.name} ({s.short_listing()})",
                             similarity=sim))
@@ -201,7 +205,7 @@ class Screener:
             if s.id in identical or size < p.min_target_atoms or self._bulk(s):
                 continue
             frac = size / n_atoms
-            if frac >= p.contains_min_fraction:
+            if frac >= p.contains_min_fraction and not _ring_substituted(std.mol, s.parent.mol):
                 added = n_atoms - size
                 hits.append(Hit("contains", s.id, s.name, s.list_name, 0.55 + 0.15 * frac,
                                 f"contains the whole of {s.name} ({s.short_listing()}) with {added} "
@@ -213,10 +217,12 @@ class Screener:
                 continue
             frac = n_atoms / size
             if frac >= p.contained_min_fraction:
+                # Evidence only: turning a part into the whole means building, not unmasking.
                 removed = size - n_atoms
-                hits.append(Hit("contained_in", s.id, s.name, s.list_name, 0.5 + 0.15 * frac,
-                                f"is {s.name} ({s.short_listing()}) less {removed} heavy "
-                                f"atom{'s' if removed != 1 else ''}", atoms_removed=removed))
+                hits.append(Hit("contained_in", s.id, s.name, s.list_name, 0.3 * frac,
+                                f"is a substructure of {s.name} ({s.short_listing()}), "
+                                f"{removed} heavy atom{'s' if removed != 1 else ''} smaller",
+                                atoms_removed=removed))
         # 4. conversions: unmasking routes whose product is listed
         if not identical or keep_all:
             for route in self.rules.apply(std.mol, depth=p.depth, max_products=p.max_products):
@@ -275,10 +281,10 @@ class Screener:
         size = mol.GetNumHeavyAtoms() if mol is not None else 0
         frac = size / n_atoms if n_atoms else 0.0
         removed = max(n_atoms - size, 0)
-        path = "; ".join(f"{step.rule_name} gives {step.product}" for step in route.steps[:-1])
-        last = route.steps[-1].rule_name
         steps_word = "one step" if route.depth == 1 else f"{route.depth} steps"
-        via = f"{path}; then {last}" if path else last
+        via = "; then ".join(
+            self._step_text(step) + ("" if i == route.depth - 1 else f" gives {step.product}")
+            for i, step in enumerate(route.steps))
         reason = (f"converts in {steps_word} to {s.name} ({s.listing()}): {via} "
                   f"(keeps {size} of {n_atoms} heavy atoms)")
         weak = self._bulk(s) or (frac < self.parameters.min_kept_fraction
@@ -290,12 +296,19 @@ class Screener:
         return Hit("converts", s.id, s.name, s.list_name, score, reason, route=route,
                    atoms_removed=removed)
 
+    def _step_text(self, step: Any) -> str:
+        try:
+            removes = self.rules.rule(step.rule_id).removes
+        except Exception:  # noqa: BLE001 - a rule set without that rule: name only
+            removes = ""
+        return f"{step.rule_name} (removes {removes})" if removes else step.rule_name
+
     def _verdict(self, rec: Record, std: Standardized, hits: list[Hit], best_sim: float,
                  keep_all: bool) -> Verdict:
         hits.sort(key=lambda h: -h.score)
         top = hits[0] if hits else None
         flag = Flag.NONE
-        if top is not None and top.score > 0:
+        if top is not None and top.score >= FLAG_FLOOR:
             flag = _flag_of(top)
         score = top.score if top is not None and flag is not Flag.NONE else 0.4 * min(best_sim, 0.99)
         if flag is Flag.NONE:
@@ -320,6 +333,22 @@ class Screener:
             return (f"no listed substance, conversion or group; nearest is {near.substance_name} "
                     f"(Tanimoto {best_sim:.2f}, below {self.parameters.similar_threshold})")
         return "no listed substance, conversion or group found"
+
+
+def _ring_substituted(mol: Chem.Mol, part: Chem.Mol) -> bool:
+    """True when every embedding of ``part`` in ``mol`` has extra atoms on an aromatic atom.
+
+    Ring substituents (a hydroxy, methoxy or nitro on the ring, a methyl on an indole N) do not
+    come off easily, so a listed substance inside such a molecule is not a masked form of it:
+    metaraminol and chloramphenicol contain norephedrine's skeleton this way.
+    """
+    for match in mol.GetSubstructMatches(part, maxMatches=20):
+        inside = set(match)
+        if not any(nb.GetIdx() not in inside
+                   for i in match if mol.GetAtomWithIdx(i).GetIsAromatic()
+                   for nb in mol.GetAtomWithIdx(i).GetNeighbors()):
+            return False
+    return True
 
 
 def _flag_of(hit: Hit) -> Flag:

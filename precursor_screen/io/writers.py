@@ -23,6 +23,9 @@ def atomic_open(path: str, mode: str = "w", **kwargs: object) -> Iterator[IO]:  
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are ordinary files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,0 +1,107 @@
+"""The screen: flags, reasons and one verdict per row, also for garbage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from precursor_screen.io.readers import Record
+from precursor_screen.screen import Screener
+from precursor_screen.types import Flag
+from scheduled_substances import load_registry
+
+SCREENER = Screener()
+OLD = Screener(load_registry().filter(as_of=dt.date(2012, 12, 31)))
+
+# (SMILES, expected flag, id of the listed substance named, words the reason must contain)
+CASES = [
+    ("CC(=O)Cc1ccccc1", Flag.SCHEDULED, "bmk", ["is 1-Phenyl-2-propanone", "EU category 1"]),
+    ("CN[C@@H](C)[C@H](O)c1ccccc1.Cl", Flag.SCHEDULED, "ephedrine", ["salt of Ephedrine"]),
+    ("CN[C@H](C)[C@@H](O)c1ccccc1", Flag.SCHEDULED, "ephedrine", ["enantiomer of Ephedrine"]),
+    ("CCCCCOC(=O)C1(C)OC1c1ccccc1", Flag.CONVERTIBLE, "", ["converts in one step", "glycidate"]),
+    ("CC(=Cc1ccccc1)[N+](=O)[O-]", Flag.CONVERTIBLE, "bmk", ["1-Phenyl-2-propanone", "nitro"]),
+    ("CC(O)(Cc1ccccc1)S(=O)(=O)[O-].[Na+]", Flag.CONVERTIBLE, "bmk", ["bisulfite"]),
+    ("CC1(Cc2ccccc2)OCCO1", Flag.CONVERTIBLE, "bmk", ["ketal"]),
+    ("O=C(OCc1ccccc1)N1CCC(Nc2ccccc2)CC1", Flag.CONVERTIBLE, "4-ap", ["4-AP"]),
+    ("C[C@H](N)[C@@H](O)c1ccccc1", Flag.NONE, "", ["cathine is excluded"]),
+    ("CC(=O)c1ccccc1", Flag.NONE, "", ["nearest is 1-Phenyl-2-propanone"]),
+    ("CCOC(=O)Cc1ccccc1", Flag.NONE, "", ["Phenylacetic acid", "bulk"]),
+    ("CC(=O)CCc1ccccc1", Flag.NONE, "", []),
+    ("CCOC(=O)C1OC1(C)c1ccccc1", Flag.NONE, "", []),  # strawberry aldehyde, a legal flavour
+    ("[Na+].[Na+].[O-]S([O-])(=O)=O", Flag.NONE, "", []),
+    ("[NH4+].[Cl-]", Flag.NONE, "", []),
+    ("Cl", Flag.SCHEDULED, "hydrochloric-acid", ["Hydrochloric acid"]),
+]
+
+
+@pytest.mark.parametrize("smiles, flag, match, words", CASES)
+def test_flag_and_reason(smiles: str, flag: Flag, match: str, words: list[str]) -> None:
+    v = SCREENER.check(smiles)
+    assert v.status == "ok" and v.flag == flag, v.reason
+    if match:
+        assert v.match_id == match, v.reason
+    for w in words:
+        assert w.lower() in v.reason.lower(), v.reason
+
+
+@pytest.mark.parametrize("smiles, target", [
+    ("CC(=O)C(C#N)c1ccccc1", "bmk"),          # APAAN: nitrile hydrolysis, decarboxylation
+    ("CC(=O)C(C(N)=O)c1ccccc1", "bmk"),       # APAA
+    ("COC(=O)C(C(C)=O)c1ccccc1", "bmk"),      # MAPA
+    ("COC(=O)C1(C)OC1c1ccccc1", "bmk"),       # BMK methyl glycidate
+    ("CC(C)(C)OC(=O)N1CCC(Nc2ccccc2)CC1", None),  # 1-boc-4-AP: group (4-AP unlisted in 2012)
+])
+def test_time_split_later_listings_are_caught_by_the_2012_list(smiles: str, target: str | None) -> None:
+    v = OLD.check(smiles)
+    assert v.flag in (Flag.CONVERTIBLE, Flag.GROUP), v.reason
+    if target:
+        assert v.flag == Flag.CONVERTIBLE and v.match_id == target, v.reason
+
+
+def test_route_is_named_step_by_step() -> None:
+    v = OLD.check("CC(=O)C(C#N)c1ccccc1")
+    route = next(h.route for h in v.hits if h.route is not None and h.substance_id == "bmk")
+    assert route.depth == 2
+    assert [s.product for s in route.steps][-1] == "CC(=O)Cc1ccccc1"
+    assert "then" in v.reason and "removes" in v.reason
+
+
+def _garbage(n: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    good = ["CC(=O)Cc1ccccc1", "CCO", "c1ccccc1O", "CC(=O)C(C#N)c1ccccc1", "CCN(CC)CC",
+            "O=C1CCN(CCc2ccccc2)CC1", "CC(C)Cc1ccc(C(C)C(=O)O)cc1"]
+    bad = ["C1CC(", "", "   ", "\x00\x01\x02\xff", "C" * 600, "C[N](C)(C)(C)C", "c1cccc1",
+           "[Xx]", "C1CCCCC1" * 90]
+    rows = []
+    for i in range(n):
+        rows.append(rng.choice(bad) if i % 20 == 0 else rng.choice(good))
+    return rows
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_row_gives_exactly_one_verdict(jobs: int) -> None:
+    rows = _garbage(2000)
+    records = [Record(i, f"r{i}", s) for i, s in enumerate(rows)]
+    verdicts = list(SCREENER.screen(records, jobs=jobs, chunk_size=97))
+    assert [v.row for v in verdicts] == list(range(len(rows)))
+    bad = [v for v in verdicts if v.status != "ok"]
+    assert len(bad) == 100
+    assert all(v.flag is None and v.status for v in bad)
+    assert all(v.flag is not None for v in verdicts if v.status == "ok")
+    assert {v.status.split(":")[0] for v in bad} >= {"empty", "unparsable SMILES", "cannot sanitize",
+                                                      "too large"}
+
+
+def test_parallel_equals_serial() -> None:
+    records = [Record(i, str(i), s) for i, s in enumerate(_garbage(600, seed=3))]
+    assert list(SCREENER.screen(records, jobs=1)) == list(SCREENER.screen(records, jobs=2, chunk_size=50))
+
+
+def test_user_reference_names_its_list(tmp_path) -> None:
+    ref = tmp_path / "national.csv"
+    ref.write_text("name,smiles\nphenyl-2-nitropropene,CC(=Cc1ccccc1)[N+](=O)[O-]\n", encoding="utf-8")
+    s = Screener(extra_references=[str(ref)])
+    v = s.check("CC(=Cc1ccccc1)[N+](=O)[O-]")
+    assert v.flag == Flag.SCHEDULED and "national.csv" in v.reason
