@@ -97,6 +97,7 @@ class Screener:
         self._index = TanimotoIndex(packed, counts)
         self._substructures = SubstructureIndex(mols)
         self._sizes = [m.GetNumHeavyAtoms() for m in mols]
+        self._max_target_atoms = max(self._sizes, default=0)
         self._by_key: dict[str, list[Any]] = {}
         for s in self._organic:
             self._by_key.setdefault(s.parent.key, []).append(s)  # type: ignore[union-attr]
@@ -199,7 +200,9 @@ class Screener:
                             similarity=sim))
         # 3. substructure relations with the listed substances
         n_atoms = std.mol.GetNumHeavyAtoms()
-        for row in self._substructures.contained_in(std.mol):  # listed substance inside candidate
+        words = self._substructures.pattern_words(std.mol)
+        containing, contained_in = self._substructures.relations(std.mol, words)
+        for row in contained_in:  # listed substance inside candidate
             s = self._organic[row]
             size = self._sizes[row]
             if s.id in identical or size < p.min_target_atoms or self._bulk(s):
@@ -210,7 +213,7 @@ class Screener:
                 hits.append(Hit("contains", s.id, s.name, s.list_name, 0.55 + 0.15 * frac,
                                 f"contains the whole of {s.name} ({s.short_listing()}) with {added} "
                                 f"heavy atom{'s' if added != 1 else ''} added", atoms_added=added))
-        for row in self._substructures.containing(std.mol):  # candidate inside listed substance
+        for row in containing:  # candidate inside listed substance
             s = self._organic[row]
             size = self._sizes[row]
             if s.id in identical or self._bulk(s) or n_atoms < p.min_target_atoms:
@@ -225,12 +228,13 @@ class Screener:
                                 atoms_removed=removed))
         # 4. conversions: unmasking routes whose product is listed
         if not identical or keep_all:
-            for route in self.rules.apply(std.mol, depth=p.depth, max_products=p.max_products):
+            for route in self.rules.apply(std, depth=p.depth, max_products=p.max_products,
+                                          max_heavy_atoms=self._max_target_atoms):
                 hit = self._route_hit(route, n_atoms)
                 if hit is not None:
                     hits.append(hit)
         # 5. generic groups
-        for g in self.groups.match(std.mol):
+        for g in self.groups.match(std.mol, words):
             parents = ", ".join(g.parents)
             status = "adopted" if g.status == "adopted" else "draft"
             hits.append(Hit("group", g.parents[0] if g.parents else "", g.title, "groups",

@@ -23,12 +23,14 @@ molecule, never both layouts). A ``containing`` query then ANDs only the bitmaps
 sparsest first, so the work grows with the query's bits and not with the fingerprint width; once
 few rows remain only their words are touched.
 
-Matching. Molecules are kept as RDKit's canonical SMILES (one byte array with offsets, ~40 bytes
-a molecule) and matched by an RDKit SubstructLibrary over a trusted-SMILES holder, restricted to
-the rows that passed the screen with ``SetSearchOrder``: the same C++ loop SubstructLibrary runs,
-on ``threads`` threads, with no Python per row. Trusted SMILES are re-read without sanitization,
-which is faster than unpickling RDKit binary molecules (measured ~40 vs ~125 us per molecule for
-a benzene search) and six times smaller; the tests hold the answers to a scan over sanitized
+Matching. Every row's canonical SMILES is stored (one byte array with offsets, ~40 bytes a
+molecule). Small indexes (fewer than ``BIT_SLICE_ROWS`` rows, or ``keep_molecules=True``) also
+keep the RDKit molecules and match survivors in a loop: ~8 us a match, and nothing to parse.
+Large ones match the survivors with an RDKit SubstructLibrary over a trusted-SMILES holder,
+restricted to them with ``SetSearchOrder``: the C++ loop SubstructLibrary itself runs, on
+``threads`` threads, with no Python per row; a trusted SMILES is re-read without sanitization
+(~13 us, against ~58 us to unpickle an RDKit binary molecule in Python and ~27 us inside
+SubstructLibrary; 40 bytes against 250). The tests hold every path to a scan over sanitized
 molecules, ring-size and ring-count SMARTS included.
 """
 
@@ -78,7 +80,9 @@ class SubstructureIndex:
 
     ``molecules`` are RDKit molecules or SMILES (a SMILES RDKit cannot read is refused, naming
     its row: rows are never dropped). ``recipe`` is the pattern-fingerprint recipe (default:
-    the shipped ``pattern``); ``threads`` is the number of RDKit matching threads.
+    the shipped ``pattern``). ``keep_molecules`` keeps the RDKit molecules in memory (default:
+    only below ``BIT_SLICE_ROWS`` rows; about 1-2 kB a molecule, matching 3x faster);
+    otherwise survivors are matched by RDKit on ``threads`` threads.
 
     >>> index = SubstructureIndex(["CC(=O)Cc1ccccc1", "CC(=O)Cc1ccc2OCOc2c1", "CCO", "c1ccccc1"],
     ...                           ids=["P2P", "PMK", "ethanol", "benzene"])
@@ -91,7 +95,8 @@ class SubstructureIndex:
     """
 
     def __init__(self, molecules: Iterable[Chem.Mol | str], ids: Sequence[Any] | None = None, *,
-                 recipe: Recipe | None = None, threads: int = 1):
+                 recipe: Recipe | None = None, keep_molecules: bool | None = None,
+                 threads: int = 1):
         recipe = recipe if recipe is not None else get_recipe("pattern")
         if recipe.kind != "pattern":
             raise ValueError(f"recipe {recipe.name!r} is {recipe.kind!r}; substructure screening "
@@ -107,11 +112,13 @@ class SubstructureIndex:
             screen, layout = _bit_slices(packed), "slices"
         else:
             screen, layout = packed.view("<u8").astype(np.uint64), "rows"
-        self._setup(layout, screen, natoms, blob, offsets, ids, recipe, threads)
+        self._setup(layout, screen, natoms, blob, offsets, ids, recipe, threads, keep_molecules,
+                    mols)
 
     def _setup(self, layout: str, screen: np.ndarray, natoms: np.ndarray, blob: np.ndarray,
                offsets: np.ndarray, ids: Sequence[Any] | np.ndarray | None, recipe: Recipe,
-               threads: int) -> None:
+               threads: int, keep_molecules: bool | None,
+               mols: list[Chem.Mol] | None = None) -> None:
         self.layout = layout
         # "rows": (n, fp_size/64) uint64, one packed fingerprint per row.
         # "slices": (fp_size, ceil(n/64)) uint64; row r is bit r%64 of word r//64.
@@ -126,13 +133,22 @@ class SubstructureIndex:
             raise ValueError(f"{len(self.ids)} ids for {len(natoms)} molecules")
         self.recipe = recipe
         self.threads = max(1, int(threads))
-        holder = rdSubstructLibrary.CachedTrustedSmilesMolHolder()
-        text = blob.tobytes().decode("ascii")
-        starts = offsets.tolist()
-        for lo, hi in zip(starts[:-1], starts[1:]):
-            holder.AddSmiles(text[lo:hi])
-        self._library = rdSubstructLibrary.SubstructLibrary(holder)
+        keep = keep_molecules if keep_molecules is not None else len(natoms) < BIT_SLICE_ROWS
+        self._mols: list[Chem.Mol] | None = None
+        self._library: Any = None
+        if keep:
+            self._mols = mols if mols is not None else [Chem.MolFromSmiles(s) for s in self._texts()]
+        else:
+            holder = rdSubstructLibrary.CachedTrustedSmilesMolHolder()
+            for text in self._texts():
+                holder.AddSmiles(text)
+            self._library = rdSubstructLibrary.SubstructLibrary(holder)
         self._library_lock = threading.Lock()   # the search order is state on the library
+
+    def _texts(self) -> list[str]:
+        text = self._blob.tobytes().decode("ascii")
+        starts = self._offsets.tolist()
+        return [text[lo:hi] for lo, hi in zip(starts[:-1], starts[1:])]
 
     # ------------------------------------------------------------------ queries
 
@@ -147,7 +163,9 @@ class SubstructureIndex:
         return self._blob[self._offsets[row]:self._offsets[row + 1]].tobytes().decode("ascii")
 
     def mol(self, row: int) -> Chem.Mol:
-        """Return the (sanitized) molecule of a row, parsed on each call."""
+        """Return the (sanitized) molecule of a row: a copy, or parsed from its SMILES."""
+        if self._mols is not None:
+            return Chem.Mol(self._mols[row])
         return Chem.MolFromSmiles(self.smiles(row))
 
     def containing(self, query: Chem.Mol) -> list[int]:
@@ -171,7 +189,12 @@ class SubstructureIndex:
         query = _check_query(query)
         return self._match_reversed(query, self.screen_contained_in(query))
 
-    def relations(self, query: Chem.Mol) -> tuple[list[int], list[int]]:
+    def pattern_words(self, mol: Chem.Mol) -> np.ndarray:
+        """The pattern fingerprint of ``mol`` as uint64 words, to reuse across screens."""
+        return self._query_words(mol)
+
+    def relations(self, query: Chem.Mol, words: np.ndarray | None = None
+                  ) -> tuple[list[int], list[int]]:
         """Return ``(containing(query), contained_in(query))``, fingerprinting the query once.
 
         >>> SubstructureIndex(["CC(=O)Cc1ccccc1", "c1ccccc1", "CCC(=O)Cc1ccccc1"]).relations(
@@ -179,7 +202,7 @@ class SubstructureIndex:
         ([0, 2], [0, 1])
         """
         query = _check_query(query)
-        words = self._query_words(query)
+        words = self._query_words(query) if words is None else words
         return (self._match_rows(query, self.screen_containing(query, words)),
                 self._match_reversed(query, self.screen_contained_in(query, words)))
 
@@ -250,6 +273,9 @@ class SubstructureIndex:
         """The rows among ``rows`` whose molecule has ``query`` as a substructure, ascending."""
         if not len(rows):
             return []
+        if self._mols is not None:
+            mols = self._mols
+            return [r for r in rows.tolist() if mols[r].HasSubstructMatch(query, useChirality=False)]
         params = Chem.SubstructMatchParameters()
         params.useChirality = False
         with self._library_lock:
@@ -261,11 +287,15 @@ class SubstructureIndex:
     def _match_reversed(self, query: Chem.Mol, rows: np.ndarray) -> list[int]:
         """The rows among ``rows`` that are substructures of ``query``, ascending.
 
-        The row is the pattern here, which SubstructLibrary cannot do: each row is parsed
-        (sanitized, as the tests' full scan has it) and matched in turn. The screen leaves few.
+        The row is the pattern here, which SubstructLibrary cannot do: rows are matched in turn
+        (parsed from trusted SMILES when the molecules are not kept). The screen leaves few.
         """
-        return [int(r) for r in rows.tolist()
-                if query.HasSubstructMatch(self.mol(r), useChirality=False)]
+        if self._mols is not None:
+            mols = self._mols
+            return [r for r in rows.tolist() if query.HasSubstructMatch(mols[r], useChirality=False)]
+        library = self._library
+        return [r for r in rows.tolist()
+                if query.HasSubstructMatch(library.GetMol(r), useChirality=False)]
 
     # ------------------------------------------------------------------ memory and files
 
@@ -301,7 +331,7 @@ class SubstructureIndex:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str], *, mmap: bool = False,
-             threads: int = 1) -> "SubstructureIndex":
+             keep_molecules: bool | None = None, threads: int = 1) -> "SubstructureIndex":
         """Read an index written by :meth:`save`; ``mmap=True`` maps the large arrays."""
         path = Path(directory)
         manifest = _read_manifest(path, FORMAT, FORMAT_VERSION)
@@ -318,7 +348,7 @@ class SubstructureIndex:
                 or offsets.shape != (n + 1,) or offsets[-1] != len(blob)):
             raise IndexFileError(f"{path}: arrays do not match manifest.json ({n} molecules)")
         index = cls.__new__(cls)
-        index._setup(layout, screen, natoms, blob, offsets, ids, recipe, threads)
+        index._setup(layout, screen, natoms, blob, offsets, ids, recipe, threads, keep_molecules)
         return index
 
 

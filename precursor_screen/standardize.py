@@ -11,6 +11,7 @@ sulphuric acid; only a compound with a carbon-containing fragment has counter-io
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rdkit import Chem
@@ -40,9 +41,28 @@ _SALT_FORMERS = frozenset(Chem.CanonSmiles(s) for s in (
     "CNC[C@H](O)[C@@H](O)[C@H](O)[C@H](O)CO", "NC(CO)(CO)CO",
 ))
 
-_NORMALIZER = rdMolStandardize.Normalizer()
+# Normalizations towards one form per functional group. RDKit's default list turns a neutral
+# sulfoxide into [S+][O-]; here charge-separated forms go to the neutral one where valence allows,
+# so a neutral, single-fragment molecule is already normalized and can skip the step (fast path).
+_NORMALIZATIONS = "\n".join([
+    "Nitro to N+(O-)=O\t[N,P,As,Sb;X3:1](=[O,S,Se,Te:2])=[O,S,Se,Te:3]>>[*+1:1](=[*:2])-[*-1:3]",
+    "Sulfone to S(=O)(=O)\t[S+2:1]([O-:2])([O-:3])>>[S+0:1](=[O-0:2])(=[O-0:3])",
+    "Sulfoxide to S=O\t[S+;X3:1]-[O-:2]>>[S+0:1]=[O+0:2]",
+    "Phosphine oxide to P=O\t[P+;X4:1]-[O-:2]>>[P+0:1]=[O+0:2]",
+    "Pyridine oxide to n+O-\t[n:1]=[O:2]>>[n+:1][O-:2]",
+    "Azide to N=N+=N-\t[*,H:1][N:2]=[N:3]#[N:4]>>[*,H:1][N:2]=[N+:3]=[N-:4]",
+    "Diazo/azo to =N+=N-\t[*:1]=[N:2]#[N:3]>>[*:1]=[N+:2]=[N-:3]",
+    "Recombine 1,3-separated charges\t[N,P,As,Sb,O,S,Se,Te;-1:1]-[A+0:2]=[N,P,As,Sb,O,S,Se,Te;+1:3]>>[*-0:1]=[*:2]-[*+0:3]",
+    "Recombine 1,3-separated charges (aromatic)\t[n,o,p,s;-1:1]:[a:2]=[N,O,P,S;+1:3]>>[*-0:1]:[*:2]-[*+0:3]",
+    "Recombine 1,5-separated charges\t[N,P,As,Sb,O,S,Se,Te;-1:1]-[A+0:2]=[A:3]-[A:4]=[N,P,As,Sb,O,S,Se,Te;+1:5]>>[*-0:1]=[*:2]-[*:3]=[*:4]-[*+0:5]",
+])
+_NORMALIZER = rdMolStandardize.NormalizerFromData(_NORMALIZATIONS, rdMolStandardize.CleanupParameters())
 _UNCHARGER = rdMolStandardize.Uncharger(canonicalOrder=True)
 _METALS = frozenset((3, 11, 12, 13, 19, 20, 37, 38, 55, 56, 25, 26, 27, 28, 29, 30, 47, 79, 24, 22))
+_CHARGED = Chem.MolFromSmarts("[!+0]")
+_METAL = Chem.MolFromSmarts("[" + ",".join(f"#{n}" for n in sorted(_METALS)) + "]")
+_CARBON = Chem.MolFromSmarts("[#6]")
+_STEREO_OR_ISOTOPE = re.compile(r"[@/\\]|\[\d")
 
 
 class StandardizeError(ValueError):
@@ -79,7 +99,7 @@ def match_key(mol: Chem.Mol) -> str:
 
 
 def _has_carbon(mol: Chem.Mol) -> bool:
-    return any(a.GetAtomicNum() == 6 for a in mol.GetAtoms())
+    return mol.HasSubstructMatch(_CARBON)
 
 
 def _neutral_smiles(frag: Chem.Mol) -> str:
@@ -110,12 +130,21 @@ def _standardize(mol: Chem.Mol, max_heavy_atoms: int) -> Standardized:
     if n_heavy > max_heavy_atoms:
         raise StandardizeError(f"too large: {n_heavy} heavy atoms (limit {max_heavy_atoms})")
     steps: list[str] = []
-    mol = Chem.RemoveHs(mol, sanitize=False) if any(a.GetAtomicNum() == 1 for a in mol.GetAtoms()) else mol
-    if _has_carbon(mol) and any(a.GetAtomicNum() in _METALS for a in mol.GetAtoms()):
+    if mol.GetNumAtoms() != n_heavy:
+        try:
+            mol = Chem.RemoveHs(mol)
+        except Exception as exc:  # noqa: BLE001 - RDKit raises several types
+            raise StandardizeError(f"cannot remove explicit hydrogens: {exc}") from None
+    charged = mol.HasSubstructMatch(_CHARGED)
+    metal = mol.HasSubstructMatch(_METAL)
+    if not charged and not metal and len(Chem.GetMolFrags(mol)) == 1:
+        return _finish_plain(mol)  # fast path: nothing to strip, neutralize or normalize
+    if metal and _has_carbon(mol):
         disconnected = rdMolStandardize.MetalDisconnector().Disconnect(mol)
         if disconnected is not None and disconnected.GetNumAtoms():
             mol = disconnected
-    if any(a.GetFormalCharge() or a.GetAtomicNum() in (7, 15, 16) for a in mol.GetAtoms()):
+            charged = True
+    if charged:
         normalized = _NORMALIZER.normalize(mol)
         if Chem.MolToSmiles(normalized) != Chem.MolToSmiles(mol):
             steps.append("normalized functional groups")
@@ -123,7 +152,7 @@ def _standardize(mol: Chem.Mol, max_heavy_atoms: int) -> Standardized:
     frags = list(Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False))
     if len(frags) == 1:
         parent = frags[0]
-        if _has_carbon(parent) and any(a.GetFormalCharge() for a in parent.GetAtoms()):
+        if _has_carbon(parent) and parent.HasSubstructMatch(_CHARGED):
             parent = _uncharge(parent, steps)
         return _finish(parent, steps, ())
     neutral = [_neutral_smiles(f) for f in frags]
@@ -159,7 +188,7 @@ def _standardize(mol: Chem.Mol, max_heavy_atoms: int) -> Standardized:
 
 
 def _uncharge(frag: Chem.Mol, steps: list[str]) -> Chem.Mol:
-    if not any(a.GetFormalCharge() for a in frag.GetAtoms()):
+    if not frag.HasSubstructMatch(_CHARGED):
         return frag
     neutral = _UNCHARGER.uncharge(frag)
     if Chem.MolToSmiles(neutral) != Chem.MolToSmiles(frag):
@@ -172,9 +201,15 @@ def _finish(parent: Chem.Mol, steps: list[str], components: tuple[str, ...]) -> 
         Chem.SanitizeMol(parent)
     except Exception as exc:  # RDKit raises several types here
         raise StandardizeError(f"cannot sanitize parent: {exc}") from None
+    return _finish_plain(parent, tuple(steps), components)
+
+
+def _finish_plain(parent: Chem.Mol, steps: tuple[str, ...] = (),
+                  components: tuple[str, ...] = ()) -> Standardized:
     smiles = Chem.MolToSmiles(parent)
-    parent = Chem.MolFromSmiles(smiles) or parent  # canonical atom order for drawing and matching
-    return Standardized(parent, smiles, match_key(parent), tuple(steps), components)
+    # the key is the SMILES itself unless stereo or isotopes make the flat form differ
+    key = match_key(parent) if _STEREO_OR_ISOTOPE.search(smiles) else smiles
+    return Standardized(parent, smiles, key, steps, components)
 
 
 def standardize_smiles(smiles: str, **kwargs: int) -> Standardized:

@@ -61,16 +61,15 @@ def parse_smiles(text: str) -> tuple[Chem.Mol | None, str]:
         return None, problem
     smiles = text.strip()
     with quiet_rdkit():
+        mol = Chem.MolFromSmiles(smiles)  # the common case: one call
+        if mol is not None:
+            return (mol, "") if mol.GetNumAtoms() else (None, "empty: no atoms")
         mol = Chem.MolFromSmiles(smiles, sanitize=False)
         if mol is None:
             shown = smiles if len(smiles) <= 60 else smiles[:57] + "..."
             return None, f"unparsable SMILES: {shown}"
-        problem = _sanitize(mol)
-    if problem:
-        return None, problem
-    if mol.GetNumAtoms() == 0:
-        return None, "empty: no atoms"
-    return mol, ""
+        problem = _sanitize(mol) or "cannot sanitize: RDKit rejected the structure"
+    return None, problem
 
 
 def parse_molblock(block: str) -> tuple[Chem.Mol | None, str]:

@@ -127,7 +127,7 @@ class GroupSet:
     []
     """
 
-    __slots__ = ("_groups", "_by_id", "_compiled")
+    __slots__ = ("_groups", "_by_id", "_compiled", "_screens")
 
     def __init__(self, groups: Iterable[Group] = ()) -> None:
         self._groups: tuple[Group, ...] = tuple(groups)
@@ -139,6 +139,7 @@ class GroupSet:
                                  f"{g.source or '?'}); rename one")
             self._by_id[g.id] = g
         self._compiled: dict[str, _Compiled] = {g.id: _compile_group(g) for g in self._groups}
+        self._screens: dict[str, list[Any]] | None = None  # pattern-fp words per query, lazily
 
     def __reduce__(self) -> tuple[type[GroupSet], tuple[tuple[Group, ...]]]:
         # RDKit query mols are rebuilt from the SMARTS on the other side.
@@ -190,15 +191,38 @@ class GroupSet:
         """Return True when the standardized parent ``mol`` is a member of ``group``."""
         return bool(self.matching_atoms(mol, group))
 
-    def match(self, mol: Chem.Mol | Standardized) -> list[Group]:
+    def match(self, mol: Chem.Mol | Standardized, screen: Any = None) -> list[Group]:
         """Return the groups the standardized parent ``mol`` belongs to, in file order.
+
+        ``screen``, optional, is ``mol``'s pattern fingerprint as uint64 words (see
+        `precursor_screen.search.SubstructureIndex.pattern_words`): groups whose queries cannot
+        match are then skipped without a substructure search.
 
         ``mol`` must be the parent from :func:`precursor_screen.standardize.standardize` (salts
         stripped, charges neutralized); a raw salt or a charged form may not match.
         """
         mol = _as_mol(mol)
         n_heavy = mol.GetNumHeavyAtoms()
-        return [g for g in self._groups if self._first_match(mol, g, n_heavy)]
+        if screen is None:
+            return [g for g in self._groups if self._first_match(mol, g, n_heavy)]
+        screens = self._query_screens()
+        return [g for g in self._groups
+                if any(((q & screen) == q).all() for q in screens[g.id])
+                and self._first_match(mol, g, n_heavy)]
+
+    def _query_screens(self) -> dict[str, list[Any]]:
+        """Each group's queries as pattern-fingerprint words (a query's bits must all be in a
+        matching molecule's pattern fingerprint: a cheap necessary condition)."""
+        if self._screens is None:
+            from precursor_screen.fingerprint import get_recipe
+
+            recipe = get_recipe("pattern")
+            screens: dict[str, list[Any]] = {}
+            for g in self._groups:
+                packed, _ = recipe.packed(list(self._compiled[g.id].queries))
+                screens[g.id] = [row.view("<u8") for row in packed]
+            self._screens = screens
+        return self._screens
 
     def matching_atoms(self, mol: Chem.Mol | Standardized, group: Group | str) -> tuple[int, ...]:
         """Return the atom indices of the first match of ``group`` in ``mol``, for highlighting.
