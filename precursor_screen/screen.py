@@ -98,6 +98,9 @@ class Screener:
         self._substructures = SubstructureIndex(mols)
         self._sizes = [m.GetNumHeavyAtoms() for m in mols]
         self._max_target_atoms = max(self._sizes, default=0)
+        self._gates = _skeleton_gates([s.parent.mol for s in self._organic  # type: ignore[union-attr]
+                                       if not self._bulk(s)])
+        self._group_gates, self._gated_groups, self._ungated_groups = self._plan_groups()
         self._by_key: dict[str, list[Any]] = {}
         for s in self._organic:
             self._by_key.setdefault(s.parent.key, []).append(s)  # type: ignore[union-attr]
@@ -200,8 +203,12 @@ class Screener:
                             similarity=sim))
         # 3. substructure relations with the listed substances
         n_atoms = std.mol.GetNumHeavyAtoms()
-        words = self._substructures.pattern_words(std.mol)
-        containing, contained_in = self._substructures.relations(std.mol, words)
+        words = _Lazy(self._substructures.pattern_words, std.mol)
+        # Conversions and containment can raise a flag only for a candidate holding a flaggable
+        # listed substance's skeleton; `check` (keep_all) searches everything regardless.
+        gated = keep_all or any(std.mol.HasSubstructMatch(q) for q in self._gates)
+        containing, contained_in = (self._substructures.relations(std.mol, words.value) if gated
+                                    else ([], []))
         for row in contained_in:  # listed substance inside candidate
             s = self._organic[row]
             size = self._sizes[row]
@@ -227,14 +234,20 @@ class Screener:
                                 f"{removed} heavy atom{'s' if removed != 1 else ''} smaller",
                                 atoms_removed=removed))
         # 4. conversions: unmasking routes whose product is listed
-        if not identical or keep_all:
+        if gated and (not identical or keep_all):
             for route in self.rules.apply(std, depth=p.depth, max_products=p.max_products,
                                           max_heavy_atoms=self._max_target_atoms):
                 hit = self._route_hit(route, n_atoms)
                 if hit is not None:
                     hits.append(hit)
         # 5. generic groups
-        for g in self.groups.match(std.mol, words):
+        if keep_all or any(std.mol.HasSubstructMatch(q) for q in self._group_gates):
+            groups = self.groups.match(std.mol, words.value)
+        elif self._ungated_groups:
+            groups = self.groups.match(std.mol, words.value, only=self._ungated_groups)
+        else:
+            groups = []
+        for g in groups:
             parents = ", ".join(g.parents)
             status = "adopted" if g.status == "adopted" else "draft"
             hits.append(Hit("group", g.parents[0] if g.parents else "", g.title, "groups",
@@ -242,6 +255,38 @@ class Screener:
                             f"member of the {status} group '{g.title}' ({g.id}; parents {parents})",
                             group_id=g.id))
         return self._verdict(rec, std, hits, best_sim, keep_all)
+
+    def _plan_groups(self) -> tuple[tuple[Chem.Mol, ...], frozenset[str], frozenset[str]]:
+        """Gate queries for the groups, and which groups they may skip.
+
+        A group is skipped for a candidate failing the gate only when every one of its must_match
+        examples passes it: the gate is built from the skeletons of the groups' parents (looked up
+        in the full built-in registry, whatever list is screened), which designer forms keep.
+        """
+        from precursor_screen.standardize import standardize_smiles
+        from scheduled_substances import load_registry
+
+        full = load_registry()
+        parents = []
+        for g in self.groups:
+            for pid in g.parents:
+                try:
+                    sub = full.get(pid)
+                except KeyError:
+                    continue
+                if sub.parent is not None and not sub.is_inorganic:
+                    parents.append(sub.parent.mol)
+        gates = _skeleton_gates(parents)
+        gated, ungated = set(), set()
+        for g in self.groups:
+            try:
+                ok = bool(g.must_match) and all(
+                    any(standardize_smiles(ex.smiles).mol.HasSubstructMatch(q) for q in gates)
+                    for ex in g.must_match)
+            except StandardizeError:
+                ok = False
+            (gated if ok else ungated).add(g.id)
+        return gates, frozenset(gated), frozenset(ungated)
 
     # -- evidence ------------------------------------------------------------------------------
 
@@ -337,6 +382,64 @@ class Screener:
             return (f"no listed substance, conversion or group; nearest is {near.substance_name} "
                     f"(Tanimoto {best_sim:.2f}, below {self.parameters.similar_threshold})")
         return "no listed substance, conversion or group found"
+
+
+class _Lazy:
+    """A value computed on first use (the pattern fingerprint, needed only past the gates)."""
+
+    __slots__ = ("_fn", "_arg", "_value", "_done")
+
+    def __init__(self, fn: Any, arg: Any) -> None:
+        self._fn, self._arg, self._value, self._done = fn, arg, None, False
+
+    @property
+    def value(self) -> Any:
+        if not self._done:
+            self._value, self._done = self._fn(self._arg), True
+        return self._value
+
+
+def _skeleton(mol: Chem.Mol) -> Chem.Mol:
+    """``mol`` without its terminal heteroatoms, ring info recomputed (not sanitized)."""
+    rw = Chem.RWMol(mol)
+    for i in sorted((a.GetIdx() for a in rw.GetAtoms() if a.GetAtomicNum() != 6 and a.GetDegree() <= 1),
+                    reverse=True):
+        rw.RemoveAtom(i)
+    out = rw.GetMol()
+    out.UpdatePropertyCache(False)
+    Chem.FastFindRings(out)
+    return out
+
+
+def _skeleton_gates(targets: Sequence[Chem.Mol]) -> tuple[Chem.Mol, ...]:
+    """Queries a candidate must match for any unmasking route to reach one of ``targets``.
+
+    The unmasking rules only remove atoms, change bond orders outside aromatic rings, open rings
+    and swap terminal heteroatoms (C=O, OH, NH2, Cl); they never make a ring, a carbon or a
+    non-terminal heteroatom. So a route's product keeps, inside the candidate, its skeleton: its
+    carbons and non-terminal heteroatoms, aromatic bonds aromatic, ring bonds in rings. Each
+    target gives that skeleton as a query (elements kept, non-aromatic bonds of any order); the
+    queries implied by smaller ones are dropped, leaving a handful (for the built-in list: a
+    piperidine ring, aryl-C-C-C, an N-acyl-aniline skeleton, a benzodioxole-C).
+    """
+    found: dict[str, tuple[Chem.Mol, Chem.Mol]] = {}
+    for mol in targets:
+        sk = _skeleton(mol)
+        if sk.GetNumAtoms() == 0:
+            continue
+        symbols = [f"[#{a.GetAtomicNum()}]" for a in sk.GetAtoms()]
+        bonds = [":" if b.GetIsAromatic() else ("!:;@" if b.IsInRing() else "!:") for b in sk.GetBonds()]
+        smarts = Chem.MolFragmentToSmiles(sk, atomsToUse=list(range(sk.GetNumAtoms())),
+                                          atomSymbols=symbols, bondSymbols=bonds or None,
+                                          isomericSmiles=False, allBondsExplicit=True)
+        query = Chem.MolFromSmarts(smarts)
+        if query is not None:
+            found.setdefault(smarts, (sk, query))
+    minimal: list[Chem.Mol] = []
+    for sk, query in sorted(found.values(), key=lambda sq: sq[0].GetNumAtoms()):
+        if not any(sk.HasSubstructMatch(q) for q in minimal):
+            minimal.append(query)
+    return tuple(minimal)
 
 
 def _ring_substituted(mol: Chem.Mol, part: Chem.Mol) -> bool:

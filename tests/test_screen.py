@@ -105,3 +105,22 @@ def test_user_reference_names_its_list(tmp_path) -> None:
     s = Screener(extra_references=[str(ref)])
     v = s.check("CC(=Cc1ccccc1)[N+](=O)[O-]")
     assert v.flag == Flag.SCHEDULED and "national.csv" in v.reason
+
+
+def test_skeleton_gates_never_change_a_flag() -> None:
+    """Batch screening skips conversion, containment and group searches for candidates lacking
+    every listed skeleton; `check` (keep_all) never skips. Flags and scores must agree."""
+    import csv
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "evaluation"
+    smiles = []
+    for name in ("designer_precursors.tsv", "legitimate.tsv"):
+        with open(root / name, encoding="utf-8", newline="") as fh:
+            smiles += [r["smiles"] for r in csv.DictReader(fh, delimiter="\t")]
+    records = [Record(i, str(i), s) for i, s in enumerate(smiles)]
+    for screener in (SCREENER, OLD):
+        fast = list(screener.screen(records))
+        full = screener._screen_chunk(records, keep_all=True)
+        assert [(v.flag, v.score, v.match_id) for v in fast] == \
+               [(v.flag, v.score, v.match_id) for v in full]

@@ -191,12 +191,14 @@ class GroupSet:
         """Return True when the standardized parent ``mol`` is a member of ``group``."""
         return bool(self.matching_atoms(mol, group))
 
-    def match(self, mol: Chem.Mol | Standardized, screen: Any = None) -> list[Group]:
+    def match(self, mol: Chem.Mol | Standardized, screen: Any = None,
+              only: Any = None) -> list[Group]:
         """Return the groups the standardized parent ``mol`` belongs to, in file order.
 
         ``screen``, optional, is ``mol``'s pattern fingerprint as uint64 words (see
         `precursor_screen.search.SubstructureIndex.pattern_words`): groups whose queries cannot
-        match are then skipped without a substructure search.
+        match are then skipped without a substructure search. ``only``, optional, is a set of
+        group ids to try (the others are skipped).
 
         ``mol`` must be the parent from :func:`precursor_screen.standardize.standardize` (salts
         stripped, charges neutralized); a raw salt or a charged form may not match.
@@ -204,10 +206,11 @@ class GroupSet:
         mol = _as_mol(mol)
         n_heavy = mol.GetNumHeavyAtoms()
         if screen is None:
-            return [g for g in self._groups if self._first_match(mol, g, n_heavy)]
+            return [g for g in self._groups
+                    if (only is None or g.id in only) and self._first_match(mol, g, n_heavy)]
         screens = self._query_screens()
-        return [g for g in self._groups
-                if any(((q & screen) == q).all() for q in screens[g.id])
+        return [g for g in self._groups if (only is None or g.id in only)
+                and any(((q & screen) == q).all() for q in screens[g.id])
                 and self._first_match(mol, g, n_heavy)]
 
     def _query_screens(self) -> dict[str, list[Any]]:
