@@ -10,9 +10,11 @@ Groups (each sets ours beside the alternative in the same run, since only ratios
 machine):
 
 * ``fingerprints``: packed morgan2 for the whole library (ours) vs RDKit bit vectors alone;
-* ``similar>=0.7`` / ``similar>=0.4`` / ``top-10``: TanimotoIndex (one batch of 100 queries, and
-  one query at a time) vs a BulkTanimotoSimilarity loop, and FPSim2 when it is importable;
-* ``smarts``: SubstructureIndex vs RDKit's SubstructLibrary (trusted SMILES + pattern holder).
+* ``similar>=0.7`` / ``similar>=0.4`` / ``top-10``: TanimotoIndex (one batch of 100 queries on
+  one thread and on all, and one query at a time on one thread) vs a BulkTanimotoSimilarity loop,
+  and FPSim2 (one worker) when it is importable;
+* ``smarts``: SubstructureIndex vs RDKit's SubstructLibrary with a pattern holder, each with
+  molecules as trusted SMILES and kept in memory (one thread each).
 
 Every run asserts the answer against RDKit's (FPSim2 against the same hit ids).
 """
@@ -155,7 +157,7 @@ def rdkit_top_k(query_fps, fps, k):
 
 
 def one_at_a_time(search, queries, arg):
-    return [search(q, arg)[0] for q in queries]
+    return [search(q, arg, threads=1)[0] for q in queries]
 
 
 def fpsim2_similar(engine, query_mols, threshold):
@@ -199,11 +201,13 @@ def test_memory_per_molecule(index, packed):
 # ---------------------------------------------------------------------- threshold and top-k
 
 
-def test_similar_index_batch(benchmark, index, packed, query_rows, threshold_case):
+@pytest.mark.parametrize("threads", [1, None], ids=["1-thread", "all-threads"])
+def test_similar_index_batch(benchmark, index, packed, query_rows, threshold_case, threads):
     t, expected = threshold_case
     benchmark.group = f"similar>={t}"
     queries = packed[0][query_rows]
-    assert benchmark.pedantic(index.similar, args=(queries, t), rounds=3) == expected
+    assert benchmark.pedantic(index.similar, args=(queries, t), kwargs={"threads": threads},
+                              rounds=3) == expected
     benchmark.extra_info["queries_per_s"] = N_QUERIES / benchmark.stats.stats.mean
 
 
@@ -236,9 +240,11 @@ def test_similar_fpsim2(benchmark, fpsim2_engine, mols, query_rows, threshold_ca
 
 
 @pytest.mark.benchmark(group="top-10")
-def test_top10_index_batch(benchmark, index, packed, query_rows, top10_expected):
+@pytest.mark.parametrize("threads", [1, None], ids=["1-thread", "all-threads"])
+def test_top10_index_batch(benchmark, index, packed, query_rows, top10_expected, threads):
     queries = packed[0][query_rows]
-    assert benchmark.pedantic(index.top_k, args=(queries, 10), rounds=3) == top10_expected
+    assert benchmark.pedantic(index.top_k, args=(queries, 10), kwargs={"threads": threads},
+                              rounds=3) == top10_expected
     benchmark.extra_info["queries_per_s"] = N_QUERIES / benchmark.stats.stats.mean
 
 
@@ -271,17 +277,23 @@ def test_top10_fpsim2(benchmark, fpsim2_engine, mols, query_rows, top10_expected
 # ---------------------------------------------------------------------- substructure
 
 
-@pytest.fixture(scope="module")
-def substructure_index(mols):
-    return SubstructureIndex(mols)
+@pytest.fixture(scope="module", params=["trusted-smiles", "molecules-kept"])
+def substructure_index(request, mols):
+    return SubstructureIndex(mols, keep_molecules=request.param == "molecules-kept")
 
 
-@pytest.fixture(scope="module")
-def substruct_library(mols):
-    holder = rdSubstructLibrary.CachedTrustedSmilesMolHolder()
+@pytest.fixture(scope="module", params=["trusted-smiles", "molecules-kept"])
+def substruct_library(request, mols):
     patterns = rdSubstructLibrary.PatternHolder()
+    if request.param == "trusted-smiles":
+        holder = rdSubstructLibrary.CachedTrustedSmilesMolHolder()
+        for m in mols:
+            holder.AddSmiles(Chem.MolToSmiles(m))
+    else:
+        holder = rdSubstructLibrary.MolHolder()
+        for m in mols:
+            holder.AddMol(m)
     for m in mols:
-        holder.AddSmiles(Chem.MolToSmiles(m))
         patterns.AddFingerprint(patterns.MakeFingerprint(m))
     return rdSubstructLibrary.SubstructLibrary(holder, patterns)
 

@@ -91,21 +91,30 @@ def test_top_k_equals_rdkit(fixture_set, k):
     assert index.top_k(packed, k) == first(ranked, k)
 
 
-# Chunking changes which faiss call answers (one band per call, merged bands, everything in one
-# call): the answer must not change.
-@pytest.mark.parametrize("merge_rows", [0, 300, 4096])
-@pytest.mark.parametrize("threshold", [0.3, 0.7])
-def test_similar_big_with_ties(big, morgan, monkeypatch, merge_rows, threshold):
+# How rows are cut into faiss calls (top-k seeds on one band or merged bands; threshold pieces of
+# a few rows or everything at once) must not change the answer.
+GRANULARITY = [pytest.param((0, 16, 256), id="fine"),
+               pytest.param((300, 64, 1 << 12), id="medium"),
+               pytest.param((4096, 2048, 1 << 22), id="default")]
+
+
+@pytest.fixture(params=GRANULARITY)
+def granularity(request, monkeypatch):
+    merge_rows, min_piece, piece_pairs = request.param
     monkeypatch.setattr(index_module, "_MERGE_ROWS", merge_rows)
+    monkeypatch.setattr(index_module, "_MIN_PIECE", min_piece)
+    monkeypatch.setattr(index_module, "_PIECE_PAIRS", piece_pairs)
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.7])
+def test_similar_big_with_ties(big, morgan, granularity, threshold):
     packed, _, queries, ranked = big
     index = TanimotoIndex(packed)
     assert index.similar(morgan[1][queries], threshold) == above(ranked, threshold)
 
 
-@pytest.mark.parametrize("merge_rows", [0, 300, 4096])
 @pytest.mark.parametrize("k", [1, 50])
-def test_top_k_big_with_ties(big, morgan, monkeypatch, merge_rows, k):
-    monkeypatch.setattr(index_module, "_MERGE_ROWS", merge_rows)
+def test_top_k_big_with_ties(big, morgan, granularity, k):
     packed, _, queries, ranked = big
     index = TanimotoIndex(packed)
     assert index.top_k(morgan[1][queries], k) == first(ranked, k)

@@ -50,16 +50,20 @@ def mols():
     return [Chem.MolFromSmiles(line.split("\t")[0]) for line in DATA.read_text().splitlines()]
 
 
-@pytest.fixture(scope="module", params=["rows", "slices"])
+@pytest.fixture(scope="module", params=[("rows", True), ("slices", False), ("rows", False),
+                                        ("slices", True)],
+                ids=["rows-kept", "slices-trusted", "rows-trusted", "slices-kept"])
 def index(request, mols):
-    """Both screen layouts: packed rows (a reference list) and bit slices (a large library)."""
+    """Both screen layouts: packed rows (a reference list) and bit slices (a large library);
+    molecules kept in memory, or matched from trusted SMILES by RDKit's SubstructLibrary."""
+    layout, keep = request.param
     before = search_module.BIT_SLICE_ROWS
-    search_module.BIT_SLICE_ROWS = 0 if request.param == "slices" else 10**9
+    search_module.BIT_SLICE_ROWS = 0 if layout == "slices" else 10**9
     try:
-        built = SubstructureIndex(mols)
+        built = SubstructureIndex(mols, keep_molecules=keep)
     finally:
         search_module.BIT_SLICE_ROWS = before
-    assert built.layout == request.param
+    assert built.layout == layout
     return built
 
 
