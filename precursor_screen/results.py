@@ -1,7 +1,7 @@
 """Verdict -> output row with fixed columns; output files in every format; summary counts.
 
 Every file written records the run's metadata: Parquet in its schema metadata, SDF and JSON Lines
-per record, CSV in a sidecar ``<file>.meta.json``; each row also carries the tool version and the
+per record, CSV, TSV and JSON Lines in a sidecar ``<file>.meta.json``; each row also carries the tool version and the
 reference list's content hash, so a single row copied out of context stays auditable.
 """
 
@@ -186,7 +186,7 @@ class ResultWriter:
         finally:
             if self._ctx is not None:
                 self._ctx.__exit__(exc_type, exc, tb)
-        if exc_type is None and self.path != "-" and self.fmt in ("csv", "tsv"):
+        if exc_type is None and self.path != "-" and self.fmt in ("csv", "tsv", "jsonl"):
             with atomic_open(self.path + ".meta.json", "w", encoding="utf-8") as fh:
                 fh.write(json.dumps(self.metadata, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 

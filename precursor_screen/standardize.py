@@ -52,6 +52,7 @@ _NORMALIZATIONS = "\n".join([
     "Pyridine oxide to n+O-\t[n:1]=[O:2]>>[n+:1][O-:2]",
     "Azide to N=N+=N-\t[*,H:1][N:2]=[N:3]#[N:4]>>[*,H:1][N:2]=[N+:3]=[N-:4]",
     "Diazo/azo to =N+=N-\t[*:1]=[N:2]#[N:3]>>[*:1]=[N+:2]=[N-:3]",
+    "Ketone hydrate (gem-diol) to ketone\t[C;X4;!$(C(O)(O)[O,N,S]):1](-[OX2H1:2])-[OX2H1]>>[C:1]=[O:2]",
     "Recombine 1,3-separated charges\t[N,P,As,Sb,O,S,Se,Te;-1:1]-[A+0:2]=[N,P,As,Sb,O,S,Se,Te;+1:3]>>[*-0:1]=[*:2]-[*+0:3]",
     "Recombine 1,3-separated charges (aromatic)\t[n,o,p,s;-1:1]:[a:2]=[N,O,P,S;+1:3]>>[*-0:1]:[*:2]-[*+0:3]",
     "Recombine 1,5-separated charges\t[N,P,As,Sb,O,S,Se,Te;-1:1]-[A+0:2]=[A:3]-[A:4]=[N,P,As,Sb,O,S,Se,Te;+1:5]>>[*-0:1]=[*:2]-[*:3]=[*:4]-[*+0:5]",
@@ -60,6 +61,7 @@ _NORMALIZER = rdMolStandardize.NormalizerFromData(_NORMALIZATIONS, rdMolStandard
 _UNCHARGER = rdMolStandardize.Uncharger(canonicalOrder=True)
 _METALS = frozenset((3, 11, 12, 13, 19, 20, 37, 38, 55, 56, 25, 26, 27, 28, 29, 30, 47, 79, 24, 22))
 _CHARGED = Chem.MolFromSmarts("[!+0]")
+_GEM_DIOL = Chem.MolFromSmarts("[CX4]([OX2H1])[OX2H1]")
 _METAL = Chem.MolFromSmarts("[" + ",".join(f"#{n}" for n in sorted(_METALS)) + "]")
 _CARBON = Chem.MolFromSmarts("[#6]")
 _STEREO_OR_ISOTOPE = re.compile(r"[@/\\]|\[\d")
@@ -137,14 +139,15 @@ def _standardize(mol: Chem.Mol, max_heavy_atoms: int) -> Standardized:
             raise StandardizeError(f"cannot remove explicit hydrogens: {exc}") from None
     charged = mol.HasSubstructMatch(_CHARGED)
     metal = mol.HasSubstructMatch(_METAL)
-    if not charged and not metal and len(Chem.GetMolFrags(mol)) == 1:
+    hydrate = mol.HasSubstructMatch(_GEM_DIOL)
+    if not (charged or metal or hydrate) and len(Chem.GetMolFrags(mol)) == 1:
         return _finish_plain(mol)  # fast path: nothing to strip, neutralize or normalize
     if metal and _has_carbon(mol):
         disconnected = rdMolStandardize.MetalDisconnector().Disconnect(mol)
         if disconnected is not None and disconnected.GetNumAtoms():
             mol = disconnected
             charged = True
-    if charged:
+    if charged or hydrate:
         normalized = _NORMALIZER.normalize(mol)
         if Chem.MolToSmiles(normalized) != Chem.MolToSmiles(mol):
             steps.append("normalized functional groups")
