@@ -1,0 +1,91 @@
+"""End-to-end screening throughput on the MOSES library, beside the obvious alternatives.
+
+    pytest benchmarks/bench_screen.py --benchmark-only --benchmark-group-by=group
+
+Group ``screen-throughput`` (molecules/s = N / time), all in one run on the same molecules:
+
+* ``parse_only``: RDKit ``MolFromSmiles`` on every SMILES, one process (the floor);
+* ``rdkit_loop``: the plain screen a chemist would write: parse, Morgan radius-2 2048-bit
+  fingerprint, ``BulkTanimotoSimilarity`` against the list, max (one process);
+* ``screen_1`` / ``screen_2``: ``Screener.screen`` with every check on (standardize, identity,
+  similarity via the index, substructure relations, conversions to depth 2, groups), 1 and 2
+  worker processes.
+
+N is the whole MOSES training set (1,584,663 molecules) unless ``PRECURSOR_SCREEN_MOSES_LIMIT``
+caps it. Each runs once (a full pass is the unit of work). The answers are asserted: every row
+gives one verdict, and our best similarity equals the plain loop's on a sample.
+"""
+
+from __future__ import annotations
+
+import pytest
+from moses import moses_smiles
+from rdkit import Chem, DataStructs, rdBase
+from rdkit.Chem import rdFingerprintGenerator
+
+from precursor_screen.io.readers import Record
+from precursor_screen.screen import Screener
+
+SAMPLE = 2000
+
+
+@pytest.fixture(scope="module")
+def library() -> list[str]:
+    return moses_smiles()
+
+
+@pytest.fixture(scope="module")
+def screener() -> Screener:
+    return Screener()
+
+
+def parse_only(smiles: list[str]) -> int:
+    with rdBase.BlockLogs():
+        return sum(Chem.MolFromSmiles(s) is not None for s in smiles)
+
+
+def rdkit_loop(smiles: list[str], reference: list[str]) -> list[float]:
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    ref = [gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in reference]
+    out = []
+    with rdBase.BlockLogs():
+        for s in smiles:
+            mol = Chem.MolFromSmiles(s)
+            out.append(max(DataStructs.BulkTanimotoSimilarity(gen.GetFingerprint(mol), ref))
+                       if mol is not None else 0.0)
+    return out
+
+
+def run_screen(screener: Screener, smiles: list[str], jobs: int) -> list[float]:
+    records = (Record(i, str(i), s) for i, s in enumerate(smiles))
+    return [v.similarity for v in screener.screen(records, jobs=jobs, chunk_size=512)]
+
+
+def _reference(screener: Screener) -> list[str]:
+    return [s.parent.smiles for s in screener._organic]  # type: ignore[union-attr]
+
+
+@pytest.mark.benchmark(group="screen-throughput")
+def test_parse_only(benchmark, library) -> None:  # noqa: ANN001
+    n = benchmark.pedantic(parse_only, args=(library,), rounds=1, iterations=1)
+    assert n >= 0.99 * len(library)
+    benchmark.extra_info["molecules"] = len(library)
+
+
+@pytest.mark.benchmark(group="screen-throughput")
+def test_rdkit_loop(benchmark, library, screener) -> None:  # noqa: ANN001
+    sims = benchmark.pedantic(rdkit_loop, args=(library, _reference(screener)), rounds=1, iterations=1)
+    assert len(sims) == len(library)
+    benchmark.extra_info["molecules"] = len(library)
+
+
+@pytest.mark.benchmark(group="screen-throughput")
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_screen(benchmark, library, screener, jobs) -> None:  # noqa: ANN001
+    sims = benchmark.pedantic(run_screen, args=(screener, library, jobs), rounds=1, iterations=1)
+    assert len(sims) == len(library)
+    expected = rdkit_loop(library[:SAMPLE], _reference(screener))
+    # the plain loop scores the raw molecule, the screen its standardized parent: equal for the
+    # (neutral, single-fragment) MOSES molecules, which is what this asserts
+    assert [round(x, 4) for x in sims[:SAMPLE]] == [round(x, 4) for x in expected]
+    benchmark.extra_info["molecules"] = len(library)
