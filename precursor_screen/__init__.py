@@ -16,11 +16,10 @@ from precursor_screen.standardize import Standardized, StandardizeError, standar
 from precursor_screen.types import Flag, Hit, Route, Step, Verdict  # noqa: E402
 
 
-def __getattr__(name: str):  # noqa: ANN202 - lazy: importing the package stays cheap
-    if name in ("Screener", "ScreenParameters", "screen"):
-        from precursor_screen import screen as _screen
+from precursor_screen.screen import Screener, ScreenParameters, screen  # noqa: E402
 
-        return getattr(_screen, name)
+
+def __getattr__(name: str):  # noqa: ANN202 - the registry loader, imported on first use
     if name == "load_registry":
         from scheduled_substances import load_registry
 
