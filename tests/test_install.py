@@ -45,6 +45,14 @@ def test_wheel_install_lists_registry_from_elsewhere(tmp_path: Path) -> None:
                          capture_output=True, text=True, cwd=elsewhere, env=env)
     assert out.returncode == 0, out.stderr
     assert "QCCDLTOVEPVEJK-UHFFFAOYSA-N" in out.stdout
+    # the main job: rules, groups, fingerprint recipes and report templates must all be shipped
+    example = ROOT / "examples" / "seized.smi"
+    screen = subprocess.run([str(env_dir / "bin" / "precursor-screen"), "screen", str(example),
+                             "-o", "out.csv", "--report", "report.html", "--jobs", "1"],
+                            capture_output=True, text=True, cwd=elsewhere, env=env)
+    assert screen.returncode == 0, screen.stderr
+    assert "convertible" in (elsewhere / "out.csv").read_text(encoding="utf-8")
+    assert (elsewhere / "report.html").stat().st_size > 10_000
     where = subprocess.run([str(py), "-c", "import precursor_screen, scheduled_substances;"
                             "print(precursor_screen.__file__)"],
                            capture_output=True, text=True, cwd=elsewhere, env=env)
