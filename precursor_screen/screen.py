@@ -350,7 +350,11 @@ class Screener:
             removes = self.rules.rule(step.rule_id).removes
         except Exception:  # noqa: BLE001 - a rule set without that rule: name only
             removes = ""
-        return f"{step.rule_name} (removes {removes})" if removes else step.rule_name
+        if removes.startswith("nothing:") or not removes:
+            return step.rule_name  # a split: the kept part is the product, the rest comes off
+        if removes.startswith("nothing (") and removes.endswith(")"):
+            return f"{step.rule_name} ({removes[9:-1]})"
+        return f"{step.rule_name} (removes {removes})"
 
     def _verdict(self, rec: Record, std: Standardized, hits: list[Hit], best_sim: float,
                  keep_all: bool) -> Verdict:

@@ -120,8 +120,9 @@ class Substance:
                          + (f", from {self.eu_date.isoformat()}" if self.eu_date else ""))
         table = self.un_table_on(day)
         if table and (day is None or (self.un_effective() and self.un_effective() <= day)):  # type: ignore[operator]
-            parts.append(f"UN 1988 Convention Table {table} ({self.un_history[0][0]})"
-                         if self.un_history else f"UN 1988 Convention Table {table}")
+            since = next((y for y, t in reversed(self.un_history) if t == table), None)
+            parts.append(f"UN 1988 Convention Table {table} ({since})" if since
+                         else f"UN 1988 Convention Table {table}")
         return "; ".join(parts) or "listed"
 
     def short_listing(self) -> str:
