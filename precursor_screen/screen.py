@@ -91,6 +91,8 @@ class Screener:
         self.rules = rules if rules is not None else load_conversion_rules()
         self.groups = groups if groups is not None else load_groups()
         self._organic = [s for s in reg.structures() if not s.is_inorganic]
+        self._bulk_keys = frozenset(s.parent.key for s in load_registry().structures()
+                                    if s.eu_category in BULK_CATEGORIES and s.parent is not None)
         mols = [s.parent.mol for s in self._organic]  # type: ignore[union-attr]
         self.recipe = load_recipes()["morgan2"]
         packed, counts = self.recipe.packed(mols)
@@ -291,8 +293,13 @@ class Screener:
     # -- evidence ------------------------------------------------------------------------------
 
     def _bulk(self, s: Any) -> bool:
-        return (not self.parameters.flag_bulk_targets and s.list_name == "built-in"
-                and s.eu_category in BULK_CATEGORIES)
+        """A bulk Category 2A/2B/3 chemical: its own category, or for an entry of a user list
+        the category of the same substance on the built-in list."""
+        if self.parameters.flag_bulk_targets:
+            return False
+        if s.eu_category:
+            return s.eu_category in BULK_CATEGORIES
+        return s.list_name != "built-in" and s.parent is not None and s.parent.key in self._bulk_keys
 
     def _similar_score(self, sim: float) -> float:
         return 0.3 * sim if sim < self.parameters.similar_threshold else 0.45 + 0.25 * sim

@@ -477,8 +477,21 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
         if ident in ids:
             raise ReferenceFileError(f"{where}: id {ident!r} used twice")
         ids.add(ident)
+        exclusions, excluded = [], []
+        for item in _split(extra.get("exclusions", "")):
+            xname, _, xsmi = item.partition("=")
+            xmol, xproblem = parse_smiles(xsmi)
+            if not xname or xmol is None:
+                raise ReferenceFileError(f"{where}: exclusion {item!r} must be name=SMILES ({xproblem})")
+            exclusions.append((xname.strip(), xsmi.strip()))
+            excluded.append((xname.strip(), standardize(xmol).smiles))
+        category = extra.get("eu_category", "").strip().upper()
+        if category and category not in EU_CATEGORIES:
+            raise ReferenceFileError(f"{where}: EU category {category!r} unknown")
         substances.append(Substance(
-            id=ident, name=sname or ident, status="scheduled", cas=cas,
+            id=ident, name=sname or ident, status="scheduled", cas=cas, eu_category=category,
+            un_table=extra.get("un_table", "").strip().upper(), exclusions=tuple(exclusions),
+            excluded_keys=tuple(excluded),
             synonyms=_split(extra.get("synonyms", "")), eu_act=f"reference list {name}",
             smiles=Chem.MolToSmiles(mol), inchikey=key, list_name=name, line=lineno,
             parent=parent))
@@ -510,7 +523,10 @@ def _reference_table(path: str, delimiter: str) -> list[_Entry]:
                 continue
             get = lambda c: fields[cols[c]].strip() if c in cols and cols[c] < len(fields) else ""  # noqa: E731
             mol, problem = parse_smiles(get("smiles"))
-            extra = {k: get(k) for k in ("cas", "inchikey", "synonyms")}
+            if not get("smiles") and get("eu_category") == "4":
+                continue  # a Category 4 medicinal-product row (as `list --format csv` writes)
+            extra = {k: get(k) for k in ("cas", "inchikey", "synonyms", "eu_category", "un_table",
+                                         "exclusions")}
             out.append((lineno, get("id"), get("name"), mol, problem, extra))
         return out
 

@@ -124,3 +124,27 @@ def test_skeleton_gates_never_change_a_flag() -> None:
         full = screener._screen_chunk(records, keep_all=True)
         assert [(v.flag, v.score, v.match_id) for v in fast] == \
                [(v.flag, v.score, v.match_id) for v in full]
+
+
+def test_exported_list_as_reference_file_screens_like_as_of(tmp_path) -> None:
+    """`list --as-of D --format csv` fed back with --reference gives the same flags as --as-of D:
+    categories (bulk chemicals) and exclusions (cathine) travel with the file."""
+    import csv
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from precursor_screen.cli import cli
+
+    out = tmp_path / "list2012.csv"
+    assert CliRunner().invoke(cli, ["list", "--as-of", "2012-12-31", "--format", "csv",
+                                    "-o", str(out)]).exit_code == 0
+    from_file = Screener(str(out))
+    root = Path(__file__).resolve().parent.parent / "evaluation"
+    smiles = []
+    for name in ("designer_precursors.tsv", "legitimate.tsv"):
+        with open(root / name, encoding="utf-8", newline="") as fh:
+            smiles += [r["smiles"] for r in csv.DictReader(fh, delimiter="\t")][:400]
+    smiles.append("C[C@H](N)[C@@H](O)c1ccccc1")  # cathine
+    records = [Record(i, str(i), s) for i, s in enumerate(smiles)]
+    assert [v.flag for v in from_file.screen(records)] == [v.flag for v in OLD.screen(records)]
