@@ -193,9 +193,17 @@ def popcounts(packed: np.ndarray) -> np.ndarray:
     packed = np.asarray(packed, dtype=np.uint8)
     if packed.ndim == 1:
         packed = packed[None, :]
+    return _bitwise_count(packed).sum(axis=1, dtype=np.int32)
+
+
+def _bitwise_count(x: np.ndarray) -> np.ndarray:
+    """Set bits of each element of an unsigned integer array (np.bitwise_count, numpy < 2 too)."""
     if hasattr(np, "bitwise_count"):  # numpy >= 2.0
-        return np.bitwise_count(packed).sum(axis=1, dtype=np.int32)
-    return _POPCOUNT8[packed].sum(axis=1, dtype=np.int32)
+        return np.bitwise_count(x)
+    counts = _POPCOUNT8[np.ascontiguousarray(x).view(np.uint8)]
+    if x.dtype.itemsize == 1:
+        return counts
+    return counts.reshape(*x.shape, x.dtype.itemsize).sum(axis=-1, dtype=np.uint8)
 
 
 def pack_bitvects(fps: Sequence[DataStructs.ExplicitBitVect]) -> tuple[np.ndarray, np.ndarray]:

@@ -19,14 +19,15 @@ faiss's Hamming distances (``faiss.hammings``: on 2048 bits about twice as fast 
 largest distance that still gives ``T`` (computed with the same float division as the score).
 Top-k first takes each query's exact top k within the band of its own popcount, with faiss's
 heap k-NN (``hammings_knn_hc``: within one band Hamming order is Tanimoto order); the k-th of
-those scores is a floor under the final k-th score, so the rest is a threshold search at that
-floor that keeps each query's best k. Bands smaller than a few thousand rows are merged into one
+those scores is a floor under the final k-th score. Then come threshold searches at falling
+thresholds (0.7, 0.5, 0.35, never below the floor), keeping each query's best k, until a
+query has k rows at or above the threshold: those are its answer. Bands smaller than a few thousand rows are merged into one
 chunk to keep the number of faiss calls down.
 
 Parallelism (``threads``, default faiss's OpenMP setting): threshold searches run their (query
-group, chunk) pieces on that many Python threads (faiss releases the GIL); top-k runs query
-seeds side by side (or one large group with faiss's OpenMP threads across its queries), then
-its threshold pieces the same way.
+batch, row range) pieces on that many Python threads (faiss releases the GIL); top-k runs its
+seeds side by side (or one large batch with faiss's OpenMP threads across its queries), then its
+threshold pieces the same way.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import numpy as np
 import rdkit
 
 from precursor_screen.errors import PrecursorScreenError
-from precursor_screen.fingerprint import Recipe
+from precursor_screen.fingerprint import Recipe, _bitwise_count
 from precursor_screen.fingerprint import popcounts as _popcounts
 
 __all__ = ["TanimotoIndex", "HitArrays", "IndexFileError", "tanimoto", "tanimoto_from_counts"]
@@ -63,6 +64,9 @@ _PARALLEL_PAIRS = 1 << 20
 _MAX_BATCH = 256   # queries per faiss call
 _PIECE_PAIRS = 1 << 22   # (query, row) pairs per faiss.hammings call: a 16 MB distance matrix
 _MIN_PIECE = 2048        # rows: smaller pieces cost more in Python than in faiss
+_EXACT_FRACTION = 0.1    # above this share of pairs passing the profile screen, skip the screen
+_TOP_K_STAGES = (0.7, 0.5, 0.35, 0.0)   # thresholds top-k tries, highest first
+_UNARY = np.array([0b0000, 0b0001, 0b0011, 0b0111, 0b1111], dtype=np.uint8)  # count -> 4-bit code
 
 
 class IndexFileError(PrecursorScreenError):
@@ -128,7 +132,10 @@ class TanimotoIndex:
 
     Build from :meth:`Recipe.packed` output; ``ids`` (optional, one per row) travel with the
     index and are saved with it; ``recipe`` is stamped into the saved manifest. ``threads``
-    caps faiss's OpenMP threads for this index's searches (None: leave faiss's setting).
+    caps the threads of this index's searches (None: faiss's OpenMP setting).
+    ``profile_segments`` (default 64 for 2048 bits; 0 turns it off) sets the popcount profiles
+    that screen pairs before the full Hamming distance: 32 bytes a molecule for 64 segments,
+    for a several-fold speed-up at Tanimoto 0.4 and more at 0.7 (see ``_profiles``).
 
     >>> from rdkit import Chem
     >>> from precursor_screen.fingerprint import get_recipe
@@ -144,7 +151,8 @@ class TanimotoIndex:
 
     def __init__(self, packed: np.ndarray, popcounts: np.ndarray | None = None,
                  ids: Sequence[Any] | np.ndarray | None = None, *,
-                 recipe: Recipe | Mapping[str, Any] | None = None, threads: int | None = None):
+                 recipe: Recipe | Mapping[str, Any] | None = None, threads: int | None = None,
+                 profile_segments: int | None = None):
         codes = _as_codes(packed)
         pop = _popcounts(codes)
         if popcounts is not None and not np.array_equal(np.asarray(popcounts), pop):
@@ -152,13 +160,20 @@ class TanimotoIndex:
         order = np.argsort(pop, kind="stable")
         bands = np.searchsorted(pop[order], np.arange(codes.shape[1] * 8 + 2), side="left")
         index_dtype = np.int32 if len(order) < 2**31 else np.int64
-        self._setup(np.ascontiguousarray(codes[order]), order.astype(index_dtype),
-                    bands.astype(np.int64), ids, recipe, threads)
+        sorted_codes = np.ascontiguousarray(codes[order])
+        if profile_segments is None:   # 64 when the fingerprint allows, else the largest that fits
+            profile_segments = next((s for s in (64, 32, 16) if codes.shape[1] % s == 0), 0)
+        profile = _profiles(sorted_codes, profile_segments) if profile_segments else None
+        self._setup(sorted_codes, order.astype(index_dtype), bands.astype(np.int64), ids, recipe,
+                    threads, profile)
 
     def _setup(self, codes: np.ndarray, order: np.ndarray, bands: np.ndarray,
                ids: Sequence[Any] | np.ndarray | None,
-               recipe: Recipe | Mapping[str, Any] | None, threads: int | None) -> None:
+               recipe: Recipe | Mapping[str, Any] | None, threads: int | None,
+               profile: np.ndarray | None) -> None:
         self._codes = codes
+        self._profile = profile     # (n, segments/2) uint8: unary segment popcounts, see _profiles
+        self.profile_segments = 0 if profile is None else profile.shape[1] * 2
         self._order = order
         self._bands = bands
         self.ids: np.ndarray | None = None if ids is None else np.asarray(ids)
@@ -196,12 +211,16 @@ class TanimotoIndex:
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the search structures (codes, row order, band offsets), without ids."""
-        return int(self._codes.nbytes + self._order.nbytes + self._bands.nbytes)
+        """Memory held by the search structures (codes, profiles, row order, band offsets).
+
+        Ids are not counted.
+        """
+        profile = 0 if self._profile is None else self._profile.nbytes
+        return int(self._codes.nbytes + profile + self._order.nbytes + self._bands.nbytes)
 
     @property
     def bytes_per_molecule(self) -> float:
-        """:attr:`nbytes` per row: ``fp_size / 8 + 4`` plus a constant, e.g. 260 for 2048 bits."""
+        """:attr:`nbytes` per row: codes, profile and a 4-byte row number (292 for 2048 bits)."""
         return self.nbytes / max(len(self), 1)
 
     def packed(self) -> tuple[np.ndarray, np.ndarray]:
@@ -232,7 +251,8 @@ class TanimotoIndex:
         qpop = _popcounts(q)
         results: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if len(q) and len(self) and t <= 1.0:
-            with self._threads(threads) as nthreads:
+            qprof = self._query_profiles(q)
+            with self._threads(threads, len(q)) as nthreads:
                 tasks = []
                 for group in _groups(qpop):
                     radius = _radii(int(qpop[group[0]]), t, self.fp_size)
@@ -241,7 +261,7 @@ class TanimotoIndex:
 
                 def run(task: tuple[np.ndarray, int, int, np.ndarray]) -> tuple[np.ndarray, ...]:
                     members, lo, hi, radius = task
-                    qq, pos, h = self._within(q[members], lo, hi, radius)
+                    qq, pos, h = self._within(q[members], qprof[members], lo, hi, radius)
                     return members[qq], pos, h
 
                 results = _map(run, tasks, nthreads)
@@ -285,12 +305,28 @@ class TanimotoIndex:
         return [(members, start, min(end, start + size), radius)
                 for begin, end in ranges for start in range(begin, end, size)]
 
-    def _within(self, q: np.ndarray, lo: int, hi: int, radius: np.ndarray
+    def _query_profiles(self, q: np.ndarray) -> np.ndarray:
+        if self._profile is None:
+            return np.zeros((len(q), 0), dtype=np.uint8)
+        return _profiles(q, self.profile_segments)
+
+    def _within(self, q: np.ndarray, qprof: np.ndarray, lo: int, hi: int, radius: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pairs (query, row) among rows lo:hi with Hamming <= radius[popcount of the row]."""
-        h = _hammings(q, self._codes[lo:hi])
+        """Pairs (query, row) among rows lo:hi with Hamming <= radius[popcount of the row].
+
+        With profiles, faiss first takes the Hamming distance of the 32-byte profiles, a lower
+        bound of the real one (see _profiles), and only the pairs it lets through get the full
+        2048-bit distance; when too many pass, every pair gets it directly.
+        """
         b = self._row_popcounts(lo, hi)
         limit = radius[b[0]] if b[0] == b[-1] else radius[b]
+        if self._profile is not None:
+            qq, cc = np.nonzero(_hammings(qprof, self._profile[lo:hi]) <= limit)
+            if len(qq) <= _EXACT_FRACTION * len(q) * (hi - lo):
+                h = _pair_hammings(q[qq], self._codes[lo + cc])
+                keep = h <= (limit if np.ndim(limit) == 0 else limit[cc])
+                return qq[keep], cc[keep] + lo, h[keep]
+        h = _hammings(q, self._codes[lo:hi])
         qq, cc = np.nonzero(h <= limit)
         return qq, cc + lo, h[qq, cc]
 
@@ -326,45 +362,67 @@ class TanimotoIndex:
         qpop = _popcounts(q)
         if not len(q) or not kk:
             return _empty_hits(len(q))
-        batches = [members for g in _groups(qpop) for members in _batches(g)]
-        with self._threads(threads) as nthreads:
-            # 1. Each batch's exact top-k within its most promising chunk (the one holding its own
-            #    popcount): the k-th of those scores is a floor under the final k-th score.
+        qprof = self._query_profiles(q)
+        out_q, out_r, out_s = [], [], []
+        with self._threads(threads, len(q)) as nthreads:
+            # 1. Each query's exact top k within the chunk holding its own popcount: the k-th of
+            #    those scores is a floor under its final k-th score.
+            batches = [members for g in _groups(qpop) for members in _batches(g)]
             omp = 1 if nthreads > 1 and len(batches) > 1 else nthreads
             seeds = _map(lambda m: self._seed(q[m], int(qpop[m[0]]), kk, omp), batches,
                          nthreads, omp_threads=1)
-            # 2. The other chunks, as a threshold search at each batch's lowest floor, keeping
-            #    only pairs at or above their query's own floor and each query's best k.
-            tasks = []
-            for bi, (members, (seed_chunk, _, _, floor)) in enumerate(zip(batches, seeds)):
-                radius = _radii_uncached(int(qpop[members[0]]), float(floor.min()), self.fp_size)
-                seeded = self._chunks[seed_chunk] if seed_chunk >= 0 else None
-                skip = (seeded.lo, seeded.hi) if seeded is not None else (0, 0)
-                tasks += [(bi, lo, hi, radius)
-                          for _, lo, hi, radius in self._pieces(members, radius, nthreads, skip)]
-
-            def run(task: tuple[int, int, int, np.ndarray]) -> tuple[np.ndarray, ...]:
-                bi, lo, hi, radius = task
-                members, floor = batches[bi], seeds[bi][3]
-                qq, pos, h = self._within(q[members], lo, hi, radius)
-                scores = self._scores(qpop[members][qq], pos, h)
-                keep = scores >= floor[qq]
-                qq, pos, scores = qq[keep], pos[keep], scores[keep]
-                qq, rows, scores = _first_k_per_query(qq, self._order[pos].astype(np.int64),
-                                                      scores, kk)
-                return members[qq], rows, scores
-
-            pieces = _map(run, tasks, nthreads)
-        out_q = [np.repeat(m, seed[1].shape[1]) for m, seed in zip(batches, seeds)]
-        out_r = [seed[1].ravel() for seed in seeds]
-        out_s = [seed[2].ravel() for seed in seeds]
-        for qi, rows, scores in pieces:
-            out_q.append(qi)
-            out_r.append(rows)
-            out_s.append(scores)
+            floor = np.zeros(len(q))
+            for members, (_, rows, scores, seed_floor) in zip(batches, seeds):
+                floor[members] = seed_floor
+                if np.isinf(seed_floor).all():   # empty queries: the first kk rows, complete
+                    out_q.append(np.repeat(members, kk))
+                    out_r.append(rows.ravel())
+                    out_s.append(scores.ravel())
+            # 2. Threshold searches at falling thresholds (never below a query's floor, where the
+            #    answer is complete) until each query has k rows at or above the threshold: the
+            #    profile screen makes the high thresholds cheap.
+            pending = np.flatnonzero(~np.isinf(floor))
+            for stage in _TOP_K_STAGES:
+                if not len(pending):
+                    break
+                cut = np.maximum(stage, floor[pending])
+                qi, rows, scores = self._best_above(q[pending], qprof[pending], qpop[pending],
+                                                    cut, kk, nthreads)
+                counts = np.bincount(qi, minlength=len(pending))
+                done = (counts == kk) | (cut <= floor[pending])
+                keep = done[qi]
+                out_q.append(pending[qi[keep]])
+                out_r.append(rows[keep])
+                out_s.append(scores[keep])
+                pending = pending[~done]
         qi, rows, scores = _first_k_per_query(np.concatenate(out_q), np.concatenate(out_r),
                                               np.concatenate(out_s), kk)
         return _hits(len(q), qi, rows, scores)
+
+    def _best_above(self, q: np.ndarray, qprof: np.ndarray, qpop: np.ndarray, cut: np.ndarray,
+                    kk: int, nthreads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each query's best kk rows among those scoring >= its ``cut``; flat, by query."""
+        tasks = []
+        for group in _groups(qpop):
+            for members in _batches(group):
+                radius = _radii(int(qpop[members[0]]), float(cut[members].min()), self.fp_size)
+                tasks += self._pieces(members, radius, nthreads)
+
+        def run(task: tuple[np.ndarray, int, int, np.ndarray]) -> tuple[np.ndarray, ...]:
+            members, lo, hi, radius = task
+            qq, pos, h = self._within(q[members], qprof[members], lo, hi, radius)
+            scores = self._scores(qpop[members][qq], pos, h)
+            keep = scores >= cut[members][qq]
+            qq, pos, scores = qq[keep], pos[keep], scores[keep]
+            qq, rows, scores = _first_k_per_query(qq, self._order[pos].astype(np.int64), scores,
+                                                  kk)
+            return members[qq], rows, scores
+
+        pieces = _map(run, tasks, nthreads)
+        if not pieces:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
+        return _first_k_per_query(*(np.concatenate([p[i] for p in pieces]) for i in range(3)),
+                                  kk)
 
     def _seed(self, q: np.ndarray, a: int, kk: int, nthreads: int
               ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
@@ -400,12 +458,17 @@ class TanimotoIndex:
     # ------------------------------------------------------------------ threads
 
     @contextlib.contextmanager
-    def _threads(self, threads: int | None) -> Iterator[int]:
-        """Yield the thread count to use; faiss's global setting is restored afterwards."""
+    def _threads(self, threads: int | None, nq: int) -> Iterator[int]:
+        """Yield the thread count for ``nq`` queries; faiss's global setting is restored after.
+
+        Searches of fewer than _PARALLEL_PAIRS (query, row) pairs (a reference list of 70)
+        run on one thread: starting threads would cost more than the search.
+        """
         before = faiss.omp_get_max_threads()
         wanted = threads if threads is not None else self.threads
+        count = max(1, int(wanted)) if wanted is not None else before
         try:
-            yield max(1, int(wanted)) if wanted is not None else before
+            yield 1 if nq * len(self) < _PARALLEL_PAIRS else count
         finally:
             faiss.omp_set_num_threads(before)
 
@@ -416,6 +479,7 @@ class TanimotoIndex:
         from precursor_screen import __version__
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "count": len(self),
                 "fp_size": self.fp_size, "code_size": self.code_size,
+                "profile_segments": self.profile_segments,
                 "has_ids": self.ids is not None, "recipe": self.recipe,
                 "layout": "codes.npy: rows sorted by popcount (stable), bits little-endian within "
                           "bytes; order.npy: sorted position -> input row; bands.npy: first "
@@ -426,10 +490,13 @@ class TanimotoIndex:
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write the index to a directory (replaced as a whole: readers see old or new).
 
-        Files: ``codes.npy``, ``order.npy``, ``bands.npy``, ``ids.npy`` when there are ids, and
-        ``manifest.json``. No faiss index file is needed: the codes are faiss's binary layout.
+        Files: ``codes.npy``, ``order.npy``, ``bands.npy``, ``profile.npy`` and ``ids.npy`` when
+        there are profiles and ids, and ``manifest.json``. No faiss index file is needed: the
+        codes and profiles are faiss binary codes already.
         """
         arrays = {"codes": self._codes, "order": self._order, "bands": self._bands}
+        if self._profile is not None:
+            arrays["profile"] = self._profile
         if self.ids is not None:
             arrays["ids"] = self.ids
         return _write_dir(Path(directory), arrays, self.manifest())
@@ -446,13 +513,17 @@ class TanimotoIndex:
         codes = _read_array(path, "codes", "r" if mmap else None)
         order, bands = _read_array(path, "order"), _read_array(path, "bands")
         ids = _read_array(path, "ids") if manifest.get("has_ids") else None
+        segments = manifest.get("profile_segments", 0)
+        profile = _read_array(path, "profile", "r" if mmap else None) if segments else None
         n, code_size = manifest.get("count"), manifest.get("code_size")
         if (codes.dtype != np.uint8 or codes.shape != (n, code_size) or order.shape != (n,)
-                or bands.shape != (code_size * 8 + 2,) or bands[-1] != n):
+                or bands.shape != (code_size * 8 + 2,) or bands[-1] != n
+                or (profile is not None and profile.shape != (n, segments // 2))):
             raise IndexFileError(f"{path}: arrays do not match manifest.json "
                                  f"({n} rows of {code_size} bytes)")
         index = cls.__new__(cls)
-        index._setup(codes, order, bands.astype(np.int64), ids, manifest.get("recipe"), threads)
+        index._setup(codes, order, bands.astype(np.int64), ids, manifest.get("recipe"), threads,
+                     profile)
         return index
 
 
@@ -522,7 +593,7 @@ def _radii_uncached(a: int, t: float, fp_size: int) -> np.ndarray:
     return radii
 
 
-# Threshold searches reuse (popcount, threshold) pairs; top-k floors rarely repeat.
+# Searches reuse (popcount, threshold) pairs; 512 entries of 16 kB at most.
 _radii = functools.lru_cache(maxsize=512)(_radii_uncached)
 
 
@@ -583,6 +654,36 @@ def _knn(q: np.ndarray, db: np.ndarray, k: int, nthreads: int) -> tuple[np.ndarr
                               else 1)
     dist, labels = faiss.knn_hamming(q, db, k)
     return dist.astype(np.int64), labels
+
+
+def _profiles(codes: np.ndarray, segments: int) -> np.ndarray:
+    """Popcount profiles: each of ``segments`` equal slices of the bits, its popcount capped at 4,
+    written in unary (c -> c low bits of a nibble); (n, segments / 2) uint8.
+
+    Their Hamming distance is sum |min(a_i, 4) - min(b_i, 4)| <= sum |a_i - b_i| <= the Hamming
+    distance of the fingerprints: a lower bound faiss computes on 32 bytes instead of 256. On
+    sparse fingerprints (morgan2 sets ~50 of 2048 bits) 64 segments are tight: measured on
+    100,000 molecules, 0.02% of the pairs in the popcount bands pass it at Tanimoto 0.7 and 2%
+    at 0.4 (with 32 segments: 0.03% and 25%).
+    """
+    n, code_size = codes.shape
+    if segments % 16 or code_size % segments:
+        raise ValueError(f"profile_segments must be a multiple of 16 dividing {code_size} "
+                         f"(bytes per fingerprint), not {segments}")
+    out = np.empty((n, segments // 2), dtype=np.uint8)
+    step = 65536
+    for start in range(0, n, step):
+        part = codes[start:start + step].reshape(-1, segments, code_size // segments)
+        nibbles = _UNARY[np.minimum(_bitwise_count(part).sum(axis=2), 4)]
+        out[start:start + step] = nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)
+    return out
+
+
+def _pair_hammings(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distance of a[i] and b[i] for each i (equal-length packed arrays), int32."""
+    if not len(a):
+        return np.empty(0, dtype=np.int32)
+    return _bitwise_count(a.view(np.uint64) ^ b.view(np.uint64)).sum(axis=1, dtype=np.int32)
 
 
 def _hammings(a: np.ndarray, b: np.ndarray) -> np.ndarray:

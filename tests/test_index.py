@@ -92,31 +92,35 @@ def test_top_k_equals_rdkit(fixture_set, k):
 
 
 # How rows are cut into faiss calls (top-k seeds on one band or merged bands; threshold pieces of
-# a few rows or everything at once) must not change the answer.
-GRANULARITY = [pytest.param((0, 16, 256), id="fine"),
-               pytest.param((300, 64, 1 << 12), id="medium"),
-               pytest.param((4096, 2048, 1 << 22), id="default")]
+# a few rows or everything at once), and whether the profile screen runs and how survivors get
+# their exact distance, must not change the answer.
+GRANULARITY = [pytest.param((0, 16, 256, 64, 1.0), id="fine-profile-pairs"),
+               pytest.param((300, 64, 1 << 12, 32, 0.0), id="medium-profile-full"),
+               pytest.param((4096, 2048, 1 << 22, 0, 0.1), id="default-no-profile"),
+               pytest.param((4096, 2048, 1 << 22, 64, 0.1), id="default")]
 
 
 @pytest.fixture(params=GRANULARITY)
 def granularity(request, monkeypatch):
-    merge_rows, min_piece, piece_pairs = request.param
+    merge_rows, min_piece, piece_pairs, segments, exact_fraction = request.param
     monkeypatch.setattr(index_module, "_MERGE_ROWS", merge_rows)
     monkeypatch.setattr(index_module, "_MIN_PIECE", min_piece)
     monkeypatch.setattr(index_module, "_PIECE_PAIRS", piece_pairs)
+    monkeypatch.setattr(index_module, "_EXACT_FRACTION", exact_fraction)
+    return segments
 
 
 @pytest.mark.parametrize("threshold", [0.3, 0.7])
 def test_similar_big_with_ties(big, morgan, granularity, threshold):
     packed, _, queries, ranked = big
-    index = TanimotoIndex(packed)
+    index = TanimotoIndex(packed, profile_segments=granularity)
     assert index.similar(morgan[1][queries], threshold) == above(ranked, threshold)
 
 
 @pytest.mark.parametrize("k", [1, 50])
 def test_top_k_big_with_ties(big, morgan, granularity, k):
     packed, _, queries, ranked = big
-    index = TanimotoIndex(packed)
+    index = TanimotoIndex(packed, profile_segments=granularity)
     assert index.top_k(morgan[1][queries], k) == first(ranked, k)
 
 
@@ -201,12 +205,21 @@ def test_empty_index_and_no_queries(morgan):
     assert TanimotoIndex(packed).similar(packed[:0], 0.5) == []
 
 
-def test_memory_per_molecule(morgan):
+@pytest.mark.parametrize("segments, per_molecule", [(64, 292), (32, 276), (0, 260)])
+def test_memory_per_molecule(morgan, segments, per_molecule):
     _, packed, _, _ = morgan
-    index = TanimotoIndex(np.tile(packed, (30, 1)))
-    # one copy of the codes plus a 4-byte row number; the band table is a constant 16 kB
-    assert index.nbytes == len(index) * 260 + 2050 * 8
+    index = TanimotoIndex(np.tile(packed, (30, 1)), profile_segments=segments)
+    # one copy of the codes, the profile, a 4-byte row number; the band table is a constant 16 kB
+    assert index.nbytes == len(index) * per_molecule + 2050 * 8
     assert np.array_equal(index.packed()[0], np.tile(packed, (30, 1)))
+
+
+def test_profile_is_a_lower_bound(morgan):
+    _, packed, _, _ = morgan
+    for segments in (16, 32, 64):
+        profiles = index_module._profiles(packed, segments)
+        lower = index_module._hammings(profiles, profiles)
+        assert (lower <= index_module._hammings(packed, packed)).all()
 
 
 @pytest.mark.parametrize("mmap", [False, True])
@@ -217,7 +230,7 @@ def test_save_load_round_trip(tmp_path, morgan, mmap):
     target = index.save(tmp_path / "refs")
     index.save(tmp_path / "refs")   # replacing an existing index works too
     assert sorted(p.name for p in target.iterdir()) == [
-        "bands.npy", "codes.npy", "ids.npy", "manifest.json", "order.npy"]
+        "bands.npy", "codes.npy", "ids.npy", "manifest.json", "order.npy", "profile.npy"]
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest["count"] == len(fps) and manifest["recipe"]["name"] == "morgan2"
     assert manifest["rdkit_version"] and manifest["faiss_version"]
