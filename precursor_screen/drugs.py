@@ -1,0 +1,248 @@
+"""The drug-precursor stage: chemicals one or two easy steps from a controlled drug.
+
+`DrugTargets` is built once from the drug registry (``scheduled_substances/drugs.tsv``), the
+forward synthesis rules (``rules/data/synthesis.toml``), the unmasking rules
+(``rules/data/conversions.toml``) and the generic drug families (``rules/data/drug_groups.toml``).
+`DrugTargets.routes` runs both kinds of rule together in one breadth-first, depth-limited search
+(the conversion engine's own, see `precursor_screen.rules.synthesis`) and keeps a route only when
+its product is a listed drug (by stereo-free key) or a member of a drug family: reductive amination
+of every ketone with methylamine makes an amine of every ketone, and nearly all are nothing.
+
+Each kept route becomes a `Hit` of relation ``"drug"`` whose reason names the drug, its control
+and the route step by step with the reagent class of each forward step, e.g. ::
+
+    one step to Mephedrone (4-MMC) (1971 Convention, Schedule II; EU Council Decision
+    2010/759/EU): Cc1ccc(C(=O)C(C)Br)cc1 + methylamine (amination of an alpha-bromo ketone)
+    gives Mephedrone (4-MMC)
+
+Transformations and reagent classes only, as control documents name them: never procedures,
+conditions or quantities. As in the conversion stage, a route that hydrolyses a small drug out of
+a large molecule (a product keeping less than ``min_kept_fraction`` of the candidate after more
+than ``max_removed_atoms`` heavy atoms came off) is reported with score 0: it raises no flag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rdkit import Chem
+
+from precursor_screen.errors import ShippedDataError
+from precursor_screen.rules.conversions import RuleSet, load_conversion_rules
+from precursor_screen.rules.groups import Group, GroupSet, load_groups
+from precursor_screen.rules.synthesis import SynthesisRuleSet, synthesis_rule_set
+from precursor_screen.standardize import Standardized
+from precursor_screen.types import Hit, Route, Step
+
+__all__ = ["DrugTargets", "DRUG_GROUPS_FILE", "DRUG_LIST", "GROUP_LIST", "SCORE_LISTED",
+           "SCORE_GROUP", "load_drug_groups"]
+
+DRUG_GROUPS_FILE = "drug_groups.toml"
+DRUG_LIST = "controlled drugs"
+"""``Hit.list_name`` of a route to a listed drug."""
+GROUP_LIST = "drug groups"
+"""``Hit.list_name`` of a route to a member of a generic drug family."""
+
+SCORE_LISTED = (0.84, 0.82)
+"""Hit score of a route to a listed drug in one and in two steps: below a conversion to a listed
+precursor (0.85-0.95), above membership of a precursor group (0.75-0.8)."""
+SCORE_GROUP = (0.81, 0.80)
+"""Hit score of a route to a member of a generic drug family (national law, not UN or EU)."""
+
+_STEP_WORDS = {1: "one step", 2: "two steps", 3: "three steps", 4: "four steps"}
+
+
+def load_drug_groups(path: str | Path | None = None) -> GroupSet:
+    """The shipped generic drug families (or a file in the group format).
+
+    >>> load_drug_groups().ids
+    ('uk-generic-cathinones', 'uk-generic-phenethylamines', 'us-fentanyl-related-substances')
+    """
+    if path is None:
+        path = _data_file(DRUG_GROUPS_FILE)
+    return load_groups(path)
+
+
+def _data_file(name: str) -> Path:
+    from importlib import resources
+
+    try:
+        resource = resources.files("precursor_screen.rules") / "data" / name
+        if resource.is_file():
+            return Path(str(resource))
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        pass
+    fallback = Path(__file__).parent / "rules" / "data" / name
+    if not fallback.is_file():
+        raise ShippedDataError(f"{name}: shipped data file is missing ({fallback})")
+    return fallback
+
+
+class DrugTargets:
+    """Routes from a candidate to controlled drugs, through unmasking and forward rules.
+
+    Built once and reused; it pickles (registry, rules and groups are rebuilt or recompiled on
+    arrival), so screen workers get their own copy.
+
+    >>> drugs = DrugTargets()
+    >>> from precursor_screen.standardize import standardize_smiles
+    >>> hit = drugs.routes(standardize_smiles("CC(Br)C(=O)c1ccc(C)cc1"))[0]
+    >>> hit.relation, hit.substance_id, hit.score
+    ('drug', 'mephedrone', 0.84)
+    >>> print(hit.reason)
+    one step to Mephedrone (4-MMC) (1971 Convention, Schedule II; EU Council Decision 2010/759/EU): Cc1ccc(C(=O)C(C)Br)cc1 + methylamine (amination of an alpha-bromo ketone) gives Mephedrone (4-MMC)
+    """
+
+    def __init__(self, registry: Any = None, *, as_of: dt.date | None = None,
+                 rules: SynthesisRuleSet | None = None, unmask: RuleSet | None = None,
+                 groups: GroupSet | None = None) -> None:
+        from scheduled_substances.drugs import DrugRegistry, load_drugs
+
+        if registry is None:
+            registry = load_drugs()
+        if not isinstance(registry, DrugRegistry):
+            raise TypeError(f"registry must be a DrugRegistry, not {type(registry).__name__}")
+        if as_of is not None:
+            registry = registry.filter(as_of=as_of)
+        self.registry = registry
+        self.as_of = as_of if as_of is not None else registry.as_of
+        if rules is None:
+            rules = synthesis_rule_set(unmask if unmask is not None else load_conversion_rules())
+        self.rules = rules
+        self.groups = groups if groups is not None else load_drug_groups()
+        self._by_key = registry.by_key
+        sizes = [t.parent.mol.GetNumHeavyAtoms() for t in registry if t.parent is not None]
+        sizes += [g.max_heavy_atoms or 0 for g in self.groups]
+        self._max_atoms = max(sizes, default=0)
+        self._product_cache: dict[str, tuple[Any, Group | None, int]] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.registry, self.as_of, self.rules, self.groups))
+
+    def __repr__(self) -> str:
+        return (f"DrugTargets({len(self.registry)} drugs, {len(self.groups)} drug groups, "
+                f"{self.rules!r})")
+
+    def metadata(self) -> dict[str, Any]:
+        """Sizes and version of what this stage searches, for a run's metadata."""
+        return {"drugs": len(self.registry), "drugs_sha256": self.registry.content_hash,
+                "drug_groups": len(self.groups), "synthesis_rules": len(self.rules.forward_ids),
+                "drugs_as_of": self.as_of.isoformat() if self.as_of else ""}
+
+    # -- public API ----------------------------------------------------------------------------
+
+    def identify(self, std: Standardized) -> list[Hit]:
+        """Hits for the controlled drugs the candidate *is* (salts and stereoisomers included).
+
+        >>> from precursor_screen.standardize import standardize_smiles
+        >>> print(DrugTargets().identify(standardize_smiles("O=C(O)CCCO.[Na]"))[0].reason)
+        is GHB (4-hydroxybutanoic acid), itself a controlled drug (1971 Convention, Schedule II)
+        """
+        return [Hit("drug", t.id, t.name, DRUG_LIST, SCORE_LISTED[0],
+                    f"is {t.name}, itself a controlled drug ({t.listing(self.as_of)})",
+                    similarity=1.0)
+                for t in self.registry.identify(std)]
+
+    def routes(self, std: Standardized, *, depth: int = 2, max_products: int = 200,
+               min_kept_fraction: float = 0.45, max_removed_atoms: int = 10) -> list[Hit]:
+        """One `Hit` per controlled drug (or drug family) reachable in up to ``depth`` steps.
+
+        Unmasking and forward rules run together, breadth-first, at most ``max_products``
+        distinct products; the shortest route to each drug is kept (then the first in rule
+        order). Hits come best first. A route keeping less than ``min_kept_fraction`` of the
+        candidate's heavy atoms after removing more than ``max_removed_atoms`` scores 0.
+        """
+        n_atoms = std.mol.GetNumHeavyAtoms()
+        best: dict[str, Hit] = {}
+        for route in self.rules.apply(std, depth=depth, max_products=max_products,
+                                      max_heavy_atoms=self._max_atoms):
+            hit = self._route_hit(std, route, n_atoms, min_kept_fraction, max_removed_atoms)
+            if hit is not None and (hit.substance_id not in best
+                                    or hit.score > best[hit.substance_id].score):
+                best[hit.substance_id] = hit
+        return sorted(best.values(), key=lambda h: -h.score)
+
+    # -- evidence ------------------------------------------------------------------------------
+
+    def _product(self, smiles: str) -> tuple[Any, Group | None, int]:
+        """(listed drug or None, drug group or None, heavy atoms) for a route's product."""
+        cached = self._product_cache.get(smiles)
+        if cached is not None:
+            return cached
+        mol = Chem.MolFromSmiles(smiles)
+        target, group, size = None, None, 0
+        if mol is not None:
+            size = mol.GetNumHeavyAtoms()
+            key = Chem.MolToSmiles(mol, isomericSmiles=False)
+            found = self._by_key.get(key)
+            if found:
+                target = found[0]
+            else:
+                matched = self.groups.match(mol)
+                group = matched[0] if matched else None
+        if len(self._product_cache) > 50_000:
+            self._product_cache.clear()
+        self._product_cache[smiles] = (target, group, size)
+        return target, group, size
+
+    def _route_hit(self, std: Standardized, route: Route, n_atoms: int, min_kept: float,
+                   max_removed: int) -> Hit | None:
+        target, group, size = self._product(route.product)
+        if target is None and group is None:
+            return None
+        depth = route.depth
+        if target is not None:
+            what = f"{target.name} ({target.listing(self.as_of)})"
+            last = target.name
+            score = SCORE_LISTED[min(depth, 2) - 1] - 0.01 * max(depth - 2, 0)
+            ident, name, list_name, group_id = target.id, target.name, DRUG_LIST, ""
+        else:
+            assert group is not None
+            what = f"{route.product}, a member of the generic family '{group.title}' ({group.id})"
+            last = route.product
+            score = SCORE_GROUP[min(depth, 2) - 1] - 0.01 * max(depth - 2, 0)
+            ident, name, list_name, group_id = group.id, group.title, GROUP_LIST, group.id
+        steps = "; then ".join(self._step_text(step, last if i == depth - 1 else step.product)
+                               for i, step in enumerate(route.steps))
+        reason = f"{_STEP_WORDS.get(depth, f'{depth} steps')} to {what}: {std.smiles} {steps}"
+        removed = max(n_atoms - min(size, _smallest_on_route(route, n_atoms)), 0)
+        if size / max(n_atoms, 1) < min_kept and removed > max_removed:
+            score = 0.0
+            reason += (f"; not flagged: the drug keeps only {size} of the candidate's {n_atoms} "
+                       "heavy atoms")
+        return Hit("drug", ident, name, list_name, round(score, 4), reason, route=route,
+                   group_id=group_id, atoms_removed=removed)
+
+    def _step_text(self, step: Step, product: str) -> str:
+        if step.reagent:
+            return f"+ {step.reagent} ({step.rule_name}) gives {product}"
+        try:
+            removes = self.rules.rule(step.rule_id).removes
+        except KeyError:
+            removes = ""
+        return f"by {step.rule_name}{f' (removes {removes})' if removes else ''} gives {product}"
+
+
+def _smallest_on_route(route: Route, n_atoms: int) -> int:
+    """Fewest heavy atoms along the route: what survives of the candidate before reagents add."""
+    sizes = [n_atoms]
+    for step in route.steps:
+        mol = Chem.MolFromSmiles(step.product)
+        if mol is not None:
+            sizes.append(mol.GetNumHeavyAtoms())
+    return min(sizes)
+
+
+def _rebuild(registry: Any, as_of: dt.date | None, rules: SynthesisRuleSet,
+             groups: GroupSet) -> DrugTargets:
+    targets = DrugTargets(registry, rules=rules, groups=groups)
+    targets.as_of = as_of
+    return targets
+
+
+def drug_route_text(hits: Sequence[Hit]) -> list[str]:
+    """The reasons of drug hits, one line each (for a report or a terminal)."""
+    return [h.reason for h in hits if h.relation == "drug"]

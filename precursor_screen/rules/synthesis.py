@@ -1,0 +1,209 @@
+"""Forward synthesis rules: which products a candidate gives with one common reagent.
+
+The unmasking rules (`conversions`) take atoms off a listed skeleton; a controlled drug is often one
+reagent away from an unlisted chemical instead: methylamine on an alpha-bromo ketone, bromine on a
+propiophenone, propionyl chloride on an anilinopiperidine. The rules in ``data/synthesis.toml`` write
+the reagent's atoms into the product template, name the reagent class, and carry examples and
+negatives like the unmasking rules.
+
+They run on the conversion engine itself: each forward rule becomes a `ConversionRule` (kind
+``"synthesis"``) and `SynthesisRuleSet` is a `RuleSet` that also knows each rule's reagent, puts
+it on every `Step` of the routes it returns, and allows products to grow by the reagents' atoms
+(`MAX_FORWARD_ADDED_ATOMS` instead of the unmasking engine's `MAX_ADDED_ATOMS`). Built with the
+unmasking rules (`synthesis_rule_set(unmask=...)`), one breadth-first search runs both kinds
+together, so "hydrolyse, then aminate" and "brominate, then aminate" are found the same way.
+
+Rules are data; a bad rule fails at load with `ShippedDataError` naming the file and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rdkit import Chem
+
+from precursor_screen.errors import ShippedDataError
+from precursor_screen.io.parse import quiet_rdkit
+from precursor_screen.rules.conversions import ConversionRule, RuleSet
+from precursor_screen.standardize import Standardized
+from precursor_screen.types import Route
+
+__all__ = ["SynthesisRuleSet", "load_synthesis_rules", "synthesis_rule_set", "SYNTHESIS_FILE",
+           "SYNTHESIS_KIND", "MAX_FORWARD_ADDED_ATOMS"]
+
+SYNTHESIS_FILE = "synthesis.toml"
+"""Name of the shipped forward-rule file in ``precursor_screen/rules/data/``."""
+
+SYNTHESIS_KIND = "synthesis"
+"""The `ConversionRule.kind` of a forward rule (the unmasking rules are ``"unmask"``)."""
+
+MAX_FORWARD_ADDED_ATOMS = 12
+"""Products may have at most this many heavy atoms more than the candidate: two reagent steps (a
+phenethyl group is 8 atoms, a propionyl 4; 4-AP to fentanyl adds 12)."""
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_REQUIRED: dict[str, type] = {"name": str, "reagent": str, "smarts": str, "rationale": str,
+                              "examples": list, "negatives": list}
+
+
+class SynthesisRuleSet(RuleSet):
+    """A `RuleSet` whose rules may add a reagent's atoms; routes name the reagent of each step.
+
+    Pickles as its rules and reagents (recompiled on arrival), like `RuleSet`.
+    """
+
+    __slots__ = ("reagents", "max_added")
+
+    def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>",
+                 reagents: Mapping[str, str] | None = None,
+                 max_added: int = MAX_FORWARD_ADDED_ATOMS) -> None:
+        super().__init__(rules, source)
+        self.reagents: dict[str, str] = dict(reagents or {})
+        unknown = sorted(set(self.reagents) - {r.id for r in self.rules})
+        if unknown:
+            raise ShippedDataError(f"{source}: reagent for unknown rule(s): {', '.join(unknown)}")
+        self.max_added = max_added
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SynthesisRuleSet, (self.rules, self.source, self.reagents, self.max_added))
+
+    def __repr__(self) -> str:
+        return (f"SynthesisRuleSet({len(self.reagents)} forward and "
+                f"{len(self.rules) - len(self.reagents)} unmasking rules from {self.source})")
+
+    def reagent(self, rule_id: str) -> str:
+        """The reagent class a rule needs; empty for an unmasking rule."""
+        return self.reagents.get(rule_id, "")
+
+    @property
+    def forward_ids(self) -> tuple[str, ...]:
+        """Ids of the forward (reagent-adding) rules, in file order."""
+        return tuple(r.id for r in self.rules if r.id in self.reagents)
+
+    def apply(self, mol: Chem.Mol | Standardized, *, depth: int = 2, max_products: int = 200,
+              max_heavy_atoms: int | None = None) -> list[Route]:
+        """Like `RuleSet.apply`, products up to `max_added` atoms larger, steps with reagents.
+
+        >>> rules = synthesis_rule_set()
+        >>> from precursor_screen.io.parse import parse_smiles
+        >>> ketone = parse_smiles("CCC(=O)c1ccc(C)cc1")[0]
+        >>> route = next(r for r in rules.apply(ketone) if r.product == "CNC(C)C(=O)c1ccc(C)cc1")
+        >>> [(s.rule_id, s.reagent) for s in route.steps]
+        [('alpha-bromination', 'a brominating agent'), ('amination-methylamine', 'methylamine')]
+        """
+        routes = self._expand(mol, depth, max_products, reverse=False, max_added=self.max_added,
+                              max_heavy_atoms=max_heavy_atoms)
+        return [Route(tuple(replace(s, reagent=self.reagents[s.rule_id])
+                            if s.rule_id in self.reagents else s for s in r.steps))
+                for r in routes]
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+def load_synthesis_rules(path: str | Path | None = None) -> tuple[tuple[ConversionRule, ...],
+                                                                 dict[str, str]]:
+    """Return the forward rules from ``path`` (or the shipped ``synthesis.toml``) and reagents.
+
+    Each rule comes back as a `ConversionRule` of kind ``"synthesis"`` (``removes`` empty: a
+    forward step adds a reagent instead); the dict maps rule id to reagent class. Raises
+    `ShippedDataError` naming the file and rule for a missing, unknown or empty field or a test
+    SMILES RDKit cannot parse (the SMARTS are compiled by the `SynthesisRuleSet`).
+
+    >>> rules, reagents = load_synthesis_rules()
+    >>> reagents["amination-methylamine"]
+    'methylamine'
+    """
+    if path is None:
+        text, source = _shipped_text()
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ShippedDataError(f"{source}: cannot read rule file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ShippedDataError(f"{source}: not valid TOML: {exc}") from None
+    if not data:
+        raise ShippedDataError(f"{source}: no rules")
+    rules, reagents = [], {}
+    for rule_id, table in data.items():
+        rule, reagent = _parse_rule(rule_id, table, source)
+        rules.append(rule)
+        reagents[rule_id] = reagent
+    return tuple(rules), reagents
+
+
+def synthesis_rule_set(unmask: RuleSet | None = None, path: str | Path | None = None
+                       ) -> SynthesisRuleSet:
+    """The shipped forward rules (or those in ``path``) compiled, after ``unmask``'s rules if given.
+
+    ``synthesis_rule_set(load_conversion_rules())`` is the combined set the drug stage searches:
+    unmasking rules first (file order decides which route a product keeps at equal depth), then
+    the forward rules. Raises `ShippedDataError` when a SMARTS does not compile or an id is used
+    in both files.
+    """
+    rules, reagents = load_synthesis_rules(path)
+    source = SYNTHESIS_FILE if path is None else str(path)
+    if unmask is not None:
+        source = f"{unmask.source}+{source}"
+        rules = tuple(unmask.rules) + rules
+    return SynthesisRuleSet(rules, source, reagents)
+
+
+def _shipped_text() -> tuple[str, str]:
+    try:
+        resource = resources.files("precursor_screen.rules") / "data" / SYNTHESIS_FILE
+        if resource.is_file():
+            return resource.read_text(encoding="utf-8"), SYNTHESIS_FILE
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        pass
+    fallback = Path(__file__).parent / "data" / SYNTHESIS_FILE
+    try:
+        return fallback.read_text(encoding="utf-8"), SYNTHESIS_FILE
+    except OSError:
+        raise ShippedDataError(f"{SYNTHESIS_FILE}: shipped rule file is missing ({fallback})") from None
+
+
+def _parse_rule(rule_id: str, table: object, source: str) -> tuple[ConversionRule, str]:
+    where = f"{source}: [{rule_id}]"
+    if not isinstance(table, dict):
+        raise ShippedDataError(f"{where}: expected a table, got {type(table).__name__}")
+    if not _SLUG.fullmatch(rule_id):
+        raise ShippedDataError(f"{where}: rule id must be a lower-case slug like 'alpha-bromination'")
+    missing = [f for f in _REQUIRED if f not in table]
+    if missing:
+        raise ShippedDataError(f"{where}: missing field '{missing[0]}'")
+    unknown = sorted(set(table) - set(_REQUIRED))
+    if unknown:
+        raise ShippedDataError(f"{where}: unknown field(s): {', '.join(unknown)}")
+    for field, kind in _REQUIRED.items():
+        if not isinstance(table[field], kind):
+            raise ShippedDataError(f"{where}: field '{field}' must be a {kind.__name__}")
+    for field in ("name", "reagent", "smarts", "rationale"):
+        if not table[field].strip():
+            raise ShippedDataError(f"{where}: field '{field}' is empty")
+    examples = []
+    for pair in table["examples"]:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
+            raise ShippedDataError(f"{where}: each example must be [substrate, product] SMILES")
+        examples.append((pair[0], pair[1]))
+    negatives = table["negatives"]
+    if not all(isinstance(s, str) for s in negatives):
+        raise ShippedDataError(f"{where}: negatives must be SMILES strings")
+    with quiet_rdkit():
+        for smiles in [s for pair in examples for s in pair] + negatives:
+            if Chem.MolFromSmiles(smiles) is None:
+                raise ShippedDataError(f"{where}: unparsable test SMILES {smiles!r}")
+    rule = ConversionRule(
+        id=rule_id, name=table["name"].strip(), smarts=table["smarts"], removes="",
+        kind=SYNTHESIS_KIND, rationale=" ".join(table["rationale"].split()),
+        examples=tuple(examples), negatives=tuple(negatives))
+    return rule, table["reagent"].strip()
