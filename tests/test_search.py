@@ -115,6 +115,9 @@ def test_contained_in_equals_full_scan(index, queries, gather):
 def test_relations_is_both(index, queries):
     for query, containing, contained_in in queries[::5]:
         assert index.relations(query) == (containing, contained_in)
+        # the screen's pattern words can be computed once and reused by the caller
+        words = index.pattern_words(query)
+        assert index.relations(query, words) == (containing, contained_in)
 
 
 def test_screen_prunes(mols, index):
