@@ -1,0 +1,566 @@
+"""Command line of the library survey: ``index``, ``search``, ``derivatives``, ``group check``,
+``enumerate``. Options are parsed here and the work is done by the library modules; errors map to
+exit codes in :class:`precursor_screen.cli.Cli`. Rows go to ``-o FILE`` (format from the
+extension) or CSV on stdout; progress and summaries go to stderr.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from precursor_screen.cli import _progress, load_reference, reference_options
+from precursor_screen.survey.distributed import dask_client, dask_options
+
+__all__ = ["index_group", "search_cmd", "derivatives_cmd", "group_cmd", "enumerate_cmd"]
+
+_INPUT_FORMATS = click.Choice(["smi", "sdf", "csv", "tsv", "parquet"])
+
+
+def _input_options(f: Any) -> Any:
+    f = click.option("--id-column", help="Name of the id column of CSV/TSV/Parquet input.")(f)
+    f = click.option("--smiles-column", help="Name of the SMILES column of CSV/TSV/Parquet "
+                                             "input.")(f)
+    f = click.option("--input-format", type=_INPUT_FORMATS,
+                     help="Input format, overriding the extension (needed for '-' unless "
+                          "SMILES).")(f)
+    return f
+
+
+def _progress_option(f: Any) -> Any:
+    return click.option("--progress/--no-progress", default=None,
+                        help="Progress bar on stderr (default: when stderr is a terminal).")(f)
+
+
+def _records(paths: tuple[str, ...], input_format: str | None, smiles_column: str | None,
+             id_column: str | None) -> Iterator[Any]:
+    from precursor_screen.io.readers import read_records
+
+    start = 0
+    for path in paths:
+        for rec in read_records(path, fmt=input_format, smiles_column=smiles_column,
+                                id_column=id_column, start_row=start):
+            yield rec
+            start = rec.row + 1
+
+
+def _open_index(path: str, jobs: int = 1) -> Any:
+    from precursor_screen.survey.library import LibraryIndex
+
+    return LibraryIndex(path, threads=max(1, jobs))
+
+
+def _jobs(jobs: int) -> int:
+    return jobs or (os.cpu_count() or 1)
+
+
+def _groups(group_files: tuple[str, ...], *, check_examples: bool = True) -> Any:
+    from precursor_screen.rules.groups import load_group_file, load_groups
+
+    groups = load_groups()
+    drafts = [load_group_file(f, check_examples=check_examples) for f in group_files]
+    return groups.merged(*drafts) if drafts else groups
+
+
+# ---------------------------------------------------------------------- index
+
+
+@click.group("index")
+def index_group() -> None:
+    """Build and inspect a library index (fingerprints, substructure screen, table of ids).
+
+    \b
+    Example:
+      precursor-screen index build library.smi -o library.idx --jobs 2
+      precursor-screen index info library.idx --verify
+    """
+
+
+@index_group.command("build")
+@click.argument("library", nargs=-1, required=True)
+@click.option("-o", "--output", "directory", required=True, type=click.Path(file_okay=False),
+              help="The index directory to write (or to extend with --append).")
+@click.option("--append", is_flag=True, help="Add the molecules to an existing index.")
+@click.option("--shard-size", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Input rows per shard (a shard is built and searched as one task).")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
+              help="Worker processes (default 0: all cores).")
+@dask_options
+@_input_options
+@_progress_option
+def index_build_cmd(library: tuple[str, ...], directory: str, append: bool, shard_size: int,
+                    jobs: int, scheduler: str | None, workers: int | None,
+                    input_format: str | None, smiles_column: str | None, id_column: str | None,
+                    progress: bool | None) -> None:
+    """Index a compound library (SMILES, SDF, CSV, Parquet) for survey searches.
+
+    Streams the input in shards of --shard-size rows, standardizes every molecule (the parent
+    structure the list is matched on) and stores, per shard: a Parquet table of ids, input and
+    standardized SMILES, stereo-free keys and status; the Morgan fingerprints (radius 2, 2048
+    bits) in faiss's binary layout; the pattern-fingerprint substructure screen. manifest.json
+    holds counts, fingerprint recipes, versions and the sha256 of every file. Unreadable rows
+    are kept with their reason. Shards are built in parallel (--jobs, or on Dask with
+    --scheduler/--workers; Dask workers must see the directory).
+
+    \b
+    Example:
+      precursor-screen index build zinc.smi.gz enamine.parquet -o library.idx -j 8
+      precursor-screen index build more.sdf -o library.idx --append
+    """
+    from precursor_screen.survey.library import build_index
+
+    start = time.perf_counter()
+    with dask_client(scheduler, workers) as client, \
+            _progress(None, "indexing", progress) as bar:
+        manifest = build_index(_records(library, input_format, smiles_column, id_column),
+                               directory, append=append, shard_size=shard_size,
+                               jobs=_jobs(jobs) if client is None else 1, client=client,
+                               on_shard=lambda s: bar.update(s.rows), inputs=list(library))
+    elapsed = time.perf_counter() - start
+    c = manifest["counts"]
+    added = sum(i["rows"] for i in manifest["inputs"][-len(library):]) if library else 0
+    why = "; ".join(f"{k} {v}" for k, v in manifest["unreadable_by_reason"].items())
+    click.echo(f"{added} rows added in {elapsed:.1f} s ({added / max(elapsed, 1e-9):.0f} mol/s); "
+               f"index now {c['rows']} rows: {c['indexed']} indexed, {c['unreadable']} unreadable"
+               + (f" ({why})" if why else "") + f"; {c['shards']} shards in {directory}", err=True)
+
+
+@index_group.command("info")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--verify", is_flag=True, help="Recompute every file's sha256 against the manifest.")
+def index_info_cmd(directory: str, verify: bool) -> None:
+    """Show what an index holds: counts, fingerprint recipe, inputs, versions, hashes.
+
+    \b
+    Example:
+      precursor-screen index info library.idx --verify
+    """
+    from precursor_screen.errors import PrecursorScreenError
+
+    index = _open_index(directory)
+    m = index.manifest
+    c = m["counts"]
+    lines = [f"index:        {directory}",
+             f"rows:         {c['rows']} ({c['indexed']} indexed, {c['unreadable']} unreadable)",
+             f"shards:       {c['shards']} of up to {m['shard_size']} rows",
+             f"fingerprint:  {m['recipes']['similarity']['name']} "
+             f"{m['recipes']['similarity']['params']}",
+             f"built with:   precursor-screen {m['tool_version']}, RDKit {m['rdkit_version']}",
+             f"manifest:     sha256 {index.manifest_sha256}",
+             f"content:      sha256 {m['content_sha256']}"]
+    for r, n in m["unreadable_by_reason"].items():
+        lines.append(f"unreadable:   {n} {r}")
+    for i in m["inputs"]:
+        lines.append(f"input:        {i['path']} ({i['rows']} rows from row {i['first_row']}, "
+                     f"sha256 {i['sha256'][:16] or '-'}, added {i['added']})")
+    click.echo("\n".join(lines))
+    if verify:
+        problems = index.verify()
+        if problems:
+            raise PrecursorScreenError(f"{len(problems)} file(s) differ from the manifest: "
+                                       + "; ".join(problems[:5]))
+        click.echo("verified:     every file matches its sha256", err=True)
+
+
+# ---------------------------------------------------------------------- search
+
+
+SIMILAR_COLUMNS: tuple[tuple[str, type], ...] = (
+    ("query_row", int), ("query_id", str), ("query_smiles", str), ("query_status", str),
+    ("rank", int), ("row", int), ("id", str), ("smiles", str), ("similarity", float))
+SMARTS_COLUMNS: tuple[tuple[str, type], ...] = (("row", int), ("id", str), ("smiles", str))
+_QUERY_BATCH = 1024
+
+
+@click.command("search")
+@click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="The library index (from `index build`).")
+@click.option("--smarts", help="Rows matching this SMARTS pattern (stereo ignored).")
+@click.option("--similar", help="Query: a SMILES, a listed substance's name, id or CAS, or a file "
+                                "of query molecules (answered as one batch).")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0),
+              help="With --similar: every row with Tanimoto >= T (default 0.7 without --top).")
+@click.option("--top", type=click.IntRange(min=1), help="With --similar: the K most similar rows.")
+@click.option("-o", "--output", default="-", show_default=True,
+              help="Output file: .csv, .parquet or .jsonl (default: CSV on stdout).")
+@_input_options
+@dask_options
+@_progress_option
+def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshold: float | None,
+               top: int | None, output: str, input_format: str | None, smiles_column: str | None,
+               id_column: str | None, scheduler: str | None, workers: int | None,
+               progress: bool | None) -> None:
+    """Search a library index by SMARTS, or by similarity (exact Tanimoto, threshold or top-k).
+
+    Similarity uses the index's fingerprint (Morgan radius 2, 2048 bits) of the standardized
+    query; scores equal RDKit's BulkTanimotoSimilarity. SMARTS searches screen with pattern
+    fingerprints, then match with RDKit. Rows: id and SMILES from the library (SMILES: the
+    standardized parent), row number, and for similarity the query and the score.
+
+    \b
+    Example:
+      precursor-screen search --index library.idx --smarts '[CH3]C(=O)[CH2]c1ccccc1'
+      precursor-screen search --index library.idx --similar BMK --threshold 0.4 -o hits.parquet
+      precursor-screen search --index library.idx --similar queries.smi --top 10
+    """
+    from precursor_screen.survey.output import RowWriter, row_format, survey_metadata
+
+    if (smarts is None) == (similar is None):
+        raise click.UsageError("give one of --smarts PATTERN or --similar QUERY")
+    if smarts is not None and (threshold is not None or top is not None):
+        raise click.UsageError("--threshold and --top go with --similar, not --smarts")
+    if threshold is not None and top is not None:
+        raise click.UsageError("give --threshold or --top, not both")
+    row_format(output)
+    index = _open_index(index_dir)
+    with dask_client(scheduler, workers) as client:
+        if smarts is not None:
+            params = {"smarts": smarts}
+            meta = survey_metadata("search", params, index=index)
+            start = time.perf_counter()
+            rows = index.smarts(smarts, client=client)
+            info = index.rows(rows, ("id", "smiles"))
+            with RowWriter(output, SMARTS_COLUMNS, meta) as w:
+                for row, ident, smi in zip(rows.tolist(), info["id"], info["smiles"]):
+                    w.write({"row": row, "id": ident, "smiles": smi})
+            click.echo(f"{len(rows)} rows match {smarts} ({time.perf_counter() - start:.2f} s; "
+                       f"index {index.manifest_sha256[:16]})", err=True)
+            return
+        assert similar is not None
+        if top is None and threshold is None:
+            threshold = 0.7
+        queries, inputs = _queries(similar, input_format, smiles_column, id_column)
+        params = {"similar": similar, "threshold": threshold, "top": top,
+                  "fingerprint": index.recipe.name}
+        meta = survey_metadata("search", params, index=index, inputs=inputs)
+        hits_total = 0
+        start = time.perf_counter()
+        with RowWriter(output, SIMILAR_COLUMNS, meta) as w, \
+                _progress(len(queries), "queries", progress) as bar:
+            for lo in range(0, len(queries), _QUERY_BATCH):
+                batch = queries[lo:lo + _QUERY_BATCH]
+                good = [q for q in batch if q[3] is not None]
+                for q in batch:
+                    if q[3] is None:
+                        w.write({"query_row": q[0], "query_id": q[1], "query_smiles": q[2],
+                                 "query_status": q[4], "rank": None, "row": None, "id": None,
+                                 "smiles": None, "similarity": None})
+                if good:
+                    packed = index.fingerprints([q[3] for q in good])
+                    hits = (index.top_k(packed, top, client=client) if top
+                            else index.similar(packed, float(threshold or 0), client=client))
+                    info = index.rows(hits.rows, ("id", "smiles"))
+                    ids, smis = info["id"], info["smiles"]
+                    for qi, q in enumerate(good):
+                        lo_hit, hi_hit = int(hits.lims[qi]), int(hits.lims[qi + 1])
+                        for rank, h in enumerate(range(lo_hit, hi_hit), start=1):
+                            w.write({"query_row": q[0], "query_id": q[1], "query_smiles": q[2],
+                                     "query_status": "ok", "rank": rank,
+                                     "row": int(hits.rows[h]), "id": ids[h], "smiles": smis[h],
+                                     "similarity": float(hits.scores[h])})
+                    hits_total += len(hits.rows)
+                bar.update(len(batch))
+    elapsed = time.perf_counter() - start
+    bad = sum(1 for q in queries if q[3] is None)
+    click.echo(f"{len(queries)} queries ({bad} unreadable): {hits_total} hits in {elapsed:.2f} s; "
+               f"index {index.manifest_sha256[:16]}", err=True)
+
+
+def _queries(text: str, input_format: str | None, smiles_column: str | None,
+             id_column: str | None) -> tuple[list[tuple[int, str, str, Any, str]], list[str]]:
+    """(row, id, input, standardized mol or None, status) per query, and the files read."""
+    from precursor_screen.io.parse import parse_record, parse_smiles
+    from precursor_screen.standardize import StandardizeError, standardize
+
+    def one(row: int, ident: str, smiles: str, molblock: str | None = None,
+            error: str = "") -> tuple[int, str, str, Any, str]:
+        if error:
+            return row, ident, smiles, None, error
+        mol, problem = parse_record(smiles, molblock)
+        if mol is None:
+            return row, ident, smiles, None, problem
+        try:
+            return row, ident, smiles, standardize(mol).mol, "ok"
+        except StandardizeError as exc:
+            return row, ident, smiles, None, str(exc)
+
+    if text == "-" or os.path.isfile(text):
+        return ([one(r.row, r.id, r.smiles, r.molblock, r.error)
+                 for r in _records((text,), input_format, smiles_column, id_column)], [text])
+    mol, _ = parse_smiles(text)
+    if mol is not None:
+        return [one(0, text, text)], []
+    from scheduled_substances import load_registry
+    from precursor_screen.errors import UnknownSubstanceError
+
+    try:
+        s = load_registry().find(text)
+    except UnknownSubstanceError:
+        raise click.BadParameter(f"{text!r} is not a file, a SMILES RDKit can read, or a listed "
+                                 "substance's name, id or CAS", param_hint="--similar") from None
+    if not s.smiles:
+        raise click.BadParameter(f"{s.name} has no single structure", param_hint="--similar")
+    return [one(0, s.id, s.smiles)], []
+
+
+# ---------------------------------------------------------------------- derivatives
+
+
+@click.command("derivatives")
+@click.argument("substances", nargs=-1)
+@click.option("--all", "all_", is_flag=True,
+              help="Every organic structure on the list (bulk Category 2A/2B/3 chemicals only "
+                   "with --include-bulk).")
+@click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="The library index (from `index build`).")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0),
+              help="Similarity: Tanimoto at or above T (default 0.4 without --top).")
+@click.option("--top", type=click.IntRange(min=1), help="Similarity: the K most similar instead.")
+@click.option("--relation", "relations", multiple=True,
+              type=click.Choice(["identical", "converts", "group", "contains", "similar",
+                                 "contained_in"]),
+              help="Only these relations (repeatable; default all).")
+@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
+              help="Conversion steps to follow.")
+@click.option("--groups", "group_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A draft group file whose groups count too (repeatable).")
+@click.option("--include-bulk", is_flag=True, help="With --all: bulk chemicals too.")
+@reference_options
+@click.option("-o", "--output", default="-", show_default=True,
+              help="Output file: .csv, .parquet, .jsonl or .html (default: CSV on stdout).")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
+              help="Processes for the conversion rules (default 0: all cores).")
+@dask_options
+def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
+                    threshold: float | None, top: int | None, relations: tuple[str, ...],
+                    depth: int, group_files: tuple[str, ...], include_bulk: bool,
+                    reference: str | None, as_of: dt.date | None,
+                    extra_reference: tuple[str, ...], include: tuple[str, ...], output: str,
+                    jobs: int, scheduler: str | None, workers: int | None) -> None:
+    """Find library compounds related to listed substances, ranked, each with its reason.
+
+    SUBSTANCE is an id, name, synonym or CAS number on the list. A compound is related when it
+    is the substance (a salt or stereoisomer), converts into it by the conversion rules, is a
+    member of one of its groups, contains it, is similar to it (exact Tanimoto, Morgan radius 2),
+    or is contained in it. Ranked by strongest relation, then similarity.
+
+    \b
+    Example:
+      precursor-screen derivatives BMK PMK --index library.idx -o bmk-pmk.html
+      precursor-screen derivatives --all --index library.idx --top 50 -o all.parquet
+    """
+    from precursor_screen.rules.conversions import load_conversion_rules
+    from precursor_screen.survey.derivatives import (DERIVATIVE_COLUMNS, RELATIONS,
+                                                     DerivativeParameters, derivative_row,
+                                                     find_derivatives, survey_substances)
+    from precursor_screen.survey.output import RowWriter, row_format, survey_metadata
+    from precursor_screen.survey.report import derivatives_html, write_report
+
+    if bool(substances) == all_:
+        raise click.UsageError("name the substances (SUBSTANCE...) or give --all, not both")
+    if threshold is not None and top is not None:
+        raise click.UsageError("give --threshold or --top, not both")
+    fmt = row_format(output, ("csv", "parquet", "jsonl", "html"))
+    reg = load_reference(reference, as_of, include, extra_reference)
+    targets = survey_substances(reg, substances, all_=all_, include_bulk=include_bulk)
+    params = DerivativeParameters(threshold=None if top else (0.4 if threshold is None
+                                                              else threshold),
+                                  top_k=top, relations=tuple(relations) or RELATIONS, depth=depth)
+    index = _open_index(index_dir)
+    groups = _groups(group_files)
+    meta = survey_metadata("derivatives", {**params.as_dict(),
+                                           "substances": [s.id for s in targets],
+                                           "group_files": list(group_files)},
+                           index=index, reference=reg, inputs=list(group_files))
+    start = time.perf_counter()
+    with dask_client(scheduler, workers) as client:
+        found = find_derivatives(index, targets, rules=load_conversion_rules(), groups=groups,
+                                 parameters=params, jobs=_jobs(jobs), client=client)
+    rows = []
+    rank, last = 0, None
+    for d in found:
+        rank = rank + 1 if d.substance_id == last else 1
+        last = d.substance_id
+        rows.append(derivative_row(d, rank))
+    if fmt == "html":
+        write_report(output, derivatives_html(rows, meta))
+    else:
+        with RowWriter(output, DERIVATIVE_COLUMNS, meta, fmt) as w:
+            for r in rows:
+                w.write(r)
+    per = {}
+    for d in found:
+        per[d.substance_id] = per.get(d.substance_id, 0) + 1
+    click.echo(f"{len(found)} derivatives of {len(targets)} substances in "
+               f"{time.perf_counter() - start:.1f} s: "
+               + (", ".join(f"{k} {v}" for k, v in per.items()) or "none")
+               + f"; index {index.manifest_sha256[:16]}, list {reg.content_hash[:16]}", err=True)
+
+
+# ---------------------------------------------------------------------- group check
+
+
+@click.group("group")
+def group_cmd() -> None:
+    """Weigh draft generic group definitions (the group file format of rules/data/groups.toml).
+
+    \b
+    Example:
+      precursor-screen group check my-draft.toml --index library.idx --report impact.html
+    """
+
+
+@group_cmd.command("check")
+@click.argument("group_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False),
+              help="A library index: count and show the library compounds each group captures.")
+@click.option("--legit", "legit_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A file of legitimate chemicals (any input format) checked for collateral "
+                   "(repeatable); the bundled set is always checked too.")
+@click.option("--no-default-legit", is_flag=True,
+              help="Leave out the bundled set of traded chemicals and approved drugs.")
+@click.option("--examples", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Captured library compounds to list per group.")
+@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
+              help="Conversion steps that make a compound related to a group's parents.")
+@click.option("--skip-example-check", is_flag=True,
+              help="Load the draft even if its must_match/must_not_match examples fail.")
+@reference_options
+@click.option("-o", "--output", default="-", show_default=True,
+              help="Data: .csv, .parquet, .jsonl (one row per finding) or .json (the whole "
+                   "report); default CSV on stdout.")
+@click.option("--report", "report", type=click.Path(dir_okay=False),
+              help="Also write the readable report: .html or .txt.")
+@dask_options
+def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[str, ...],
+                    no_default_legit: bool, examples: int, depth: int, skip_example_check: bool,
+                    reference: str | None, as_of: dt.date | None,
+                    extra_reference: tuple[str, ...], include: tuple[str, ...], output: str,
+                    report: str | None, scheduler: str | None, workers: int | None) -> None:
+    """Report what a draft group would cover, miss and catch besides.
+
+    For each group of GROUP_FILE: the listed substances and known designer precursors it covers,
+    and those related to its parents (a parent, or convertible into one) that it misses; how
+    many library compounds it captures, with examples (--index); the legitimate chemicals it
+    would catch (the bundled set of traded chemicals and approved drugs, and --legit files).
+
+    \b
+    Example:
+      precursor-screen group check draft.toml --index library.idx --report impact.html
+      precursor-screen group check draft.toml --legit catalogue.csv -o impact.json
+    """
+    import json
+
+    from precursor_screen.rules.conversions import load_conversion_rules
+    from precursor_screen.rules.groups import load_group_file
+    from precursor_screen.survey.groupcheck import (FINDING_COLUMNS, check_groups, finding_row,
+                                                    impacts_json)
+    from precursor_screen.survey.output import RowWriter, row_format, survey_metadata
+    from precursor_screen.survey.report import group_html, group_text, write_report
+    from precursor_screen.survey.sets import (load_designer_precursors, load_legitimate,
+                                              read_compound_file)
+
+    fmt = row_format(output, ("csv", "parquet", "jsonl", "json"))
+    if report is not None:
+        row_format(report, ("html", "txt"))
+    reg = load_reference(reference, as_of, include, extra_reference)
+    draft = load_group_file(group_file, check_examples=not skip_example_check)
+    legit: dict[str, Any] = {}
+    if not no_default_legit:
+        legit["legitimate"] = load_legitimate()
+    for path in legit_files:
+        legit[os.path.basename(path)] = read_compound_file(path)
+    index = _open_index(index_dir) if index_dir else None
+    meta = survey_metadata("group check", {"group_file": group_file, "depth": depth,
+                                           "examples": examples,
+                                           "legit": list(legit), "groups": list(draft.ids)},
+                           index=index, reference=reg, inputs=[group_file, *legit_files])
+    with dask_client(scheduler, workers) as client:
+        impacts = check_groups(draft, reference=reg, rules=load_conversion_rules(),
+                               designer=load_designer_precursors(), legitimate=legit,
+                               library=index, examples=examples, depth=depth, client=client)
+    if fmt == "json":
+        write_report(output, json.dumps({"metadata": meta, "groups": impacts_json(impacts)},
+                                        indent=1, ensure_ascii=False) + "\n")
+    else:
+        with RowWriter(output, FINDING_COLUMNS, meta, fmt) as w:
+            for imp in impacts:
+                for f in imp.findings:
+                    w.write(finding_row(f))
+    if report is not None:
+        text = (group_html(impacts, meta) if row_format(report, ("html", "txt")) == "html"
+                else group_text(impacts, meta, examples=examples))
+        write_report(report, text)
+    for imp in impacts:
+        c = imp.counts()
+        lib = (f", library {imp.library_captured} captured" if imp.library_captured is not None
+               else "")
+        collateral = sum(v.get("collateral", 0) for k, v in c.items()
+                         if k not in ("listed", "designer", "library"))
+        click.echo(f"[{imp.group.id}] listed covered {c.get('listed', {}).get('covered', 0)}, "
+                   f"missed {c.get('listed', {}).get('missed', 0)}; designer precursors covered "
+                   f"{c.get('designer', {}).get('covered', 0)}, missed "
+                   f"{c.get('designer', {}).get('missed', 0)}{lib}; collateral {collateral}",
+                   err=True)
+
+
+# ---------------------------------------------------------------------- enumerate
+
+
+@click.command("enumerate")
+@click.argument("substances", nargs=-1, required=True)
+@click.option("--depth", type=click.IntRange(1, 3), default=1, show_default=True,
+              help="Masks to put on (one mask: a reverse rule plus the acid's usual forms).")
+@click.option("--groups", "group_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A draft group file whose groups count as coverage too (repeatable).")
+@reference_options
+@click.option("-o", "--output", default="-", show_default=True,
+              help="Output file: .csv, .parquet or .jsonl (default: CSV on stdout).")
+def enumerate_cmd(substances: tuple[str, ...], depth: int, group_files: tuple[str, ...],
+                  reference: str | None, as_of: dt.date | None, extra_reference: tuple[str, ...],
+                  include: tuple[str, ...], output: str) -> None:
+    """List the masked forms of a listed substance, and whether the list or a group covers each.
+
+    The conversion rules run backwards (esters, glycidates, nitriles, amides, ketals, bisulfite
+    adducts, protected forms, nitroalkenes, the ethyl homologue of methyl esters); every form is
+    standardized, deduplicated and proven by running the rules forwards back to the substance
+    (the route is given). covered: "listed", "adopted group", "draft group" or "no".
+
+    \b
+    Example:
+      precursor-screen enumerate BMK --depth 1
+      precursor-screen enumerate PMK --depth 2 --groups draft.toml -o pmk-masks.parquet
+    """
+    from precursor_screen.rules.conversions import load_conversion_rules
+    from precursor_screen.survey.derivatives import survey_substances
+    from precursor_screen.survey.masks import MASK_COLUMNS, enumerate_masked, masked_row
+    from precursor_screen.survey.output import RowWriter, row_format, survey_metadata
+    from precursor_screen.survey.sets import load_designer_precursors
+
+    row_format(output)
+    reg = load_reference(reference, as_of, include, extra_reference)
+    targets = survey_substances(reg, substances)
+    groups = _groups(group_files)
+    rules = load_conversion_rules()
+    known = load_designer_precursors()
+    meta = survey_metadata("enumerate", {"substances": [s.id for s in targets], "depth": depth,
+                                         "group_files": list(group_files)},
+                           reference=reg, inputs=list(group_files))
+    with RowWriter(output, MASK_COLUMNS, meta) as w:
+        for s in targets:
+            forms, stats = enumerate_masked(s, rules=rules, groups=groups, reference=reg,
+                                            depth=depth, known=known)
+            for f in forms:
+                w.write(masked_row(f))
+            covered = sum(1 for f in forms if f.covered in ("listed", "adopted group"))
+            click.echo(f"{s.name}: {len(forms)} masked forms up to {depth} mask(s); {covered} "
+                       f"covered by the list or an adopted group, "
+                       f"{sum(1 for f in forms if f.covered == 'draft group')} by draft groups "
+                       f"only, {sum(1 for f in forms if f.covered == 'no')} not at all"
+                       + (f"; {stats['unproven']} reverse products dropped (not undone by the "
+                          "forward rules)" if stats["unproven"] else ""), err=True)
