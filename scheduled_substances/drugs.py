@@ -77,6 +77,7 @@ class DrugTarget:
     formula: str = ""
     notes: str = ""
     line: int = 0
+    list_name: str = "controlled drugs"
     parent: Standardized | None = field(default=None, compare=False, repr=False)
 
     def un_schedule(self, day: dt.date | None = None) -> str:

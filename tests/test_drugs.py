@@ -50,6 +50,10 @@ def test_every_row_is_consistent(target: object) -> None:
     assert t.notes  # type: ignore[attr-defined]
 
 
+def test_list_name_is_the_stage_s() -> None:
+    assert {t.list_name for t in REGISTRY} == {DRUG_LIST}
+
+
 def test_listing_and_as_of() -> None:
     meph = REGISTRY.get("mephedrone")
     assert meph.listing() == "1971 Convention, Schedule II; EU Council Decision 2010/759/EU"
