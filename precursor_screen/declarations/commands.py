@@ -1,0 +1,175 @@
+"""`precursor-screen declarations` and `precursor-screen rescreen`: parse options, call the library.
+
+Import ``precursor_screen.cli`` before this module (as the CLI does): the shared reference
+options live there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+import click
+
+from precursor_screen.cli import _progress, load_reference, reference_options
+
+__all__ = ["declarations_cmd", "rescreen_cmd"]
+
+
+def _reference_parameters(reference: str | None, as_of: dt.date | None, include: tuple[str, ...],
+                          extra_reference: tuple[str, ...]) -> dict[str, Any]:
+    return {"reference": reference or "", "as_of": str(as_of or ""), "include": list(include),
+            "extra_reference": list(extra_reference)}
+
+
+@click.command("declarations")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("-o", "--output", default="-", show_default=True,
+              help="Output file; format from the extension (.csv .tsv .parquet .jsonl). "
+                   "'-' writes CSV to stdout (not resumable).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "parquet", "jsonl"]),
+              help="Output format, overriding the extension.")
+@click.option("--input-format", type=click.Choice(["csv", "tsv", "parquet"]),
+              help="Input format, overriding the extension.")
+@click.option("--delimiter", help="Field delimiter of CSV input (e.g. ';').")
+@click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN",
+              help="Read FIELD from the input column COLUMN (repeatable), e.g. cas='CAS RN'. "
+                   "Fields: declaration_id cn_code cas name smiles description quantity_kg.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="TOML file with [columns], [input] and [resolve] tables (docs/declarations.md).")
+@click.option("--map", "map_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A CAS/name-to-structure mapping file, CSV/TSV with smiles and cas and/or "
+                   "name columns (repeatable); looked up after the registry and the bundled table.")
+@click.option("--opsin/--no-opsin", default=None,
+              help="Parse names nothing else resolved with OPSIN (needs the 'opsin' extra and Java).")
+@reference_options
+@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
+              help="Conversion steps to follow.")
+@click.option("--max-products", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Cap on distinct conversion products per structure.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Rows per chunk: the unit of work, of resuming and of Parquet row groups.")
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
+              help="Worker processes on this machine (default 0: all cores).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Start a Dask LocalCluster with this many worker processes.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Use a running Dask cluster, e.g. tcp://10.0.0.5:8786.")
+@click.option("--work-dir", type=click.Path(file_okay=False),
+              help="Where part files and the manifest go (default: OUTPUT.parts).")
+@click.option("--keep-parts", is_flag=True, help="Keep the work directory after success.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
+                     input_format: str | None, delimiter: str | None, columns: tuple[str, ...],
+                     config_file: str | None, map_files: tuple[str, ...], opsin: bool | None,
+                     reference: str | None, as_of: dt.date | None,
+                     extra_reference: tuple[str, ...], include: tuple[str, ...], depth: int,
+                     max_products: int, chunk_size: int, jobs: int, workers: int | None,
+                     scheduler: str | None, work_dir: str | None, keep_parts: bool,
+                     progress: bool | None) -> None:
+    """Screen trade declarations: a verdict with its reason for every row.
+
+    Each row is resolved to a structure (SMILES or InChI, then CAS number, then name, then OPSIN
+    if enabled), screened, and weighed with CN-code rules: scheduled, suspect, clear or
+    unresolved. Every input row gives one output row; a summary goes to stderr. A run that is
+    killed resumes when started again with the same command, and ends with the same output.
+
+    \b
+    Example:
+      precursor-screen declarations examples/declarations.csv -o verdicts.csv
+      precursor-screen declarations exports/ --column cas='CAS RN' --workers 4 -o v.parquet
+    """
+    from precursor_screen.errors import InputError
+    from precursor_screen.screen import ScreenParameters
+
+    from .distributed import DaskExecutor
+    from .run import InlineExecutor, ProcessExecutor, output_metadata, run_declarations
+    from .schema import InputSpec, load_config, parse_column_options
+    from .verdict import DeclarationConfig
+
+    if sum(bool(x) for x in (workers, scheduler)) > 1:
+        raise click.UsageError("--workers and --scheduler exclude each other")
+    if (workers or scheduler) and jobs:
+        raise click.UsageError("--jobs is for local processes; with Dask use --workers or --scheduler")
+    conf: dict[str, Any] = {"columns": {}, "input": {}, "resolve": {}}
+    if config_file:
+        conf = load_config(config_file)
+    try:
+        column_map = {**conf["columns"], **parse_column_options(columns)}
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--column") from None
+    spec = InputSpec(column_map, delimiter or conf["input"].get("delimiter"),
+                     input_format or conf["input"].get("format"))
+    use_opsin = opsin if opsin is not None else bool(conf["resolve"].get("opsin", False))
+    reg = load_reference(reference, as_of, include, extra_reference)
+    config = DeclarationConfig.create(reg, ScreenParameters(depth=depth, max_products=max_products),
+                                      [*conf["resolve"].get("map_files", []), *map_files], use_opsin)
+    if use_opsin:
+        from .resolve import Opsin
+
+        problem = Opsin().problem()
+        if problem:
+            raise click.UsageError(f"--opsin: {problem}")
+    meta = output_metadata(config, inputs, spec,
+                           _reference_parameters(reference, as_of, include, extra_reference))
+    notify = lambda msg: click.echo(msg, err=True)  # noqa: E731
+    jobs = jobs or (os.cpu_count() or 1)
+    with _progress(None, "declarations", progress) as bar:
+        bar.unit = "row"
+        if workers or scheduler:
+            with DaskExecutor(config, scheduler, workers) as executor:
+                summary = run_declarations(inputs, output, config, spec=spec, fmt=fmt,
+                                           chunk_size=chunk_size, executor=executor,
+                                           work_dir=work_dir, keep_parts=keep_parts,
+                                           metadata=meta, progress=bar, notify=notify)
+        else:
+            executor = InlineExecutor(config) if jobs <= 1 else ProcessExecutor(config, jobs)
+            summary = run_declarations(inputs, output, config, spec=spec, fmt=fmt,
+                                       chunk_size=chunk_size, executor=executor,
+                                       work_dir=work_dir, keep_parts=keep_parts, metadata=meta,
+                                       progress=bar, notify=notify)
+    click.echo(summary.text(), err=True)
+    if summary.rows_in != summary.rows_out:  # pragma: no cover - the run checks this itself
+        raise click.ClickException(f"{summary.rows_in} rows read but {summary.rows_out} written")
+
+
+@click.command("rescreen")
+@click.argument("previous", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", default="-", show_default=True,
+              help="Where the rows whose verdict changes go (.csv .tsv .parquet; '-': CSV on stdout).")
+@click.option("--full", "full_output", type=click.Path(dir_okay=False),
+              help="Also write the complete new output (every row, as `declarations` would).")
+@reference_options
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+def rescreen_cmd(previous: str, output: str, full_output: str | None, reference: str | None,
+                 as_of: dt.date | None, extra_reference: tuple[str, ...],
+                 include: tuple[str, ...], progress: bool | None) -> None:
+    """Re-screen an earlier declarations output against a changed list.
+
+    Compares the list recorded in PREVIOUS with the new one (the built-in list by default, or
+    --reference / --as-of), redoes only the rows related to a substance added or removed, and
+    reports the rows whose verdict changes and why. A summary of what was redone goes to stderr.
+
+    \b
+    Example:
+      precursor-screen declarations decl.csv --as-of 2019-12-31 -o verdicts-2019.csv
+      precursor-screen rescreen verdicts-2019.csv -o changes.csv
+    """
+    from .rescreen import rescreen
+    from .run import output_format
+
+    fmt = output_format(output) if output != "-" else "csv"
+    if fmt == "jsonl":
+        raise click.BadParameter("changes are written as CSV, TSV or Parquet", param_hint="-o")
+    reg = load_reference(reference, as_of, include, extra_reference)
+    notify = lambda msg: click.echo(msg, err=True)  # noqa: E731
+    with _progress(None, "rescreen", progress) as bar:
+        bar.unit = "row"
+        summary = rescreen(previous, reg, output, full_output=full_output, changes_format=fmt,
+                           extra_parameters=_reference_parameters(reference, as_of, include,
+                                                                  extra_reference),
+                           progress=bar, notify=notify)
+    click.echo(summary.text(), err=True)

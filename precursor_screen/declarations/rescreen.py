@@ -1,0 +1,378 @@
+"""Re-screen a previous declarations output against a changed list, redoing only what the change needs.
+
+    previous output + its metadata (the list it was screened against, substance by substance)
+      -> list change: substances added and removed (an edited one counts as both)
+      -> rows that relate to a changed substance -> redone; every other row keeps its verdict
+      -> the rows whose verdict changes, with the list change that caused it
+
+A row relates to a changed substance when it could answer differently without it or with it:
+
+* a resolved structure has any relation to it the screen looks for (identity, salt or
+  stereoisomer, containment either way, a conversion route) or a Tanimoto at least as high as
+  the row's best similarity to the old list or the lowest threshold that can raise a flag (its
+  nearest-substance reason and flags can change; fewer cannot). Group membership does not
+  depend on the list, and is not asked;
+* a declared CAS number, name or CN code is one of the substance's (resolution and the CN rules
+  use the list's CAS numbers, names and codes).
+
+The test suite holds this to a full run: rescreening an output written against an older list
+gives byte for byte what screening the inputs afresh against the new list writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from precursor_screen import __version__
+from precursor_screen.errors import InputError, PrecursorScreenError
+from precursor_screen.io.parse import quiet_rdkit
+from precursor_screen.screen import Screener, ScreenParameters
+from precursor_screen.standardize import StandardizeError, standardize_smiles
+
+from .cnrules import parse_cn
+from .resolve import _CAS_IN_TEXT, name_key, normalize_cas, split_cas, stripped_name_key
+from .run import part_table, read_output, write_rows
+from .schema import Declaration, InputSpec
+from .verdict import OUTPUT_COLUMNS, DeclarationConfig, DeclarationScreener, reference_inventory
+
+__all__ = ["ListChange", "diff_inventories", "RescreenSummary", "rescreen", "CHANGE_COLUMNS"]
+
+CHANGE_COLUMNS = ("row", "declaration_id", "old_verdict", "verdict", "list_change", "reason",
+                  "old_reason", "rules", "flag", "match_id", "match_name", "resolved_smiles",
+                  "resolved_by", "cn_code", "cas", "name", "smiles", "description", "quantity_kg")
+_BATCH = 20_000
+
+
+@dataclass(frozen=True)
+class ListChange:
+    """Inventory entries (dicts, see :func:`reference_inventory`) added to and removed from a list."""
+
+    added: tuple[dict[str, Any], ...] = ()
+    removed: tuple[dict[str, Any], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed)
+
+    def text(self) -> str:
+        parts = []
+        if self.added:
+            parts.append(f"{len(self.added)} added ({', '.join(e['name'] for e in self.added[:6])}"
+                         + (", ..." if len(self.added) > 6 else "") + ")")
+        if self.removed:
+            parts.append(f"{len(self.removed)} removed ({', '.join(e['name'] for e in self.removed[:6])}"
+                         + (", ..." if len(self.removed) > 6 else "") + ")")
+        return "; ".join(parts) or "no substance added or removed"
+
+
+def diff_inventories(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> ListChange:
+    """What changed between two inventories: entries keyed by list, id and digest."""
+    key = lambda e: (e.get("list", ""), e["id"], e.get("digest", ""))  # noqa: E731
+    old_keys = {key(e) for e in old}
+    new_keys = {key(e) for e in new}
+    return ListChange(tuple(e for e in new if key(e) not in old_keys),
+                      tuple(e for e in old if key(e) not in new_keys))
+
+
+def _describe(entry: dict[str, Any], added: bool) -> str:
+    act = entry.get("eu_act", "")
+    when = entry.get("eu_date", "")
+    detail = ", ".join(x for x in (act, f"from {when}" if when and added else "") if x)
+    return (f"{'added to' if added else 'removed from'} the list: {entry['name']}"
+            + (f" ({detail})" if detail and added else ""))
+
+
+@dataclass
+class RescreenSummary:
+    """What a rescreen did: rows read, redone and changed, and the list change."""
+
+    rows: int = 0
+    redone: int = 0
+    changed: int = 0
+    reason_changed: int = 0
+    transitions: Counter[str] = field(default_factory=Counter)
+    change: ListChange = field(default_factory=ListChange)
+
+    def text(self) -> str:
+        moves = ", ".join(f"{k} {n}" for k, n in sorted(self.transitions.items())) or "none"
+        share = f" ({100 * self.redone / self.rows:.2f}%)" if self.rows else ""
+        return (f"list change: {self.change.text()}; {self.rows} rows, {self.redone} redone{share}; "
+                f"verdict changed in {self.changed} ({moves}); reason or match changed, verdict "
+                f"not, in {self.reason_changed}")
+
+
+class _Relations:
+    """Which rows relate to the changed substances (see the module docstring)."""
+
+    def __init__(self, change: ListChange, parameters: ScreenParameters, min_similarity: float) -> None:
+        from scheduled_substances import Registry, Substance
+
+        self.change = change
+        self.threshold = min(parameters.similar_threshold, min_similarity)
+        entries = [(e, True) for e in change.added] + [(e, False) for e in change.removed]
+        self.cas: dict[str, list[str]] = {}
+        self.names: dict[str, list[str]] = {}
+        self.codes: dict[str, list[str]] = {}
+        subs = []
+        self.texts: dict[str, str] = {}
+        self.ids: dict[str, str] = {}
+        for i, (e, added) in enumerate(entries):
+            tag = f"{'+' if added else '-'}{i}"
+            self.texts[tag] = _describe(e, added)
+            self.ids[tag] = e["id"]
+            for c in e.get("cas", []):
+                self.cas.setdefault(c, []).append(tag)
+            for n in (e["id"], e["name"], *e.get("synonyms", [])):
+                self.names.setdefault(name_key(n), []).append(tag)
+            for c in e.get("cn_codes", []):
+                self.codes.setdefault("".join(ch for ch in c if ch.isdigit()), []).append(tag)
+            if e.get("smiles"):
+                try:
+                    parent = standardize_smiles(e["smiles"])
+                except StandardizeError:
+                    continue
+                if parent.inorganic:
+                    continue
+                subs.append(Substance(id=tag, name=e["name"], eu_category=e.get("eu_category", ""),
+                                      smiles=e["smiles"], list_name=e.get("list", "built-in"),
+                                      status=e.get("status", "scheduled"), parent=parent))
+        self.screener = (Screener(Registry(tuple(subs), "change"), parameters=parameters)
+                         if subs else None)
+        self._structures: dict[str, tuple[tuple[str, float], ...]] = {}
+
+    def _structure_hits(self, smiles: str) -> tuple[tuple[str, float], ...]:
+        """(changed substance, similarity or 1 for a non-similarity relation) for a structure."""
+        hit = self._structures.get(smiles)
+        if hit is None:
+            found: dict[str, float] = {}
+            if self.screener is not None:
+                with quiet_rdkit():
+                    v = self.screener.check(smiles)
+                for h in v.hits:
+                    if h.relation == "group":
+                        continue  # groups do not depend on the list
+                    sim = h.similarity if h.relation == "similar" else 1.0
+                    found[h.substance_id] = max(found.get(h.substance_id, 0.0), sim)
+            hit = tuple(sorted(found.items()))
+            if len(self._structures) > 200_000:
+                self._structures.clear()
+            self._structures[smiles] = hit
+        return hit
+
+    def why(self, tags: Sequence[str], old_match: str, new_match: str) -> str:
+        """The list change behind a changed verdict: the changed substances that are the old or
+        the new match, else the most closely related one."""
+        named = [t for t in tags if self.ids[t] in (old_match, new_match)] or list(tags[:1])
+        return "; ".join(self.texts[t] for t in named)
+
+    def of(self, row: dict[str, Any]) -> list[str]:
+        """The changed substances a previous output row relates to (tags, closest first)."""
+        found: list[tuple[float, str]] = []
+        structures = [s for s in str(row.get("resolved_smiles") or "").split(";") if s]
+        floor = float(row.get("similarity") or 0.0) if len(structures) == 1 else 0.0
+        for smi in structures:
+            for tag, sim in self._structure_hits(smi):
+                if sim >= min(floor, self.threshold) - 1e-4:
+                    found.append((sim, tag))
+        found.sort(key=lambda st: -st[0])
+        tags = [t for _, t in found]
+        for token in split_cas(str(row.get("cas") or "")) + _CAS_IN_TEXT.findall(str(row.get("description") or "")):
+            number, problem = normalize_cas(token)
+            if not problem:
+                tags.extend(self.cas.get(number, ()))
+        for text in (str(row.get("name") or ""), str(row.get("description") or "")):
+            if text.strip():
+                tags.extend(self.names.get(name_key(text), ()))
+                tags.extend(self.names.get(stripped_name_key(text), ()))
+        cn = parse_cn(str(row.get("cn_code") or ""))
+        if cn is not None and not cn.problem:
+            tags.extend(self.codes.get(cn.digits[:8] if len(cn.digits) >= 8 else cn.digits + "00", ()))
+        return list(dict.fromkeys(tags))
+
+
+def previous_config(meta: dict[str, Any], reference: Any) -> DeclarationConfig:
+    """The configuration of the previous run, with the new reference list."""
+    from precursor_screen.manifest import file_sha256
+
+    params = meta.get("parameters", {})
+    screen = params.get("screen")
+    if "reference_inventory" not in meta or screen is None:
+        raise InputError("the previous output has no declarations metadata (reference inventory "
+                         "and parameters); rescreen needs an output of `precursor-screen declarations`")
+    files = []
+    for m in params.get("mapping_files", []):
+        if file_sha256(m["path"]) != m["sha256"]:
+            raise InputError(f"{m['path']}: the mapping file the previous run used is missing or "
+                             "changed; rescreen needs it as it was")
+        files.append(m["path"])
+    return DeclarationConfig.create(reference, ScreenParameters(**screen), files,
+                                    bool(params.get("opsin", False)))
+
+
+def rescreen(previous: str, reference: Any, changes_output: str, *, full_output: str | None = None,
+             changes_format: str = "csv", full_format: str | None = None,
+             extra_parameters: dict[str, Any] | None = None, progress: Any = None,
+             notify: Callable[[str], None] = lambda _m: None,
+             screener: DeclarationScreener | None = None) -> RescreenSummary:
+    """Re-screen ``previous`` against ``reference``: write the changed rows (and the full output).
+
+    ``screener`` may be one already built for the new list with the previous run's parameters
+    (it is used only when its configuration is that one).
+    """
+    batches_in, meta = read_output(previous)
+    config = previous_config(meta, reference)
+    if meta.get("tool_version") != __version__:
+        notify(f"the previous output was written by version {meta.get('tool_version')}; rows not "
+               f"redone keep its verdicts")
+    change = diff_inventories(meta["reference_inventory"], reference_inventory(reference))
+    summary = RescreenSummary(change=change)
+    relations: _Relations | None = None
+    if screener is not None and screener.config.fingerprint != config.fingerprint:
+        screener = None
+    if change:
+        screener = screener or DeclarationScreener(config)
+        relations = _Relations(change, config.parameters, screener.rules.min_similarity)
+    stamp = (__version__, reference.content_hash)
+    changes: list[tuple[Any, ...]] = []
+
+    def redo(batch: list[dict[str, Any]]) -> Any:
+        todo: list[tuple[int, list[str]]] = []
+        if relations is not None:
+            for i, r in enumerate(batch):
+                if "input:malformed" in str(r.get("rules") or "").split(";"):
+                    continue
+                tags = relations.of(r)
+                if tags:
+                    todo.append((i, tags))
+        out = [tuple(r.get(c) for c in OUTPUT_COLUMNS[:-2]) + stamp for r in batch]
+        if todo:
+            assert screener is not None and relations is not None
+            with quiet_rdkit():
+                verdicts = screener.judge([_declaration(batch[i]) for i, _ in todo])
+            for (i, tags), v in zip(todo, verdicts):
+                old = batch[i]
+                new = v.as_row(*stamp)
+                out[i] = new
+                if old["verdict"] != v.verdict:
+                    summary.changed += 1
+                    summary.transitions[f"{old['verdict']}->{v.verdict}"] += 1
+                    why = relations.why(tags, str(old.get("match_id") or ""), v.match_id)
+                    changes.append((old["row"], old["declaration_id"], old["verdict"], v.verdict, why,
+                                    v.reason, old["reason"], ";".join(v.rules), v.flag, v.match_id,
+                                    v.match_name, v.resolved_smiles, v.resolved_by, *new[11:17]))
+                elif (old["reason"], old["match_id"]) != (v.reason, v.match_id):
+                    summary.reason_changed += 1
+        summary.rows += len(batch)
+        summary.redone += len(todo)
+        if progress is not None:
+            progress.update(len(batch))
+        return part_table(out)
+
+    tables = (redo(b) for b in batches_in)
+    if full_output is None:
+        for _ in tables:
+            pass
+    else:
+        _write_full(full_output, full_format, tables, _new_metadata(meta, config, extra_parameters))
+    _write_changes(changes_output, changes_format, changes, meta, reference, change, summary)
+    return summary
+
+
+def _write_full(path: str, fmt: str | None, tables: Iterator[Any], meta: dict[str, Any]) -> None:
+    """The complete new output. Its summary goes into the metadata: CSV's sidecar is written
+    after the rows; Parquet fixes its metadata first, so rows go to a temporary file beside it."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    from .run import output_format
+    from .verdict import VERDICTS
+
+    fmt = output_format(path, fmt)
+    counts: Counter[str] = Counter()
+
+    def counted(ts: Any) -> Iterator[Any]:
+        rows = 0
+        for t in ts:
+            counts.update(t.column("verdict").to_pylist())
+            rows += t.num_rows
+            meta["summary"] = {"rows": rows, "verdicts": {v: counts.get(v, 0) for v in VERDICTS}}
+            yield t
+
+    meta["summary"] = {"rows": 0, "verdicts": {v: 0 for v in VERDICTS}}
+    if fmt != "parquet":
+        write_rows(path, fmt, counted(tables), meta)
+        return
+    tmp = path + ".rescreen-tmp.parquet"
+    try:
+        write_rows(tmp, "parquet", counted(tables), {})
+        pf = pq.ParquetFile(tmp)
+        write_rows(path, "parquet", (pf.read_row_group(i) for i in range(pf.num_row_groups)), meta)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _new_metadata(meta: dict[str, Any], config: DeclarationConfig,
+                  extra: dict[str, Any] | None) -> dict[str, Any]:
+    from precursor_screen.manifest import run_metadata
+
+    params = meta.get("parameters", {})
+    new = run_metadata(config.reference, {**config.parameters_dict(), "input": params.get("input", {}),
+                                          **(extra or {})})
+    new.pop("created", None)
+    new["inputs"] = meta.get("inputs", [])
+    new["columns"] = list(OUTPUT_COLUMNS)
+    new["reference_inventory"] = reference_inventory(config.reference)
+    return new
+
+
+def _declaration(r: dict[str, Any]) -> Declaration:
+    text = lambda k: "" if r.get(k) is None else str(r.get(k))  # noqa: E731
+    return Declaration(int(r["row"]), text("declaration_id"), text("cn_code"), text("cas"),
+                       text("name"), text("smiles"), text("description"), text("quantity_kg"))
+
+
+def _write_changes(path: str, fmt: str, rows: list[tuple[Any, ...]], meta: dict[str, Any],
+                   reference: Any, change: ListChange, summary: RescreenSummary) -> None:
+    import csv
+    import sys
+
+    from precursor_screen.io.writers import atomic_open
+
+    info = {"previous_reference_sha256": meta.get("reference_sha256", ""),
+            "reference_sha256": reference.content_hash, "tool_version": __version__,
+            "added": [e["id"] for e in change.added], "removed": [e["id"] for e in change.removed],
+            "rows": summary.rows, "redone": summary.redone, "changed": summary.changed}
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        cols = list(zip(*rows)) if rows else [[] for _ in CHANGE_COLUMNS]
+        types = {"row": pa.int64()}
+        schema = pa.schema([pa.field(c, types.get(c, pa.string())) for c in CHANGE_COLUMNS],
+                           metadata={b"precursor_screen": json.dumps(info, sort_keys=True).encode()})
+        table = pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(cols, schema)],
+                                     schema=schema)
+        with atomic_open(path, "wb") as fh:
+            pq.write_table(table, fh)
+        return
+    sep = "\t" if fmt == "tsv" else ","
+
+    def write(fh: Any) -> None:
+        w = csv.writer(fh, delimiter=sep, lineterminator="\n")
+        w.writerow(CHANGE_COLUMNS)
+        w.writerows(rows)
+
+    if path == "-":
+        write(sys.stdout)
+        sys.stdout.flush()
+        return
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        write(fh)
+    with atomic_open(path + ".meta.json", "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(info, indent=1, sort_keys=True) + "\n")

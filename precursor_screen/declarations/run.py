@@ -1,0 +1,532 @@
+"""Stream declaration files through the screen in chunks, resumably, on any executor.
+
+    inputs -> chunks of N rows -> executor (inline, processes, Dask) -> part files -> output
+
+Chunk ``k`` is rows ``[k*N, (k+1)*N)`` of the inputs read in order. Each chunk's output is written
+atomically to ``<work dir>/part-<k>.parquet``; the work dir's ``manifest.json`` records the run's
+identity (input hashes, column mapping, chunk size, output format, and the screen configuration's
+fingerprint). A run killed at any moment and started again with the same command finds the same
+identity, keeps the parts already there, screens the rest, and assembles the output from the parts
+in order: byte for byte what an uninterrupted run writes, since every row's verdict is a pure
+function of the row and the configuration. A different identity starts over.
+
+Outputs carry no wall-clock time (the manifest does), so equal runs give equal files. Every
+input row yields one output row; :class:`RunSummary` reconciles the counts.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import glob
+import hashlib
+import io
+import json
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+from precursor_screen import __version__
+from precursor_screen.errors import InputError, PrecursorScreenError
+from precursor_screen.io.parse import quiet_rdkit
+from precursor_screen.io.writers import atomic_open
+
+from .schema import Declaration, InputSpec, count_rows, expand_inputs, read_declarations
+from .verdict import OUTPUT_COLUMNS, VERDICTS, DeclarationConfig, DeclarationScreener
+
+__all__ = ["OUTPUT_FORMATS", "output_format", "RunSummary", "ChunkResult", "Executor",
+           "InlineExecutor", "ProcessExecutor", "run_declarations", "output_metadata", "judge_chunk", "part_table",
+           "write_rows", "read_output", "WorkDirBusy"]
+
+OUTPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
+DEFAULT_CHUNK_SIZE = 5000
+_META_KEY = b"precursor_screen"
+
+
+class WorkDirBusy(PrecursorScreenError):
+    """Another run holds the work directory."""
+
+
+def output_format(path: str, given: str | None = None) -> str:
+    """The output format from ``--format`` or the extension ('-' is CSV on stdout).
+
+    >>> output_format("out.parquet"), output_format("-"), output_format("x.txt", "tsv")
+    ('parquet', 'csv', 'tsv')
+    """
+    fmt = (given or "").lower()
+    if not fmt:
+        name = path.lower()
+        fmt = "csv" if path == "-" else {"csv": "csv", "tsv": "tsv", "parquet": "parquet",
+                                          "pq": "parquet", "jsonl": "jsonl", "ndjson": "jsonl"
+                                          }.get(name.rsplit(".", 1)[-1], "")
+    if fmt not in OUTPUT_FORMATS:
+        raise InputError(f"cannot tell the output format of {path!r}; use --format "
+                         f"({', '.join(OUTPUT_FORMATS)})")
+    if fmt == "parquet" and path == "-":
+        raise InputError("Parquet output needs a file: use -o FILE.parquet")
+    return fmt
+
+
+# -- chunks -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """A screened chunk: its index, the part file's bytes, rows and counts per verdict."""
+
+    index: int
+    data: bytes
+    rows: int
+    counts: dict[str, int]
+
+
+def _arrow_schema(metadata: dict[bytes, bytes] | None = None) -> Any:
+    import pyarrow as pa
+
+    types = {"row": pa.int64(), "similarity": pa.float64()}
+    return pa.schema([pa.field(c, types.get(c, pa.string())) for c in OUTPUT_COLUMNS],
+                     metadata=metadata)
+
+
+def part_table(rows: Sequence[tuple[Any, ...]], metadata: dict[bytes, bytes] | None = None) -> Any:
+    """Output rows (tuples in OUTPUT_COLUMNS order) as an Arrow table."""
+    import pyarrow as pa
+
+    schema = _arrow_schema(metadata)
+    columns = list(zip(*rows)) if rows else [[] for _ in OUTPUT_COLUMNS]
+    return pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(columns, schema)],
+                                schema=schema)
+
+
+def judge_chunk(screener: DeclarationScreener, index: int,
+                rows: Sequence[Declaration] | Sequence[tuple[Any, ...]], key: str) -> ChunkResult:
+    """Screen one chunk (Declarations, or their tuples) into a part file's bytes; the unit every
+    executor runs."""
+    import pyarrow.parquet as pq
+
+    decls = [r if isinstance(r, Declaration) else Declaration(*r) for r in rows]
+    with quiet_rdkit():
+        out = screener.judge_rows(decls, __version__, screener.config.reference.content_hash)
+    counts = Counter(r[2] for r in out)
+    meta = {_META_KEY: json.dumps({"key": key, "index": index, "rows": len(out),
+                                   "counts": dict(sorted(counts.items()))}).encode()}
+    buf = io.BytesIO()
+    pq.write_table(part_table(out, meta), buf, compression="zstd")
+    return ChunkResult(index, buf.getvalue(), len(out), dict(counts))
+
+
+Task = tuple[int, list[Declaration]]
+
+
+def _portable(task: Task) -> tuple[int, list[tuple[Any, ...]]]:
+    """A task as plain tuples: cheaper to pickle to another process than dataclasses."""
+    return task[0], [d.as_tuple() for d in task[1]]
+
+
+class Executor(Protocol):
+    """Runs chunks: yields a ChunkResult per task, in any order, holding few tasks at a time."""
+
+    def run(self, tasks: Iterable[Task], key: str) -> Iterator[ChunkResult]: ...
+
+
+class InlineExecutor:
+    """Screens chunks in this process."""
+
+    def __init__(self, config: DeclarationConfig, screener: DeclarationScreener | None = None) -> None:
+        self.config = config
+        self._screener = screener
+
+    @property
+    def screener(self) -> DeclarationScreener:
+        if self._screener is None:
+            self._screener = DeclarationScreener(self.config)
+        return self._screener
+
+    def run(self, tasks: Iterable[Task], key: str) -> Iterator[ChunkResult]:
+        for index, rows in tasks:
+            yield judge_chunk(self.screener, index, rows, key)
+
+    def close(self) -> None:
+        pass
+
+
+_WORKER: DeclarationScreener | None = None
+
+
+def _init_worker(config: DeclarationConfig, screener: DeclarationScreener | None) -> None:
+    global _WORKER
+    _WORKER = screener if screener is not None else DeclarationScreener(config)
+
+
+def _work(task: tuple[int, list[tuple[Any, ...]]], key: str) -> ChunkResult:
+    assert _WORKER is not None
+    return judge_chunk(_WORKER, task[0], task[1], key)
+
+
+class ProcessExecutor:
+    """Screens chunks on ``jobs`` worker processes (forked: they share the built screener)."""
+
+    def __init__(self, config: DeclarationConfig, jobs: int) -> None:
+        self.config = config
+        self.jobs = max(1, jobs)
+
+    def run(self, tasks: Iterable[Task], key: str) -> Iterator[ChunkResult]:
+        fork = "fork" in mp.get_all_start_methods()
+        ctx = mp.get_context("fork" if fork else "spawn")
+        screener = DeclarationScreener(self.config) if fork else None
+        with ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(self.config, screener)) as pool:
+            yield from windowed(lambda t: pool.submit(_work, _portable(t), key), tasks, 2 * self.jobs,
+                                lambda futures: wait(futures, return_when=FIRST_COMPLETED))
+
+    def close(self) -> None:
+        pass
+
+
+def windowed(submit: Callable[[Task], Any], tasks: Iterable[Task], window: int,
+             wait_some: Callable[[set[Any]], tuple[set[Any], set[Any]]]) -> Iterator[ChunkResult]:
+    """Submit tasks keeping at most ``window`` in flight; yield results as they finish."""
+    pending: set[Any] = set()
+    for task in tasks:
+        pending.add(submit(task))
+        while len(pending) >= window:
+            done, pending = wait_some(pending)
+            for f in done:
+                yield f.result()
+    while pending:
+        done, pending = wait_some(pending)
+        for f in done:
+            yield f.result()
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+@dataclass
+class RunSummary:
+    """Counts of a finished run: rows in equal rows out, verdict counts sum to the rows."""
+
+    rows_in: int = 0
+    rows_out: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    chunks: int = 0
+    chunks_resumed: int = 0
+    seconds: float = 0.0
+    output: str = ""
+
+    def text(self) -> str:
+        verdicts = ", ".join(f"{v} {self.counts.get(v, 0)}" for v in VERDICTS)
+        resumed = (f"; resumed: {self.chunks_resumed} of {self.chunks} chunks already done"
+                   if self.chunks_resumed else "")
+        rate = f" in {self.seconds:.1f} s ({self.rows_in / self.seconds:,.0f} rows/s)" if self.seconds else ""
+        return f"{self.rows_in} rows in, {self.rows_out} rows out: {verdicts}{resumed}{rate}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows_out, "verdicts": {v: self.counts.get(v, 0) for v in VERDICTS}}
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256(path: str) -> str:
+    """sha256 of a file, remembered by (path, size, mtime) so a run hashes each input once."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def output_metadata(config: DeclarationConfig, inputs: Sequence[str], spec: InputSpec,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The metadata an output records: run_metadata without its timestamp (outputs of equal runs
+    are equal), the parameters, the input hashes and the reference list's inventory."""
+    from precursor_screen.manifest import run_metadata
+
+    from .verdict import reference_inventory
+
+    meta = run_metadata(config.reference, {**config.parameters_dict(), "input": spec.as_dict(),
+                                           **(extra or {})})
+    meta.pop("created", None)
+    meta["inputs"] = [{"path": p, "sha256": _sha256(p)} for p in expand_inputs(inputs)]
+    meta["columns"] = list(OUTPUT_COLUMNS)
+    meta["reference_inventory"] = reference_inventory(config.reference)
+    return meta
+
+
+def run_identity(inputs: Sequence[str], spec: InputSpec, config: DeclarationConfig,
+                 chunk_size: int, fmt: str) -> dict[str, Any]:
+    """What makes two runs the same run (and lets one resume the other)."""
+    return {"tool_version": __version__,
+            "inputs": [{"name": os.path.basename(p), "sha256": _sha256(p)} for p in expand_inputs(inputs)],
+            "input": spec.as_dict(), "chunk_size": chunk_size, "format": fmt,
+            "config": config.fingerprint}
+
+
+def run_declarations(inputs: Sequence[str], output: str, config: DeclarationConfig, *,
+                     spec: InputSpec | None = None, fmt: str | None = None,
+                     chunk_size: int = DEFAULT_CHUNK_SIZE, executor: Executor | None = None,
+                     work_dir: str | None = None, keep_parts: bool = False,
+                     metadata: dict[str, Any] | None = None, progress: Any = None,
+                     notify: Callable[[str], None] = lambda _msg: None) -> RunSummary:
+    """Screen declaration files into ``output``; resumes an interrupted run of the same identity.
+
+    ``metadata`` is the run metadata recorded in the output (deterministic: no timestamps);
+    ``progress`` a tqdm-like bar (``update``, ``total``); ``notify`` receives notes for the user.
+    """
+    start = time.perf_counter()
+    spec = spec or InputSpec()
+    out_fmt = output_format(output, fmt)
+    if chunk_size < 1:
+        raise InputError("--chunk-size must be at least 1")
+    identity = run_identity(inputs, spec, config, chunk_size, out_fmt)
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    temporary = output == "-" and work_dir is None
+    work = work_dir or (tempfile.mkdtemp(prefix="precursor-screen-") if temporary
+                        else output + ".parts")
+    os.makedirs(work, exist_ok=True)
+    executor = executor or InlineExecutor(config)
+    summary = RunSummary(output=output)
+    with _locked(work):
+        done = _prepare_work_dir(work, key, identity, notify)
+        summary.chunks_resumed = len(done)
+        total = count_rows(inputs, spec)
+        if progress is not None and total is not None:
+            progress.total = total
+        rows_in = [0]
+
+        def tasks() -> Iterator[Task]:
+            for index, chunk in _chunks(read_declarations(inputs, spec), chunk_size, rows_in):
+                if index in done:
+                    if progress is not None:
+                        progress.update(done[index])
+                    continue
+                yield index, chunk
+
+        for result in executor.run(tasks(), key):
+            with atomic_open(_part_path(work, result.index), "wb") as fh:
+                fh.write(result.data)
+            done[result.index] = result.rows
+            if progress is not None:
+                progress.update(result.rows)
+        summary.rows_in = rows_in[0]
+        summary.chunks = -(-summary.rows_in // chunk_size)
+        meta = dict(metadata or {})
+        summary.rows_out, summary.counts = _assemble(work, output, out_fmt, summary.chunks,
+                                                     chunk_size, summary.rows_in, key, meta)
+    if not keep_parts or temporary:
+        shutil.rmtree(work, ignore_errors=True)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _chunks(decls: Iterable[Declaration], size: int, counter: list[int]
+            ) -> Iterator[tuple[int, list[Declaration]]]:
+    chunk: list[Declaration] = []
+    index = 0
+    for d in decls:
+        chunk.append(d)
+        counter[0] += 1
+        if len(chunk) == size:
+            yield index, chunk
+            index += 1
+            chunk = []
+    if chunk:
+        yield index, chunk
+
+
+def _part_path(work: str, index: int) -> str:
+    return os.path.join(work, f"part-{index:06d}.parquet")
+
+
+class _locked:
+    """An exclusive lock on the work dir, released by the OS if the process dies."""
+
+    def __init__(self, work: str) -> None:
+        self.path = os.path.join(work, ".lock")
+        self.fh: IO[str] | None = None
+
+    def __enter__(self) -> "_locked":
+        self.fh = open(self.path, "w")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.fh.close()
+            raise WorkDirBusy(f"{os.path.dirname(self.path)}: another run is using this work "
+                              "directory") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.fh is not None
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
+
+def _prepare_work_dir(work: str, key: str, identity: dict[str, Any],
+                      notify: Callable[[str], None]) -> dict[int, int]:
+    """Parts of this run already done (index -> rows); stale files of other runs removed."""
+    import pyarrow.parquet as pq
+
+    for tmp in glob.glob(os.path.join(work, ".*.tmp")):
+        os.unlink(tmp)  # a temp file left by a killed run: never complete
+    manifest_path = os.path.join(work, "manifest.json")
+    previous = None
+    if os.path.exists(manifest_path):
+        try:
+            with open(manifest_path, encoding="utf-8") as fh:
+                previous = json.load(fh).get("key")
+        except (OSError, ValueError):
+            previous = None
+    parts = sorted(glob.glob(os.path.join(work, "part-*.parquet")))
+    done: dict[int, int] = {}
+    if previous == key:
+        for path in parts:
+            try:
+                info = json.loads(pq.read_schema(path).metadata[_META_KEY])
+            except Exception:  # noqa: BLE001 - an unreadable part is redone
+                info = {}
+            if info.get("key") == key:
+                done[int(info["index"])] = int(info["rows"])
+            else:
+                os.unlink(path)
+        if done:
+            notify(f"resuming: {len(done)} chunks already screened in {work}")
+        return done
+    if parts:
+        notify(f"{work} holds parts of a different run (other inputs or parameters): starting over")
+    for path in parts:
+        os.unlink(path)
+    with atomic_open(manifest_path, "w", encoding="utf-8") as fh:
+        json.dump({"key": key, "identity": identity,
+                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, fh, indent=1, sort_keys=True)
+    return done
+
+
+def _assemble(work: str, output: str, fmt: str, chunks: int, chunk_size: int, rows_in: int,
+              key: str, meta: dict[str, Any]) -> tuple[int, dict[str, int]]:
+    """Write the output from the parts in order; return rows written and verdict counts."""
+    import pyarrow.parquet as pq
+
+    paths = [_part_path(work, k) for k in range(chunks)]
+    counts: Counter[str] = Counter()
+    rows = 0
+    for k, path in enumerate(paths):
+        if not os.path.exists(path):
+            raise PrecursorScreenError(f"{path}: part missing after the run (rerun to redo it)")
+        info = json.loads(pq.read_schema(path).metadata[_META_KEY])
+        expected = min(chunk_size, rows_in - k * chunk_size)
+        if info.get("key") != key or info.get("rows") != expected:
+            raise PrecursorScreenError(f"{path}: holds {info.get('rows')} rows, expected {expected}")
+        counts.update(info["counts"])
+        rows += expected
+    if rows != rows_in:
+        raise PrecursorScreenError(f"{rows} rows screened for {rows_in} read")
+    meta["summary"] = {"rows": rows, "verdicts": {v: counts.get(v, 0) for v in VERDICTS}}
+    tables = (pq.read_table(p) for p in paths)
+    write_rows(output, fmt, tables, meta)
+    return rows, {v: counts.get(v, 0) for v in VERDICTS}
+
+
+def write_rows(output: str, fmt: str, tables: Iterable[Any], meta: dict[str, Any]) -> None:
+    """Write Arrow tables of output rows to ``output`` atomically (stdout for '-'), with metadata.
+
+    Parquet keeps the metadata in its schema; CSV, TSV and JSON Lines in ``<output>.meta.json``.
+    """
+    import pyarrow.parquet as pq
+
+    meta_json = json.dumps(meta, sort_keys=True, ensure_ascii=False)
+    if fmt == "parquet":
+        schema = _arrow_schema({_META_KEY: meta_json.encode()})
+        with atomic_open(output, "wb") as fh:
+            writer = pq.ParquetWriter(fh, schema, compression="zstd")
+            wrote = False
+            for t in tables:
+                writer.write_table(t.replace_schema_metadata(schema.metadata))
+                wrote = True
+            if not wrote:
+                writer.write_table(part_table([], schema.metadata))
+            writer.close()
+        return
+    if output == "-":
+        sys.stdout.flush()
+        _write_text(sys.stdout.buffer, fmt, tables)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_open(output, "wb") as fh:
+        _write_text(fh, fmt, tables)
+    with atomic_open(output + ".meta.json", "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(meta, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _write_text(fh: IO[bytes], fmt: str, tables: Iterable[Any]) -> None:
+    """CSV and TSV through Arrow's writer (strings quoted, floats in shortest form), JSON Lines
+    row by row; UTF-8, and the header (CSV, TSV) even for no rows."""
+    import pyarrow.csv as pacsv
+
+    if fmt == "jsonl":
+        for t in tables:
+            fh.write("".join(json.dumps(row, ensure_ascii=False) + "\n"
+                             for row in t.to_pylist()).encode("utf-8"))
+        return
+    sep = "\t" if fmt == "tsv" else ","
+    options = pacsv.WriteOptions(include_header=False, delimiter=sep, quoting_style="needed")
+    fh.write((sep.join(f'"{c}"' for c in OUTPUT_COLUMNS) + "\n").encode("utf-8"))
+    for t in tables:
+        pacsv.write_csv(t.select(list(OUTPUT_COLUMNS)), fh, options)
+
+
+def read_output(path: str, batch_size: int = 20000
+                ) -> tuple[Iterator[list[dict[str, Any]]], dict[str, Any]]:
+    """Stream a declarations output back in batches of rows (dicts, typed as written), with its
+    metadata. A Parquet output comes back row group by row group, so a rewrite keeps its layout."""
+    fmt = output_format(path)
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
+            raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+        meta = json.loads((pf.schema_arrow.metadata or {}).get(_META_KEY, b"{}"))
+        return (pf.read_row_group(i).to_pylist() for i in range(pf.num_row_groups)), meta
+    meta = {}
+    if os.path.exists(path + ".meta.json"):
+        with open(path + ".meta.json", encoding="utf-8") as fh:
+            meta = json.load(fh)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        with open(path, encoding="utf-8", newline="") as fh:
+            if fmt == "jsonl":
+                for line in fh:
+                    if line.strip():
+                        yield json.loads(line)
+                return
+            for r in csv.DictReader(fh, delimiter="\t" if fmt == "tsv" else ","):
+                out: dict[str, Any] = dict(r)
+                out["row"] = int(r["row"])
+                out["similarity"] = float(r["similarity"] or 0)
+                yield out
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        batch: list[dict[str, Any]] = []
+        for r in rows():
+            batch.append(r)
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    return batches(), meta

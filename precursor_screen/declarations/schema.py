@@ -1,0 +1,302 @@
+"""The declaration input schema: fields, column mapping (options or a TOML file), and readers.
+
+A declaration row has up to seven fields (``FIELDS``); only ``declaration_id`` must exist as a
+column, every other may be absent or empty. Input files are CSV, TSV (plain or gzipped) or Parquet;
+a directory stands for the Parquet files under it (a partitioned data set), in sorted path order.
+
+Every physical row becomes one :class:`Declaration`, also when it is malformed or binary junk: the
+caller writes exactly one output row per declaration. Only a file that cannot be read at all
+raises :class:`InputError` (missing, unknown format, no ``declaration_id`` column).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from precursor_screen.errors import InputError
+
+__all__ = ["FIELDS", "Declaration", "InputSpec", "load_config", "parse_column_options",
+           "read_declarations", "expand_inputs", "count_rows"]
+
+FIELDS = ("declaration_id", "cn_code", "cas", "name", "smiles", "description", "quantity_kg")
+"""The default column names, which are also the field names of :class:`Declaration`."""
+
+FORMATS = ("csv", "tsv", "parquet")
+
+csv.field_size_limit(2**31 - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Declaration:
+    """One input row: its 0-based position over all inputs, the fields as text, any read problem."""
+
+    row: int
+    declaration_id: str
+    cn_code: str = ""
+    cas: str = ""
+    name: str = ""
+    smiles: str = ""
+    description: str = ""
+    quantity_kg: str = ""
+    error: str = ""
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.row, self.declaration_id, self.cn_code, self.cas, self.name, self.smiles,
+                self.description, self.quantity_kg, self.error)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How to read the inputs: field -> column name, delimiter and format overrides.
+
+    ``columns`` maps a field of ``FIELDS`` to the input's column name; fields not named fall back
+    to a column called like the field (case-insensitive).
+    """
+
+    columns: Mapping[str, str] = field(default_factory=dict)
+    delimiter: str | None = None
+    fmt: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"columns": dict(sorted(self.columns.items())), "delimiter": self.delimiter or "",
+                "format": self.fmt or ""}
+
+
+def parse_column_options(items: Sequence[str]) -> dict[str, str]:
+    """Parse ``FIELD=COLUMN`` strings (the ``--column`` option) into a mapping.
+
+    >>> parse_column_options(["cas=CAS RN", "declaration_id=Decl. no."])
+    {'cas': 'CAS RN', 'declaration_id': 'Decl. no.'}
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not value.strip():
+            raise InputError(f"--column {item!r}: write FIELD=COLUMN, e.g. cas='CAS RN'")
+        if key not in FIELDS:
+            raise InputError(f"--column {item!r}: unknown field {key!r}; fields are {', '.join(FIELDS)}")
+        out[key] = value.strip()
+    return out
+
+
+def load_config(path: str) -> dict[str, Any]:
+    """Read a declarations config file (TOML) and check it; see docs/declarations.md.
+
+    Tables: ``[columns]`` (field = "input column"), ``[input]`` (``delimiter``, ``format``),
+    ``[resolve]`` (``map_files``: CAS/name mapping files, relative to the config file;
+    ``opsin``: bool). Unknown keys are errors, so a typo does not pass silently.
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    allowed = {"columns": set(FIELDS), "input": {"delimiter", "format"},
+               "resolve": {"map_files", "opsin"}}
+    for table, value in data.items():
+        if table not in allowed:
+            raise InputError(f"{path}: unknown table [{table}]; expected {', '.join(allowed)}")
+        if not isinstance(value, dict):
+            raise InputError(f"{path}: {table} must be a table")
+        for key, item in value.items():
+            if key not in allowed[table]:
+                raise InputError(f"{path}: [{table}] {key}: unknown key; expected "
+                                 f"{', '.join(sorted(allowed[table]))}")
+            if table == "columns" and not (isinstance(item, str) and item):
+                raise InputError(f"{path}: [columns] {key} must be a column name")
+    base = os.path.dirname(os.path.abspath(path))
+    resolve = dict(data.get("resolve", {}))
+    files = resolve.get("map_files", [])
+    if isinstance(files, str):
+        files = [files]
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise InputError(f"{path}: [resolve] map_files must be a list of file names")
+    resolve["map_files"] = [f if os.path.isabs(f) else os.path.join(base, f) for f in files]
+    if "opsin" in resolve and not isinstance(resolve["opsin"], bool):
+        raise InputError(f"{path}: [resolve] opsin must be true or false")
+    fmt = data.get("input", {}).get("format")
+    delimiter = data.get("input", {}).get("delimiter")
+    if delimiter is not None and not (isinstance(delimiter, str) and len(delimiter) == 1):
+        raise InputError(f"{path}: [input] delimiter must be one character")
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"{path}: [input] format must be one of {', '.join(FORMATS)}")
+    return {"columns": dict(data.get("columns", {})), "input": dict(data.get("input", {})),
+            "resolve": resolve}
+
+
+def input_format(path: str, given: str | None = None) -> str:
+    """The format of an input file: ``given``, else from the extension (``.gz`` ignored).
+
+    >>> input_format("decl.csv.gz"), input_format("d.TSV"), input_format("part.parquet")
+    ('csv', 'tsv', 'parquet')
+    """
+    if given:
+        if given not in FORMATS:
+            raise InputError(f"unknown input format {given!r}; choose one of {', '.join(FORMATS)}")
+        return given
+    if os.path.isdir(path):
+        return "parquet"
+    name = path.lower().removesuffix(".gz")
+    ext = name.rsplit(".", 1)[-1] if "." in name else ""
+    fmt = {"csv": "csv", "txt": "csv", "tsv": "tsv", "tab": "tsv", "parquet": "parquet",
+           "pq": "parquet"}.get(ext)
+    if fmt is None:
+        raise InputError(f"{path}: cannot tell the format from the extension {ext!r}; use "
+                         f"--input-format ({', '.join(FORMATS)})")
+    return fmt
+
+
+def expand_inputs(paths: Sequence[str]) -> list[str]:
+    """The input files in reading order: a directory becomes its Parquet files, sorted."""
+    out: list[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            found = sorted(os.path.join(root, f) for root, _, files in os.walk(p) for f in files
+                           if f.endswith((".parquet", ".pq")) and not f.startswith((".", "_")))
+            if not found:
+                raise InputError(f"{p}: directory without Parquet files")
+            out.extend(found)
+        elif not os.path.exists(p):
+            raise InputError(f"{p}: no such file")
+        else:
+            out.append(p)
+    return out
+
+
+def _resolve_columns(header: Sequence[str], spec: InputSpec, path: str) -> list[int | None]:
+    lowered: dict[str, int] = {}
+    for i, h in enumerate(header):
+        lowered.setdefault(h.strip().lower(), i)
+    exact = {h: i for i, h in enumerate(header)}
+    idx: list[int | None] = []
+    for f in FIELDS:
+        wanted = spec.columns.get(f)
+        if wanted is not None:
+            i = exact.get(wanted, lowered.get(wanted.strip().lower()))
+            if i is None:
+                raise InputError(f"{path}: no column {wanted!r} for {f} "
+                                 f"(columns: {', '.join(header) or 'none'})")
+        else:
+            i = lowered.get(f)
+        idx.append(i)
+    if idx[0] is None:
+        raise InputError(f"{path}: no declaration_id column among {', '.join(header) or 'none'}; "
+                         "name it with --column declaration_id=COLUMN")
+    return idx
+
+
+def read_declarations(paths: Sequence[str], spec: InputSpec | None = None,
+                      start_row: int = 0) -> Iterator[Declaration]:
+    """Yield one Declaration per input row of every file in ``paths``, rows numbered on."""
+    spec = spec or InputSpec()
+    row = start_row
+    for path in expand_inputs(paths):
+        kind = input_format(path, spec.fmt)
+        rows = (_read_parquet(path, spec, row) if kind == "parquet"
+                else _read_csv(path, spec, "\t" if kind == "tsv" else ",", row))
+        for decl in rows:
+            yield decl
+            row = decl.row + 1
+
+
+def count_rows(paths: Sequence[str], spec: InputSpec | None = None) -> int | None:
+    """Rows in the inputs when cheap to know (Parquet metadata), else None."""
+    spec = spec or InputSpec()
+    total = 0
+    for path in expand_inputs(paths):
+        if input_format(path, spec.fmt) != "parquet":
+            return None
+        import pyarrow.parquet as pq
+
+        try:
+            total += pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # noqa: BLE001 - an unreadable file is reported when read
+            return None
+    return total
+
+
+def _open_text(path: str) -> io.TextIOWrapper:
+    fh: BinaryIO = open(path, "rb")
+    if fh.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
+        fh = gzip.open(fh, "rb")  # type: ignore[assignment]
+    return io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
+
+
+def _read_csv(path: str, spec: InputSpec, delimiter: str, start_row: int) -> Iterator[Declaration]:
+    from operator import itemgetter
+
+    delimiter = spec.delimiter or delimiter
+    with _open_text(path) as text:
+        reader = csv.reader(text, delimiter=delimiter)
+        header = next(reader, None)
+        if header is None:
+            return
+        header = [h.lstrip("\ufeff") for h in header]
+        idx = _resolve_columns(header, spec, path)
+        width = len(header)
+        present = [i for i in idx if i is not None]
+        pick = itemgetter(*present) if len(present) > 1 else (lambda f: (f[present[0]],))
+        slots = [k for k, i in enumerate(idx) if i is not None]
+        full = len(present) == len(FIELDS)
+        row = start_row
+        for fields in reader:
+            error = ""
+            n = len(fields)
+            if n == width:
+                got = pick(fields)
+                values = list(got) if full else _spread(got, slots)
+            else:
+                if not (n > width and not any(f.strip() for f in fields[width:])):
+                    error = f"malformed row: {n} fields, the header has {width}"
+                values = [fields[i] if i is not None and i < n else "" for i in idx]
+            if "\x00" in "\x1f".join(values):
+                error = "unreadable: binary data (NUL bytes)"
+                values = [v.replace("\x00", "") for v in values]
+            yield Declaration(row, *values, error)  # type: ignore[arg-type]
+            row += 1
+
+
+def _spread(got: tuple[str, ...], slots: list[int]) -> list[str]:
+    values = [""] * len(FIELDS)
+    for k, v in zip(slots, got):
+        values[k] = v
+    return values
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _read_parquet(path: str, spec: InputSpec, start_row: int) -> Iterator[Declaration]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    header = pf.schema_arrow.names
+    idx = _resolve_columns(header, spec, path)
+    wanted = sorted({i for i in idx if i is not None})
+    names = [header[i] for i in wanted]
+    row = start_row
+    for batch in pf.iter_batches(columns=names, batch_size=65536):
+        cols = {i: batch.column(k).to_pylist() for k, i in enumerate(wanted)}
+        empty = [None] * batch.num_rows
+        lists = [cols[i] if i is not None else empty for i in idx]
+        for values in zip(*lists):
+            yield Declaration(row, *(_text(v) for v in values))  # type: ignore[arg-type]
+            row += 1
