@@ -151,7 +151,9 @@ def test_stored_fingerprints_are_rdkits_of_the_stored_smiles(library: LibraryInd
     for shard in library.shards:
         index = library.similarity(shard)
         bits, counts = index.packed()
-        for row, fp_bits in zip(index.ids.tolist(), bits):
+        rows = library.global_rows(shard, np.arange(len(index)))
+        assert library.positions(shard, rows).tolist() == list(range(len(index)))
+        for row, fp_bits in zip(rows.tolist(), bits):
             expected = np.zeros(2048, dtype=np.uint8)
             expected[list(rdkit_fps[row].GetOnBits())] = 1
             assert np.array_equal(np.unpackbits(fp_bits, bitorder="little"), expected)
@@ -264,6 +266,14 @@ def test_containment_equals_full_scan(library: LibraryIndex, table: dict, query:
                                               if m.HasSubstructMatch(q, useChirality=False)]
     assert library.contained_in(q).tolist() == [r for r, m in mols.items()
                                                 if q.HasSubstructMatch(m, useChirality=False)]
+
+
+def test_shards_on_threads_give_the_same_answer(index_dir: Path, library: LibraryIndex) -> None:
+    threaded = LibraryIndex(index_dir, threads=3)
+    q = library.fingerprints([Chem.MolFromSmiles(s) for s in QUERIES])
+    assert threaded.similar(q, 0.3).to_lists() == library.similar(q, 0.3).to_lists()
+    assert threaded.top_k(q, 9).to_lists() == library.top_k(q, 9).to_lists()
+    assert threaded.smarts(SMARTS[1]).tolist() == library.smarts(SMARTS[1]).tolist()
 
 
 def test_rows_lookup_and_errors(library: LibraryIndex, table: dict) -> None:

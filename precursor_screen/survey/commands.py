@@ -114,6 +114,9 @@ def index_build_cmd(library: tuple[str, ...], directory: str, append: bool, shar
     """
     from precursor_screen.survey.library import build_index
 
+    if (scheduler or workers) and jobs:
+        raise click.UsageError("--jobs is for local processes; with Dask use --workers or "
+                               "--scheduler")
     start = time.perf_counter()
     with dask_client(scheduler, workers) as client, \
             _progress(None, "indexing", progress) as bar:
@@ -189,11 +192,13 @@ _QUERY_BATCH = 1024
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file: .csv, .parquet or .jsonl (default: CSV on stdout).")
 @_input_options
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
+              help="Shards searched at a time, on threads (default 0: all cores).")
 @dask_options
 @_progress_option
 def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshold: float | None,
                top: int | None, output: str, input_format: str | None, smiles_column: str | None,
-               id_column: str | None, scheduler: str | None, workers: int | None,
+               id_column: str | None, jobs: int, scheduler: str | None, workers: int | None,
                progress: bool | None) -> None:
     """Search a library index by SMARTS, or by similarity (exact Tanimoto, threshold or top-k).
 
@@ -217,7 +222,10 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
     if threshold is not None and top is not None:
         raise click.UsageError("give --threshold or --top, not both")
     row_format(output)
-    index = _open_index(index_dir)
+    if (scheduler or workers) and jobs:
+        raise click.UsageError("--jobs is for local threads; with Dask use --workers or "
+                               "--scheduler")
+    index = _open_index(index_dir, _jobs(jobs))
     with dask_client(scheduler, workers) as client:
         if smarts is not None:
             params = {"smarts": smarts}

@@ -31,8 +31,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         yield None
         return
     if scheduler and workers:
-        raise click.UsageError("give --scheduler (a running cluster) or --workers (a local one), "
-                               "not both")
+        raise click.UsageError("--workers and --scheduler exclude each other")
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -57,8 +56,9 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
 def dask_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--scheduler`` and ``--workers``, the same options as declaration screening."""
     f = click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="Run shard by shard on a local Dask cluster of N worker processes.")(f)
+                     help="Start a Dask LocalCluster with this many worker processes (one task "
+                          "per shard).")(f)
     f = click.option("--scheduler", metavar="ADDRESS", default=None,
-                     help="Run shard by shard on this Dask scheduler (e.g. tcp://host:8786); its "
-                          "workers must see the index directory.")(f)
+                     help="Use a running Dask cluster, e.g. tcp://10.0.0.5:8786 (one task per "
+                          "shard; its workers must see the index directory).")(f)
     return f

@@ -7,9 +7,13 @@ On disk an index is a directory::
         molecules.parquet         one row per input row, unreadable ones included:
                                   row, id, input_smiles, smiles, key, status, heavy_atoms
         similarity/               TanimotoIndex.save(): morgan2 codes (faiss's binary layout,
-                                  sorted by popcount), order, bands, ids = global row numbers
+                                  sorted by popcount), order, bands, profiles
         substructure/             SubstructureIndex.save(): pattern-fingerprint screen and the
-                                  canonical SMILES, ids = global row numbers
+                                  canonical SMILES
+        unreadable.npy            shard rows without fingerprints (int32, ascending)
+
+Both indexes hold the shard's readable rows in order, so their position *p* is the shard row
+``p + (unreadable rows before it)``: a few bytes per bad row instead of a row id per molecule.
 
 ``smiles`` is the standardized parent (:func:`precursor_screen.standardize.standardize`, the one
 standardization every comparison uses) and ``key`` its stereo-free form, the identity the list is
@@ -40,7 +44,8 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (FIRST_COMPLETED, Future, ProcessPoolExecutor,
+                                ThreadPoolExecutor, wait)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,7 +130,6 @@ def build_shard(directory: str, name: str, first_row: int,
     ids, inputs, smiles, keys, statuses = [], [], [], [], []
     heavy = np.zeros(n, dtype=np.int32)
     mols: list[Chem.Mol] = []
-    ok_rows: list[int] = []
     with quiet_rdkit():
         for i, (ident, text, molblock, error) in enumerate(records):
             std = None
@@ -152,7 +156,6 @@ def build_shard(directory: str, name: str, first_row: int,
             statuses.append("ok")
             heavy[i] = std.mol.GetNumHeavyAtoms()
             mols.append(std.mol)
-            ok_rows.append(first_row + i)
         rows = np.arange(first_row, first_row + n, dtype=np.int64)
         table = pa.table({"row": rows, "id": pa.array(ids, pa.string()),
                           "input_smiles": pa.array(inputs, pa.string()),
@@ -160,13 +163,13 @@ def build_shard(directory: str, name: str, first_row: int,
                           "key": pa.array(keys, pa.string()),
                           "status": pa.array(statuses, pa.string()), "heavy_atoms": heavy})
         pq.write_table(table, tmp / TABLE_FILE, compression="zstd")
+        unreadable = np.flatnonzero(np.asarray(statuses, dtype=object) != "ok").astype(np.int32)
+        np.save(tmp / "unreadable.npy", unreadable, allow_pickle=False)
         if mols:
-            row_ids = np.asarray(ok_rows, dtype=np.int64)
             packed, counts = similarity.packed(mols)
-            TanimotoIndex(packed, counts, ids=row_ids, recipe=similarity).save(tmp / "similarity")
+            TanimotoIndex(packed, counts, recipe=similarity).save(tmp / "similarity")
             del packed
-            SubstructureIndex(mols, ids=row_ids, recipe=pattern,
-                              keep_molecules=False).save(tmp / "substructure")
+            SubstructureIndex(mols, recipe=pattern, keep_molecules=False).save(tmp / "substructure")
     files = tuple(sorted((f"shards/{name}/{p.relative_to(tmp).as_posix()}", _sha256(p))
                          for p in tmp.rglob("*") if p.is_file()))
     if final.exists():      # left by an interrupted append: never in the manifest
@@ -332,7 +335,7 @@ def _manifest(previous: Mapping[str, Any], recipes: tuple[Mapping[str, Any], Map
         "inputs": list(previous.get("inputs", [])),
         "layout": "shards/<first row>/molecules.parquet (columns " + ", ".join(TABLE_COLUMNS)
                   + "), similarity/ (TanimotoIndex), substructure/ (SubstructureIndex); "
-                  "ids in both indexes are global row numbers",
+                  "index position p = shard row p + (unreadable.npy rows before it)",
         "shards": [s.as_dict() for s in shards],
     }
 
@@ -348,7 +351,8 @@ class LibraryIndex:
     ``client`` a search runs one task per shard (each worker loads its shard from the shared
     directory); the merged answer is the same as in one process.
 
-    ``threads`` goes to each shard's TanimotoIndex and SubstructureIndex.
+    ``threads`` searches that many shards at a time, on threads (faiss and RDKit release the
+    GIL); each shard's own search runs on one thread, so the answer never depends on it.
     """
 
     def __init__(self, directory: str | os.PathLike[str], *, mmap: bool = False,
@@ -365,6 +369,7 @@ class LibraryIndex:
         self._similarity: dict[str, TanimotoIndex] = {}
         self._substructure: dict[str, SubstructureIndex] = {}
         self._tables: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._maps: dict[str, _RowMap] = {}
         self._starts = np.array([s.first_row for s in self.shards], dtype=np.int64)
 
     def __len__(self) -> int:
@@ -405,8 +410,8 @@ class LibraryIndex:
         if not shard.indexed:
             return None
         if shard.name not in self._similarity:
-            self._similarity[shard.name] = _load_similarity(self.path, shard, self.mmap,
-                                                            self.threads)
+            self._similarity[shard.name] = _load_similarity(self.path, shard, self.mmap, 1)
+            self._rows_of(shard)
         return self._similarity[shard.name]
 
     def substructure(self, shard: Shard) -> SubstructureIndex | None:
@@ -414,8 +419,8 @@ class LibraryIndex:
         if not shard.indexed:
             return None
         if shard.name not in self._substructure:
-            self._substructure[shard.name] = _load_substructure(self.path, shard, self.mmap,
-                                                                self.threads)
+            self._substructure[shard.name] = _load_substructure(self.path, shard, self.mmap, 1)
+            self._rows_of(shard)
         return self._substructure[shard.name]
 
     def table(self, shard: Shard, columns: Sequence[str] = TABLE_COLUMNS) -> Any:
@@ -438,12 +443,26 @@ class LibraryIndex:
 
     @property
     def nbytes(self) -> dict[str, int]:
-        """Memory of what is loaded: similarity codes + row ids, substructure screens + SMILES."""
-        sim = sum(ix.nbytes + (ix.ids.nbytes if ix.ids is not None else 0)
-                  for ix in self._similarity.values())
-        sub = sum(ix.nbytes + (ix.ids.nbytes if ix.ids is not None else 0)
-                  for ix in self._substructure.values())
-        return {"similarity": int(sim), "substructure": int(sub)}
+        """Memory of what is loaded (bytes): the similarity indexes (codes, profiles, order,
+        bands) and the substructure indexes (screens, SMILES), each with the row maps."""
+        maps = sum(m.nbytes for m in self._maps.values())
+        sim = sum(ix.nbytes for ix in self._similarity.values())
+        sub = sum(ix.nbytes for ix in self._substructure.values())
+        return {"similarity": int(sim + maps), "substructure": int(sub + maps)}
+
+    def _rows_of(self, shard: Shard) -> "_RowMap":
+        """The shard's map from index positions to global rows (loaded once)."""
+        if shard.name not in self._maps:
+            self._maps[shard.name] = _RowMap.load(self.path, shard)
+        return self._maps[shard.name]
+
+    def global_rows(self, shard: Shard, positions: np.ndarray) -> np.ndarray:
+        """Global rows of ``shard``'s index positions (what its indexes number 0, 1, ...)."""
+        return self._rows_of(shard).rows(np.asarray(positions, dtype=np.int64))
+
+    def positions(self, shard: Shard, rows: np.ndarray) -> np.ndarray:
+        """Index positions of global ``rows`` of ``shard`` (-1 for an unreadable row)."""
+        return self._rows_of(shard).positions(np.asarray(rows, dtype=np.int64))
 
     # -- queries
 
@@ -498,13 +517,11 @@ class LibraryIndex:
             if index is None:
                 continue
             hits = index.similar_arrays(q, 0.0)
-            ids = np.asarray(index.ids, dtype=np.int64)[hits.rows]
-            order = np.argsort(ids)
-            ids, got = ids[order], hits.scores[order]
+            by_position = np.empty(len(index), dtype=np.float64)
+            by_position[hits.rows] = hits.scores
             at = np.flatnonzero(which == si)
-            pos = np.minimum(np.searchsorted(ids, rows[at]), max(len(ids) - 1, 0))
-            match = ids[pos] == rows[at] if len(ids) else np.zeros(len(at), dtype=bool)
-            out[at[match]] = got[pos[match]]
+            pos = self.positions(self.shards[si], rows[at])
+            out[at[pos >= 0]] = by_position[pos[pos >= 0]]
         return out
 
     def rows(self, rows: Sequence[int] | np.ndarray,
@@ -535,8 +552,14 @@ class LibraryIndex:
     def _map(self, kind: str, arg: Any, client: Any) -> list[Any]:
         shards = [s for s in self.shards if s.indexed]
         if client is None:
-            return [_search(kind, arg, self.similarity(s) if kind in _SIMILARITY_KINDS
-                            else self.substructure(s)) for s in shards]
+            indexes = [self.similarity(s) if kind in _SIMILARITY_KINDS else self.substructure(s)
+                       for s in shards]
+            maps = [self._rows_of(s) for s in shards]
+            if self.threads <= 1 or len(indexes) <= 1:
+                return [_search(kind, arg, ix, m) for ix, m in zip(indexes, maps)]
+            # shards side by side: faiss and RDKit's matching release the GIL
+            with ThreadPoolExecutor(max_workers=self.threads) as pool:
+                return list(pool.map(lambda im: _search(kind, arg, *im), zip(indexes, maps)))
         futures = [client.submit(_search_shard, str(self.path), s, kind, arg, pure=False)
                    for s in shards]
         return client.gather(futures)
@@ -545,16 +568,59 @@ class LibraryIndex:
 _SIMILARITY_KINDS = ("similar", "top_k")
 
 
-def _search(kind: str, arg: Any, index: Any) -> Any:
-    """One shard's answer, with the shard's local rows turned into global rows."""
+@dataclass(frozen=True)
+class _RowMap:
+    """Index position <-> global row for one shard, from its unreadable rows."""
+
+    first_row: int
+    unreadable: np.ndarray   # shard rows without fingerprints, ascending
+    gaps: np.ndarray         # unreadable[i] - i: readable rows before the i-th unreadable one
+
+    @classmethod
+    def load(cls, root: Path, shard: Shard) -> "_RowMap":
+        try:
+            bad = np.load(root / "shards" / shard.name / "unreadable.npy", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise LibraryIndexError(f"{root / 'shards' / shard.name}: {exc}") from None
+        bad = bad.astype(np.int64)
+        return cls(shard.first_row, bad, bad - np.arange(len(bad)))
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.unreadable.nbytes + self.gaps.nbytes)
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """Global rows of index positions.
+
+        >>> m = _RowMap(100, np.array([1, 2, 5]), np.array([1, 1, 3]))
+        >>> m.rows(np.array([0, 1, 2, 3, 4])).tolist()
+        [100, 103, 104, 106, 107]
+        """
+        p = np.asarray(positions, dtype=np.int64)
+        return self.first_row + p + np.searchsorted(self.gaps, p, side="right")
+
+    def positions(self, rows: np.ndarray) -> np.ndarray:
+        """Index positions of global rows (-1 for an unreadable row).
+
+        >>> m = _RowMap(100, np.array([1, 2, 5]), np.array([1, 1, 3]))
+        >>> m.positions(np.array([100, 101, 103, 107])).tolist()
+        [0, -1, 1, 4]
+        """
+        local = np.asarray(rows, dtype=np.int64) - self.first_row
+        before = np.searchsorted(self.unreadable, local, side="left")
+        return np.where(np.isin(local, self.unreadable), -1, local - before)
+
+
+def _search(kind: str, arg: Any, index: Any, rowmap: _RowMap) -> Any:
+    """One shard's answer, with the shard's index positions turned into global rows."""
     if kind == "similar":
         q, t = arg
         hits = index.similar_arrays(q, t)
-        return HitArrays(hits.lims, index.ids[hits.rows].astype(np.int64), hits.scores)
+        return HitArrays(hits.lims, rowmap.rows(hits.rows), hits.scores)
     if kind == "top_k":
         q, k = arg
         hits = index.top_k_arrays(q, k)
-        return HitArrays(hits.lims, index.ids[hits.rows].astype(np.int64), hits.scores)
+        return HitArrays(hits.lims, rowmap.rows(hits.rows), hits.scores)
     if kind == "smarts":
         rows = index.smarts(arg)
     elif kind == "containing":
@@ -563,15 +629,17 @@ def _search(kind: str, arg: Any, index: Any) -> Any:
         rows = index.contained_in(arg)
     else:  # pragma: no cover - internal
         raise ValueError(kind)
-    return np.asarray(index.ids, dtype=np.int64)[np.asarray(rows, dtype=np.int64)]
+    return rowmap.rows(np.asarray(rows, dtype=np.int64))
 
 
 def _search_shard(directory: str, shard: Shard, kind: str, arg: Any) -> Any:
     """A Dask task: load one shard (memory-mapped) and answer one search on it."""
+    root = Path(directory)
+    rowmap = _RowMap.load(root, shard)
     with quiet_rdkit():
         if kind in _SIMILARITY_KINDS:
-            return _search(kind, arg, _load_similarity(Path(directory), shard, True, 1))
-        return _search(kind, arg, _load_substructure(Path(directory), shard, True, 1))
+            return _search(kind, arg, _load_similarity(root, shard, True, 1), rowmap)
+        return _search(kind, arg, _load_substructure(root, shard, True, 1), rowmap)
 
 
 def merge_hits(parts: Sequence[HitArrays], nq: int, k: int | None = None) -> HitArrays:
