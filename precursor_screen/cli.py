@@ -316,9 +316,24 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
         click.echo("evidence:     no identity, substructure, conversion or group relation found")
 
 
+from precursor_screen.declarations.commands import declarations_cmd, rescreen_cmd  # noqa: E402
 from precursor_screen.report.commands import report_cmd  # noqa: E402
+from precursor_screen.survey.commands import (  # noqa: E402
+    derivatives_cmd,
+    enumerate_cmd,
+    group_cmd,
+    index_group,
+    search_cmd,
+)
 
 cli.add_command(report_cmd, "report")
+cli.add_command(declarations_cmd, "declarations")
+cli.add_command(rescreen_cmd, "rescreen")
+cli.add_command(index_group, "index")
+cli.add_command(search_cmd, "search")
+cli.add_command(derivatives_cmd, "derivatives")
+cli.add_command(group_cmd, "group")
+cli.add_command(enumerate_cmd, "enumerate")
 
 
 def main() -> None:
