@@ -225,6 +225,11 @@ def test_pickles() -> None:
     assert back.metadata() == DRUGS.metadata()
 
 
+def test_the_search_leaves_transesterification_out() -> None:
+    ids = {r.id for r in DRUGS.rules.rules}
+    assert "transesterification" not in ids and "ester-hydrolysis" in ids
+
+
 def test_depth_one_misses_two_step_routes() -> None:
     assert DRUGS.routes(standardize_smiles("CCC(=O)c1ccc(C)cc1"), depth=1) == []
 
