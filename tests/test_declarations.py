@@ -296,3 +296,39 @@ def test_cli_errors_map_to_exit_codes(tmp_path: Path) -> None:
 def test_commands_have_help_with_an_example() -> None:
     for cmd in (declarations_cmd, rescreen_cmd):
         assert cmd.help and "Example" in cmd.help
+
+
+# -- OPSIN: optional ----------------------------------------------------------------------------
+
+class _FakeOpsin:
+    """Stands in for the Java process: records the batches it is sent."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    def parse(self, names: list[str]) -> list[str]:
+        self.batches.append(list(names))
+        return ["CCCC(=O)Cc1ccccc1" if n == "1-phenylpentan-2-one" else "" for n in names]
+
+
+def test_opsin_gets_only_unresolved_names_once_per_chunk() -> None:
+    from precursor_screen.declarations.resolve import Resolver
+
+    fake = _FakeOpsin()
+    resolver = Resolver(screener().resolver.table, fake)  # type: ignore[arg-type]
+    decls = [Declaration(0, "a", name="1-phenylpentan-2-one"), Declaration(1, "b", name="acetone"),
+             Declaration(2, "c", name="1-phenylpentan-2-one"), Declaration(3, "d", name="zzz qqq")]
+    got = resolver.resolve_all(decls)
+    assert fake.batches == [["1-phenylpentan-2-one", "zzz qqq"]]
+    assert [r.found[0].resolved_by if r.found else "" for r in got] == ["opsin", "name:registry", "opsin", ""]
+    resolver.resolve_all(decls)
+    assert len(fake.batches) == 1                                  # remembered, not asked again
+
+
+def test_real_opsin_when_installed() -> None:
+    from precursor_screen.declarations.resolve import Opsin
+
+    opsin = Opsin()
+    if opsin.problem():
+        pytest.skip(opsin.problem())
+    assert opsin.parse(["1-phenylpentan-2-one", "not a chemical name"]) == ["C1(=CC=CC=C1)CC(CCC)=O", ""]

@@ -14,11 +14,14 @@ import click
 
 from precursor_screen.cli import _progress, load_reference, reference_options
 
-__all__ = ["declarations_cmd", "rescreen_cmd"]
+__all__ = ["declarations_cmd", "rescreen_cmd", "reference_parameters"]
 
 
-def _reference_parameters(reference: str | None, as_of: dt.date | None, include: tuple[str, ...],
-                          extra_reference: tuple[str, ...]) -> dict[str, Any]:
+def reference_parameters(reference: str | None = None, as_of: dt.date | None = None,
+                         include: tuple[str, ...] = (), extra_reference: tuple[str, ...] = ()
+                         ) -> dict[str, Any]:
+    """The reference options as recorded in an output's parameters (library runs that pass the
+    same dict write the same metadata as the command)."""
     return {"reference": reference or "", "as_of": str(as_of or ""), "include": list(include),
             "extra_reference": list(extra_reference)}
 
@@ -113,7 +116,7 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
         if problem:
             raise click.UsageError(f"--opsin: {problem}")
     meta = output_metadata(config, inputs, spec,
-                           _reference_parameters(reference, as_of, include, extra_reference))
+                           reference_parameters(reference, as_of, include, extra_reference))
     notify = lambda msg: click.echo(msg, err=True)  # noqa: E731
     jobs = jobs or (os.cpu_count() or 1)
     with _progress(None, "declarations", progress) as bar:
@@ -169,7 +172,7 @@ def rescreen_cmd(previous: str, output: str, full_output: str | None, reference:
     with _progress(None, "rescreen", progress) as bar:
         bar.unit = "row"
         summary = rescreen(previous, reg, output, full_output=full_output, changes_format=fmt,
-                           extra_parameters=_reference_parameters(reference, as_of, include,
+                           extra_parameters=reference_parameters(reference, as_of, include,
                                                                   extra_reference),
                            progress=bar, notify=notify)
     click.echo(summary.text(), err=True)
