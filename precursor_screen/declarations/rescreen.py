@@ -10,8 +10,9 @@ A row relates to a changed substance when it could answer differently without it
 * a resolved structure has any relation to it the screen looks for (identity, salt or
   stereoisomer, containment either way, a conversion route) or a Tanimoto at least as high as
   the row's best similarity to the old list or the lowest threshold that can raise a flag (its
-  nearest-substance reason and flags can change; fewer cannot). Group membership does not
-  depend on the list, and is not asked;
+  nearest-substance reason and flags can change; fewer cannot). Group membership and controlled
+  drugs do not depend on the list, and are not asked (whether the drug stage runs depends on a
+  strong list hit, which is a relation to that substance);
 * a declared CAS number, name or CN code is one of the substance's (resolution and the CN rules
   use the list's CAS numbers, names and codes).
 
@@ -143,6 +144,8 @@ class _Relations:
         self.screener = (Screener(Registry(tuple(subs), "change"), parameters=parameters)
                          if subs else None)
         self._structures: dict[str, tuple[tuple[str, float], ...]] = {}
+        self._caches: dict[str, dict[Any, tuple[str, ...]]] = {}
+        self._rows: dict[tuple[Any, ...], list[str]] = {}
 
     def _structure_hits(self, smiles: str) -> tuple[tuple[str, float], ...]:
         """(changed substance, similarity or 1 for a non-similarity relation) for a structure."""
@@ -153,8 +156,8 @@ class _Relations:
                 with quiet_rdkit():
                     v = self.screener.check(smiles)
                 for h in v.hits:
-                    if h.relation == "group":
-                        continue  # groups do not depend on the list
+                    if h.substance_id not in self.ids:
+                        continue  # groups and controlled drugs: not the list's substances
                     sim = h.similarity if h.relation == "similar" else 1.0
                     found[h.substance_id] = max(found.get(h.substance_id, 0.0), sim)
             hit = tuple(sorted(found.items()))
@@ -169,29 +172,71 @@ class _Relations:
         named = [t for t in tags if self.ids[t] in (old_match, new_match)] or list(tags[:1])
         return "; ".join(self.texts[t] for t in named)
 
-    def of(self, row: dict[str, Any]) -> list[str]:
-        """The changed substances a previous output row relates to (tags, closest first)."""
-        found: list[tuple[float, str]] = []
-        structures = [s for s in str(row.get("resolved_smiles") or "").split(";") if s]
-        floor = float(row.get("similarity") or 0.0) if len(structures) == 1 else 0.0
-        for smi in structures:
-            for tag, sim in self._structure_hits(smi):
-                if sim >= min(floor, self.threshold) - 1e-4:
-                    found.append((sim, tag))
-        found.sort(key=lambda st: -st[0])
-        tags = [t for _, t in found]
-        for token in split_cas(str(row.get("cas") or "")) + _CAS_IN_TEXT.findall(str(row.get("description") or "")):
+    def _cached(self, kind: str, key: Any, compute: Callable[[], tuple[str, ...]]) -> tuple[str, ...]:
+        cache = self._caches.setdefault(kind, {})
+        hit = cache.get(key)
+        if hit is None:
+            if len(cache) > 200_000:
+                cache.clear()
+            hit = cache[key] = compute()
+        return hit
+
+    def _structures_tags(self, resolved_smiles: str, similarity: float) -> tuple[str, ...]:
+        structures = [x for x in resolved_smiles.split(";") if x]
+        floor = similarity if len(structures) == 1 else 0.0
+        found = sorted(((sim, tag) for smi in structures for tag, sim in self._structure_hits(smi)
+                        if sim >= min(floor, self.threshold) - 1e-4), key=lambda st: -st[0])
+        return tuple(dict.fromkeys(t for _, t in found))
+
+    def _cas_tags(self, text: str, in_text: bool = False) -> tuple[str, ...]:
+        tokens = _CAS_IN_TEXT.findall(text) if in_text else split_cas(text)
+        tags: list[str] = []
+        for token in tokens:
             number, problem = normalize_cas(token)
             if not problem:
                 tags.extend(self.cas.get(number, ()))
-        for text in (str(row.get("name") or ""), str(row.get("description") or "")):
-            if text.strip():
-                tags.extend(self.names.get(name_key(text), ()))
-                tags.extend(self.names.get(stripped_name_key(text), ()))
-        cn = parse_cn(str(row.get("cn_code") or ""))
-        if cn is not None and not cn.problem:
-            tags.extend(self.codes.get(cn.digits[:8] if len(cn.digits) >= 8 else cn.digits + "00", ()))
-        return list(dict.fromkeys(tags))
+        return tuple(tags)
+
+    def _name_tags(self, text: str) -> tuple[str, ...]:
+        if not text.strip():
+            return ()
+        return (*self.names.get(name_key(text), ()), *self.names.get(stripped_name_key(text), ()))
+
+    def _code_tags(self, text: str) -> tuple[str, ...]:
+        cn = parse_cn(text)
+        if cn is None or cn.problem:
+            return ()
+        return tuple(self.codes.get(cn.digits[:8] if len(cn.digits) >= 8 else cn.digits + "00", ()))
+
+    def of(self, rules: str, resolved_smiles: str, similarity: float, cas: str, name: str,
+           cn_code: str, resolved_by: str, description: str) -> list[str]:
+        """The changed substances a previous output row relates to (tags, closest first).
+
+        The description counts only where the row was resolved from it or not at all: elsewhere
+        resolution never reads it (and a change that could make it do so names the row's CAS
+        number or name).
+        """
+        malformed = "input:malformed" in rules.split(";")
+        desc = description if not resolved_by or resolved_by.startswith("description") else ""
+        key = (malformed, resolved_smiles, similarity, cas, name, cn_code, desc)
+        hit = self._rows.get(key)
+        if hit is not None:
+            return hit
+        tags: list[str] = []
+        if not malformed:
+            tags = [*self._cached("s", (resolved_smiles, similarity),
+                                  lambda: self._structures_tags(resolved_smiles, similarity)),
+                    *self._cached("c", cas, lambda: self._cas_tags(cas)),
+                    *self._cached("n", name, lambda: self._name_tags(name)),
+                    *self._cached("k", cn_code, lambda: self._code_tags(cn_code))]
+            if desc:
+                tags += self._cached("d", desc, lambda: (*self._cas_tags(desc, True),
+                                                         *self._name_tags(desc)))
+        tags = list(dict.fromkeys(tags))
+        if len(self._rows) > 200_000:
+            self._rows.clear()
+        self._rows[key] = tags
+        return tags
 
 
 def previous_config(meta: dict[str, Any], reference: Any) -> DeclarationConfig:
@@ -239,38 +284,59 @@ def rescreen(previous: str, reference: Any, changes_output: str, *, full_output:
     stamp = (__version__, reference.content_hash)
     changes: list[tuple[Any, ...]] = []
 
-    def redo(batch: list[dict[str, Any]]) -> Any:
+    def redo(table: Any) -> Any:
+        """One batch: which rows relate (column-wise, cached per value), those redone and spliced
+        back, the stamps renewed; untouched rows never become Python objects but for a lookup."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = table.num_rows
+        col = lambda c: table.column(c).to_pylist()  # noqa: E731
         todo: list[tuple[int, list[str]]] = []
-        if relations is not None:
-            for i, r in enumerate(batch):
-                if "input:malformed" in str(r.get("rules") or "").split(";"):
-                    continue
-                tags = relations.of(r)
+        if relations is not None and n:
+            for i, values in enumerate(zip(col("rules"), col("resolved_smiles"), col("similarity"),
+                                           col("cas"), col("name"), col("cn_code"),
+                                           col("resolved_by"), col("description"))):
+                tags = relations.of(*values)
                 if tags:
                     todo.append((i, tags))
-        out = [tuple(r.get(c) for c in OUTPUT_COLUMNS[:-2]) + stamp for r in batch]
+        columns = {c: table.column(c) for c in OUTPUT_COLUMNS[:-2]}
         if todo:
             assert screener is not None and relations is not None
+            old = {c: col(c) for c in ("row", "declaration_id", "verdict", "reason", "match_id",
+                                       "cn_code", "cas", "name", "smiles", "description",
+                                       "quantity_kg")}
+            decls = [Declaration(old["row"][i], old["declaration_id"][i], old["cn_code"][i],
+                                 old["cas"][i], old["name"][i], old["smiles"][i],
+                                 old["description"][i], old["quantity_kg"][i]) for i, _ in todo]
             with quiet_rdkit():
-                verdicts = screener.judge([_declaration(batch[i]) for i, _ in todo])
-            for (i, tags), v in zip(todo, verdicts):
-                old = batch[i]
-                new = v.as_row(*stamp)
-                out[i] = new
-                if old["verdict"] != v.verdict:
+                new_rows = screener.judge_rows(decls, *stamp)
+            flags = [False] * n
+            for i, _ in todo:
+                flags[i] = True
+            mask = pa.array(flags)
+            for k, c in enumerate(OUTPUT_COLUMNS[:-2]):
+                current = columns[c].combine_chunks()
+                columns[c] = pc.replace_with_mask(current, mask,
+                                                  pa.array([r[k] for r in new_rows], current.type))
+            for (i, tags), new in zip(todo, new_rows):
+                verdict, reason, match_id = new[2], new[3], new[6]
+                if old["verdict"][i] != verdict:
                     summary.changed += 1
-                    summary.transitions[f"{old['verdict']}->{v.verdict}"] += 1
-                    why = relations.why(tags, str(old.get("match_id") or ""), v.match_id)
-                    changes.append((old["row"], old["declaration_id"], old["verdict"], v.verdict, why,
-                                    v.reason, old["reason"], ";".join(v.rules), v.flag, v.match_id,
-                                    v.match_name, v.resolved_smiles, v.resolved_by, *new[11:17]))
-                elif (old["reason"], old["match_id"]) != (v.reason, v.match_id):
+                    summary.transitions[f"{old['verdict'][i]}->{verdict}"] += 1
+                    why = relations.why(tags, str(old["match_id"][i] or ""), match_id)
+                    changes.append((new[0], new[1], old["verdict"][i], verdict, why, reason,
+                                    old["reason"][i], *new[4:8], *new[9:17]))
+                elif (old["reason"][i], old["match_id"][i]) != (reason, match_id):
                     summary.reason_changed += 1
-        summary.rows += len(batch)
+        summary.rows += n
         summary.redone += len(todo)
         if progress is not None:
-            progress.update(len(batch))
-        return part_table(out)
+            progress.update(n)
+        out = part_table([])
+        arrays = [columns[c] for c in OUTPUT_COLUMNS[:-2]]
+        arrays += [pa.array([stamp[0]] * n, pa.string()), pa.array([stamp[1]] * n, pa.string())]
+        return pa.Table.from_arrays(arrays, schema=out.schema)
 
     tables = (redo(b) for b in batches_in)
     if full_output is None:

@@ -485,13 +485,16 @@ def _write_text(fh: IO[bytes], fmt: str, tables: Iterable[Any]) -> None:
         pacsv.write_csv(t.select(list(OUTPUT_COLUMNS)), fh, options)
 
 
-def read_output(path: str, batch_size: int = 20000
-                ) -> tuple[Iterator[list[dict[str, Any]]], dict[str, Any]]:
-    """Stream a declarations output back in batches of rows (dicts, typed as written), with its
-    metadata. A Parquet output comes back row group by row group, so a rewrite keeps its layout."""
+def read_output(path: str) -> tuple[Iterator[Any], dict[str, Any]]:
+    """Stream a declarations output back as Arrow tables (OUTPUT_COLUMNS, typed as written),
+    with its metadata. A Parquet output comes back row group by row group, so a rewrite keeps its
+    layout; CSV and TSV through Arrow's reader (quoted newlines allowed), JSON Lines likewise."""
+    import pyarrow as pa
+
     fmt = output_format(path)
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file")
+    schema = _arrow_schema()
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -500,33 +503,29 @@ def read_output(path: str, batch_size: int = 20000
         except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
             raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
         meta = json.loads((pf.schema_arrow.metadata or {}).get(_META_KEY, b"{}"))
-        return (pf.read_row_group(i).to_pylist() for i in range(pf.num_row_groups)), meta
+        return (pf.read_row_group(i, columns=list(OUTPUT_COLUMNS)).cast(schema)
+                for i in range(pf.num_row_groups)), meta
     meta = {}
     if os.path.exists(path + ".meta.json"):
         with open(path + ".meta.json", encoding="utf-8") as fh:
             meta = json.load(fh)
 
-    def rows() -> Iterator[dict[str, Any]]:
-        with open(path, encoding="utf-8", newline="") as fh:
-            if fmt == "jsonl":
-                for line in fh:
-                    if line.strip():
-                        yield json.loads(line)
-                return
-            for r in csv.DictReader(fh, delimiter="\t" if fmt == "tsv" else ","):
-                out: dict[str, Any] = dict(r)
-                out["row"] = int(r["row"])
-                out["similarity"] = float(r["similarity"] or 0)
-                yield out
+    def tables() -> Iterator[Any]:
+        if fmt == "jsonl":
+            import pyarrow.json as pajson
 
-    def batches() -> Iterator[list[dict[str, Any]]]:
-        batch: list[dict[str, Any]] = []
-        for r in rows():
-            batch.append(r)
-            if len(batch) == batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+            t = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=schema))
+            yield t.select(list(OUTPUT_COLUMNS))
+            return
+        import pyarrow.csv as pacsv
 
-    return batches(), meta
+        reader = pacsv.open_csv(
+            path, read_options=pacsv.ReadOptions(block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",",
+                                             newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types=schema, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
+        for batch in reader:
+            yield pa.Table.from_batches([batch]).select(list(OUTPUT_COLUMNS)).cast(schema)
+
+    return tables(), meta
