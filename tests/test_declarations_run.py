@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from precursor_screen.cli import Cli  # noqa: F401 - loads the shared options before the commands
+from precursor_screen.declarations.commands import reference_parameters
 from precursor_screen.declarations.rescreen import diff_inventories, rescreen
 from precursor_screen.declarations.run import (
     InlineExecutor,
@@ -52,7 +53,11 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def screen_file(data: Path, out: Path, as_of: str = "", **kwargs: object):  # noqa: ANN201
-    meta = output_metadata(config(as_of), [str(data)], InputSpec())
+    """A library run that writes what `declarations DATA -o OUT [--as-of]` writes, metadata too."""
+    import datetime as dt
+
+    day = dt.date.fromisoformat(as_of) if as_of else None
+    meta = output_metadata(config(as_of), [str(data)], InputSpec(), reference_parameters(as_of=day))
     kwargs.setdefault("executor", executor(as_of))
     return run_declarations([str(data)], str(out), config(as_of), metadata=meta, **kwargs)
 
@@ -101,6 +106,7 @@ def test_killed_run_resumes_to_identical_output(data: Path, reference_output: Pa
     assert f"resuming: {done} chunks already screened" in again.stderr
     assert f"{ROWS} rows in, {ROWS} rows out" in again.stderr
     assert out.read_bytes() == reference_output.read_bytes()
+    assert Path(f"{out}.meta.json").read_bytes() == Path(f"{reference_output}.meta.json").read_bytes()
     assert not Path(f"{out}.parts").exists()
 
 
@@ -160,7 +166,7 @@ def test_rescreen_redoes_few_rows_and_equals_a_fresh_run(data: Path, reference_o
     screen_file(data, old, as_of="2019-12-31", chunk_size=1000)
     changes, full = tmp_path / "changes.csv", tmp_path / "full.parquet"
     summary = rescreen(str(old), config().reference, str(changes), full_output=str(full),
-                       screener=executor().screener)
+                       extra_parameters=reference_parameters(), screener=executor().screener)
     fresh = tmp_path / "fresh.parquet"
     screen_file(data, fresh, chunk_size=1000)
     assert full.read_bytes() == fresh.read_bytes()          # redoing only related rows is enough
@@ -176,9 +182,10 @@ def test_rescreen_redoes_few_rows_and_equals_a_fresh_run(data: Path, reference_o
 
 def test_rescreen_without_a_list_change_redoes_nothing(reference_output: Path, tmp_path: Path) -> None:
     summary = rescreen(str(reference_output), config().reference, str(tmp_path / "c.csv"),
-                       full_output=str(tmp_path / "same.csv"))
+                       full_output=str(tmp_path / "same.csv"), extra_parameters=reference_parameters())
     assert (summary.redone, summary.changed) == (0, 0)
     assert (tmp_path / "same.csv").read_bytes() == reference_output.read_bytes()
+    assert (tmp_path / "same.csv.meta.json").read_bytes() == Path(f"{reference_output}.meta.json").read_bytes()
 
 
 def test_inventory_diff_counts_an_edited_entry_as_removed_and_added() -> None:
