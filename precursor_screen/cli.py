@@ -106,10 +106,13 @@ LIST_COLUMNS = ("id", "name", "status", "eu_category", "un_table", "eu_date", "c
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "sdf"]),
               default=None, help="Output format (default: from -o's extension, else table).")
 @click.option("-o", "--output", default="-", help="Output file (default: stdout).")
+@click.option("--drugs", is_flag=True,
+              help="Show the controlled drug targets instead (1961/1971 Conventions, EU acts); "
+                   "--as-of and --search apply.")
 def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, search: str | None,
              added_since: dt.date | None, include: tuple[str, ...], fmt: str | None,
-             output: str) -> None:
-    """Show the registry of scheduled substances, filtered.
+             output: str, drugs: bool) -> None:
+    """Show the registry of scheduled substances (or of controlled drugs), filtered.
 
     The registry's content hash identifies the list version; it is recorded in every output.
 
@@ -117,10 +120,19 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
     Example:
       precursor-screen list --as-of 2012-12-31 --category 1
       precursor-screen list --search APAAN --format json
+      precursor-screen list --drugs --as-of 2014-12-31
     """
     from scheduled_substances import load_registry
     from precursor_screen.manifest import run_metadata
 
+    if drugs:
+        given = [o for o, v in (("--category", category), ("--un-table", un_table),
+                                ("--added-since", added_since), ("--include", include)) if v]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} do not apply to --drugs "
+                                   "(use --as-of and --search)")
+        _list_drugs(as_of, search, fmt, output)
+        return
     full = load_registry()
     reg = full.filter(as_of=as_of, include=("scheduled", *include), category=category,
                       un_table=un_table, search=search, added_since=added_since)
@@ -136,6 +148,58 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
 
     write_text(output, text)
     click.echo(f"{len(reg)} substances; registry sha256 {full.content_hash}", err=True)
+
+
+DRUG_LIST_COLUMNS = (("id", 24), ("name", 34), ("schedule", 14), ("controlled_from", 15),
+                     ("eu_act", 44))
+
+
+def _list_drugs(as_of: dt.date | None, search: str | None, fmt: str | None, output: str) -> None:
+    """`list --drugs`: the controlled drug targets the drug-precursor stage looks for."""
+    from precursor_screen.io.writers import write_text
+    from precursor_screen.manifest import run_metadata
+    from scheduled_substances.drugs import load_drugs
+
+    full = load_drugs()
+    reg = full.filter(as_of=as_of, search=search)
+    if fmt is None:
+        ext = output.rsplit(".", 1)[-1].lower() if "." in output else ""
+        fmt = ext if ext in ("csv", "json", "sdf") else "table"
+    meta = run_metadata(reg, {"as_of": str(as_of or ""), "search": search or "", "drugs": True})
+    meta["registry_sha256"] = full.content_hash
+    rows = []
+    for t in reg:
+        schedule = t.un_schedule(as_of)
+        rows.append(dict(t.as_row(), schedule=f"{t.convention} {schedule}" if schedule else "",
+                         listing=t.listing(as_of)))
+    if fmt == "json":
+        text = json.dumps({"metadata": meta, "drugs": rows}, indent=1, ensure_ascii=False) + "\n"
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["id"], lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        text = buf.getvalue()
+    elif fmt == "sdf":
+        from rdkit import Chem
+
+        buf = io.StringIO()
+        for row in rows:
+            mol = Chem.MolFromSmiles(row["smiles"])
+            mol.SetProp("_Name", row["name"])
+            buf.write(Chem.MolToMolBlock(mol))
+            buf.write("".join(f"> <{k}>\n{v}\n\n" for k, v in
+                              (*row.items(), ("registry_sha256", meta["registry_sha256"]))))
+            buf.write("$$$$\n")
+        text = buf.getvalue()
+    else:
+        out = [f"# drug registry sha256 {meta['registry_sha256']}" + (f"; as of {as_of}" if as_of else ""),
+               "  ".join(c[:w].ljust(w) for c, w in DRUG_LIST_COLUMNS)]
+        for r in rows:
+            out.append("  ".join(str(r[c])[:w].ljust(w) for c, w in DRUG_LIST_COLUMNS).rstrip())
+        text = "\n".join(out) + "\n"
+    write_text(output, text)
+    click.echo(f"{len(reg)} controlled drugs; drug registry sha256 {full.content_hash}", err=True)
 
 
 def _render_list(reg: Any, fmt: str, meta: dict[str, Any], as_of: dt.date | None) -> str:
@@ -231,7 +295,7 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
     out_fmt = output_format(output, fmt)
     reg = load_reference(reference, as_of, include, extra_reference)
     params = ScreenParameters(depth=depth, max_products=max_products)
-    screener = Screener(reg, parameters=params)
+    screener = Screener(reg, as_of=as_of, parameters=params)
     jobs = jobs or (_os.cpu_count() or 1)
     meta = run_metadata(reg, {**screener.metadata(), "jobs": jobs, "include": list(include),
                               "extra_reference": list(extra_reference)}, list(inputs))
@@ -269,20 +333,22 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
 def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
               extra_reference: tuple[str, ...], include: tuple[str, ...], depth: int,
               as_json: bool) -> None:
-    """Answer one compound in full: nearest listed substances, relations, routes, groups.
+    """Answer one compound in full: nearest listed substances, relations, routes, groups,
+    and routes to controlled drugs with the reagent of each step.
 
-    QUERY is a SMILES, or a name, synonym, CAS number or id on the list.
+    QUERY is a SMILES, or a name, synonym, CAS number or id on the list (or a controlled drug's).
 
     \b
     Example:
       precursor-screen check "CC(=O)C(C#N)c1ccccc1"
       precursor-screen check APAAN --as-of 2012-12-31
+      precursor-screen check "CCC(=O)c1ccc(C)cc1"
     """
     from precursor_screen.results import route_text
     from precursor_screen.screen import ScreenParameters, Screener
 
     reg = load_reference(reference, as_of, include, extra_reference)
-    screener = Screener(reg, parameters=ScreenParameters(depth=depth))
+    screener = Screener(reg, as_of=as_of, parameters=ScreenParameters(depth=depth))
     v = screener.check(query)
     if v.status != "ok":
         raise click.ClickException(f"{query}: {v.status}")

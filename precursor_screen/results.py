@@ -29,10 +29,11 @@ OUTPUT_FORMATS = ("csv", "tsv", "parquet", "sdf", "jsonl")
 
 
 def route_text(route: Route | None) -> str:
-    """A route as ``rule -> product | rule -> product`` (empty for none)."""
+    """A route as ``rule -> product | rule (+ reagent) -> product`` (empty for none)."""
     if route is None:
         return ""
-    return " | ".join(f"{s.rule_name} -> {s.product}" for s in route.steps)
+    return " | ".join(f"{s.rule_name}{f' (+ {s.reagent})' if s.reagent else ''} -> {s.product}"
+                      for s in route.steps)
 
 
 def verdict_row(v: Verdict, tool_version: str, reference_sha256: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The screen: the one place that knows the order of the stages.
 
     record -> parse -> standardize -> identity -> similarity -> substructure -> conversions
-           -> groups -> decide flag, score and reason -> Verdict
+           -> controlled drugs -> groups -> decide flag, score and reason -> Verdict
 
 Every record yields exactly one Verdict. The evidence is weighed as CHEMISTRY.md asks: a
 conversion counts when the listed product keeps most of the candidate (or what comes off is a
@@ -28,6 +28,9 @@ from precursor_screen.types import Flag, Hit, Route, Verdict
 __all__ = ["Screener", "ScreenParameters", "screen"]
 
 BULK_CATEGORIES = frozenset({"2A", "2B", "3"})
+DRUG_STAGE_BELOW = 0.85
+"""The drug stage runs only while no hit scores this much (a listed precursor or a conversion to
+one is the stronger finding); `check` (keep_all) runs it always."""
 FLAG_FLOOR = 0.45
 """Evidence scoring below this is reported but raises no flag (weak similarity, containment in a
 listed substance, conversions to bulk chemicals)."""
@@ -70,7 +73,8 @@ class Screener:
 
     def __init__(self, reference: Any = None, *, as_of: Any = None, include: Sequence[str] = (),
                  extra_references: Sequence[Any] = (), parameters: ScreenParameters | None = None,
-                 rules: Any = None, groups: Any = None) -> None:
+                 rules: Any = None, groups: Any = None, drugs: Any = None) -> None:
+        from precursor_screen.drugs import DrugTargets
         from precursor_screen.fingerprint import load_recipes
         from precursor_screen.index import TanimotoIndex
         from precursor_screen.rules.conversions import load_conversion_rules
@@ -90,6 +94,9 @@ class Screener:
         self.parameters = parameters or ScreenParameters()
         self.rules = rules if rules is not None else load_conversion_rules()
         self.groups = groups if groups is not None else load_groups()
+        # controlled drugs reached by unmasking and reagent steps (drug-precursor flag)
+        self.drugs: DrugTargets = (drugs if drugs is not None
+                                   else DrugTargets(as_of=as_of, unmask=self.rules))
         self._organic = [s for s in reg.structures() if not s.is_inorganic]
         self._bulk_keys = frozenset(s.parent.key for s in load_registry().structures()
                                     if s.eu_category in BULK_CATEGORIES and s.parent is not None)
@@ -113,15 +120,20 @@ class Screener:
     def metadata(self) -> dict[str, Any]:
         """Parameters and versions of this screener, for an output's run metadata."""
         return {"screen": self.parameters.as_dict(), "fingerprint": self.recipe.name,
-                "conversion_rules": len(self.rules.rules), "groups": len(self.groups.ids)}
+                "conversion_rules": len(self.rules.rules), "groups": len(self.groups.ids),
+                "drug_targets": self.drugs.metadata()}
 
     def check(self, smiles: str, id: str = "") -> Verdict:
-        """Screen one SMILES (or a listed name, CAS or id) and keep every piece of evidence."""
+        """Screen one SMILES (or a listed name, CAS or id, or a controlled drug's) and keep every
+        piece of evidence."""
         text = smiles
         try:
             text = self.reference.find(smiles).smiles or smiles
         except Exception:  # noqa: BLE001 - not a name on the list: treat as SMILES
-            pass
+            try:
+                text = self.drugs.registry.find(smiles).smiles
+            except Exception:  # noqa: BLE001 - not a drug's name either
+                pass
         return next(iter(self._screen_chunk([Record(0, id or smiles, text)], keep_all=True)))
 
     def screen(self, molecules: Iterable[Record | str], *, jobs: int = 1,
@@ -242,7 +254,13 @@ class Screener:
                 hit = self._route_hit(route, n_atoms)
                 if hit is not None:
                     hits.append(hit)
-        # 5. generic groups
+        # 5. controlled drugs: the candidate is one, or reaches one by unmasking and reagent steps
+        if keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits):
+            hits.extend(self.drugs.identify(std))
+            hits.extend(self.drugs.routes(std, depth=p.depth, max_products=p.max_products,
+                                          min_kept_fraction=p.min_kept_fraction,
+                                          max_removed_atoms=p.max_removed_atoms))
+        # 6. generic groups
         if keep_all or any(std.mol.HasSubstructMatch(q) for q in self._group_gates):
             groups = self.groups.match(std.mol, words.value)
         elif self._ungated_groups:
@@ -385,7 +403,7 @@ class Screener:
         excluded = next((h for h in hits if h.relation == "excluded"), None)
         if excluded is not None:
             return excluded.reason
-        weak = next((h for h in hits if h.relation == "converts"), None)
+        weak = next((h for h in hits if h.relation in ("converts", "drug")), None)
         if weak is not None:
             return weak.reason
         near = next((h for h in hits if h.relation == "similar"), None)

@@ -25,7 +25,13 @@ CASES = [
     ("CC(O)(Cc1ccccc1)S(=O)(=O)[O-].[Na+]", Flag.CONVERTIBLE, "bmk", ["bisulfite"]),
     ("CC1(Cc2ccccc2)OCCO1", Flag.CONVERTIBLE, "bmk", ["ketal"]),
     ("O=C(OCc1ccccc1)N1CCC(Nc2ccccc2)CC1", Flag.CONVERTIBLE, "4-ap", ["4-AP"]),
-    ("C[C@H](N)[C@@H](O)c1ccccc1", Flag.NONE, "", ["cathine is excluded"]),
+    # cathine: excluded from norephedrine's listing because it is a controlled drug itself, and
+    # one oxidation from cathinone (1971 Convention, Schedule I)
+    ("C[C@H](N)[C@@H](O)c1ccccc1", Flag.DRUG_PRECURSOR, "cathinone", ["Cathinone", "Schedule I",
+                                                                      "oxidation"]),
+    ("CCC(=O)c1ccc(C)cc1", Flag.DRUG_PRECURSOR, "mephedrone",
+     ["two steps to Mephedrone", "1971 Convention, Schedule II", "+ a brominating agent",
+      "+ methylamine"]),
     ("CC(=O)c1ccccc1", Flag.NONE, "", ["nearest is 1-Phenyl-2-propanone"]),
     ("CCOC(=O)Cc1ccccc1", Flag.NONE, "", ["Phenylacetic acid", "bulk"]),
     ("CC(=O)CCc1ccccc1", Flag.NONE, "", []),

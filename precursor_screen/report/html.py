@@ -200,7 +200,8 @@ class HtmlReport:
     def add_verdict(self, v: Verdict) -> None:
         """Add one verdict (its best hit gives the card's relation, route and group)."""
         best = v.hits[0] if v.hits else None
-        steps = tuple((s.rule_name, s.product) for s in best.route.steps) \
+        steps = tuple((f"{s.rule_name} (+ {s.reagent})" if s.reagent else s.rule_name, s.product)
+                      for s in best.route.steps) \
             if best is not None and best.route is not None else ()
         self._add(_Entry(verdict_row(v, "", ""), self.total, steps))
 
@@ -277,6 +278,11 @@ class _Report:
         for s in self.reference or ():
             self.substances.setdefault((s.id, s.list_name), s)
             self.by_id.setdefault(s.id, s)
+        # the controlled drugs named by drug-precursor flags (structure and control for the card)
+        from scheduled_substances.drugs import load_drugs
+
+        for t in load_drugs():
+            self.substances.setdefault((t.id, t.list_name), t)
         self.counts = rows.counts
         self.n_flagged = rows.flagged
         self.carded = cards
@@ -462,6 +468,8 @@ class _Report:
         cand = e.text("standardized_smiles") or e.text("input_smiles")
         sub = self._substance(e)
         listed = _substance_smiles(sub)
+        if not listed and e.text("relation") == "drug" and e.steps:
+            listed = e.steps[-1][1]  # a member of a generic drug family: the route's product
         group = self._group(e.text("group_id"))
         cand_hl: tuple[int, ...] = ()
         listed_hl: tuple[int, ...] = ()
