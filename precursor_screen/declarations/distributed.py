@@ -16,7 +16,7 @@ from typing import Any
 
 from precursor_screen.errors import PrecursorScreenError
 
-from .run import ChunkResult, Task, _portable, judge_chunk, windowed
+from .run import ChunkResult, Task, portable_task, judge_chunk, windowed
 from .verdict import DeclarationConfig, DeclarationScreener
 
 __all__ = ["DaskExecutor", "dask_problem"]
@@ -77,7 +77,7 @@ class DaskExecutor:
                 self.client = Client(self.scheduler, timeout="30s")
             else:
                 self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                            processes=self.processes, dashboard_address=None)
+                                            processes=self.processes, dashboard_address=":0")
                 self.client = Client(self.cluster)
         except (OSError, TimeoutError) as exc:
             raise PrecursorScreenError(f"cannot reach the Dask scheduler {self.scheduler}: {exc}") from None
@@ -103,5 +103,5 @@ class DaskExecutor:
             done, not_done = wait(futures, return_when="FIRST_COMPLETED")
             return set(done), set(not_done)
 
-        yield from windowed(lambda t: self.client.submit(_dask_task, config, _portable(t), key, pure=False),
+        yield from windowed(lambda t: self.client.submit(_dask_task, config, portable_task(t), key, pure=False),
                             tasks, 3 * self.n_workers, wait_some)

@@ -22,7 +22,6 @@ gives byte for byte what screening the inputs afresh against the new list writes
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -30,15 +29,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from precursor_screen import __version__
-from precursor_screen.errors import InputError, PrecursorScreenError
+from precursor_screen.errors import InputError
 from precursor_screen.io.parse import quiet_rdkit
 from precursor_screen.screen import Screener, ScreenParameters
 from precursor_screen.standardize import StandardizeError, standardize_smiles
 
 from .cnrules import parse_cn
-from .resolve import _CAS_IN_TEXT, name_key, normalize_cas, split_cas, stripped_name_key
+from .resolve import cas_numbers_in, name_key, normalize_cas, split_cas, stripped_name_key
 from .run import part_table, read_output, write_rows
-from .schema import Declaration, InputSpec
+from .schema import Declaration
 from .verdict import OUTPUT_COLUMNS, DeclarationConfig, DeclarationScreener, reference_inventory
 
 __all__ = ["ListChange", "diff_inventories", "RescreenSummary", "rescreen", "CHANGE_COLUMNS"]
@@ -189,7 +188,7 @@ class _Relations:
         return tuple(dict.fromkeys(t for _, t in found))
 
     def _cas_tags(self, text: str, in_text: bool = False) -> tuple[str, ...]:
-        tokens = _CAS_IN_TEXT.findall(text) if in_text else split_cas(text)
+        tokens = cas_numbers_in(text) if in_text else split_cas(text)
         tags: list[str] = []
         for token in tokens:
             number, problem = normalize_cas(token)

@@ -38,7 +38,7 @@ from scheduled_substances import cas_is_valid
 from .schema import Declaration
 
 __all__ = ["Entry", "ChemicalTable", "Resolved", "Resolution", "Resolver", "Opsin", "name_key",
-           "stripped_name_key", "split_cas", "normalize_cas", "load_bundled_table",
+           "stripped_name_key", "split_cas", "normalize_cas", "cas_numbers_in", "load_bundled_table",
            "load_mapping_file", "BUNDLED_FILE"]
 
 BUNDLED_FILE = "chemicals.tsv"
@@ -108,6 +108,15 @@ def split_cas(text: str) -> list[str]:
     """
     text = _CAS_PREFIX.sub(" ", text.translate(_DASHES))
     return [t for t in _CAS_SPLIT.split(text) if t.strip(".:")]
+
+
+def cas_numbers_in(text: str) -> list[str]:
+    """CAS-shaped numbers in free text (not yet checked).
+
+    >>> cas_numbers_in("Acetone (CAS 67-64-1) and 64-17-5, lot 2024-01-15")
+    ['67-64-1', '64-17-5']
+    """
+    return _CAS_IN_TEXT.findall(text.translate(_DASHES))
 
 
 def normalize_cas(token: str) -> tuple[str, str]:
@@ -491,7 +500,7 @@ class Resolver:
 
     def _from_description(self, text: str) -> tuple[tuple[Resolved, ...], tuple[str, ...]]:
         found: list[Resolved] = []
-        for token in _CAS_IN_TEXT.findall(text.translate(_DASHES)):
+        for token in cas_numbers_in(text):
             number, problem = normalize_cas(token)
             entry = self.table.cas(number) if not problem else None
             if entry is not None:

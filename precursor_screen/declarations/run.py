@@ -16,7 +16,6 @@ input row yields one output row; :class:`RunSummary` reconciles the counts.
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import glob
 import hashlib
@@ -43,7 +42,7 @@ from .schema import Declaration, InputSpec, count_rows, expand_inputs, read_decl
 from .verdict import OUTPUT_COLUMNS, VERDICTS, DeclarationConfig, DeclarationScreener
 
 __all__ = ["OUTPUT_FORMATS", "output_format", "RunSummary", "ChunkResult", "Executor",
-           "InlineExecutor", "ProcessExecutor", "run_declarations", "output_metadata", "judge_chunk", "part_table",
+           "InlineExecutor", "ProcessExecutor", "run_declarations", "output_metadata", "portable_task", "judge_chunk", "part_table",
            "write_rows", "read_output", "WorkDirBusy"]
 
 OUTPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
@@ -125,7 +124,7 @@ def judge_chunk(screener: DeclarationScreener, index: int,
 Task = tuple[int, list[Declaration]]
 
 
-def _portable(task: Task) -> tuple[int, list[tuple[Any, ...]]]:
+def portable_task(task: Task) -> tuple[int, list[tuple[Any, ...]]]:
     """A task as plain tuples: cheaper to pickle to another process than dataclasses."""
     return task[0], [d.as_tuple() for d in task[1]]
 
@@ -183,7 +182,7 @@ class ProcessExecutor:
         screener = DeclarationScreener(self.config) if fork else None
         with ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init_worker,
                                  initargs=(self.config, screener)) as pool:
-            yield from windowed(lambda t: pool.submit(_work, _portable(t), key), tasks, 2 * self.jobs,
+            yield from windowed(lambda t: pool.submit(_work, portable_task(t), key), tasks, 2 * self.jobs,
                                 lambda futures: wait(futures, return_when=FIRST_COMPLETED))
 
     def close(self) -> None:
