@@ -54,6 +54,7 @@ class ScreenParameters:
     flag_bulk_targets: bool = False     # let conversions to Category 2A/2B/3 chemicals flag
     max_heavy_atoms: int = 200          # larger inputs get a status instead of a verdict
     top_k: int = 3                      # nearest listed substances kept as evidence
+    drug_targets: bool = True           # look for routes to controlled drugs (drug-precursor)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -255,7 +256,7 @@ class Screener:
                 if hit is not None:
                     hits.append(hit)
         # 5. controlled drugs: the candidate is one, or reaches one by unmasking and reagent steps
-        if keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits):
+        if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
             hits.extend(self.drugs.identify(std))
             hits.extend(self.drugs.routes(std, depth=p.depth, max_products=p.max_products,
                                           min_kept_fraction=p.min_kept_fraction,
