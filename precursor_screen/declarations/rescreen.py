@@ -35,7 +35,7 @@ from precursor_screen.screen import Screener, ScreenParameters
 from precursor_screen.standardize import StandardizeError, standardize_smiles
 
 from .cnrules import parse_cn
-from .resolve import cas_numbers_in, name_key, normalize_cas, split_cas, stripped_name_key
+from .resolve import cas_numbers_in, graded_name_key, name_key, normalize_cas, split_cas, stripped_name_key
 from .run import part_table, read_output, write_rows
 from .schema import Declaration
 from .verdict import OUTPUT_COLUMNS, DeclarationConfig, DeclarationScreener, reference_inventory
@@ -199,7 +199,8 @@ class _Relations:
     def _name_tags(self, text: str) -> tuple[str, ...]:
         if not text.strip():
             return ()
-        return (*self.names.get(name_key(text), ()), *self.names.get(stripped_name_key(text), ()))
+        return (*self.names.get(name_key(text), ()), *self.names.get(graded_name_key(text), ()),
+                *self.names.get(stripped_name_key(text), ()))
 
     def _code_tags(self, text: str) -> tuple[str, ...]:
         cn = parse_cn(text)

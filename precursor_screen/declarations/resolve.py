@@ -38,7 +38,7 @@ from scheduled_substances import cas_is_valid
 from .schema import Declaration
 
 __all__ = ["Entry", "ChemicalTable", "Resolved", "Resolution", "Resolver", "Opsin", "name_key",
-           "stripped_name_key", "split_cas", "normalize_cas", "cas_numbers_in", "load_bundled_table",
+           "graded_name_key", "stripped_name_key", "split_cas", "normalize_cas", "cas_numbers_in", "load_bundled_table",
            "load_mapping_file", "BUNDLED_FILE"]
 
 BUNDLED_FILE = "chemicals.tsv"
@@ -58,7 +58,8 @@ _SALT_WORDS = frozenset("""
 _GRADE_WORDS = frozenset("""
     tech technical grade pure purum puriss reagent ar acs usp bp ep ph eur analytical synthesis
     solution soln aqueous aq extra min approx crude industrial food pharma pharmaceutical
-    purity purified quality commercial liquid powder crystals crystalline flakes w/w v/v
+    purity purified quality commercial liquid powder crystals crystalline flakes w/w v/v for
+    hplc analysis laboratory lab use
 """.split())
 _PERCENT = re.compile(r"[<>≥≤~]?\s*\d+(?:[.,]\d+)?\s*%")
 _SEPARATORS = re.compile(r"[()\[\]{},;/]+")
@@ -82,22 +83,32 @@ def name_key(text: str) -> str:
     return _NON_ALNUM.sub("", _fold(text))
 
 
+def _words(text: str) -> list[str]:
+    return [w for w in _SEPARATORS.sub(" ", _PERCENT.sub(" ", _fold(text))).split() if w.strip(".:-")]
+
+
+def graded_name_key(text: str) -> str:
+    """:func:`name_key` without grade, purity and packing words ('' when nothing is left).
+
+    >>> graded_name_key("SODIUM HYDROXIDE 99% for synthesis")
+    'sodiumhydroxide'
+    """
+    return _NON_ALNUM.sub("", " ".join(w for w in _words(text) if w.strip(".:-") not in _GRADE_WORDS))
+
+
 def stripped_name_key(text: str) -> str:
     """:func:`name_key` without salt, hydrate, grade and purity words ('' when nothing is left).
 
-    Tried only after the full name failed, so 'sodium cyanide' or 'trimethyl phosphate' in a table
-    still match whole.
+    Tried only after the full name (and the name without grade words) failed, so 'sodium cyanide'
+    or 'trimethyl phosphate' in a table still match whole.
 
     >>> stripped_name_key("Ephedrine HCl"), stripped_name_key("4-Piperidone hydrochloride monohydrate")
     ('ephedrine', '4piperidone')
     >>> stripped_name_key("ACETONE tech. grade 99.5%"), stripped_name_key("sodium salt")
     ('acetone', '')
     """
-    text = _PERCENT.sub(" ", _fold(text))
-    words = [w for w in _SEPARATORS.sub(" ", text).split()
-             if w.strip(".:-") not in _SALT_WORDS and w.strip(".:-") not in _GRADE_WORDS
-             and w.strip(".:-")]
-    return _NON_ALNUM.sub("", " ".join(words))
+    return _NON_ALNUM.sub("", " ".join(w for w in _words(text) if w.strip(".:-") not in _SALT_WORDS
+                                       and w.strip(".:-") not in _GRADE_WORDS))
 
 
 def split_cas(text: str) -> list[str]:
@@ -189,9 +200,11 @@ class ChemicalTable:
         hit = self.by_name.get(name_key(text))
         if hit is not None:
             return hit, False
-        key = stripped_name_key(text)
-        hit = self.by_name.get(key) if key else None
-        return hit, hit is not None
+        for key in (graded_name_key(text), stripped_name_key(text)):
+            hit = self.by_name.get(key) if key else None
+            if hit is not None:
+                return hit, True
+        return None, False
 
 
 def _bundled_path() -> Path:
@@ -314,13 +327,18 @@ class Resolution:
 class Opsin:
     """OPSIN (IUPAC name -> SMILES) through py2opsin's bundled jar and a Java runtime.
 
-    One Java process per call: names go in on stdin, one per line, SMILES come out aligned.
+    One Java process, started on first use and kept: names go in on stdin one per line and
+    SMILES come back one per line (empty where OPSIN fails), so the JVM's start (1-2 s) is paid
+    once per process, not per chunk. Names are written in blocks small enough that neither pipe
+    fills while the other waits.
     """
 
-    def __init__(self, java: str | None = None, jar: str | None = None, timeout: float = 900) -> None:
+    BLOCK = 256
+
+    def __init__(self, java: str | None = None, jar: str | None = None) -> None:
         self.java = java or shutil.which("java") or ""
         self.jar = jar or self._find_jar()
-        self.timeout = timeout
+        self._proc: subprocess.Popen[str] | None = None
 
     @staticmethod
     def _find_jar() -> str:
@@ -339,16 +357,43 @@ class Opsin:
             return "OPSIN needs a Java runtime (e.g. apt-get install default-jre-headless)"
         return ""
 
+    def _process(self) -> subprocess.Popen[str]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen([self.java, "-jar", self.jar, "-osmi"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, text=True, encoding="utf-8",
+                                          bufsize=1)
+        return self._proc
+
     def parse(self, names: Sequence[str]) -> list[str]:
         """SMILES for each name ('' where OPSIN fails); names must be single lines."""
-        if not names:
-            return []
-        proc = subprocess.run([self.java, "-jar", self.jar, "-osmi"], input="\n".join(names) + "\n",
-                              capture_output=True, text=True, timeout=self.timeout, check=False)
-        lines = proc.stdout.split("\n")
-        if proc.returncode != 0 or len(lines) < len(names):
-            raise RuntimeError(f"OPSIN failed (exit {proc.returncode}): {proc.stderr.strip()[:200]}")
-        return [s.strip() for s in lines[:len(names)]]
+        out: list[str] = []
+        for start in range(0, len(names), self.BLOCK):
+            block = names[start:start + self.BLOCK]
+            proc = self._process()
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write("".join(f"{n}\n" for n in block))
+            proc.stdin.flush()
+            for _ in block:
+                line = proc.stdout.readline()
+                if not line:
+                    self.close()
+                    raise RuntimeError("OPSIN stopped before answering every name")
+                out.append(line.strip())
+        return out
+
+    def close(self) -> None:
+        if self._proc is not None:
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+            self._proc.wait(timeout=30)
+            self._proc = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to tell
+            pass
 
 
 def opsin_name(text: str) -> str:
