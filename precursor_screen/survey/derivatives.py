@@ -130,6 +130,7 @@ def find_derivatives(library: Any, substances: Sequence[Any], *, rules: Any, gro
         raise ValueError(f"unknown relation(s) {', '.join(sorted(unknown))}; "
                          f"known: {', '.join(RELATIONS)}")
     found: dict[tuple[int, int], _Found] = {}   # (substance index, row) -> evidence
+    matched: dict[str, list[int]] = {}           # group SMARTS -> library rows
     targets = [s.parent for s in substances]
     with quiet_rdkit():
         if "similar" in p.relations and targets:
@@ -170,7 +171,7 @@ def find_derivatives(library: Any, substances: Sequence[Any], *, rules: Any, gro
                              f"is a substructure of {s.name}, {removed} heavy atom"
                              f"{'s' if removed != 1 else ''} smaller")
             if "group" in p.relations:
-                _groups(library, si, s, groups, found, client)
+                _groups(library, si, s, groups, found, client, matched)
         if "converts" in p.relations:
             _conversions(library, substances, rules, p, jobs, client, found)
     return _ranked(library, substances, found)
@@ -194,14 +195,19 @@ def _add(found: dict[tuple[int, int], _Found], si: int, row: int, relation: str,
 
 
 def _groups(library: Any, si: int, s: Any, groups: Any, found: dict[tuple[int, int], _Found],
-            client: Any) -> None:
-    """Members of the groups naming ``s`` as a parent: SMARTS candidates, then is_member."""
+            client: Any, matched: dict[str, list[int]]) -> None:
+    """Members of the groups naming ``s`` as a parent: SMARTS candidates, then is_member.
+
+    ``matched`` caches each SMARTS's rows across substances (BMK and PMK share groups).
+    """
     for g in groups:
         if s.id not in g.parents:
             continue
         candidates: set[int] = set()
         for pattern in g.smarts:
-            candidates.update(library.smarts(pattern, client=client).tolist())
+            if pattern not in matched:
+                matched[pattern] = library.smarts(pattern, client=client).tolist()
+            candidates.update(matched[pattern])
         rows = sorted(candidates)
         info = library.rows(rows, ("smiles",))
         status = "adopted" if g.adopted else "draft"

@@ -517,7 +517,7 @@ class LibraryIndex:
             if index is None:
                 continue
             hits = index.similar_arrays(q, 0.0)
-            by_position = np.empty(len(index), dtype=np.float64)
+            by_position = np.zeros(len(index), dtype=np.float64)
             by_position[hits.rows] = hits.scores
             at = np.flatnonzero(which == si)
             pos = self.positions(self.shards[si], rows[at])

@@ -18,6 +18,7 @@ from precursor_screen.io.writers import atomic_open
 __all__ = ["group_text", "group_html", "derivatives_html", "write_report"]
 
 MAX_DRAWN = 60   # structures drawn per section; the rest are listed as text
+MAX_LISTED = 5000  # further rows listed per section; the data output has them all
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;max-width:80em}
 h1{font-size:1.4em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}
@@ -67,10 +68,14 @@ def _cards(drawer: Any, items: Sequence[tuple[str, str, str]]) -> str:
                    f"<div class=\"note\">{esc(note)}</div></div>")
     rest = ""
     if len(items) > MAX_DRAWN:
+        listed = items[MAX_DRAWN:MAX_DRAWN + MAX_LISTED]
         rows = "".join(f"<tr><td>{esc(t)}</td><td class=\"smi\">{esc(s)}</td><td>{esc(n)}</td></tr>"
-                       for s, t, n in items[MAX_DRAWN:])
+                       for s, t, n in listed)
+        left = len(items) - MAX_DRAWN - len(listed)
         rest = (f"<p class=\"note\">{len(items) - MAX_DRAWN} more, not drawn:</p>"
-                f"<table><tr><th>compound</th><th>SMILES</th><th>why</th></tr>{rows}</table>")
+                f"<table><tr><th>compound</th><th>SMILES</th><th>why</th></tr>{rows}</table>"
+                + (f"<p class=\"note\">{left} more left out of this page: see the data output "
+                   "(-o FILE.csv or .parquet).</p>" if left else ""))
     return f"<div class=\"grid\">{''.join(out)}</div>{rest}"
 
 
