@@ -482,8 +482,56 @@ class LibraryIndex:
         if int(k) != k or k < 1:
             raise ValueError(f"k must be a positive integer, not {k!r}")
         q = _as_queries(queries, self.recipe.code_size)
-        parts = self._map("top_k", (q, int(k)), client)
-        return merge_hits(parts, len(q), int(k))
+        if client is not None:
+            return merge_hits(self._map("top_k", (q, int(k)), client), len(q), int(k))
+        return self._top_k_local(q, int(k))
+
+    def _top_k_local(self, q: np.ndarray, k: int) -> HitArrays:
+        """Top-k shard by shard, each shard after the first searched above the k-th score so far.
+
+        The first ``threads`` shards give each query its exact top k there; its k-th score is a
+        floor. A later shard can only add rows scoring strictly above the floor (its rows come
+        after, so a tie loses to the row already held), so it gets a threshold search at the
+        floor instead of a top-k of its own: queries are bucketed by floor (0.05 wide) so one
+        call serves a bucket, and each query keeps its hits above its own floor. Floors only
+        rise as shards are merged in. Exact, and the same answer as one index: see the tests.
+        """
+        nq = len(q)
+        pairs = [(self.similarity(s), self._rows_of(s)) for s in self.shards if s.indexed]
+        if not pairs or not nq:
+            return merge_hits([], nq, k)
+        width = max(1, self.threads)
+        best = merge_hits(self._run(lambda p: _search("top_k", (q, k), *p), pairs[:width]), nq, k)
+        for start in range(width, len(pairs), width):
+            counts = np.diff(best.lims)
+            kth = best.scores[np.maximum(best.lims[1:] - 1, 0)] if len(best.scores) else \
+                np.zeros(nq)
+            floors = np.where(counts >= k, kth, -1.0)    # -1: fewer than k so far, take all
+            buckets = np.where(floors < 0, -1, np.floor(floors / _FLOOR_BUCKET)).astype(np.int64)
+            tasks = []
+            for b in np.unique(buckets).tolist():
+                members = np.flatnonzero(buckets == b)
+                low = float(floors[members].min())
+                t = 0.0 if low < 0 else float(np.nextafter(low, 2.0))
+                tasks += [(pair, members, t) for pair in pairs[start:start + width]]
+
+            def above(task: tuple[Any, np.ndarray, float]) -> HitArrays:
+                (index, rowmap), members, t = task
+                hits = index.similar_arrays(q[members], t)
+                qi = members[np.repeat(np.arange(len(members)), np.diff(hits.lims))]
+                keep = (floors[qi] < 0) | (hits.scores > floors[qi])
+                return _from_triples(nq, qi[keep], rowmap.rows(hits.rows[keep]),
+                                     hits.scores[keep])
+
+            best = merge_hits([best, *self._run(above, tasks)], nq, k)
+        return best
+
+    def _run(self, fn: Callable[[Any], Any], tasks: Sequence[Any]) -> list[Any]:
+        """``[fn(t) for t in tasks]``, on ``threads`` threads when there are more than one."""
+        if self.threads <= 1 or len(tasks) <= 1:
+            return [fn(t) for t in tasks]
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+            return list(pool.map(fn, tasks))
 
     def smarts(self, pattern: str, *, client: Any = None) -> np.ndarray:
         """Global rows matching a SMARTS pattern (stereo ignored), ascending."""
@@ -555,11 +603,8 @@ class LibraryIndex:
             indexes = [self.similarity(s) if kind in _SIMILARITY_KINDS else self.substructure(s)
                        for s in shards]
             maps = [self._rows_of(s) for s in shards]
-            if self.threads <= 1 or len(indexes) <= 1:
-                return [_search(kind, arg, ix, m) for ix, m in zip(indexes, maps)]
             # shards side by side: faiss and RDKit's matching release the GIL
-            with ThreadPoolExecutor(max_workers=self.threads) as pool:
-                return list(pool.map(lambda im: _search(kind, arg, *im), zip(indexes, maps)))
+            return self._run(lambda im: _search(kind, arg, *im), list(zip(indexes, maps)))
         futures = [client.submit(_search_shard, str(self.path), s, kind, arg, pure=False)
                    for s in shards]
         return client.gather(futures)
@@ -640,6 +685,17 @@ def _search_shard(directory: str, shard: Shard, kind: str, arg: Any) -> Any:
         if kind in _SIMILARITY_KINDS:
             return _search(kind, arg, _load_similarity(root, shard, True, 1), rowmap)
         return _search(kind, arg, _load_substructure(root, shard, True, 1), rowmap)
+
+
+_FLOOR_BUCKET = 0.05   # top-k: queries whose floors fall in one such interval share a search
+
+
+def _from_triples(nq: int, qi: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> HitArrays:
+    """HitArrays from (query, row, score) triples, sorted by query, score desc, row asc."""
+    o = np.lexsort((rows, -scores, qi))
+    lims = np.zeros(nq + 1, dtype=np.int64)
+    np.cumsum(np.bincount(qi, minlength=nq), out=lims[1:])
+    return HitArrays(lims, rows[o].astype(np.int64), scores[o].astype(np.float64))
 
 
 def merge_hits(parts: Sequence[HitArrays], nq: int, k: int | None = None) -> HitArrays:
