@@ -207,3 +207,135 @@ def _parse_rule(rule_id: str, table: object, source: str) -> tuple[ConversionRul
         kind=SYNTHESIS_KIND, rationale=" ".join(table["rationale"].split()),
         examples=tuple(examples), negatives=tuple(negatives))
     return rule, table["reagent"].strip()
+
+
+# -- the forward rules run backwards (``enumerate`` on a controlled drug) ---------------------
+
+REVERSE_FILE = "synthesis_reverse.toml"
+"""Hand-written reverse templates, for the forward rules whose template cannot simply be turned
+round (``precursor_screen/rules/data/``)."""
+
+from rdkit.Chem import rdqueries  # noqa: E402 - used by the reverse rules only
+
+_EITHER_OR = re.compile(r"\[([A-Z][a-z]?),[A-Za-z,]+\]")  # unmapped '[Br,Cl]': no single element
+_REVERSE_FIELDS: dict[str, type] = {"reverse": str, "why": str, "examples": list}
+
+
+def reverse_smarts(rule: ConversionRule) -> str:
+    """A forward rule turned round: product template ``>>`` reactant template.
+
+    The reagent's atoms are unmapped in the forward product, so in the reverse they are matched
+    and come off (mephedrone gives 2-bromo-4'-methylpropiophenone, the methylamine is dropped);
+    `lock_reagent_atoms` makes them match the reagent only. An unmapped either-or atom of the
+    forward reactant (``[Br,Cl]``) is written as its first element, the one a reverse product can
+    carry.
+
+    >>> rules, _ = load_synthesis_rules()
+    >>> reverse_smarts(next(r for r in rules if r.id == "amination-methylamine"))
+    '[c:1][C:2](=[O:3])[C:4]([N&D2][C&D1])[C:5]>>[c:1][CX3:2](=[OX1:3])[CX4H1;!R:4](-Br)[CX4:5]'
+    """
+    reactant, product = rule.smarts.split(">>")
+    return lock_reagent_atoms(product + ">>" + _EITHER_OR.sub(r"\1", reactant))
+
+
+def lock_reagent_atoms(reaction: str) -> str:
+    """``reaction`` with each unmapped atom of its reactant template held to its template degree.
+
+    Unmapped reactant atoms are deleted by the reaction. Held to the neighbours the template
+    gives them, they match the reagent's atoms only: the reverse aniline step then takes the
+    aniline off ANPP but not the N-phenylpropanamide off fentanyl (which would leave the propionyl
+    group behind as a loose piece and skip a step).
+
+    >>> lock_reagent_atoms("[C:1]NC>>[C:1]")
+    '[C:1][N&D2][C&D1]>>[C:1]'
+    """
+    reactant, product = reaction.split(">>")
+    mol = Chem.MolFromSmarts(reactant)
+    if mol is None:
+        raise ShippedDataError(f"unparsable reactant template {reactant!r}")
+    for atom in mol.GetAtoms():
+        if not atom.GetAtomMapNum():
+            atom.ExpandQuery(rdqueries.ExplicitDegreeEqualsQueryAtom(atom.GetDegree()))
+    return Chem.MolToSmarts(mol) + ">>" + product
+
+
+def load_reverse_templates(path: str | Path | None = None
+                           ) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
+    """The hand-written reverse templates: rule id -> (reverse SMARTS, [drug, precursor] examples).
+
+    Raises `ShippedDataError` naming the file and rule for a missing or unknown field or an
+    unparsable example (the SMARTS compile in `reverse_synthesis_rule_set`).
+    """
+    if path is None:
+        fallback = Path(__file__).parent / "data" / REVERSE_FILE
+        try:
+            text = (resources.files("precursor_screen.rules") / "data" / REVERSE_FILE).read_text(
+                encoding="utf-8")
+        except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, OSError):
+            try:
+                text = fallback.read_text(encoding="utf-8")
+            except OSError:
+                raise ShippedDataError(
+                    f"{REVERSE_FILE}: shipped file is missing ({fallback})") from None
+        source = REVERSE_FILE
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ShippedDataError(f"{source}: cannot read rule file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ShippedDataError(f"{source}: not valid TOML: {exc}") from None
+    out = {}
+    for rule_id, table in data.items():
+        where = f"{source}: [{rule_id}]"
+        if not isinstance(table, dict):
+            raise ShippedDataError(f"{where}: expected a table, got {type(table).__name__}")
+        for field, kind in _REVERSE_FIELDS.items():
+            if not isinstance(table.get(field), kind):
+                raise ShippedDataError(f"{where}: field '{field}' missing or not a {kind.__name__}")
+        unknown = sorted(set(table) - set(_REVERSE_FIELDS))
+        if unknown:
+            raise ShippedDataError(f"{where}: unknown field(s): {', '.join(unknown)}")
+        examples = []
+        for pair in table["examples"]:
+            if not (isinstance(pair, list) and len(pair) == 2
+                    and all(isinstance(s, str) and Chem.MolFromSmiles(s) is not None
+                            for s in pair)):
+                raise ShippedDataError(f"{where}: each example must be [product, substrate] SMILES")
+            examples.append((pair[0], pair[1]))
+        out[rule_id] = (table["reverse"], tuple(examples))
+    return out
+
+
+def reverse_synthesis_rule_set(rules: SynthesisRuleSet | None = None,
+                               path: str | Path | None = None) -> SynthesisRuleSet:
+    """The forward rules of ``rules`` (default: the shipped ones), each with a reverse SMARTS.
+
+    `RuleSet.reverse` on the result gives the chemicals one reagent step before a drug; the
+    reverse comes from ``synthesis_reverse.toml`` (or ``path``) where one is written there, else
+    from `reverse_smarts`. Unmasking rules in ``rules`` are left out (they carry their own
+    reverse). Raises `ShippedDataError` for a hand-written template of an unknown rule.
+
+    >>> from precursor_screen.standardize import standardize_smiles
+    >>> rev = reverse_synthesis_rule_set()
+    >>> sorted({r.product for r in rev.reverse(standardize_smiles("OCCCC(=O)O"))})
+    ['O=C1CCCO1', 'OCCCCO']
+    """
+    rules = rules if rules is not None else synthesis_rule_set()
+    written = load_reverse_templates(path)
+    unknown = sorted(set(written) - set(rules.forward_ids))
+    if unknown:
+        raise ShippedDataError(f"{path or REVERSE_FILE}: reverse for unknown forward rule(s): "
+                               f"{', '.join(unknown)}")
+    forward = [replace(r, reverse=lock_reagent_atoms(written[r.id][0]) if r.id in written
+                       else reverse_smarts(r))
+               for r in rules.rules if r.id in rules.reagents]
+    return SynthesisRuleSet(forward, f"{rules.source} (reversed)",
+                            {r.id: rules.reagents[r.id] for r in forward}, rules.max_added)
+
+
+__all__ += ["reverse_smarts", "lock_reagent_atoms", "load_reverse_templates",
+            "reverse_synthesis_rule_set", "REVERSE_FILE"]

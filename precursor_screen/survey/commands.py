@@ -523,52 +523,120 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
 @click.command("enumerate")
 @click.argument("substances", nargs=-1, required=True)
 @click.option("--depth", type=click.IntRange(1, 3), default=1, show_default=True,
-              help="Masks to put on (one mask: a reverse rule plus the acid's usual forms).")
+              help="Steps back: masks (a reverse rule plus the acid's usual forms) and, for a "
+                   "controlled drug, forward synthesis rules run backwards.")
+@click.option("--registry", type=click.Choice(["auto", "precursors", "drugs"]), default="auto",
+              show_default=True,
+              help="Where the names are looked up: the precursor list, the controlled drugs, or "
+                   "both (a name on both is taken as the precursor, with a note).")
 @click.option("--groups", "group_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="A draft group file whose groups count as coverage too (repeatable).")
 @reference_options
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file: .csv, .parquet or .jsonl (default: CSV on stdout).")
-def enumerate_cmd(substances: tuple[str, ...], depth: int, group_files: tuple[str, ...],
-                  reference: str | None, as_of: dt.date | None, extra_reference: tuple[str, ...],
-                  include: tuple[str, ...], output: str) -> None:
-    """List the masked forms of a listed substance, and whether the list or a group covers each.
+def enumerate_cmd(substances: tuple[str, ...], depth: int, registry: str,
+                  group_files: tuple[str, ...], reference: str | None, as_of: dt.date | None,
+                  extra_reference: tuple[str, ...], include: tuple[str, ...], output: str) -> None:
+    """List the masked forms of a listed substance, or the pre-precursors of a controlled drug,
+    and whether the list or a group covers each.
 
-    The conversion rules run backwards (esters, glycidates, nitriles, amides, ketals, bisulfite
-    adducts, protected forms, nitroalkenes, the ethyl homologue of methyl esters); every form is
-    standardized, deduplicated and proven by running the rules forwards back to the substance
-    (the route is given). covered: "listed", "adopted group", "draft group" or "no".
+    For a listed substance the conversion rules run backwards (esters, glycidates, nitriles,
+    amides, ketals, bisulfite adducts, protected forms, nitroalkenes, the ethyl homologue of
+    methyl esters). For a controlled drug (`list --drugs`) the forward synthesis rules run
+    backwards too, less their reagent (mephedrone from its alpha-bromo ketone and methylamine,
+    methamphetamine from BMK and methylamine, GHB from GBL), then the masks of what they give,
+    to --depth steps. Every form is standardized, deduplicated and proven by running the rules
+    forwards back to the target (for a drug: the screen's drug stage must reach it with a
+    flagging score); the route names the rules and reagent classes. registry: which list the
+    target is on. covered: "listed", "controlled drug", "adopted group", "draft group" or "no".
+    screen_flag: what `screen` says of the form today.
 
     \b
     Example:
       precursor-screen enumerate BMK --depth 1
-      precursor-screen enumerate PMK --depth 2 --groups draft.toml -o pmk-masks.parquet
+      precursor-screen enumerate mephedrone --depth 2
+      precursor-screen enumerate PMK MDMA --depth 2 --groups draft.toml -o pmk-masks.parquet
     """
+    from precursor_screen.drugs import DrugTargets
     from precursor_screen.rules.conversions import load_conversion_rules
-    from precursor_screen.survey.derivatives import survey_substances
-    from precursor_screen.survey.masks import MASK_COLUMNS, enumerate_masked, masked_row
+    from precursor_screen.screen import Screener
+    from precursor_screen.survey.masks import (DRUGS, MASK_COLUMNS, enumerate_drug_precursors,
+                                               enumerate_masked, masked_row)
     from precursor_screen.survey.output import RowWriter, row_format, survey_metadata
     from precursor_screen.survey.sets import load_designer_precursors
 
     row_format(output)
     reg = load_reference(reference, as_of, include, extra_reference)
-    targets = survey_substances(reg, substances)
-    groups = _groups(group_files)
     rules = load_conversion_rules()
+    drugs = DrugTargets(as_of=as_of, unmask=rules)
+    targets = _enumerate_targets(reg, drugs.registry, substances, registry)
+    groups = _groups(group_files)
     known = load_designer_precursors()
-    meta = survey_metadata("enumerate", {"substances": [s.id for s in targets], "depth": depth,
+    screener = Screener(reg, as_of=as_of, rules=rules, drugs=drugs)
+    meta = survey_metadata("enumerate", {"substances": [f"{where}:{t.id}" for where, t in targets],
+                                         "depth": depth, "registry": registry,
                                          "group_files": list(group_files)},
                            reference=reg, inputs=list(group_files))
+    meta["drug_targets"] = drugs.metadata()
     with RowWriter(output, MASK_COLUMNS, meta) as w:
-        for s in targets:
-            forms, stats = enumerate_masked(s, rules=rules, groups=groups, reference=reg,
-                                            depth=depth, known=known)
+        for where, t in targets:
+            if where == DRUGS:
+                forms, stats = enumerate_drug_precursors(t, targets=drugs, unmask=rules,
+                                                         groups=groups, reference=reg,
+                                                         depth=depth, known=known)
+                what = "pre-precursors and masked forms"
+            else:
+                forms, stats = enumerate_masked(t, rules=rules, groups=groups, reference=reg,
+                                                depth=depth, known=known)
+                what = "masked forms"
             for f in forms:
-                w.write(masked_row(f))
-            covered = sum(1 for f in forms if f.covered in ("listed", "adopted group"))
-            click.echo(f"{s.name}: {len(forms)} masked forms up to {depth} mask(s); {covered} "
+                w.write(masked_row(f, screen_flag=screener.check(f.smiles).flag.value))
+            per_depth = ", ".join(f"{n} at {d}" for d in range(1, depth + 1)
+                                  if (n := sum(1 for f in forms if f.masks == d)))
+            covered = sum(1 for f in forms
+                          if f.covered in ("listed", "controlled drug", "adopted group"))
+            click.echo(f"{t.name} ({where}): {len(forms)} {what} up to {depth} step(s)"
+                       + (f" ({per_depth})" if per_depth else "") + f"; {covered} "
                        f"covered by the list or an adopted group, "
                        f"{sum(1 for f in forms if f.covered == 'draft group')} by draft groups "
                        f"only, {sum(1 for f in forms if f.covered == 'no')} not at all"
                        + (f"; {stats['unproven']} reverse products dropped (not undone by the "
                           "forward rules)" if stats["unproven"] else ""), err=True)
+
+
+def _enumerate_targets(reg: Any, drugs: Any, names: tuple[str, ...], registry: str
+                       ) -> list[tuple[str, Any]]:
+    """(registry, entry) for each name: a listed substance, a controlled drug, or (``auto``)
+    whichever has the name, the precursor when both do (with a note on stderr)."""
+    from precursor_screen.errors import UnknownSubstanceError
+    from precursor_screen.survey.derivatives import survey_substances
+    from precursor_screen.survey.masks import DRUGS, PRECURSORS
+
+    out: list[tuple[str, Any]] = []
+    for name in names:
+        precursor = drug = None
+        if registry in ("auto", "precursors"):
+            try:
+                precursor = survey_substances(reg, [name])[0]
+            except UnknownSubstanceError:
+                if registry == "precursors":
+                    raise
+        if registry in ("auto", "drugs"):
+            try:
+                drug = drugs.find(name)
+            except UnknownSubstanceError:
+                if registry == "drugs":
+                    raise
+        if precursor is None and drug is None:
+            raise UnknownSubstanceError(
+                f"{name!r} is neither a listed substance nor a controlled drug; try "
+                "`precursor-screen list --search TEXT` or `precursor-screen list --drugs "
+                "--search TEXT`")
+        if precursor is not None and drug is not None:
+            click.echo(f"note: {name!r} names the listed substance {precursor.name} and the "
+                       f"controlled drug {drug.name}; enumerating the listed substance "
+                       "(--registry drugs for the drug)", err=True)
+        entry = (PRECURSORS, precursor) if precursor is not None else (DRUGS, drug)
+        if entry not in out:
+            out.append(entry)
+    return out

@@ -15,12 +15,19 @@ too; each form then shows what was done to make it.
 Every form is valid (it standardizes) and deduplicated by its stereo-free key, and it is proven:
 the forward rules (``RuleSet.apply``) must turn it back into the substance, and that route is
 reported. A reverse product the forward rules do not undo is dropped and counted.
+
+A controlled drug (``scheduled_substances/drugs.tsv``) is worked back from the same way by
+`enumerate_drug_precursors`, with one more kind of step: a forward synthesis rule run backwards,
+less its reagent (``rules/synthesis.py``, `reverse_synthesis_rule_set`), so that mephedrone gives
+its alpha-bromo ketone and, a step further, the propiophenone; methamphetamine gives BMK and then
+BMK's masks. There depth counts steps back (a mask, or a reverse synthesis step), and the proof is
+the screen's own drug stage (`DrugTargets.routes`): it must reach the drug with a flagging score.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rdkit import Chem
@@ -30,7 +37,8 @@ from precursor_screen.results import route_text
 from precursor_screen.standardize import Standardized, StandardizeError, match_key, standardize_smiles
 from precursor_screen.types import Route, Step
 
-__all__ = ["MaskedForm", "enumerate_masked", "masked_row", "MASK_COLUMNS", "CARBOXYL_FORMS"]
+__all__ = ["MaskedForm", "enumerate_masked", "enumerate_drug_precursors", "masked_row",
+           "MASK_COLUMNS", "CARBOXYL_FORMS", "PRECURSORS", "DRUGS"]
 
 CARBOXYL_FORMS = ("ester-hydrolysis", "transesterification", "amide-hydrolysis",
                   "nitrile-to-acid", "nitrile-to-amide")
@@ -41,33 +49,45 @@ FORWARD_DEPTH_PER_MASK = 3
 MAX_FORWARD_DEPTH = 4
 _ACID = Chem.MolFromSmarts("[CX3](=O)[OX2H1]")
 
+PRECURSORS = "precursors"
+"""`MaskedForm.registry` of a listed (scheduled) precursor's forms."""
+DRUGS = "controlled drugs"
+"""`MaskedForm.registry` of a controlled drug's pre-precursors."""
+
 MASK_COLUMNS: tuple[tuple[str, type], ...] = (
-    ("substance_id", str), ("substance_name", str), ("masks", int), ("smiles", str),
+    ("substance_id", str), ("substance_name", str), ("registry", str), ("masks", int),
+    ("smiles", str),
     ("key", str), ("made_by", str), ("unmask_route", str), ("unmask_steps", int),
     ("covered", str), ("covered_by", str), ("listed", str), ("groups", str),
-    ("known_designer_precursor", str))
+    ("known_designer_precursor", str), ("screen_flag", str))
 
 
 @dataclass(frozen=True, slots=True)
 class MaskedForm:
-    """One masked form of a listed substance, with the proof that it unmasks."""
+    """One masked form of a listed substance (or pre-precursor of a controlled drug), with the
+    proof that it gives the substance back."""
 
     substance_id: str
     substance_name: str
-    masks: int                           # masking operations from the substance
+    masks: int                           # masks (for a drug: steps back) from the substance
     smiles: str                          # standardized
     key: str                             # stereo-free
     made_by: tuple[Step, ...]            # reverse steps, from the substance to this form
-    unmask: Route                        # forward route back to the substance
+    unmask: Route                        # forward route back to the substance (or drug)
     listed: tuple[tuple[str, str], ...]  # (id, name) of listed substances it is
     groups: tuple[tuple[str, str], ...]  # (group id, status) of groups it belongs to
     known: str = ""                      # "DP003 MAPA (...)" when a known designer precursor
+    registry: str = PRECURSORS           # where the substance comes from: PRECURSORS or DRUGS
+    drugs: tuple[tuple[str, str], ...] = ()  # (id, name) of controlled drugs it is
 
     @property
     def covered(self) -> str:
-        """"listed", "adopted group", "draft group" (a proposal, not law) or "no"."""
+        """"listed", "controlled drug" (the form is itself one), "adopted group", "draft group"
+        (a proposal, not law) or "no"."""
         if self.listed:
             return "listed"
+        if self.drugs:
+            return "controlled drug"
         if any(status == "adopted" for _, status in self.groups):
             return "adopted group"
         return "draft group" if self.groups else "no"
@@ -87,12 +107,7 @@ def enumerate_masked(substance: Any, *, rules: Any, groups: Any, reference: Any,
         raise ValueError(f"depth must be at least 1, not {depth}")
     start: Standardized = substance.parent
     carboxyl = type(rules)([r for r in rules.rules if r.id in CARBOXYL_FORMS], rules.source)
-    known_by_key: dict[str, str] = {}
-    for c in known:
-        try:
-            known_by_key.setdefault(standardize_smiles(c.smiles).key, f"{c.id} {c.name}")
-        except StandardizeError:
-            continue
+    known_by_key = _known_keys(known)
     seen = {start.key}
     found: list[tuple[int, Standardized, tuple[Step, ...]]] = []
     frontier: list[tuple[Standardized, tuple[Step, ...]]] = [(start, ())]
@@ -113,15 +128,7 @@ def enumerate_masked(substance: Any, *, rules: Any, groups: Any, reference: Any,
                 return std
 
             for parent, path in frontier:
-                acids = len(parent.mol.GetSubstructMatches(_ACID))
-                for route in rules.reverse(parent, 1, max_products):
-                    steps = path + route.steps
-                    product = add(route.product, steps) or _standardized(route.product)
-                    if (product is None or route.steps[-1].rule_id in CARBOXYL_FORMS
-                            or len(product.mol.GetSubstructMatches(_ACID)) <= acids):
-                        continue
-                    for form in carboxyl.reverse(product, 2, max_products):
-                        add(form.product, steps + form.steps)
+                _put_masks(parent, path, rules, carboxyl, max_products, add)
             frontier = following
         forms = []
         unproven = 0
@@ -143,6 +150,23 @@ def enumerate_masked(substance: Any, *, rules: Any, groups: Any, reference: Any,
     return forms, {"generated": len(found), "proven": len(forms), "unproven": unproven}
 
 
+def _put_masks(parent: Standardized, path: tuple[Step, ...], rules: Any, carboxyl: Any,
+               max_products: int, add: Callable[[str, tuple[Step, ...]], Standardized | None]
+               ) -> None:
+    """One mask on ``parent``: every reverse rule, and after one that added a carboxylic acid,
+    that acid's usual forms; ``add`` takes each (SMILES, steps) and returns it standardized when
+    new."""
+    acids = len(parent.mol.GetSubstructMatches(_ACID))
+    for route in rules.reverse(parent, 1, max_products):
+        steps = path + route.steps
+        product = add(route.product, steps) or _standardized(route.product)
+        if (product is None or route.steps[-1].rule_id in CARBOXYL_FORMS
+                or len(product.mol.GetSubstructMatches(_ACID)) <= acids):
+            continue
+        for form in carboxyl.reverse(product, 2, max_products):
+            add(form.product, steps + form.steps)
+
+
 def _standardized(smiles: str) -> Standardized | None:
     try:
         return standardize_smiles(smiles)
@@ -155,15 +179,100 @@ def _key(smiles: str) -> str:
     return match_key(mol) if mol is not None else ""
 
 
-def masked_row(f: MaskedForm) -> dict[str, Any]:
-    """The output columns (:data:`MASK_COLUMNS`) of one masked form."""
+def masked_row(f: MaskedForm, screen_flag: str = "") -> dict[str, Any]:
+    """The output columns (:data:`MASK_COLUMNS`) of one masked form; ``screen_flag`` is what the
+    screen says of it (the command screens every form), empty when not screened."""
     return {"substance_id": f.substance_id, "substance_name": f.substance_name,
-            "masks": f.masks, "smiles": f.smiles, "key": f.key,
-            "made_by": " | ".join(f"{s.rule_id} (reverse) -> {s.product}" for s in f.made_by),
+            "registry": f.registry, "masks": f.masks, "smiles": f.smiles, "key": f.key,
+            "made_by": " | ".join(f"{s.rule_id} (reverse"
+                                  f"{f'; reagent: {s.reagent}' if s.reagent else ''}) -> {s.product}"
+                                  for s in f.made_by),
             "unmask_route": route_text(f.unmask), "unmask_steps": f.unmask.depth,
             "covered": f.covered,
             "covered_by": "; ".join([f"listed: {i}" for i, _ in f.listed]
+                                    + [f"controlled drug: {i}" for i, _ in f.drugs]
                                     + [f"{s} group: {g}" for g, s in f.groups]),
             "listed": ";".join(i for i, _ in f.listed),
             "groups": ";".join(g for g, _ in f.groups),
-            "known_designer_precursor": f.known}
+            "known_designer_precursor": f.known, "screen_flag": screen_flag}
+
+
+def enumerate_drug_precursors(drug: Any, *, targets: Any, unmask: Any, groups: Any,
+                              reference: Any, depth: int = 1, known: Sequence[Any] = (),
+                              max_products: int = 500, reverse: Any = None
+                              ) -> tuple[list[MaskedForm], dict[str, int]]:
+    """Return the pre-precursors of a controlled drug up to ``depth`` steps back, and counts.
+
+    One step back is one forward synthesis rule run backwards, less its reagent (mephedrone
+    from 2-bromo-4'-methylpropiophenone and methylamine), or one mask as in `enumerate_masked`
+    (BMK from APAAN). ``drug`` is a `DrugTarget`; ``targets`` the `DrugTargets` of the screen,
+    which proves every form: its forward search (unmasking and reagent steps together) must
+    reach the drug with a flagging score within ``MAX_FORWARD_DEPTH`` steps, and that route is
+    the form's ``unmask``. ``unmask`` is the unmasking RuleSet (its reverse SMARTS make the
+    masks), ``reverse`` the reversed forward rules (`reverse_synthesis_rule_set` of
+    ``targets.rules`` by default); ``groups``, ``reference`` and ``known`` as in
+    `enumerate_masked`. Counts as there.
+    """
+    from precursor_screen.rules.synthesis import reverse_synthesis_rule_set
+
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, not {depth}")
+    if drug.parent is None:
+        raise ValueError(f"{drug.name} has no structure to work back from")
+    reverse = reverse if reverse is not None else reverse_synthesis_rule_set(targets.rules)
+    start: Standardized = drug.parent
+    carboxyl = type(unmask)([r for r in unmask.rules if r.id in CARBOXYL_FORMS], unmask.source)
+    known_by_key = _known_keys(known)
+    seen = {start.key}
+    found: list[tuple[int, Standardized, tuple[Step, ...]]] = []
+    frontier: list[tuple[Standardized, tuple[Step, ...]]] = [(start, ())]
+    with quiet_rdkit():
+        for level in range(1, depth + 1):
+            following: list[tuple[Standardized, tuple[Step, ...]]] = []
+
+            def add(smiles: str, steps: tuple[Step, ...]) -> Standardized | None:
+                std = _standardized(smiles)
+                if std is None or std.key in seen:
+                    return None
+                seen.add(std.key)
+                found.append((level, std, steps))
+                following.append((std, steps))
+                return std
+
+            for parent, path in frontier:
+                for route in reverse.reverse(parent, 1, max_products):
+                    last = route.steps[-1]
+                    step = replace(last, reagent=reverse.reagent(last.rule_id))
+                    add(route.product, path + (step,))
+                _put_masks(parent, path, unmask, carboxyl, max_products, add)
+            frontier = following
+        forms = []
+        unproven = 0
+        for level, std, steps in found:
+            forward = min(MAX_FORWARD_DEPTH, len(steps) + 1)
+            hit = next((h for h in targets.routes(std, depth=forward, max_products=2000)
+                        if h.substance_id == drug.id and h.score > 0 and h.route is not None),
+                       None)
+            if hit is None:
+                unproven += 1
+                continue
+            listed = tuple((i.substance.id, i.substance.name) for i in reference.identify(std)
+                           if i.relation != "excluded")
+            member = tuple((g.id, g.status) for g in groups.match(std))
+            is_drug = tuple((t.id, t.name) for t in targets.registry.identify(std))
+            forms.append(MaskedForm(drug.id, drug.name, level, std.smiles, std.key, steps,
+                                    hit.route, listed, member, known_by_key.get(std.key, ""),
+                                    DRUGS, is_drug))
+    forms.sort(key=lambda f: (f.masks, f.unmask.depth, f.smiles))
+    return forms, {"generated": len(found), "proven": len(forms), "unproven": unproven}
+
+
+def _known_keys(known: Sequence[Any]) -> dict[str, str]:
+    """Stereo-free key -> "id name" of the known designer precursors."""
+    out: dict[str, str] = {}
+    for c in known:
+        try:
+            out.setdefault(standardize_smiles(c.smiles).key, f"{c.id} {c.name}")
+        except StandardizeError:
+            continue
+    return out
