@@ -52,6 +52,22 @@ precursor (0.85-0.95), above membership of a precursor group (0.75-0.8)."""
 SCORE_GROUP = (0.81, 0.80)
 """Hit score of a route to a member of a generic drug family (national law, not UN or EU)."""
 
+GROUP_PRECURSOR_CORES = {
+    # the ring, the carbonyl and the alpha carbon with its alkyl: the aminations add only the
+    # nitrogen and its alkyls, the bromination only the bromine
+    "uk-generic-cathinones": "c1ccccc1!:[#6;$(*~[!#6;!#1])]!:[#6]!:[#6]",
+    # ring-CH2-C bearing a heteroatom (the amine N, or the ketone O that a reductive amination
+    # replaces); every way to a member keeps the benzylic carbon and that heteroatom's carbon
+    "uk-generic-phenethylamines": "c1ccccc1!:[#6]!:[#6;$(*~[!#6;!#1])]",
+    # the piperidine with its 4-carbon bearing a heteroatom (the anilide N, or the ketone O that
+    # the reductive amination with aniline replaces); acyl, aniline and phenethyl are reagents
+    "us-fentanyl-related-substances": "[#6;$(*~[!#6;!#1])]1!:[#6]!:[#6]!:[#7]!:[#6]!:[#6]!:1",
+}
+"""For each shipped drug family, a refined-skeleton SMARTS (see `precursor_screen.rules.gates`)
+that every member contains, that no forward rule adds and that unmasking keeps: a candidate
+without it has no route of two steps to a member. A family without an entry here turns the
+drug stage's gate off."""
+
 _STEP_WORDS = {1: "one step", 2: "two steps", 3: "three steps", 4: "four steps"}
 
 LEFT_OUT_UNMASKING = ("transesterification",)
@@ -128,6 +144,10 @@ class DrugTargets:
         sizes += [g.max_heavy_atoms or 0 for g in self.groups]
         self._max_atoms = max(sizes, default=0)
         self._product_cache: dict[str, tuple[Any, Group | None, int]] = {}
+        self.gate, self.gate_off = self._build_gate()
+        self._core_queries = (None if self.gate is None else
+                              [(g.id, Chem.MolFromSmarts(GROUP_PRECURSOR_CORES[g.id]))
+                               for g in self.groups])
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.registry, self.as_of, self.rules, self.groups))
@@ -157,23 +177,63 @@ class DrugTargets:
                 for t in self.registry.identify(std)]
 
     def routes(self, std: Standardized, *, depth: int = 2, max_products: int = 200,
-               min_kept_fraction: float = 0.45, max_removed_atoms: int = 10) -> list[Hit]:
+               min_kept_fraction: float = 0.45, max_removed_atoms: int = 10,
+               gated: bool = True, flag_only: bool = False) -> list[Hit]:
         """One `Hit` per controlled drug (or drug family) reachable in up to ``depth`` steps.
 
         Unmasking and forward rules run together, breadth-first, at most ``max_products``
         distinct products; the shortest route to each drug is kept (then the first in rule
         order). Hits come best first. A route keeping less than ``min_kept_fraction`` of the
         candidate's heavy atoms after removing more than ``max_removed_atoms`` scores 0.
+
+        To depth 2 the search first asks the gate (`precursor_screen.rules.gates.RouteGate`):
+        a candidate holding no drug's skeleton, no substrate core and no forward rule's
+        substrate has no route and is not searched, and an intermediate without a drug's
+        skeleton is given the forward rules only. Same routes, far less work;
+        ``gated=False`` searches everything (the tests compare the two). ``flag_only`` (the
+        bulk screen) also skips drugs too small to raise a flag from this candidate (a route
+        to them would score 0): only routes that can flag are then sure to be found.
         """
         n_atoms = std.mol.GetNumHeavyAtoms()
+        use_gate = gated and self.gate is not None and depth <= 2
+        min_size = (min(min_kept_fraction * n_atoms, n_atoms - max_removed_atoms)
+                    if flag_only else 0.0)
+        if use_gate and not self.gate.passes(std.mol, min_size):  # type: ignore[union-attr]
+            return []
+        unmask_gate = None
+        if use_gate:
+            gate = self.gate
+
+            def unmask_gate(mol: Chem.Mol) -> bool:
+                return gate.unmask_ok(mol, min_size)  # type: ignore[union-attr]
+
         best: dict[str, Hit] = {}
         for route in self.rules.apply(std, depth=depth, max_products=max_products,
-                                      max_heavy_atoms=self._max_atoms):
+                                      max_heavy_atoms=self._max_atoms,
+                                      unmask_gate=unmask_gate):
             hit = self._route_hit(std, route, n_atoms, min_kept_fraction, max_removed_atoms)
             if hit is not None and (hit.substance_id not in best
                                     or hit.score > best[hit.substance_id].score):
                 best[hit.substance_id] = hit
         return sorted(best.values(), key=lambda h: -h.score)
+
+    def _build_gate(self) -> tuple[Any, str]:
+        """The route gate, or None and why it is off (a rule or family the argument misses)."""
+        from precursor_screen.rules.gates import RouteGate, gate_problems
+
+        forward = [(r.id, c.rxn) for r, c in zip(self.rules.rules, self.rules._compiled)
+                   if r.id in self.rules.reagents and c.rxn is not None]
+        unmasking = [(r.id, c.rxn) for r, c in zip(self.rules.rules, self.rules._compiled)
+                     if r.id not in self.rules.reagents and c.rxn is not None]
+        problems = gate_problems(unmasking, forward)
+        missing = [g.id for g in self.groups if g.id not in GROUP_PRECURSOR_CORES]
+        if missing:
+            problems.append(f"no precursor core for drug group(s) {', '.join(missing)}")
+        if problems:
+            return None, "; ".join(problems)
+        targets = [t.parent.mol for t in self.registry if t.parent is not None]
+        cores = [(GROUP_PRECURSOR_CORES[g.id], g.max_heavy_atoms or 10_000) for g in self.groups]
+        return RouteGate(targets, cores, forward), ""
 
     # -- evidence ------------------------------------------------------------------------------
 
@@ -191,7 +251,11 @@ class DrugTargets:
             if found:
                 target = found[0]
             else:
-                matched = self.groups.match(mol)
+                # a member holds its family's core: test the (long) definitions only then
+                only = None
+                if self._core_queries is not None:
+                    only = {gid for gid, q in self._core_queries if mol.HasSubstructMatch(q)}
+                matched = self.groups.match(mol, only=only) if only is None or only else []
                 group = matched[0] if matched else None
         if len(self._product_cache) > 50_000:
             self._product_cache.clear()

@@ -221,7 +221,7 @@ class Screener:
         words = _Lazy(self._substructures.pattern_words, std.mol)
         # Conversions and containment can raise a flag only for a candidate holding a flaggable
         # listed substance's skeleton; `check` (keep_all) searches everything regardless.
-        gated = keep_all or any(std.mol.HasSubstructMatch(q) for q in self._gates)
+        gated = keep_all or self._gated(std.mol)
         containing, contained_in = (self._substructures.relations(std.mol, words.value) if gated
                                     else ([], []))
         for row in contained_in:  # listed substance inside candidate
@@ -250,8 +250,11 @@ class Screener:
                                 atoms_removed=removed))
         # 4. conversions: unmasking routes whose product is listed
         if gated and (not identical or keep_all):
+            # (the bulk screen expands an intermediate only while it holds a flaggable target's
+            # skeleton, as for the candidate: routes to bulk chemicals may then go unreported)
             for route in self.rules.apply(std, depth=p.depth, max_products=p.max_products,
-                                          max_heavy_atoms=self._max_target_atoms):
+                                          max_heavy_atoms=self._max_target_atoms,
+                                          last_step_gate=None if keep_all else self._gated):
                 hit = self._route_hit(route, n_atoms)
                 if hit is not None:
                     hits.append(hit)
@@ -260,7 +263,8 @@ class Screener:
             hits.extend(self.drugs.identify(std))
             hits.extend(self.drugs.routes(std, depth=p.depth, max_products=p.max_products,
                                           min_kept_fraction=p.min_kept_fraction,
-                                          max_removed_atoms=p.max_removed_atoms))
+                                          max_removed_atoms=p.max_removed_atoms,
+                                          flag_only=not keep_all))
         # 6. generic groups
         if keep_all or any(std.mol.HasSubstructMatch(q) for q in self._group_gates):
             groups = self.groups.match(std.mol, words.value)
@@ -308,6 +312,10 @@ class Screener:
                 ok = False
             (gated if ok else ungated).add(g.id)
         return gates, frozenset(gated), frozenset(ungated)
+
+    def _gated(self, mol: Chem.Mol) -> bool:
+        """True when ``mol`` holds the skeleton of a flaggable listed substance."""
+        return any(mol.HasSubstructMatch(q) for q in self._gates)
 
     # -- evidence ------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -142,7 +142,7 @@ class RuleSet:
     instance by product SMILES (small fragments such as acetic acid recur across molecules).
     """
 
-    __slots__ = ("rules", "source", "_compiled", "_by_id", "_cache", "_rev_cache", "_pieces")
+    __slots__ = ("rules", "source", "_compiled", "_by_id", "_cache", "_rev_cache", "_pieces", "_same", "_rev_same")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -156,6 +156,9 @@ class RuleSet:
         self._cache: dict[str, tuple[tuple[int, str, Chem.Mol], ...]] = {}
         self._rev_cache: dict[str, tuple[tuple[int, str, Chem.Mol], ...]] = {}
         self._pieces: dict[str, Standardized | None] = {}  # raw piece SMILES -> standardized
+        # index of the first rule with the same substrate template (one match test serves all)
+        self._same = _first_same([c.query for c in self._compiled])
+        self._rev_same = _first_same([c.rev_query for c in self._compiled])
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RuleSet, (self.rules, self.source))
@@ -176,7 +179,8 @@ class RuleSet:
     # -- public application -------------------------------------------------------------------
 
     def apply(self, mol: Chem.Mol | Standardized, *, depth: int = 2, max_products: int = 200,
-              max_heavy_atoms: int | None = None) -> list[Route]:
+              max_heavy_atoms: int | None = None,
+              last_step_gate: Callable[[Chem.Mol], bool] | None = None) -> list[Route]:
         """Return one shortest `Route` per distinct product reachable in up to ``depth`` steps.
 
         The input is standardized first (a `Standardized` is taken as it is). Order is
@@ -189,6 +193,10 @@ class RuleSet:
         the cost on large molecules. Raises `StandardizeError` when ``mol`` cannot be
         standardized (a screen standardizes first and passes the `Standardized`).
 
+        ``last_step_gate`` (optional): an intermediate one step from the end is expanded only
+        when it passes (a screen passes its skeleton gate: no product of an intermediate without
+        a target's skeleton can be that target).
+
         >>> from precursor_screen.io.parse import parse_smiles
         >>> rules = load_conversion_rules()
         >>> apaan = parse_smiles("CC(=O)C(C#N)c1ccccc1")[0]
@@ -197,7 +205,9 @@ class RuleSet:
         ['nitrile-to-acid', 'beta-keto-acid-decarboxylation']
         """
         return self._expand(mol, depth, max_products, reverse=False, max_added=MAX_ADDED_ATOMS,
-                            max_heavy_atoms=max_heavy_atoms)
+                            max_heavy_atoms=max_heavy_atoms,
+                            last_step=None if last_step_gate is None
+                            else (last_step_gate, frozenset()))
 
     def reverse(self, mol: Chem.Mol | Standardized, depth: int = 1,
                 max_products: int = 200) -> list[Route]:
@@ -236,7 +246,12 @@ class RuleSet:
     # -- machinery ----------------------------------------------------------------------------
 
     def _expand(self, mol: Chem.Mol | Standardized, depth: int, max_products: int, *,
-                reverse: bool, max_added: int, max_heavy_atoms: int | None) -> list[Route]:
+                reverse: bool, max_added: int, max_heavy_atoms: int | None,
+                last_step: tuple[Callable[[Chem.Mol], bool], frozenset[int]] | None = None
+                ) -> list[Route]:
+        """Breadth-first search. ``last_step`` = (test, rule indices): an intermediate whose
+        last step is next and that fails the test is tried with those rules only (a gate that
+        knows no other rule can reach a target from it; see `precursor_screen.rules.gates`)."""
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         start = mol if isinstance(mol, Standardized) else standardize(mol)
@@ -254,7 +269,11 @@ class RuleSet:
                 cap = shown if level == depth else limit
                 following: list[tuple[Standardized, tuple[Step, ...]]] = []
                 for parent, path in frontier:
-                    for index, raw, piece in self._one_step(parent, reverse):
+                    only = None
+                    if last_step is not None and level == depth and path \
+                            and not last_step[0](parent.mol):
+                        only = last_step[1]
+                    for index, raw, piece in self._one_step(parent, reverse, only):
                         if raw in seen_raw or piece.GetNumHeavyAtoms() > cap:
                             continue
                         seen_raw.add(raw)
@@ -275,26 +294,38 @@ class RuleSet:
                 frontier = following
         return routes
 
-    def _one_step(self, std: Standardized, reverse: bool
+    def _one_step(self, std: Standardized, reverse: bool, only: frozenset[int] | None = None
                   ) -> tuple[tuple[int, str, Chem.Mol], ...]:
-        """Every rule applied once: (rule index, raw piece SMILES, piece), in rule then SMILES
-        order. Cached for small molecules, the fragments that recur across candidates."""
+        """Every rule (or those in ``only``) applied once: (rule index, raw piece SMILES, piece),
+        in rule then SMILES order. Cached for small molecules, the fragments that recur across
+        candidates. Rules with the same substrate template are tested with one match."""
         cache = self._rev_cache if reverse else self._cache
-        cached = cache.get(std.smiles)
+        key = std.smiles if only is None else (std.smiles, only)
+        cached = cache.get(key)
         if cached is not None:
             return cached
         mol = std.mol
         found: list[tuple[int, str, Chem.Mol]] = []
+        matched: dict[int, bool] = {}
+        shared = self._rev_same if reverse else self._same
         for index, compiled in enumerate(self._compiled):
-            query = compiled.rev_query if reverse else compiled.query
-            if query is None or not mol.HasSubstructMatch(query):
+            if only is not None and index not in only:
                 continue
-            found.extend((index, raw, piece) for raw, piece in _rule_pieces(compiled, mol, reverse))
+            query = compiled.rev_query if reverse else compiled.query
+            if query is None:
+                continue
+            first = shared[index]
+            hit = matched.get(first)
+            if hit is None:
+                hit = matched[first] = mol.HasSubstructMatch(query)
+            if hit:
+                found.extend((index, raw, piece)
+                             for raw, piece in _rule_pieces(compiled, mol, reverse))
         result = tuple(found)
         if mol.GetNumHeavyAtoms() <= _CACHE_MAX_HEAVY_ATOMS:
             if len(cache) >= _CACHE_SIZE:
                 cache.clear()
-            cache[std.smiles] = result
+            cache[key] = result
         return result
 
     def _standardized(self, raw: str, piece: Chem.Mol) -> Standardized | None:
@@ -311,6 +342,14 @@ class RuleSet:
 
 
 _MISSING = object()
+
+
+def _first_same(queries: Sequence[Chem.Mol | None]) -> tuple[int, ...]:
+    first: dict[str, int] = {}
+    out = []
+    for i, q in enumerate(queries):
+        out.append(first.setdefault(Chem.MolToSmarts(q), i) if q is not None else i)
+    return tuple(out)
 _CARBON = Chem.MolFromSmarts("[#6]")
 
 

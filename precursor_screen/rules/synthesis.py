@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -87,8 +87,12 @@ class SynthesisRuleSet(RuleSet):
         return tuple(r.id for r in self.rules if r.id in self.reagents)
 
     def apply(self, mol: Chem.Mol | Standardized, *, depth: int = 2, max_products: int = 200,
-              max_heavy_atoms: int | None = None) -> list[Route]:
+              max_heavy_atoms: int | None = None,
+              unmask_gate: Callable[[Chem.Mol], bool] | None = None) -> list[Route]:
         """Like `RuleSet.apply`, products up to `max_added` atoms larger, steps with reagents.
+
+        ``unmask_gate`` (optional): an intermediate one step from the end that fails it is tried
+        with the forward rules only (`precursor_screen.rules.gates.RouteGate.unmask_ok`).
 
         >>> rules = synthesis_rule_set()
         >>> from precursor_screen.io.parse import parse_smiles
@@ -97,8 +101,12 @@ class SynthesisRuleSet(RuleSet):
         >>> [(s.rule_id, s.reagent) for s in route.steps]
         [('alpha-bromination', 'a brominating agent'), ('amination-methylamine', 'methylamine')]
         """
+        last_step = None
+        if unmask_gate is not None:
+            forward = frozenset(i for i, r in enumerate(self.rules) if r.id in self.reagents)
+            last_step = (unmask_gate, forward)
         routes = self._expand(mol, depth, max_products, reverse=False, max_added=self.max_added,
-                              max_heavy_atoms=max_heavy_atoms)
+                              max_heavy_atoms=max_heavy_atoms, last_step=last_step)
         return [Route(tuple(replace(s, reagent=self.reagents[s.rule_id])
                             if s.rule_id in self.reagents else s for s in r.steps))
                 for r in routes]

@@ -1,0 +1,544 @@
+"""Gates: cheap substructure queries a molecule must match before a rule search can reach a target.
+
+Searching every candidate with every rule to depth 2 is most of the cost of a screen, and for
+nearly every molecule of a real library it finds nothing. A gate answers first, with a handful of
+substructure queries, whether any route of at most two steps *could* end at a target; when none
+matches, the search is skipped, and the answer is the same.
+
+Why it is exact rests on what the rules can do, checked on the rule data by `gate_problems`:
+
+* An unmasking rule (hydrolysis, decarboxylation, deprotection, redox) only removes atoms, changes
+  bond orders and opens rings. It never makes a carbon, a non-terminal heteroatom, a new bond or
+  a ring, and a carbon that bears a heteroatom in the product bore one in the substrate (the
+  carbonyl of a hydrolysed ester or nitrile, the carbon of a reduced ketone). So the product's
+  *refined skeleton* (its carbons and non-terminal heteroatoms, elements kept; aromatic bonds
+  aromatic, ring bonds in rings, other bonds of any order; "bears a heteroatom" on each carbon that
+  carried a terminal heteroatom) is found inside the substrate, and inside every earlier substrate
+  of an unmasking chain.
+* A forward rule (a reagent step) adds its reagent's atoms to atoms that match its substrate
+  template. Run backwards on a target, it gives the part of the substrate that the target shows
+  (the *substrate core*: the target less the reagent's atoms, the changed bonds as the substrate
+  template has them, the leaving group's heteroatoms as "bears a heteroatom").
+
+For routes of at most two steps (u: unmasking, f: forward) a candidate reaching target T must
+contain the refined skeleton of T (routes u, u-u), or that of a substrate core of T (u-f), or match
+a forward rule's substrate template itself (f, f-u, f-f). `RouteGate` holds those queries.
+Aromaticity is taken as the rules leave it: no rule makes or breaks an aromatic ring in its
+substrate (an assumption `gate_problems` does not check; the tests compare gated and ungated
+screens on the evaluation sets).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rdkit import Chem
+from rdkit.Chem import rdChemReactions
+
+__all__ = ["RouteGate", "refined_skeleton", "substrate_cores", "gate_problems", "HETERO"]
+
+HETERO = "$(*~[!#6;!#1])"
+"""Atom primitive: bears a heteroatom (any element but carbon and hydrogen)."""
+
+MERGE_SIZE = 14
+"""A query for targets of at least this many heavy atoms may absorb an implied query for larger
+targets: candidates of up to ~30 atoms (a screening library) must be tested against both anyway,
+so one test serves. Smaller targets keep their own queries, which large candidates skip."""
+
+_NUM = re.compile(r"Atom(?:AtomicNum|Type) (\d+) = val")
+
+
+def atom_elements(atom: Chem.Atom) -> frozenset[int] | None:
+    """The elements a (query) atom can match; None when it does not say (a wildcard, a negation).
+
+    Read from RDKit's query tree: OR takes the union, AND the intersection of its parts that name
+    elements; an atom that is only an OR of recursive SMARTS takes their first atoms' elements.
+    """
+    if not atom.HasQuery():
+        return frozenset({atom.GetAtomicNum()}) if atom.GetAtomicNum() > 0 else None
+    lines = atom.DescribeQuery().splitlines()
+    found = _tree_elements(lines, 0)[0] if lines else None
+    if found is None:
+        found = _recursive_elements(atom.GetSmarts())
+    return found
+
+
+def _tree_elements(lines: list[str], start: int) -> tuple[frozenset[int] | None, int]:
+    """Evaluate the query node at ``lines[start]``; return its elements and the next line."""
+    depth = len(lines[start]) - len(lines[start].lstrip())
+    head = lines[start].strip()
+    children, i = [], start + 1
+    while i < len(lines) and len(lines[i]) - len(lines[i].lstrip()) > depth:
+        value, i = _tree_elements(lines, i)
+        children.append(value)
+    if head.startswith("AtomOr"):
+        if any(c is None for c in children) or not children:
+            return None, i
+        return frozenset().union(*children), i
+    if head.startswith("AtomAnd"):
+        named = [c for c in children if c is not None]
+        if not named:
+            return None, i
+        out = named[0]
+        for c in named[1:]:
+            out = out & c
+        return out, i
+    m = _NUM.fullmatch(head)
+    if m:
+        return frozenset({int(m.group(1)) % 1000}), i
+    return None, i
+
+
+def _recursive_elements(smarts: str) -> frozenset[int] | None:
+    """Elements of ``[$(...),$(...)]`` from each recursive pattern's first atom."""
+    body = smarts[1:-1] if smarts.startswith("[") and smarts.endswith("]") else ""
+    body = re.sub(r":\d+$", "", body)
+    parts, level, cur = [], 0, ""
+    for ch in body:
+        if ch == "," and level == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        level += (ch == "(") - (ch == ")")
+        cur += ch
+    parts.append(cur)
+    out: set[int] = set()
+    for part in parts:
+        if not (part.startswith("$(") and part.endswith(")")):
+            return None
+        inner = Chem.MolFromSmarts(part[2:-1])
+        if inner is None or inner.GetNumAtoms() == 0:
+            return None
+        z = atom_elements(inner.GetAtomWithIdx(0))
+        if z is None:
+            return None
+        out |= z
+    return frozenset(out)
+
+
+def _surely_hetero(atom: Chem.Atom) -> bool:
+    z = atom_elements(atom)
+    return z is not None and not (z & {0, 1, 6})
+
+
+# -- refined skeletons ---------------------------------------------------------------------------
+
+@dataclass
+class _Graph:
+    """A small labelled graph: elements (None: any), bonds with a symbol, forced constraints."""
+
+    elements: list[int | None]
+    hetero_unknown: list[bool]                      # element unknown but surely a heteroatom
+    bonds: dict[tuple[int, int], str]               # (i, j) i < j -> ":" | "!:" | "~" | "-" | "="
+    bears_hetero: set[int] = field(default_factory=set)
+
+    def neighbours(self, i: int) -> list[int]:
+        return [b if a == i else a for a, b in self.bonds if i in (a, b)]
+
+
+def _graph_of(mol: Chem.Mol) -> _Graph:
+    elements: list[int | None] = []
+    unknown: list[bool] = []
+    for atom in mol.GetAtoms():
+        z = atom_elements(atom) if atom.HasQuery() else frozenset({atom.GetAtomicNum()})
+        if z is not None and len(z) == 1:
+            elements.append(next(iter(z)))
+            unknown.append(False)
+        else:
+            elements.append(None)
+            unknown.append(z is not None and not (z & {0, 1, 6}))
+    bonds = {}
+    for b in mol.GetBonds():
+        i, j = sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))
+        bonds[(i, j)] = ":" if b.GetIsAromatic() or b.GetBondType() == Chem.BondType.AROMATIC else "!:"
+    return _Graph(elements, unknown, bonds)
+
+
+def _is_hetero(g: _Graph, i: int) -> bool:
+    z = g.elements[i]
+    return (z is not None and z not in (0, 1, 6)) or g.hetero_unknown[i]
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A refined skeleton: atom labels (element or None, unknown heteroatom, bears a heteroatom)
+    and bonds (ends, order symbol ``:``/``!:``/``~``/``-``/``=``/``#``, in a ring)."""
+
+    atoms: tuple[tuple[int | None, bool, bool], ...]
+    bonds: tuple[tuple[int, int, str, bool], ...]
+
+    def smarts(self, test: bool = False) -> str:
+        """The query; ``test=True`` gives the form matched against `rep` to prune implied ones."""
+        symbols = []
+        for z, unknown, bears in self.atoms:
+            if z is None:
+                base = ("!#6;!#1;!3*" if test else "!#6;!#1") if unknown else "*"
+            else:
+                base = f"#{z}"
+            if bears:
+                het = "$([1#6]),$(*~[!#6;!#1;!3*])" if test else HETERO
+                symbols.append(f"[{base};{het}]")
+            else:
+                symbols.append("*" if base == "*" else f"[{base}]")
+        bond_symbols = []
+        for _a, _b, order, ring in self.bonds:
+            sym = {"!:": "$,-,=,#", ":": ":", "~": "~", "-": "-", "=": "=", "#": "#"}[order] \
+                if test else order
+            if ring:
+                sym = "@" if order == "~" else f"{sym};@"
+            bond_symbols.append(sym)
+        mol = self._graph()
+        return Chem.MolFragmentToSmiles(mol, atomsToUse=list(range(mol.GetNumAtoms())),
+                                        atomSymbols=symbols, bondSymbols=bond_symbols or None,
+                                        isomericSmiles=False, allBondsExplicit=True)
+
+    def _graph(self) -> Chem.RWMol:
+        rw = Chem.RWMol()
+        for _ in self.atoms:
+            rw.AddAtom(Chem.Atom(0))
+        for a, b, _order, _ring in self.bonds:
+            rw.AddBond(a, b, Chem.BondType.SINGLE)
+        return rw
+
+    def rep(self) -> Chem.Mol:
+        """A stand-in molecule: a test query of another skeleton that matches it is implied by
+        this one (labels coded as elements, isotopes and bond types; see `smarts(test=True)`)."""
+        rw = Chem.RWMol()
+        for z, unknown, bears in self.atoms:
+            atom = Chem.Atom(z if z is not None else 0)
+            if z is None:
+                atom.SetIsotope(2 if unknown else 3)
+            elif bears and z == 6:
+                atom.SetIsotope(1)
+            atom.SetNoImplicit(True)
+            rw.AddAtom(atom)
+        kinds = {":": Chem.BondType.AROMATIC, "!:": Chem.BondType.QUADRUPLE,
+                 "~": Chem.BondType.DATIVE, "-": Chem.BondType.SINGLE,
+                 "=": Chem.BondType.DOUBLE, "#": Chem.BondType.TRIPLE}
+        for a, b, order, _ring in self.bonds:
+            rw.AddBond(a, b, kinds[order])
+            if order == ":":
+                bond = rw.GetBondBetweenAtoms(a, b)
+                bond.SetIsAromatic(True)
+        mol = rw.GetMol()
+        mol.UpdatePropertyCache(False)
+        Chem.FastFindRings(mol)
+        return mol
+
+
+def skeleton_from_smarts(smarts: str) -> Skeleton:
+    """A refined skeleton written as SMARTS (elements as ``[#6]``/``c``, the `HETERO` primitive,
+    bonds ``-``, ``~``, ``:`` or aromatic by default) read back into a `Skeleton`."""
+    query = Chem.MolFromSmarts(smarts)
+    if query is None:
+        raise ValueError(f"unparsable skeleton SMARTS {smarts!r}")
+    atoms = []
+    for atom in query.GetAtoms():
+        z = atom_elements(atom)
+        elem = next(iter(z)) if z is not None and len(z) == 1 else None
+        unknown = z is not None and len(z) > 1 and not z & {0, 1, 6}
+        atoms.append((elem, unknown, "$(*~[!#6" in atom.GetSmarts()))
+    g = _Graph([a[0] for a in atoms], [a[1] for a in atoms], {}, set())
+    for b in query.GetBonds():
+        text = b.GetSmarts()
+        aromatic = text == ":" or (text == "" and b.GetBeginAtom().GetIsAromatic()
+                                   and b.GetEndAtom().GetIsAromatic())
+        order = ":" if aromatic else {"": "-", "-": "-", "~": "~", "=": "=", "#": "#",
+                                      "!:": "!:"}.get(text)
+        if order is None:
+            raise ValueError(f"{smarts!r}: bond {text!r} is not one of - = # : !: ~")
+        g.bonds[tuple(sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx())))] = order
+    g.bears_hetero = {i for i, a in enumerate(atoms) if a[2]}
+    sk = skeleton_of(g)
+    assert sk is not None
+    return sk
+
+
+def refined_skeleton(g: _Graph | Chem.Mol) -> str | None:
+    """SMARTS of the refined skeleton of ``g`` (see the module docstring); None when empty."""
+    sk = skeleton_of(g)
+    return sk.smarts() if sk is not None else None
+
+
+def skeleton_of(g: _Graph | Chem.Mol) -> Skeleton | None:
+    """The refined skeleton of a molecule or graph; None when nothing is left."""
+    if isinstance(g, Chem.Mol):
+        g = _graph_of(g)
+    n = len(g.elements)
+    degree = [len(g.neighbours(i)) for i in range(n)]
+    terminal = {i for i in range(n) if _is_hetero(g, i) and degree[i] <= 1}
+    keep = [i for i in range(n) if i not in terminal]
+    if not keep:
+        return None
+    bears = set(g.bears_hetero)
+    for i in terminal:
+        bears.update(j for j in g.neighbours(i) if j not in terminal)
+    kept_bonds = {e: s for e, s in g.bonds.items() if e[0] not in terminal and e[1] not in terminal}
+    adj: dict[int, set[int]] = {i: set() for i in keep}
+    for a, b in kept_bonds:
+        adj[a].add(b)
+        adj[b].add(a)
+
+    def in_cycle(a: int, b: int) -> bool:
+        seen, stack = {a}, [a]
+        while stack:
+            x = stack.pop()
+            for y in adj[x]:
+                if {x, y} == {a, b} or y in seen:
+                    continue
+                if y == b:
+                    return True
+                seen.add(y)
+                stack.append(y)
+        return False
+
+    index = {old: k for k, old in enumerate(keep)}
+    atoms = tuple((g.elements[i], g.hetero_unknown[i], i in bears and g.elements[i] == 6)
+                  for i in keep)
+    bonds = tuple((index[a], index[b], s, s != ":" and in_cycle(a, b))
+                  for (a, b), s in kept_bonds.items())
+    return Skeleton(atoms, bonds)
+
+
+# -- substrate cores of a forward rule -----------------------------------------------------------
+
+def _relaxed_template(template: Chem.Mol) -> tuple[Chem.Mol, list[int]]:
+    """The template as an element-only, any-bond query, and query atom -> template atom."""
+    plain = Chem.RWMol()
+    symbols = []
+    for atom in template.GetAtoms():
+        plain.AddAtom(Chem.Atom(0))
+        z = atom_elements(atom)
+        symbols.append(f"[#{next(iter(z))}]" if z is not None and len(z) == 1 else "*")
+    for b in template.GetBonds():
+        plain.AddBond(b.GetBeginAtomIdx(), b.GetEndAtomIdx(), Chem.BondType.SINGLE)
+    mol = plain.GetMol()
+    smarts = Chem.MolFragmentToSmiles(mol, atomsToUse=list(range(mol.GetNumAtoms())),
+                                      atomSymbols=symbols,
+                                      bondSymbols=["~"] * mol.GetNumBonds() or None,
+                                      allBondsExplicit=True, canonical=False)
+    order = [int(x) for x in mol.GetProp("_smilesAtomOutputOrder").strip("[],").split(",") if x]
+    return Chem.MolFromSmarts(smarts), order
+
+
+def _bond_symbol(bond: Chem.Bond) -> str:
+    smarts = bond.GetSmarts()
+    return {"-": "-", "=": "=", "#": "#", ":": ":"}.get(smarts, "~")
+
+
+def substrate_cores(target: Chem.Mol, rxn: rdChemReactions.ChemicalReaction) -> set[Skeleton]:
+    """Refined skeletons of the substrates a one-product forward rule turns into ``target``.
+
+    Each match of the product template on the target (elements only, any bonds; the reagent's
+    atoms may have no neighbours beyond the template's) gives one substrate core: the target less
+    the reagent atoms, bonds between template atoms as the substrate template has them (absent
+    ones dropped), and "bears a heteroatom" on template atoms the substrate template gives a
+    heteroatom that the product no longer shows (the leaving group).
+    """
+    reactant, product = rxn.GetReactantTemplate(0), rxn.GetProductTemplate(0)
+    query, order = _relaxed_template(product)
+    r_by_map = {a.GetAtomMapNum(): a for a in reactant.GetAtoms() if a.GetAtomMapNum()}
+    mapped = [a.GetIdx() for a in product.GetAtoms() if a.GetAtomMapNum() in r_by_map]
+    reagent = [a.GetIdx() for a in product.GetAtoms() if a.GetAtomMapNum() not in r_by_map]
+    cores: set[Skeleton] = set()
+    base = _graph_of(target)
+    for match in target.GetSubstructMatches(query, uniquify=False, maxMatches=2000,
+                                            useChirality=False):
+        at = {order[q]: t for q, t in enumerate(match)}     # template atom -> target atom
+        if any(target.GetAtomWithIdx(at[i]).GetDegree() != product.GetAtomWithIdx(i).GetDegree()
+               for i in reagent):
+            continue
+        gone = {at[i] for i in reagent}
+        map_of = {at[i]: product.GetAtomWithIdx(i).GetAtomMapNum() for i in mapped}
+        keep = [i for i in range(target.GetNumAtoms()) if i not in gone]
+        new = {old: k for k, old in enumerate(keep)}
+        g = _Graph([base.elements[i] for i in keep], [base.hetero_unknown[i] for i in keep], {})
+        for (a, b), s in base.bonds.items():
+            if a in gone or b in gone:
+                continue
+            if a in map_of and b in map_of:
+                continue                                    # taken from the substrate template
+            g.bonds[tuple(sorted((new[a], new[b])))] = s if a not in map_of and b not in map_of else "~"
+        for a in map_of:
+            for b in map_of:
+                if a >= b:
+                    continue
+                ra, rb = r_by_map[map_of[a]], r_by_map[map_of[b]]
+                bond = reactant.GetBondBetweenAtoms(ra.GetIdx(), rb.GetIdx())
+                if bond is not None:
+                    g.bonds[tuple(sorted((new[a], new[b])))] = _bond_symbol(bond)
+        for a, m in map_of.items():
+            ra = r_by_map[m]
+            if any(nb.GetAtomMapNum() not in r_by_map or not nb.GetAtomMapNum()
+                   for nb in ra.GetNeighbors() if _surely_hetero(nb)):
+                g.bears_hetero.add(new[a])
+        sk = skeleton_of(g)
+        if sk is not None:
+            cores.add(sk)
+    return cores
+
+
+# -- checking the rules ---------------------------------------------------------------------------
+
+def gate_problems(unmasking: Iterable[tuple[str, rdChemReactions.ChemicalReaction]],
+                  forward: Iterable[tuple[str, rdChemReactions.ChemicalReaction]] = ()) -> list[str]:
+    """Reasons the gate's argument fails for these rules (empty: it holds).
+
+    Unmasking rules must not make a carbon or a non-terminal heteroatom, bond two substrate atoms
+    that were not bonded, change an atom's element, or give a carbon a heteroatom it did not bear.
+    Forward rules must have one product template.
+    """
+    problems = []
+    for rule_id, rxn in unmasking:
+        reactant = rxn.GetReactantTemplate(0)
+        r_by_map = {a.GetAtomMapNum(): a for a in reactant.GetAtoms() if a.GetAtomMapNum()}
+        for p in range(rxn.GetNumProductTemplates()):
+            product = rxn.GetProductTemplate(p)
+            for atom in product.GetAtoms():
+                m = atom.GetAtomMapNum()
+                z = atom_elements(atom)
+                if m not in r_by_map:
+                    if z is None or 6 in z:
+                        problems.append(f"{rule_id}: makes a carbon (unmapped product atom "
+                                        f"{atom.GetSmarts()})")
+                    elif atom.GetDegree() > 1:
+                        problems.append(f"{rule_id}: makes a non-terminal heteroatom")
+                    continue
+                rz = atom_elements(r_by_map[m])
+                if z is not None and rz is not None and not z <= rz and atom.GetAtomicNum():
+                    problems.append(f"{rule_id}: changes the element of atom :{m}")
+                if any(nb.GetAtomMapNum() not in r_by_map and _surely_hetero(nb)
+                       for nb in atom.GetNeighbors()):
+                    if not any(_surely_hetero(nb) for nb in r_by_map[m].GetNeighbors()):
+                        problems.append(f"{rule_id}: gives atom :{m} a heteroatom it did not bear")
+            for bond in product.GetBonds():
+                a, b = bond.GetBeginAtom().GetAtomMapNum(), bond.GetEndAtom().GetAtomMapNum()
+                if a in r_by_map and b in r_by_map and reactant.GetBondBetweenAtoms(
+                        r_by_map[a].GetIdx(), r_by_map[b].GetIdx()) is None:
+                    problems.append(f"{rule_id}: bonds atoms :{a} and :{b}, not bonded before")
+    for rule_id, rxn in forward:
+        if rxn.GetNumProductTemplates() != 1:
+            problems.append(f"{rule_id}: a forward rule with {rxn.GetNumProductTemplates()} products")
+    return problems
+
+
+# -- the gate -----------------------------------------------------------------------------------
+
+class RouteGate:
+    """Queries a molecule must match to reach one of the targets in at most two rule steps.
+
+    ``targets``: molecules (listed drugs); ``cores``: (SMARTS, largest member) for target
+    families, in refined-skeleton form, that every member contains and no forward rule adds
+    (`drugs.GROUP_PRECURSOR_CORES`); ``forward``: the forward rules as (id, reaction).
+
+    ``passes(mol)`` is the test for a candidate, ``unmask_ok(mol)`` the one for an intermediate
+    one step from the end before unmasking rules are run on it (forward rules are always tried).
+    Each query remembers the largest target it stands for, so ``min_size`` (targets smaller than
+    this cannot matter) skips the queries of small targets. Queries implied by a kept one (for
+    targets at least as large) are dropped when built (``prune=False`` keeps them all, for
+    the tests): a few dozen substructure tests remain.
+    """
+
+    def __init__(self, targets: Sequence[Chem.Mol], cores: Sequence[tuple[str, int]],
+                 forward: Sequence[tuple[str, rdChemReactions.ChemicalReaction]],
+                 prune: bool = True) -> None:
+        found: dict[Skeleton, list[Any]] = {}       # skeleton -> [largest target, unmasking?]
+
+        def add(sk: Skeleton | None, size: int, unmask: bool) -> None:
+            if sk is None:
+                return
+            entry = found.setdefault(sk, [size, unmask])
+            entry[0] = max(entry[0], size)
+            entry[1] = entry[1] or unmask
+
+        for target in targets:
+            add(skeleton_of(target), target.GetNumHeavyAtoms(), True)
+        for smarts, size in cores:
+            add(skeleton_from_smarts(smarts), size, True)
+        for _rule_id, rxn in forward:
+            for target in targets:
+                for sk in substrate_cores(target, rxn):
+                    add(sk, target.GetNumHeavyAtoms(), False)
+        # Drop a query implied by a kept one (it can pass nothing the kept one does not) for
+        # targets at least as large (or both over MERGE_SIZE); the kept one then stands for the
+        # larger of the two targets.
+        kept: list[list[Any]] = []                    # [skeleton, size, unmasking?, test query]
+        for sk, (size, unmask) in sorted(found.items(),
+                                         key=lambda kv: (len(kv[0].atoms), len(kv[0].bonds),
+                                                         not kv[1][1], -kv[1][0])):
+            rep = sk.rep()
+            cover = next((k for k in kept if prune and (k[2] or not unmask)
+                          and k[1] >= min(size, MERGE_SIZE) and rep.HasSubstructMatch(k[3])),
+                         None)
+            if cover is not None:
+                cover[1] = max(cover[1], size)
+                continue
+            kept.append([sk, size, unmask, _query(sk.smarts(test=True))])
+        entries = [(sk.smarts(), size, unmask) for sk, size, unmask, _t in kept]
+        entries.sort(key=lambda e: -e[1])
+        self.entries: tuple[tuple[str, int, bool], ...] = tuple(entries)
+        self._queries = [(_query(smarts), size, unmask) for smarts, size, unmask in entries]
+        seen: set[str] = set()
+        self.forward_queries: list[Chem.Mol] = []
+        for _rule_id, rxn in forward:
+            query = rxn.GetReactantTemplate(0)
+            key = Chem.MolToSmarts(query)
+            if key not in seen:
+                seen.add(key)
+                self.forward_queries.append(query)
+        # one RDKit call instead of many: the queries for targets of MERGE_SIZE atoms or more
+        # (tested for any candidate of up to ~30 atoms) and the forward substrates, each as
+        # one atom query OR-ing the others as recursive SMARTS (anchored at their first atom)
+        big = [smarts for smarts, size, _u in entries if size >= MERGE_SIZE]
+        self._big_size = min((size for _s, size, _u in entries if size >= MERGE_SIZE), default=0)
+        self._big = _any_of(big)
+        self._forward = _any_of([Chem.MolToSmarts(q) for q in self.forward_queries])
+        self._small = [(q, size, unmask) for q, size, unmask in self._queries if size < MERGE_SIZE]
+
+    def __len__(self) -> int:
+        return len(self._queries) + len(self.forward_queries)
+
+    def passes(self, mol: Chem.Mol, min_size: float = 0) -> bool:
+        """False only when no route of at most two steps from ``mol`` reaches a target of at
+        least ``min_size`` heavy atoms."""
+        if self._big is not None and min_size <= self._big_size:
+            if mol.HasSubstructMatch(self._big):
+                return True
+        else:
+            for query, size, _unmask in self._queries:
+                if size < MERGE_SIZE:
+                    break
+                if size >= min_size and mol.HasSubstructMatch(query):
+                    return True
+        for query, size, _unmask in self._small:
+            if size < min_size:
+                break
+            if mol.HasSubstructMatch(query):
+                return True
+        return self._forward is not None and mol.HasSubstructMatch(self._forward)
+
+    def unmask_ok(self, mol: Chem.Mol, min_size: float = 0) -> bool:
+        """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms."""
+        for query, size, unmask in self._queries:
+            if size < min_size:
+                break
+            if unmask and mol.HasSubstructMatch(query):
+                return True
+        return False
+
+
+def _any_of(smarts: Sequence[str]) -> Chem.Mol | None:
+    """One query matching where any of ``smarts`` matches; None for none."""
+    if not smarts:
+        return None
+    return _query("[" + ",".join(f"$({s})" for s in smarts) + "]")
+
+
+def _query(smarts: str) -> Chem.Mol:
+    q = Chem.MolFromSmarts(smarts)
+    if q is None:  # pragma: no cover - built from our own SMARTS
+        raise ValueError(f"gate query does not parse: {smarts}")
+    return q

@@ -1,0 +1,191 @@
+"""The route gate: exact (gated and ungated searches agree), and its rule checks catch rules
+that would break its argument."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from rdkit import Chem
+from rdkit.Chem import rdChemReactions
+
+from precursor_screen.drugs import GROUP_PRECURSOR_CORES, DrugTargets
+from precursor_screen.rules.gates import (RouteGate, atom_elements, gate_problems,
+                                          refined_skeleton, skeleton_from_smarts)
+from precursor_screen.screen import Screener
+from precursor_screen.standardize import StandardizeError, standardize_smiles
+
+EVALUATION = Path(__file__).resolve().parents[1] / "evaluation"
+
+
+def _smiles(name: str) -> list[str]:
+    with open(EVALUATION / name, newline="", encoding="utf-8") as fh:
+        return [row["smiles"] for row in csv.DictReader(fh, delimiter="\t")]
+
+
+@pytest.fixture(scope="module")
+def drugs() -> DrugTargets:
+    return DrugTargets()
+
+
+@pytest.fixture(scope="module")
+def molecules() -> list:
+    """Designer precursors, pre-precursors of drugs, legitimate chemicals: real structures."""
+    out = []
+    for name in ("designer_precursors.tsv", "pre_precursors.tsv", "legitimate.tsv",
+                 "legitimate_extra.tsv"):
+        for smi in _smiles(name):
+            try:
+                out.append(standardize_smiles(smi))
+            except StandardizeError:
+                continue
+    return out
+
+
+def _routes(hits: list) -> list[tuple]:
+    return [(h.substance_id, h.score, h.reason) for h in hits]
+
+
+def test_shipped_rules_keep_the_gate_on(drugs: DrugTargets) -> None:
+    assert drugs.gate is not None, drugs.gate_off
+    assert drugs.gate_off == ""
+    assert 5 < len(drugs.gate) < 80
+
+
+def test_gated_search_finds_the_same_routes(drugs: DrugTargets, molecules: list) -> None:
+    found = 0
+    for std in molecules:
+        gated = drugs.routes(std)
+        assert _routes(gated) == _routes(drugs.routes(std, gated=False)), std.smiles
+        found += bool(gated)
+    assert found > 60          # the pre-precursors and designer forms do have routes
+
+
+def test_flag_only_keeps_every_flagging_route(drugs: DrugTargets, molecules: list) -> None:
+    for std in molecules:
+        flagging = [h for h in drugs.routes(std, gated=False) if h.score > 0]
+        assert _routes(flagging) == _routes(
+            [h for h in drugs.routes(std, flag_only=True) if h.score > 0]), std.smiles
+
+
+def test_pruning_drops_only_implied_queries(drugs: DrugTargets, molecules: list) -> None:
+    rules = drugs.rules
+    forward = [(r.id, c.rxn) for r, c in zip(rules.rules, rules._compiled) if r.id in rules.reagents]
+    targets = [t.parent.mol for t in drugs.registry if t.parent is not None]
+    cores = [(GROUP_PRECURSOR_CORES[g.id], g.max_heavy_atoms or 10_000) for g in drugs.groups]
+    full = RouteGate(targets, cores, forward, prune=False)
+    assert len(full.entries) > 2 * len(drugs.gate.entries)
+    for std in molecules:
+        assert drugs.gate.passes(std.mol) == full.passes(std.mol), std.smiles
+        assert drugs.gate.unmask_ok(std.mol) == full.unmask_ok(std.mol), std.smiles
+        # with a size floor a kept query may stand for a larger target than the one it
+        # replaced: the pruned gate passes at least what the full one does
+        n = std.mol.GetNumHeavyAtoms()
+        floor = min(0.45 * n, n - 10)
+        if full.passes(std.mol, floor):
+            assert drugs.gate.passes(std.mol, floor), std.smiles
+        if full.unmask_ok(std.mol, floor):
+            assert drugs.gate.unmask_ok(std.mol, floor), std.smiles
+
+
+def test_most_legitimate_chemicals_skip_the_search(drugs: DrugTargets) -> None:
+    legit = []
+    for smi in _smiles("legitimate.tsv"):
+        try:
+            legit.append(standardize_smiles(smi).mol)
+        except StandardizeError:
+            continue
+    passed = sum(drugs.gate.passes(m) for m in legit)
+    assert passed < 0.6 * len(legit)
+
+
+@pytest.mark.parametrize("group_id", sorted(GROUP_PRECURSOR_CORES))
+def test_group_cores_are_in_every_member(drugs: DrugTargets, group_id: str,
+                                         molecules: list) -> None:
+    group = drugs.groups[group_id]
+    core = Chem.MolFromSmarts(GROUP_PRECURSOR_CORES[group_id])
+    for example in group.must_match:
+        assert standardize_smiles(example.smiles).mol.HasSubstructMatch(core), example.name
+    members = [std for std in molecules if drugs.groups.is_member(std, group)]
+    assert all(std.mol.HasSubstructMatch(core) for std in members)
+    for target in drugs.registry:
+        if target.parent is not None and drugs.groups.is_member(target.parent, group):
+            assert target.parent.mol.HasSubstructMatch(core), target.id
+
+
+def test_every_listed_drug_and_its_masked_forms_pass(drugs: DrugTargets) -> None:
+    for target in drugs.registry:
+        if target.parent is not None:
+            assert drugs.gate.passes(target.parent.mol), target.id
+    for smi in ["CC(Br)C(=O)c1ccc(C)cc1", "CC(=O)Cc1ccccc1", "O=C1CCCO1", "OCCCCO",
+                "CCC(=O)N(c1ccccc1)C1CCNCC1", "c1ccc(NC2CCN(CCc3ccccc3)CC2)cc1",
+                "CC(=O)Nc1ccccc1C(=O)O", "CC(=Cc1ccccc1)[N+](=O)[O-]"]:
+        assert drugs.gate.passes(standardize_smiles(smi).mol), smi
+
+
+def test_screen_flags_do_not_depend_on_the_gates(molecules: list) -> None:
+    """The bulk screen (gated, flag-only) and `check` (everything searched) flag alike."""
+    screener = Screener()
+    sample = molecules[::7]
+    bulk = list(screener.screen([s.smiles for s in sample]))
+    for std, verdict in zip(sample, bulk):
+        full = screener.check(std.smiles)
+        assert (verdict.flag, verdict.score) == (full.flag, full.score), std.smiles
+
+
+# -- the rule checks --------------------------------------------------------------------------
+
+def _rxn(smarts: str) -> rdChemReactions.ChemicalReaction:
+    rxn = rdChemReactions.ReactionFromSmarts(smarts)
+    rxn.Initialize()
+    return rxn
+
+
+@pytest.mark.parametrize("smarts, problem", [
+    ("[CX4:1]-[OH]>>[C:1]-C", "makes a carbon"),
+    ("[C:1]-[C:2]-[C:3]>>[C:1]1-[C:2]-[C:3]-1", "bonds atoms"),
+    ("[CH3:1]-[CH2:2]>>[C:1]-[C:2]-O", "a heteroatom it did not bear"),
+    ("[C:1]=[O:2]>>[C:1]-[N:2]", "changes the element"),
+    ("[C:1]-[Br]>>[C:1]-O-O", "non-terminal heteroatom"),
+])
+def test_gate_problems_names_what_breaks_the_argument(smarts: str, problem: str) -> None:
+    problems = gate_problems([("bad", _rxn(smarts))])
+    assert any(problem in p for p in problems), problems
+
+
+def test_a_bad_unmasking_rule_turns_the_gate_off() -> None:
+    from precursor_screen.rules.conversions import ConversionRule, RuleSet, load_conversion_rules
+    from precursor_screen.rules.synthesis import synthesis_rule_set
+
+    shipped = load_conversion_rules()
+    bad = ConversionRule(id="methylation", name="methylation", smarts="[OH:1]>>[O:1]C",
+                         removes="", kind="unmask", rationale="test",
+                         examples=(("CO", "COC"),), negatives=())
+    unmask = RuleSet(tuple(shipped.rules) + (bad,), "test")
+    off = DrugTargets(rules=synthesis_rule_set(unmask))
+    assert off.gate is None and "makes a carbon" in off.gate_off
+    # still correct, only slower
+    std = standardize_smiles("CC(Br)C(=O)c1ccc(C)cc1")
+    assert off.routes(std)[0].substance_id == "mephedrone"
+
+
+def test_query_elements_are_read_from_the_query_tree() -> None:
+    def elements(smarts: str) -> frozenset[int] | None:
+        return atom_elements(Chem.MolFromSmarts(smarts).GetAtomWithIdx(0))
+
+    assert elements("[CX3;!$(C-[!#6])]") == {6}
+    assert elements("[Cl,Br,I]") == {17, 35, 53}
+    assert elements("[OX2H1,OX1-]") == {8}
+    assert elements("[$([NX3+](=O)[O-]),$([NX3](=O)=O)]") == {7}
+    assert elements("[!#6]") is None
+    assert elements("*") is None
+    assert elements("[C,$(N=O)]") is None
+
+
+def test_refined_skeleton_of_ghb_and_of_a_core() -> None:
+    ghb = standardize_smiles("OCCCC(=O)O").mol
+    assert refined_skeleton(ghb) == \
+        "[#6;$(*~[!#6;!#1])]!:[#6]!:[#6]!:[#6;$(*~[!#6;!#1])]"
+    sk = skeleton_from_smarts(GROUP_PRECURSOR_CORES["us-fentanyl-related-substances"])
+    assert len(sk.atoms) == 6 and all(ring for *_x, ring in sk.bonds)
