@@ -210,7 +210,8 @@ class DrugTargets:
         best: dict[str, Hit] = {}
         for route in self.rules.apply(std, depth=depth, max_products=max_products,
                                       max_heavy_atoms=self._max_atoms,
-                                      unmask_gate=unmask_gate):
+                                      unmask_gate=unmask_gate,
+                                      forward_gate=self.gate.forward_ok if use_gate else None):  # type: ignore[union-attr]
             hit = self._route_hit(std, route, n_atoms, min_kept_fraction, max_removed_atoms)
             if hit is not None and (hit.substance_id not in best
                                     or hit.score > best[hit.substance_id].score):

@@ -207,7 +207,7 @@ class RuleSet:
         return self._expand(mol, depth, max_products, reverse=False, max_added=MAX_ADDED_ATOMS,
                             max_heavy_atoms=max_heavy_atoms,
                             last_step=None if last_step_gate is None
-                            else (last_step_gate, frozenset()))
+                            else (last_step_gate, frozenset(), None))
 
     def reverse(self, mol: Chem.Mol | Standardized, depth: int = 1,
                 max_products: int = 200) -> list[Route]:
@@ -247,11 +247,13 @@ class RuleSet:
 
     def _expand(self, mol: Chem.Mol | Standardized, depth: int, max_products: int, *,
                 reverse: bool, max_added: int, max_heavy_atoms: int | None,
-                last_step: tuple[Callable[[Chem.Mol], bool], frozenset[int]] | None = None
+                last_step: tuple[Callable[[Chem.Mol], bool], frozenset[int],
+                                 Callable[[Chem.Mol], bool] | None] | None = None
                 ) -> list[Route]:
-        """Breadth-first search. ``last_step`` = (test, rule indices): an intermediate whose
-        last step is next and that fails the test is tried with those rules only (a gate that
-        knows no other rule can reach a target from it; see `precursor_screen.rules.gates`)."""
+        """Breadth-first search. ``last_step`` = (test, rule indices, prefilter): an
+        intermediate whose last step is next and that fails the test is tried with those rules
+        only, and not at all when it fails the prefilter (a gate that knows no other rule can
+        reach a target from it; see `precursor_screen.rules.gates`)."""
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         start = mol if isinstance(mol, Standardized) else standardize(mol)
@@ -273,6 +275,9 @@ class RuleSet:
                     if last_step is not None and level == depth and path \
                             and not last_step[0](parent.mol):
                         only = last_step[1]
+                        if not only or (last_step[2] is not None
+                                        and not last_step[2](parent.mol)):
+                            continue
                     for index, raw, piece in self._one_step(parent, reverse, only):
                         if raw in seen_raw or piece.GetNumHeavyAtoms() > cap:
                             continue

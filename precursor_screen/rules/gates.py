@@ -520,6 +520,10 @@ class RouteGate:
                 return True
         return self._forward is not None and mol.HasSubstructMatch(self._forward)
 
+    def forward_ok(self, mol: Chem.Mol) -> bool:
+        """True when ``mol`` matches some forward rule's substrate template."""
+        return self._forward is not None and mol.HasSubstructMatch(self._forward)
+
     def unmask_ok(self, mol: Chem.Mol, min_size: float = 0) -> bool:
         """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms."""
         for query, size, unmask in self._queries:

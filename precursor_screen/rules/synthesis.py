@@ -88,11 +88,13 @@ class SynthesisRuleSet(RuleSet):
 
     def apply(self, mol: Chem.Mol | Standardized, *, depth: int = 2, max_products: int = 200,
               max_heavy_atoms: int | None = None,
-              unmask_gate: Callable[[Chem.Mol], bool] | None = None) -> list[Route]:
+              unmask_gate: Callable[[Chem.Mol], bool] | None = None,
+              forward_gate: Callable[[Chem.Mol], bool] | None = None) -> list[Route]:
         """Like `RuleSet.apply`, products up to `max_added` atoms larger, steps with reagents.
 
         ``unmask_gate`` (optional): an intermediate one step from the end that fails it is tried
-        with the forward rules only (`precursor_screen.rules.gates.RouteGate.unmask_ok`).
+        with the forward rules only (`precursor_screen.rules.gates.RouteGate.unmask_ok`), and not
+        at all when it fails ``forward_gate`` (no forward rule's substrate in it).
 
         >>> rules = synthesis_rule_set()
         >>> from precursor_screen.io.parse import parse_smiles
@@ -104,7 +106,7 @@ class SynthesisRuleSet(RuleSet):
         last_step = None
         if unmask_gate is not None:
             forward = frozenset(i for i, r in enumerate(self.rules) if r.id in self.reagents)
-            last_step = (unmask_gate, forward)
+            last_step = (unmask_gate, forward, forward_gate)
         routes = self._expand(mol, depth, max_products, reverse=False, max_added=self.max_added,
                               max_heavy_atoms=max_heavy_atoms, last_step=last_step)
         return [Route(tuple(replace(s, reagent=self.reagents[s.rule_id])
