@@ -108,8 +108,7 @@ class Screener:
         self._substructures = SubstructureIndex(mols)
         self._sizes = [m.GetNumHeavyAtoms() for m in mols]
         self._max_target_atoms = max(self._sizes, default=0)
-        self._gates = _skeleton_gates([s.parent.mol for s in self._organic  # type: ignore[union-attr]
-                                       if not self._bulk(s)])
+        self._gates, self._route_gate = self._plan_gates()
         self._group_gates, self._gated_groups, self._ungated_groups = self._plan_groups()
         self._by_key: dict[str, list[Any]] = {}
         for s in self._organic:
@@ -221,7 +220,10 @@ class Screener:
         words = _Lazy(self._substructures.pattern_words, std.mol)
         # Conversions and containment can raise a flag only for a candidate holding a flaggable
         # listed substance's skeleton; `check` (keep_all) searches everything regardless.
-        gated = keep_all or self._gated(std.mol)
+        # targets smaller than this cannot raise a flag from this candidate (a conversion to
+        # them scores 0, containment needs 0.6 of the candidate): the gates may skip them
+        floor = min(p.min_kept_fraction * n_atoms, n_atoms - p.max_removed_atoms)
+        gated = keep_all or self._gated(std.mol, floor)
         containing, contained_in = (self._substructures.relations(std.mol, words.value) if gated
                                     else ([], []))
         for row in contained_in:  # listed substance inside candidate
@@ -254,7 +256,8 @@ class Screener:
             # skeleton, as for the candidate: routes to bulk chemicals may then go unreported)
             for route in self.rules.apply(std, depth=p.depth, max_products=p.max_products,
                                           max_heavy_atoms=self._max_target_atoms,
-                                          last_step_gate=None if keep_all else self._gated):
+                                          last_step_gate=None if keep_all else
+                                          (lambda m: self._gated(m, floor, last_step=True))):
                 hit = self._route_hit(route, n_atoms)
                 if hit is not None:
                     hits.append(hit)
@@ -313,9 +316,25 @@ class Screener:
             (gated if ok else ungated).add(g.id)
         return gates, frozenset(gated), frozenset(ungated)
 
-    def _gated(self, mol: Chem.Mol) -> bool:
-        """True when ``mol`` holds the skeleton of a flaggable listed substance."""
+    def _gated(self, mol: Chem.Mol, floor: float = 0.0, last_step: bool = False) -> bool:
+        """True when ``mol`` holds the skeleton of a flaggable listed substance (of at least
+        ``floor`` heavy atoms)."""
+        if self._route_gate is not None:
+            return (self._route_gate.unmask_ok(mol, floor) if last_step
+                    else self._route_gate.passes(mol, floor))
         return any(mol.HasSubstructMatch(q) for q in self._gates)
+
+    def _plan_gates(self) -> tuple[tuple[Chem.Mol, ...], Any]:
+        """Skeleton queries of the flaggable listed substances: refined (`rules.gates`) when the
+        rules keep what the argument needs, else the plain skeletons (elements and bonds only)."""
+        from precursor_screen.rules.gates import RouteGate, gate_problems
+
+        targets = [s.parent.mol for s in self._organic if not self._bulk(s)]  # type: ignore[union-attr]
+        plain = _skeleton_gates(targets)
+        rules = [(r.id, c.rxn) for r, c in zip(self.rules.rules, getattr(self.rules, "_compiled", ()))]
+        if not targets or len(rules) != len(self.rules.rules) or gate_problems(rules):
+            return plain, None
+        return plain, RouteGate(targets, [], [])
 
     # -- evidence ------------------------------------------------------------------------------
 

@@ -397,10 +397,13 @@ def gate_problems(unmasking: Iterable[tuple[str, rdChemReactions.ChemicalReactio
         r_by_map = {a.GetAtomMapNum(): a for a in reactant.GetAtoms() if a.GetAtomMapNum()}
         for p in range(rxn.GetNumProductTemplates()):
             product = rxn.GetProductTemplate(p)
+            swapped = _swapped_group(reactant, product, r_by_map)
             for atom in product.GetAtoms():
                 m = atom.GetAtomMapNum()
                 z = atom_elements(atom)
                 if m not in r_by_map:
+                    if atom.GetIdx() in swapped:
+                        continue
                     if z is None or 6 in z:
                         problems.append(f"{rule_id}: makes a carbon (unmapped product atom "
                                         f"{atom.GetSmarts()})")
@@ -423,6 +426,39 @@ def gate_problems(unmasking: Iterable[tuple[str, rdChemReactions.ChemicalReactio
         if rxn.GetNumProductTemplates() != 1:
             problems.append(f"{rule_id}: a forward rule with {rxn.GetNumProductTemplates()} products")
     return problems
+
+
+def _swapped_group(reactant: Chem.Mol, product: Chem.Mol, r_by_map: dict[int, Chem.Atom]
+                   ) -> set[int]:
+    """Product atoms that only replace like for like: the unmapped product atoms, when they
+    match unmapped substrate atoms one to one with the same elements, bonds and attachments to
+    mapped atoms (a transesterification puts a methoxy where an alkoxy was). Else empty."""
+    from itertools import permutations
+
+    p_new = [a for a in product.GetAtoms() if a.GetAtomMapNum() not in r_by_map]
+    r_new = [a for a in reactant.GetAtoms() if not a.GetAtomMapNum()]
+    if not p_new or len(p_new) > len(r_new) or len(r_new) > 6:
+        return set()
+
+    def attachments(atom: Chem.Atom) -> set[int]:
+        return {nb.GetAtomMapNum() for nb in atom.GetNeighbors() if nb.GetAtomMapNum() in r_by_map}
+
+    for chosen in permutations(r_new, len(p_new)):
+        pairs = dict(zip((a.GetIdx() for a in p_new), chosen))
+        ok = True
+        for pa, ra in zip(p_new, chosen):
+            pz, rz = atom_elements(pa), atom_elements(ra)
+            if pz is None or rz is None or len(rz) != 1 or pz != rz \
+                    or attachments(pa) != attachments(ra):
+                ok = False
+                break
+            for nb in pa.GetNeighbors():
+                if nb.GetIdx() in pairs and reactant.GetBondBetweenAtoms(
+                        ra.GetIdx(), pairs[nb.GetIdx()].GetIdx()) is None:
+                    ok = False
+        if ok:
+            return set(pairs)
+    return set()
 
 
 # -- the gate -----------------------------------------------------------------------------------
