@@ -145,6 +145,24 @@ class SubstructureIndex:
             self._library = rdSubstructLibrary.SubstructLibrary(holder)
         self._library_lock = threading.Lock()   # the search order is state on the library
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the lock (a worker process gets its own) and with the SubstructLibrary
+        rebuilt from the SMILES on arrival."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_library_lock", "_library")}
+        state["_had_library"] = self._library is not None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        had = state.pop("_had_library")
+        self.__dict__.update(state)
+        self._library = None
+        if had:
+            holder = rdSubstructLibrary.CachedTrustedSmilesMolHolder()
+            for text in self._texts():
+                holder.AddSmiles(text)
+            self._library = rdSubstructLibrary.SubstructLibrary(holder)
+        self._library_lock = threading.Lock()
+
     def _texts(self) -> list[str]:
         text = self._blob.tobytes().decode("ascii")
         starts = self._offsets.tolist()

@@ -195,3 +195,14 @@ def test_refined_skeleton_of_ghb_and_of_a_core() -> None:
 def test_transesterification_swaps_like_for_like_but_a_methylation_does_not() -> None:
     assert gate_problems([("t", _rxn("[C:1](=[O:2])-!@[OX2]-[#6;!$([CH3])]>>[C:1](=[O:2])OC"))]) == []
     assert gate_problems([("m", _rxn("[C:1](=[O:2])-!@[OX2H1]>>[C:1](=[O:2])OC"))])
+
+
+def test_screener_pickles_for_spawned_workers() -> None:
+    """Worker processes started with 'spawn' (macOS, Windows) receive the Screener pickled."""
+    import pickle
+
+    screener = Screener()
+    copy = pickle.loads(pickle.dumps(screener))
+    smiles = ["CC(Br)C(=O)c1ccc(C)cc1", "CC(=O)C(C#N)c1ccccc1", "CCO", "c1ccc(NC2CCNCC2)cc1"]
+    assert [(v.flag, v.score, v.reason) for v in copy.screen(smiles)] == \
+        [(v.flag, v.score, v.reason) for v in screener.screen(smiles)]
