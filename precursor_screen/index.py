@@ -99,6 +99,11 @@ class HitArrays:
         return [list(zip(rows[lo:hi], scores[lo:hi])) for lo, hi in zip(lims[:-1], lims[1:])]
 
 
+_DENSE_PAIRS = 200_000
+"""Top-k over at most this many (query, row) pairs scores them all (the screen's chunks against
+a reference list of a few hundred): faster than the pruned search's set-up at that size."""
+
+
 def tanimoto_from_counts(common: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Return RDKit's Tanimoto ``common / (a + b - common)`` as float64, 0.0 for two empty sets.
 
@@ -362,6 +367,14 @@ class TanimotoIndex:
         qpop = _popcounts(q)
         if not len(q) or not kk:
             return _empty_hits(len(q))
+        if len(q) * len(self) <= _DENSE_PAIRS:
+            # a small list (a screen's reference): every pair, one faiss call, no pruning
+            scores = tanimoto(q, self._codes)
+            nq, n = scores.shape
+            qi, rows, flat = _first_k_per_query(np.repeat(np.arange(nq), n),
+                                                np.tile(self._order.astype(np.int64), nq),
+                                                scores.ravel(), kk)
+            return _hits(nq, qi, rows, flat)
         qprof = self._query_profiles(q)
         out_q, out_r, out_s = [], [], []
         with self._threads(threads, len(q)) as nthreads:

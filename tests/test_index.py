@@ -84,8 +84,10 @@ def test_similar_equals_rdkit(fixture_set, threshold):
     assert index.similar(packed, threshold) == above(ranked, threshold)
 
 
+@pytest.mark.parametrize("dense_pairs", [0, 10**9], ids=["pruned", "dense"])
 @pytest.mark.parametrize("k", [1, 5, 50, 10_000])
-def test_top_k_equals_rdkit(fixture_set, k):
+def test_top_k_equals_rdkit(fixture_set, k, dense_pairs, monkeypatch):
+    monkeypatch.setattr(index_module, "_DENSE_PAIRS", dense_pairs)
     _, packed, counts, ranked = fixture_set
     index = TanimotoIndex(packed, counts)
     assert index.top_k(packed, k) == first(ranked, k)
@@ -103,6 +105,7 @@ GRANULARITY = [pytest.param((0, 16, 256, 64, 1.0), id="fine-profile-pairs"),
 @pytest.fixture(params=GRANULARITY)
 def granularity(request, monkeypatch):
     merge_rows, min_piece, piece_pairs, segments, exact_fraction = request.param
+    monkeypatch.setattr(index_module, "_DENSE_PAIRS", 0)    # the pruned search, at every setting
     monkeypatch.setattr(index_module, "_MERGE_ROWS", merge_rows)
     monkeypatch.setattr(index_module, "_MIN_PIECE", min_piece)
     monkeypatch.setattr(index_module, "_PIECE_PAIRS", piece_pairs)
