@@ -516,7 +516,10 @@ class RouteGate:
         entries = [(sk.smarts(), size, unmask) for sk, size, unmask, _t in kept]
         entries.sort(key=lambda e: -e[1])
         self.entries: tuple[tuple[str, int, bool], ...] = tuple(entries)
-        self._queries = [(_query(smarts), size, unmask) for smarts, size, unmask in entries]
+        # matched on `label`led molecules: "bears a heteroatom" read from the isotope label, one
+        # substructure search per molecule instead of a recursive query per atom and query
+        self._queries = [(_query(_labelled(smarts)), size, unmask)
+                         for smarts, size, unmask in entries]
         seen: set[str] = set()
         self.forward_queries: list[Chem.Mol] = []
         for _rule_id, rxn in forward:
@@ -528,7 +531,7 @@ class RouteGate:
         # one RDKit call instead of many: the queries for targets of MERGE_SIZE atoms or more
         # (tested for any candidate of up to ~30 atoms) and the forward substrates, each as
         # one atom query OR-ing the others as recursive SMARTS (anchored at their first atom)
-        big = [smarts for smarts, size, _u in entries if size >= MERGE_SIZE]
+        big = [_labelled(smarts) for smarts, size, _u in entries if size >= MERGE_SIZE]
         self._big_size = min((size for _s, size, _u in entries if size >= MERGE_SIZE), default=0)
         self._big = _any_of(big)
         self._forward = _any_of([Chem.MolToSmarts(q) for q in self.forward_queries])
@@ -540,6 +543,9 @@ class RouteGate:
     def passes(self, mol: Chem.Mol, min_size: float = 0) -> bool:
         """False only when no route of at most two steps from ``mol`` reaches a target of at
         least ``min_size`` heavy atoms."""
+        if self._forward is not None and mol.HasSubstructMatch(self._forward):
+            return True
+        mol = label(mol)
         if self._big is not None and min_size <= self._big_size:
             if mol.HasSubstructMatch(self._big):
                 return True
@@ -554,7 +560,7 @@ class RouteGate:
                 break
             if mol.HasSubstructMatch(query):
                 return True
-        return self._forward is not None and mol.HasSubstructMatch(self._forward)
+        return False
 
     def forward_ok(self, mol: Chem.Mol) -> bool:
         """True when ``mol`` matches some forward rule's substrate template."""
@@ -562,12 +568,39 @@ class RouteGate:
 
     def unmask_ok(self, mol: Chem.Mol, min_size: float = 0) -> bool:
         """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms."""
+        mol = label(mol)
         for query, size, unmask in self._queries:
             if size < min_size:
                 break
             if unmask and mol.HasSubstructMatch(query):
                 return True
         return False
+
+
+_BEARS = Chem.MolFromSmarts("[#6]~[!#6;!#1]")
+
+
+_LAST: tuple[Any, Any] = (None, None)     # (molecule, its label): both gates of a screen ask
+
+
+def label(mol: Chem.Mol) -> Chem.Mol:
+    """A copy of ``mol`` whose carbons bearing a heteroatom carry isotope 1 (what the gate's
+    compiled queries read as `HETERO`). The last one is remembered: the screen's two gates
+    label the same candidate."""
+    global _LAST
+    last_mol, last_label = _LAST
+    if last_mol is mol:
+        return last_label
+    out = Chem.Mol(mol)
+    for c in {c for c, _x in out.GetSubstructMatches(_BEARS, uniquify=False, maxMatches=100_000)}:
+        out.GetAtomWithIdx(c).SetIsotope(1)
+    _LAST = (mol, out)
+    return out
+
+
+def _labelled(smarts: str) -> str:
+    """A gate query reading "bears a heteroatom" from `label`'s isotope instead of recursion."""
+    return smarts.replace(f"#6;{HETERO}", "1#6")
 
 
 def _any_of(smarts: Sequence[str]) -> Chem.Mol | None:
