@@ -64,7 +64,8 @@ _PARALLEL_PAIRS = 1 << 20
 _MAX_BATCH = 256   # queries per faiss call
 _PIECE_PAIRS = 1 << 22   # (query, row) pairs per faiss.hammings call: a 16 MB distance matrix
 _MIN_PIECE = 2048        # rows: smaller pieces cost more in Python than in faiss
-_EXACT_FRACTION = 0.1    # above this share of pairs passing the profile screen, skip the screen
+_EXACT_FRACTION = 0.05   # above this share of pairs passing the profile screen, skip the screen
+_PROFILE_SAMPLE = 1024   # rows sampled to predict that share before screening a large piece
 _TOP_K_STAGES = (0.7, 0.5, 0.35, 0.0)   # thresholds top-k tries, highest first
 _UNARY = np.array([0b0000, 0b0001, 0b0011, 0b0111, 0b1111], dtype=np.uint8)  # count -> 4-bit code
 
@@ -325,6 +326,17 @@ class TanimotoIndex:
         """
         b = self._row_popcounts(lo, hi)
         limit = radius[b[0]] if b[0] == b[-1] else radius[b]
+        if self._profile is not None and hi - lo >= 4 * _PROFILE_SAMPLE:
+            # at low thresholds most pairs pass the screen and it only adds work: try it on a
+            # strided sample of the rows (sorted by popcount, so every band is seen) first
+            step = (hi - lo) // _PROFILE_SAMPLE
+            sample_limit = limit if np.ndim(limit) == 0 else limit[::step]
+            sample = np.ascontiguousarray(self._profile[lo:hi:step])
+            passed = (_hammings(qprof, sample) <= sample_limit).mean()
+            if passed > _EXACT_FRACTION:
+                h = _hammings(q, self._codes[lo:hi])
+                qq, cc = np.nonzero(h <= limit)
+                return qq, cc + lo, h[qq, cc]
         if self._profile is not None:
             qq, cc = np.nonzero(_hammings(qprof, self._profile[lo:hi]) <= limit)
             if len(qq) <= _EXACT_FRACTION * len(q) * (hi - lo):

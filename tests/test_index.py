@@ -96,15 +96,17 @@ def test_top_k_equals_rdkit(fixture_set, k, dense_pairs, monkeypatch):
 # How rows are cut into faiss calls (top-k seeds on one band or merged bands; threshold pieces of
 # a few rows or everything at once), and whether the profile screen runs and how survivors get
 # their exact distance, must not change the answer.
-GRANULARITY = [pytest.param((0, 16, 256, 64, 1.0), id="fine-profile-pairs"),
-               pytest.param((300, 64, 1 << 12, 32, 0.0), id="medium-profile-full"),
-               pytest.param((4096, 2048, 1 << 22, 0, 0.1), id="default-no-profile"),
-               pytest.param((4096, 2048, 1 << 22, 64, 0.1), id="default")]
+GRANULARITY = [pytest.param((0, 16, 256, 64, 1.0, 10**9), id="fine-profile-pairs"),
+               pytest.param((300, 64, 1 << 12, 32, 0.0, 10**9), id="medium-profile-full"),
+               pytest.param((0, 64, 1 << 14, 64, 0.02, 8), id="sampled-screen"),
+               pytest.param((4096, 2048, 1 << 22, 0, 0.05, 1024), id="default-no-profile"),
+               pytest.param((4096, 2048, 1 << 22, 64, 0.05, 1024), id="default")]
 
 
 @pytest.fixture(params=GRANULARITY)
 def granularity(request, monkeypatch):
-    merge_rows, min_piece, piece_pairs, segments, exact_fraction = request.param
+    merge_rows, min_piece, piece_pairs, segments, exact_fraction, sample = request.param
+    monkeypatch.setattr(index_module, "_PROFILE_SAMPLE", sample)
     monkeypatch.setattr(index_module, "_DENSE_PAIRS", 0)    # the pruned search, at every setting
     monkeypatch.setattr(index_module, "_MERGE_ROWS", merge_rows)
     monkeypatch.setattr(index_module, "_MIN_PIECE", min_piece)
