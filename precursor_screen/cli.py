@@ -26,8 +26,8 @@ class Cli(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
+        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise           # click ends a closed pipe (``| head``) quietly
         except Exception as e:  # noqa: BLE001 - this is the one place that maps them
             if ctx.params.get("debug"):
                 raise
