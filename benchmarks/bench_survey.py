@@ -387,6 +387,7 @@ def test_load_and_memory_per_molecule(benchmark, index_dir: Path) -> None:  # no
     with_ids = (sizes["similarity"] + ids) / lib.indexed
     benchmark.extra_info["bytes_per_molecule"] = round(per, 1)
     benchmark.extra_info["bytes_per_molecule_with_id_column"] = round(with_ids, 1)
-    print(f"\nsimilarity index: {per:.1f} bytes/molecule (fingerprint 256 + row order 4 + row "
-          f"id 8, bands); with the id column loaded: {with_ids:.1f} ({lib.indexed} molecules)")
+    print(f"\nsimilarity index: {per:.1f} bytes/molecule (fingerprint 256 + popcount profile 32 "
+          f"+ row order 4 + bands); with the id column loaded: {with_ids:.1f} "
+          f"({lib.indexed} molecules)")
     assert per <= 300
