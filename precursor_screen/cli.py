@@ -9,12 +9,12 @@ import csv
 import datetime as dt
 import io
 import json
-import sys
 from typing import Any
 
 import click
 
 from precursor_screen import __version__
+from precursor_screen.cli_common import _date, _progress, load_reference, reference_options
 from precursor_screen.errors import PrecursorScreenError
 
 __all__ = ["main", "cli"]
@@ -35,13 +35,7 @@ class Cli(click.Group):
             raise click.ClickException(msg) from None
 
 
-def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,38 +49,6 @@ def cli(debug: bool) -> None:
       precursor-screen list --search BMK
       precursor-screen screen examples/seized.smi -o results.csv
     """
-
-
-def reference_options(f: Any) -> Any:
-    """The options choosing the reference list, shared by every screening command."""
-    f = click.option("--include", "include", multiple=True,
-                     type=click.Choice(["proposed", "watch"]),
-                     help="Also screen against substances proposed for control or on watch lists.")(f)
-    f = click.option("--extra-reference", "extra_reference", multiple=True,
-                     type=click.Path(dir_okay=False),
-                     help="A local list added on top of the built-in one (repeatable).")(f)
-    f = click.option("--as-of", "as_of", callback=_date,
-                     help="Use the built-in list as it stood on this date (YYYY-MM-DD).")(f)
-    f = click.option("--reference", "reference", type=click.Path(dir_okay=False),
-                     help="Screen against this list (CSV with name,smiles; SDF; .smi) instead "
-                          "of the built-in one.")(f)
-    return f
-
-
-def load_reference(reference: str | None, as_of: dt.date | None, include: tuple[str, ...] = (),
-                   extra_reference: tuple[str, ...] = ()) -> Any:
-    """Build the Registry a command screens against from the shared reference options."""
-    from scheduled_substances import load_reference_file, load_registry
-
-    if reference and as_of:
-        raise click.UsageError("--as-of applies to the built-in list; not with --reference")
-    if reference:
-        reg = load_reference_file(reference)
-    else:
-        reg = load_registry().filter(as_of=as_of, include=("scheduled", *include))
-    for extra in extra_reference:
-        reg = reg.merged(load_reference_file(extra))
-    return reg
 
 
 LIST_COLUMNS = ("id", "name", "status", "eu_category", "un_table", "eu_date", "cas", "cn_code",
@@ -238,15 +200,6 @@ def _render_list(reg: Any, fmt: str, meta: dict[str, Any], as_of: dt.date | None
         r = dict(r, un_table=reg.get(r["id"]).un_table_on(as_of) if r["list"] == "built-in" else "")
         out.append("  ".join(str(r[c])[: widths[c]].ljust(widths[c]) for c in cols).rstrip())
     return "\n".join(out) + "\n"
-
-
-def _progress(total: int | None, desc: str, enabled: bool | None) -> Any:
-    """A tqdm progress bar on stderr (never stdout), shown on a terminal or when asked."""
-    from tqdm import tqdm
-
-    show = sys.stderr.isatty() if enabled is None else enabled
-    return tqdm(total=total, desc=desc, unit="mol", file=sys.stderr, disable=not show,
-                mininterval=0.5, smoothing=0.1)
 
 
 @cli.command("screen")

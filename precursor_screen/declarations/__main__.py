@@ -2,7 +2,6 @@
 
 import click
 
-import precursor_screen.cli  # noqa: F401 - the shared options; loaded before the commands
 from precursor_screen.declarations.commands import declarations_cmd, rescreen_cmd
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli import _progress, load_reference, reference_options
+from precursor_screen.cli_common import _progress, load_reference, reference_options
 
 __all__ = ["declarations_cmd", "rescreen_cmd", "reference_parameters"]
 

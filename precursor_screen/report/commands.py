@@ -6,7 +6,7 @@ import datetime as dt
 
 import click
 
-from precursor_screen.cli import load_reference, reference_options
+from precursor_screen.cli_common import load_reference, reference_options
 
 __all__ = ["report_cmd"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli import _progress, load_reference, reference_options
+from precursor_screen.cli_common import _progress, load_reference, reference_options
 from precursor_screen.survey.distributed import dask_client, dask_options
 
 __all__ = ["index_group", "search_cmd", "derivatives_cmd", "group_cmd", "enumerate_cmd"]
