@@ -432,8 +432,29 @@ def load_conversion_rules(path: str | Path | None = None) -> RuleSet:
     >>> rules.rule("ester-hydrolysis").name
     'ester hydrolysis'
     """
+    data, source = read_rule_file(path, RULES_FILE)
+    return RuleSet((_parse_rule(rule_id, table, source) for rule_id, table in data.items()),
+                   source)
+
+
+def read_rule_file(path: str | Path | None, shipped: str) -> tuple[dict[str, Any], str]:
+    """The TOML tables of a rule file and its name for messages: ``path``, or the shipped
+    ``precursor_screen/rules/data/<shipped>`` when None. Raises `ShippedDataError` when the file
+    is missing or unreadable, or not valid TOML."""
     if path is None:
-        text, source = _shipped_text()
+        source = shipped
+        try:
+            resource = resources.files("precursor_screen.rules") / "data" / shipped
+            text = resource.read_text(encoding="utf-8") if resource.is_file() else None
+        except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+            text = None
+        if text is None:
+            fallback = Path(__file__).parent / "data" / shipped
+            try:
+                text = fallback.read_text(encoding="utf-8")
+            except OSError:
+                raise ShippedDataError(
+                    f"{shipped}: shipped rule file is missing ({fallback})") from None
     else:
         source = str(path)
         try:
@@ -441,25 +462,9 @@ def load_conversion_rules(path: str | Path | None = None) -> RuleSet:
         except OSError as exc:
             raise ShippedDataError(f"{source}: cannot read rule file: {exc.strerror}") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text), source
     except tomllib.TOMLDecodeError as exc:
         raise ShippedDataError(f"{source}: not valid TOML: {exc}") from None
-    return RuleSet((_parse_rule(rule_id, table, source) for rule_id, table in data.items()),
-                   source)
-
-
-def _shipped_text() -> tuple[str, str]:
-    try:
-        resource = resources.files("precursor_screen.rules") / "data" / RULES_FILE
-        if resource.is_file():
-            return resource.read_text(encoding="utf-8"), RULES_FILE
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-        pass
-    fallback = Path(__file__).parent / "data" / RULES_FILE
-    try:
-        return fallback.read_text(encoding="utf-8"), RULES_FILE
-    except OSError:
-        raise ShippedDataError(f"{RULES_FILE}: shipped rule file is missing ({fallback})") from None
 
 
 def _parse_rule(rule_id: str, table: object, source: str) -> ConversionRule:

@@ -19,10 +19,8 @@ Rules are data; a bad rule fails at load with `ShippedDataError` naming the file
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ from rdkit import Chem
 
 from precursor_screen.errors import ShippedDataError
 from precursor_screen.io.parse import quiet_rdkit
-from precursor_screen.rules.conversions import ConversionRule, RuleSet
+from precursor_screen.rules.conversions import ConversionRule, RuleSet, read_rule_file
 from precursor_screen.standardize import Standardized
 from precursor_screen.types import Route
 
@@ -129,18 +127,7 @@ def load_synthesis_rules(path: str | Path | None = None) -> tuple[tuple[Conversi
     >>> reagents["amination-methylamine"]
     'methylamine'
     """
-    if path is None:
-        text, source = _shipped_text()
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ShippedDataError(f"{source}: cannot read rule file: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ShippedDataError(f"{source}: not valid TOML: {exc}") from None
+    data, source = read_rule_file(path, SYNTHESIS_FILE)
     if not data:
         raise ShippedDataError(f"{source}: no rules")
     rules, reagents = [], {}
@@ -166,20 +153,6 @@ def synthesis_rule_set(unmask: RuleSet | None = None, path: str | Path | None = 
         source = f"{unmask.source}+{source}"
         rules = tuple(unmask.rules) + rules
     return SynthesisRuleSet(rules, source, reagents)
-
-
-def _shipped_text() -> tuple[str, str]:
-    try:
-        resource = resources.files("precursor_screen.rules") / "data" / SYNTHESIS_FILE
-        if resource.is_file():
-            return resource.read_text(encoding="utf-8"), SYNTHESIS_FILE
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-        pass
-    fallback = Path(__file__).parent / "data" / SYNTHESIS_FILE
-    try:
-        return fallback.read_text(encoding="utf-8"), SYNTHESIS_FILE
-    except OSError:
-        raise ShippedDataError(f"{SYNTHESIS_FILE}: shipped rule file is missing ({fallback})") from None
 
 
 def _parse_rule(rule_id: str, table: object, source: str) -> tuple[ConversionRule, str]:
@@ -276,28 +249,7 @@ def load_reverse_templates(path: str | Path | None = None
     Raises `ShippedDataError` naming the file and rule for a missing or unknown field or an
     unparsable example (the SMARTS compile in `reverse_synthesis_rule_set`).
     """
-    if path is None:
-        fallback = Path(__file__).parent / "data" / REVERSE_FILE
-        try:
-            text = (resources.files("precursor_screen.rules") / "data" / REVERSE_FILE).read_text(
-                encoding="utf-8")
-        except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, OSError):
-            try:
-                text = fallback.read_text(encoding="utf-8")
-            except OSError:
-                raise ShippedDataError(
-                    f"{REVERSE_FILE}: shipped file is missing ({fallback})") from None
-        source = REVERSE_FILE
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ShippedDataError(f"{source}: cannot read rule file: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ShippedDataError(f"{source}: not valid TOML: {exc}") from None
+    data, source = read_rule_file(path, REVERSE_FILE)
     out = {}
     for rule_id, table in data.items():
         where = f"{source}: [{rule_id}]"
