@@ -108,28 +108,9 @@ def enumerate_masked(substance: Any, *, rules: Any, groups: Any, reference: Any,
     start: Standardized = substance.parent
     carboxyl = type(rules)([r for r in rules.rules if r.id in CARBOXYL_FORMS], rules.source)
     known_by_key = _known_keys(known)
-    seen = {start.key}
-    found: list[tuple[int, Standardized, tuple[Step, ...]]] = []
-    frontier: list[tuple[Standardized, tuple[Step, ...]]] = [(start, ())]
     with quiet_rdkit():
-        for level in range(1, depth + 1):
-            following: list[tuple[Standardized, tuple[Step, ...]]] = []
-
-            def add(smiles: str, steps: tuple[Step, ...]) -> Standardized | None:
-                try:
-                    std = standardize_smiles(smiles)
-                except StandardizeError:
-                    return None
-                if std.key in seen:
-                    return None
-                seen.add(std.key)
-                found.append((level, std, steps))
-                following.append((std, steps))
-                return std
-
-            for parent, path in frontier:
-                _put_masks(parent, path, rules, carboxyl, max_products, add)
-            frontier = following
+        found = _walk_back(start, depth, lambda parent, path, add: _put_masks(
+            parent, path, rules, carboxyl, max_products, add))
         forms = []
         unproven = 0
         forward = min(MAX_FORWARD_DEPTH, FORWARD_DEPTH_PER_MASK * depth)
@@ -141,18 +122,53 @@ def enumerate_masked(substance: Any, *, rules: Any, groups: Any, reference: Any,
             if back is None:
                 unproven += 1
                 continue
-            listed = tuple((i.substance.id, i.substance.name) for i in reference.identify(std)
-                           if i.relation != "excluded")
-            member = tuple((g.id, g.status) for g in groups.match(std))
             forms.append(MaskedForm(substance.id, substance.name, level, std.smiles, std.key,
-                                    steps, back, listed, member, known_by_key.get(std.key, "")))
+                                    steps, back, *_coverage(std, reference, groups),
+                                    known_by_key.get(std.key, "")))
     forms.sort(key=lambda f: (f.masks, f.unmask.depth, f.smiles))
     return forms, {"generated": len(found), "proven": len(forms), "unproven": unproven}
 
 
+_Add = Callable[[str, tuple[Step, ...]], Standardized | None]
+"""Takes a form (SMILES, reverse steps); returns it standardized when it is new, else None."""
+
+
+def _walk_back(start: Standardized, depth: int,
+               step_back: Callable[[Standardized, tuple[Step, ...], _Add], None]
+               ) -> list[tuple[int, Standardized, tuple[Step, ...]]]:
+    """Breadth-first from ``start``: ``step_back(parent, path, add)`` offers each form one step
+    back; return (level, form, reverse steps) for every distinct valid form, in order found."""
+    seen = {start.key}
+    found: list[tuple[int, Standardized, tuple[Step, ...]]] = []
+    frontier: list[tuple[Standardized, tuple[Step, ...]]] = [(start, ())]
+    for level in range(1, depth + 1):
+        following: list[tuple[Standardized, tuple[Step, ...]]] = []
+
+        def add(smiles: str, steps: tuple[Step, ...]) -> Standardized | None:
+            std = _standardized(smiles)
+            if std is None or std.key in seen:
+                return None
+            seen.add(std.key)
+            found.append((level, std, steps))
+            following.append((std, steps))
+            return std
+
+        for parent, path in frontier:
+            step_back(parent, path, add)
+        frontier = following
+    return found
+
+
+def _coverage(std: Standardized, reference: Any, groups: Any
+              ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """(listed substances the form is, (group id, status) of the groups it belongs to)."""
+    listed = tuple((i.substance.id, i.substance.name) for i in reference.identify(std)
+                   if i.relation != "excluded")
+    return listed, tuple((g.id, g.status) for g in groups.match(std))
+
+
 def _put_masks(parent: Standardized, path: tuple[Step, ...], rules: Any, carboxyl: Any,
-               max_products: int, add: Callable[[str, tuple[Step, ...]], Standardized | None]
-               ) -> None:
+               max_products: int, add: _Add) -> None:
     """One mask on ``parent``: every reverse rule, and after one that added a carboxylic acid,
     that acid's usual forms; ``add`` takes each (SMILES, steps) and returns it standardized when
     new."""
@@ -223,29 +239,15 @@ def enumerate_drug_precursors(drug: Any, *, targets: Any, unmask: Any, groups: A
     start: Standardized = drug.parent
     carboxyl = type(unmask)([r for r in unmask.rules if r.id in CARBOXYL_FORMS], unmask.source)
     known_by_key = _known_keys(known)
-    seen = {start.key}
-    found: list[tuple[int, Standardized, tuple[Step, ...]]] = []
-    frontier: list[tuple[Standardized, tuple[Step, ...]]] = [(start, ())]
+
+    def step_back(parent: Standardized, path: tuple[Step, ...], add: _Add) -> None:
+        for route in reverse.reverse(parent, 1, max_products):
+            last = route.steps[-1]
+            add(route.product, path + (replace(last, reagent=reverse.reagent(last.rule_id)),))
+        _put_masks(parent, path, unmask, carboxyl, max_products, add)
+
     with quiet_rdkit():
-        for level in range(1, depth + 1):
-            following: list[tuple[Standardized, tuple[Step, ...]]] = []
-
-            def add(smiles: str, steps: tuple[Step, ...]) -> Standardized | None:
-                std = _standardized(smiles)
-                if std is None or std.key in seen:
-                    return None
-                seen.add(std.key)
-                found.append((level, std, steps))
-                following.append((std, steps))
-                return std
-
-            for parent, path in frontier:
-                for route in reverse.reverse(parent, 1, max_products):
-                    last = route.steps[-1]
-                    step = replace(last, reagent=reverse.reagent(last.rule_id))
-                    add(route.product, path + (step,))
-                _put_masks(parent, path, unmask, carboxyl, max_products, add)
-            frontier = following
+        found = _walk_back(start, depth, step_back)
         forms = []
         unproven = 0
         for level, std, steps in found:
@@ -256,13 +258,10 @@ def enumerate_drug_precursors(drug: Any, *, targets: Any, unmask: Any, groups: A
             if hit is None:
                 unproven += 1
                 continue
-            listed = tuple((i.substance.id, i.substance.name) for i in reference.identify(std)
-                           if i.relation != "excluded")
-            member = tuple((g.id, g.status) for g in groups.match(std))
             is_drug = tuple((t.id, t.name) for t in targets.registry.identify(std))
             forms.append(MaskedForm(drug.id, drug.name, level, std.smiles, std.key, steps,
-                                    hit.route, listed, member, known_by_key.get(std.key, ""),
-                                    DRUGS, is_drug))
+                                    hit.route, *_coverage(std, reference, groups),
+                                    known_by_key.get(std.key, ""), DRUGS, is_drug))
     forms.sort(key=lambda f: (f.masks, f.unmask.depth, f.smiles))
     return forms, {"generated": len(found), "proven": len(forms), "unproven": unproven}
 
