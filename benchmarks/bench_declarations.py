@@ -18,7 +18,6 @@ not inflate the way it does wall time.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import signal
 import subprocess
@@ -28,7 +27,6 @@ from pathlib import Path
 
 import pytest
 
-from precursor_screen.cli import cli as _cli  # noqa: F401 - loads the shared options first
 from precursor_screen.declarations.commands import reference_parameters
 from precursor_screen.declarations.run import (
     InlineExecutor,
@@ -39,6 +37,7 @@ from precursor_screen.declarations.run import (
 from precursor_screen.declarations.schema import InputSpec, read_declarations
 from precursor_screen.declarations.synthetic import write_csv
 from precursor_screen.declarations.verdict import DeclarationConfig
+from precursor_screen.manifest import file_sha256
 from scheduled_substances import load_registry
 
 ROWS = int(os.environ.get("BENCH_DECLARATIONS_ROWS", "1000000"))
@@ -60,14 +59,6 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def config() -> DeclarationConfig:
     return DeclarationConfig.create(load_registry().filter())
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _cpu() -> float:
@@ -93,7 +84,7 @@ def _run(data: Path, out: Path, config: DeclarationConfig, executor: object,
 def _check(name: str, summary: object, out: Path, benchmark: object, cpu: dict[str, float]) -> None:
     assert summary.rows_in == summary.rows_out == ROWS  # type: ignore[attr-defined]
     assert sum(summary.counts.values()) == ROWS  # type: ignore[attr-defined]
-    _OUTPUTS[name] = _sha256(out)
+    _OUTPUTS[name] = file_sha256(str(out))
     if name != "single" and "single" in _OUTPUTS:
         assert _OUTPUTS[name] == _OUTPUTS["single"], f"{name} output differs from single process"
     benchmark.extra_info["rows_per_s"] = round(ROWS / benchmark.stats.stats.mean)  # type: ignore[attr-defined]
@@ -159,5 +150,5 @@ def test_kill_and_resume(benchmark: object, data: Path, config: DeclarationConfi
     benchmark.extra_info["parts_before_kill"] = killed_with
     if "single" not in _OUTPUTS:   # run alone: make the uninterrupted output to compare with
         _run(data, tmp_path / "single.parquet", config, InlineExecutor(config), {})
-        _OUTPUTS["single"] = _sha256(tmp_path / "single.parquet")
-    assert _sha256(out) == _OUTPUTS["single"], "resumed output differs from an uninterrupted run"
+        _OUTPUTS["single"] = file_sha256(str(tmp_path / "single.parquet"))
+    assert file_sha256(str(out)) == _OUTPUTS["single"], "resumed output differs from an uninterrupted run"

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from precursor_screen.cli import Cli  # noqa: F401 - loads the shared options before the commands
+from precursor_screen.cli import Cli
 from precursor_screen.declarations.commands import declarations_cmd, rescreen_cmd
 from precursor_screen.declarations.schema import (
     FIELDS,

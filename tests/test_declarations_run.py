@@ -15,7 +15,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from precursor_screen.cli import Cli  # noqa: F401 - loads the shared options before the commands
 from precursor_screen.declarations.commands import reference_parameters
 from precursor_screen.declarations.rescreen import diff_inventories, rescreen
 from precursor_screen.declarations.run import (

@@ -37,6 +37,7 @@ from precursor_screen import __version__
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.parse import quiet_rdkit
 from precursor_screen.io.writers import atomic_open
+from precursor_screen.manifest import file_sha256
 
 from .schema import Declaration, InputSpec, count_rows, expand_inputs, read_declarations
 from .verdict import OUTPUT_COLUMNS, VERDICTS, DeclarationConfig, DeclarationScreener
@@ -238,11 +239,7 @@ def _sha256(path: str) -> str:
     st = os.stat(path)
     key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
     if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _SHA_CACHE[key] = h.hexdigest()
+        _SHA_CACHE[key] = file_sha256(path)
     return _SHA_CACHE[key]
 
 

@@ -59,6 +59,7 @@ from precursor_screen.fingerprint import Recipe, get_recipe
 from precursor_screen.index import HitArrays, TanimotoIndex
 from precursor_screen.io.parse import parse_record, quiet_rdkit
 from precursor_screen.io.readers import Record
+from precursor_screen.manifest import file_sha256
 from precursor_screen.search import QueryError, SubstructureIndex
 from precursor_screen.standardize import StandardizeError, standardize
 
@@ -170,7 +171,8 @@ def build_shard(directory: str, name: str, first_row: int,
             TanimotoIndex(packed, counts, recipe=similarity).save(tmp / "similarity")
             del packed
             SubstructureIndex(mols, recipe=pattern, keep_molecules=False).save(tmp / "substructure")
-    files = tuple(sorted((f"shards/{name}/{p.relative_to(tmp).as_posix()}", _sha256(p))
+    files = tuple(sorted((f"shards/{name}/{p.relative_to(tmp).as_posix()}",
+                          file_sha256(str(p)))
                          for p in tmp.rglob("*") if p.is_file()))
     if final.exists():      # left by an interrupted append: never in the manifest
         shutil.rmtree(final)
@@ -222,7 +224,7 @@ def build_index(records: Iterable[Record], directory: str | os.PathLike[str], *,
         start = base
         for path in inputs:   # rows of each input, in the order they were read
             count = per_input.get(path, 0)
-            manifest["inputs"].append({"path": str(path), "sha256": _file_sha256(path),
+            manifest["inputs"].append({"path": str(path), "sha256": file_sha256(path),
                                        "first_row": start, "rows": count, "added": _now()})
             start += count
         manifest = _manifest(manifest, recipes, shard_size, shards)
@@ -399,7 +401,7 @@ class LibraryIndex:
                 path = self.path / rel
                 if not path.is_file():
                     problems.append(f"{rel}: missing")
-                elif _sha256(path) != digest:
+                elif file_sha256(str(path)) != digest:
                     problems.append(f"{rel}: sha256 differs from manifest.json")
         return problems
 
@@ -799,18 +801,6 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _file_sha256(path: str) -> str:
-    return _sha256(Path(path)) if path != "-" and os.path.isfile(path) else ""
 
 
 def _now() -> str:
