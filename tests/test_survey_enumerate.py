@@ -8,7 +8,7 @@ import io
 import pytest
 from click.testing import CliRunner
 
-from precursor_screen.cli import Cli
+from precursor_screen.cli import cli
 from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.groups import load_groups
 from precursor_screen.standardize import match_key, standardize_smiles
@@ -77,24 +77,14 @@ def test_as_of_changes_what_is_covered() -> None:
 
 
 def test_cli() -> None:
-    import click
-
-    from precursor_screen.survey.commands import enumerate_cmd
-
-    @click.group(cls=Cli)
-    @click.option("--debug", is_flag=True)
-    def app(debug: bool) -> None:
-        """Test app."""
-
-    app.add_command(enumerate_cmd, "enumerate")
-    result = CliRunner().invoke(app, ["enumerate", "P-2-P", "--depth", "1"])
+    result = CliRunner().invoke(cli, ["enumerate", "P-2-P", "--depth", "1"])
     assert result.exit_code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert {r["substance_id"] for r in rows} == {"bmk"}
     apaan = next(r for r in rows if r["smiles"] == "CC(=O)C(C#N)c1ccccc1")
     assert apaan["covered"] == "listed" and apaan["unmask_steps"] == "2"
     assert "masked forms" in result.stderr
-    result = CliRunner().invoke(app, ["enumerate", "BMK", "--depth", "9"])
+    result = CliRunner().invoke(cli, ["enumerate", "BMK", "--depth", "9"])
     assert result.exit_code == 2
 
 
@@ -241,17 +231,7 @@ def test_every_drug_form_is_proven_and_flagged(screener, name: str) -> None:  # 
 
 
 def test_cli_drug_and_registry_choice(tmp_path) -> None:  # noqa: ANN001
-    import click
-
-    from precursor_screen.survey.commands import enumerate_cmd
-
-    @click.group(cls=Cli)
-    @click.option("--debug", is_flag=True)
-    def app(debug: bool) -> None:
-        """Test app."""
-
-    app.add_command(enumerate_cmd, "enumerate")
-    result = CliRunner().invoke(app, ["enumerate", "mephedrone", "--depth", "1"])
+    result = CliRunner().invoke(cli, ["enumerate", "mephedrone", "--depth", "1"])
     assert result.exit_code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert {r["registry"] for r in rows} == {"controlled drugs"}
@@ -262,19 +242,19 @@ def test_cli_drug_and_registry_choice(tmp_path) -> None:  # noqa: ANN001
     assert bromo["screen_flag"] == "drug-precursor"
     assert all(r["screen_flag"] not in ("", "none") for r in rows)
     assert "(controlled drugs)" in result.stderr
-    result = CliRunner().invoke(app, ["enumerate", "mephedrone", "--registry", "precursors"])
+    result = CliRunner().invoke(cli, ["enumerate", "mephedrone", "--registry", "precursors"])
     assert result.exit_code == 1 and "no listed substance" in result.stderr
-    result = CliRunner().invoke(app, ["enumerate", "no such thing"])
+    result = CliRunner().invoke(cli, ["enumerate", "no such thing"])
     assert result.exit_code == 1 and "neither" in result.stderr
     # a national list naming GHB itself: the name is on both lists
     ref = tmp_path / "national.smi"
     ref.write_text("OCCCC(=O)O GHB\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["enumerate", "GHB", "--extra-reference", str(ref)])
+    result = CliRunner().invoke(cli, ["enumerate", "GHB", "--extra-reference", str(ref)])
     assert result.exit_code == 0, result.stderr
     assert "names the listed substance" in result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert {r["registry"] for r in rows} == {"precursors"}
-    result = CliRunner().invoke(app, ["enumerate", "GHB", "--extra-reference", str(ref),
+    result = CliRunner().invoke(cli, ["enumerate", "GHB", "--extra-reference", str(ref),
                                       "--registry", "drugs"])
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert {r["registry"] for r in rows} == {"controlled drugs"}
