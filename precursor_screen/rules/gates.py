@@ -329,7 +329,30 @@ def _bond_symbol(bond: Chem.Bond) -> str:
     return {"-": "-", "=": "=", "#": "#", ":": ":"}.get(smarts, "~")
 
 
-def substrate_cores(target: Chem.Mol, rxn: rdChemReactions.ChemicalReaction) -> set[Skeleton]:
+@dataclass(frozen=True)
+class _Template:
+    """What `substrate_cores` reads of a one-product forward rule, worked out once per rule."""
+
+    reactant: Chem.Mol
+    product: Chem.Mol
+    query: Chem.Mol                      # the product template, elements only, any bonds
+    order: list[int]                     # query atom -> product template atom
+    r_by_map: dict[int, Chem.Atom]       # map number -> substrate template atom
+    mapped: list[int]                    # product template atoms from the substrate
+    reagent: list[int]                   # product template atoms the reagent brings
+
+    @classmethod
+    def of(cls, rxn: rdChemReactions.ChemicalReaction) -> _Template:
+        reactant, product = rxn.GetReactantTemplate(0), rxn.GetProductTemplate(0)
+        query, order = _relaxed_template(product)
+        r_by_map = {a.GetAtomMapNum(): a for a in reactant.GetAtoms() if a.GetAtomMapNum()}
+        mapped = [a.GetIdx() for a in product.GetAtoms() if a.GetAtomMapNum() in r_by_map]
+        reagent = [a.GetIdx() for a in product.GetAtoms() if a.GetAtomMapNum() not in r_by_map]
+        return cls(reactant, product, query, order, r_by_map, mapped, reagent)
+
+
+def substrate_cores(target: Chem.Mol,
+                    rxn: rdChemReactions.ChemicalReaction | _Template) -> set[Skeleton]:
     """Refined skeletons of the substrates a one-product forward rule turns into ``target``.
 
     Each match of the product template on the target (elements only, any bonds; the reagent's
@@ -338,15 +361,14 @@ def substrate_cores(target: Chem.Mol, rxn: rdChemReactions.ChemicalReaction) -> 
     ones dropped), and "bears a heteroatom" on template atoms the substrate template gives a
     heteroatom that the product no longer shows (the leaving group).
     """
-    reactant, product = rxn.GetReactantTemplate(0), rxn.GetProductTemplate(0)
-    query, order = _relaxed_template(product)
-    r_by_map = {a.GetAtomMapNum(): a for a in reactant.GetAtoms() if a.GetAtomMapNum()}
-    mapped = [a.GetIdx() for a in product.GetAtoms() if a.GetAtomMapNum() in r_by_map]
-    reagent = [a.GetIdx() for a in product.GetAtoms() if a.GetAtomMapNum() not in r_by_map]
+    tpl = rxn if isinstance(rxn, _Template) else _Template.of(rxn)
+    reactant, product, order, r_by_map = tpl.reactant, tpl.product, tpl.order, tpl.r_by_map
+    mapped, reagent = tpl.mapped, tpl.reagent
     cores: set[Skeleton] = set()
-    base = _graph_of(target)
-    for match in target.GetSubstructMatches(query, uniquify=False, maxMatches=2000,
+    base: _Graph | None = None
+    for match in target.GetSubstructMatches(tpl.query, uniquify=False, maxMatches=2000,
                                             useChirality=False):
+        base = base if base is not None else _graph_of(target)
         at = {order[q]: t for q, t in enumerate(match)}     # template atom -> target atom
         if any(target.GetAtomWithIdx(at[i]).GetDegree() != product.GetAtomWithIdx(i).GetDegree()
                for i in reagent):
@@ -495,8 +517,9 @@ class RouteGate:
         for smarts, size in cores:
             add(skeleton_from_smarts(smarts), size, True)
         for _rule_id, rxn in forward:
+            template = _Template.of(rxn)
             for target in targets:
-                for sk in substrate_cores(target, rxn):
+                for sk in substrate_cores(target, template):
                     add(sk, target.GetNumHeavyAtoms(), False)
         # Drop a query implied by a kept one (it can pass nothing the kept one does not) for
         # targets at least as large (or both over MERGE_SIZE); the kept one then stands for the
