@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from rdkit import Chem
 
 from precursor_screen.errors import ShippedDataError
 from precursor_screen.rules.conversions import RuleSet, load_conversion_rules
+from precursor_screen.rules.gates import RouteGate, flag_floor, gate_problems
 from precursor_screen.rules.groups import Group, GroupSet, load_groups
 from precursor_screen.rules.synthesis import SynthesisRuleSet, synthesis_rule_set
 from precursor_screen.standardize import Standardized
@@ -195,37 +197,26 @@ class DrugTargets:
         to them would score 0): only routes that can flag are then sure to be found.
         """
         n_atoms = std.mol.GetNumHeavyAtoms()
-        use_gate = gated and self.gate is not None and depth <= 2
-        min_size = (min(min_kept_fraction * n_atoms, n_atoms - max_removed_atoms)
-                    if flag_only else 0.0)
-        if use_gate and not self.gate.passes(std.mol, min_size):  # type: ignore[union-attr]
+        gate = self.gate if gated and depth <= 2 else None
+        min_size = flag_floor(n_atoms, min_kept_fraction, max_removed_atoms) if flag_only else 0.0
+        if gate is not None and not gate.passes(std.mol, min_size):
             return []
-        unmask_gate = None
-        if use_gate:
-            gate = self.gate
-
-            def unmask_gate(mol: Chem.Mol) -> bool:
-                return gate.unmask_ok(mol, min_size)  # type: ignore[union-attr]
-
         best: dict[str, Hit] = {}
-        for route in self.rules.apply(std, depth=depth, max_products=max_products,
-                                      max_heavy_atoms=self._max_atoms,
-                                      unmask_gate=unmask_gate,
-                                      forward_gate=self.gate.forward_ok if use_gate else None):  # type: ignore[union-attr]
+        for route in self.rules.apply(
+                std, depth=depth, max_products=max_products, max_heavy_atoms=self._max_atoms,
+                unmask_gate=None if gate is None else partial(gate.unmask_ok, min_size=min_size),
+                forward_gate=None if gate is None else gate.forward_ok):
             hit = self._route_hit(std, route, n_atoms, min_kept_fraction, max_removed_atoms)
             if hit is not None and (hit.substance_id not in best
                                     or hit.score > best[hit.substance_id].score):
                 best[hit.substance_id] = hit
         return sorted(best.values(), key=lambda h: -h.score)
 
-    def _build_gate(self) -> tuple[Any, str]:
+    def _build_gate(self) -> tuple[RouteGate | None, str]:
         """The route gate, or None and why it is off (a rule or family the argument misses)."""
-        from precursor_screen.rules.gates import RouteGate, gate_problems
-
-        forward = [(r.id, c.rxn) for r, c in zip(self.rules.rules, self.rules._compiled)
-                   if r.id in self.rules.reagents and c.rxn is not None]
-        unmasking = [(r.id, c.rxn) for r, c in zip(self.rules.rules, self.rules._compiled)
-                     if r.id not in self.rules.reagents and c.rxn is not None]
+        reactions = self.rules.reactions()
+        forward = [(i, rxn) for i, rxn in reactions if i in self.rules.reagents]
+        unmasking = [(i, rxn) for i, rxn in reactions if i not in self.rules.reagents]
         problems = gate_problems(unmasking, forward)
         missing = [g.id for g in self.groups if g.id not in GROUP_PRECURSOR_CORES]
         if missing:

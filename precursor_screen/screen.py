@@ -13,15 +13,15 @@ alone is a ranked second opinion and flags only when high.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from rdkit import Chem
 
 from precursor_screen.io.parse import parse_record, quiet_rdkit
 from precursor_screen.io.readers import Record
+from precursor_screen.rules.gates import RouteGate, flag_floor, gate_problems
 from precursor_screen.standardize import Standardized, StandardizeError, standardize
 from precursor_screen.types import Flag, Hit, Route, Verdict
 
@@ -222,7 +222,7 @@ class Screener:
         # listed substance's skeleton; `check` (keep_all) searches everything regardless.
         # targets smaller than this cannot raise a flag from this candidate (a conversion to
         # them scores 0, containment needs 0.6 of the candidate): the gates may skip them
-        floor = min(p.min_kept_fraction * n_atoms, n_atoms - p.max_removed_atoms)
+        floor = flag_floor(n_atoms, p.min_kept_fraction, p.max_removed_atoms)
         gated = keep_all or self._gated(std.mol, floor)
         containing, contained_in = (self._substructures.relations(std.mol, words.value) if gated
                                     else ([], []))
@@ -324,17 +324,14 @@ class Screener:
                     else self._route_gate.passes(mol, floor))
         return any(mol.HasSubstructMatch(q) for q in self._gates)
 
-    def _plan_gates(self) -> tuple[tuple[Chem.Mol, ...], Any]:
+    def _plan_gates(self) -> tuple[tuple[Chem.Mol, ...], RouteGate | None]:
         """Skeleton queries of the flaggable listed substances: refined (`rules.gates`) when the
         rules keep what the argument needs, else the plain skeletons (elements and bonds only)."""
-        from precursor_screen.rules.gates import RouteGate, gate_problems
-
         targets = [s.parent.mol for s in self._organic if not self._bulk(s)]  # type: ignore[union-attr]
-        plain = _skeleton_gates(targets)
-        rules = [(r.id, c.rxn) for r, c in zip(self.rules.rules, getattr(self.rules, "_compiled", ()))]
-        if not targets or len(rules) != len(self.rules.rules) or gate_problems(rules):
-            return plain, None
-        return plain, RouteGate(targets, [], [])
+        reactions = getattr(self.rules, "reactions", None)     # a RuleSet (not a stand-in)
+        if targets and reactions is not None and not gate_problems(reactions()):
+            return (), RouteGate(targets, [], [])
+        return _skeleton_gates(targets), None
 
     # -- evidence ------------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ def test_flag_only_keeps_every_flagging_route(drugs: DrugTargets, molecules: lis
 
 def test_pruning_drops_only_implied_queries(drugs: DrugTargets, molecules: list) -> None:
     rules = drugs.rules
-    forward = [(r.id, c.rxn) for r, c in zip(rules.rules, rules._compiled) if r.id in rules.reagents]
+    forward = [(i, rxn) for i, rxn in rules.reactions() if i in rules.reagents]
     targets = [t.parent.mol for t in drugs.registry if t.parent is not None]
     cores = [(GROUP_PRECURSOR_CORES[g.id], g.max_heavy_atoms or 10_000) for g in drugs.groups]
     full = RouteGate(targets, cores, forward, prune=False)

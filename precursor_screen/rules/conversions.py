@@ -169,6 +169,10 @@ class RuleSet:
     def __repr__(self) -> str:
         return f"RuleSet({len(self.rules)} rules from {self.source})"
 
+    def reactions(self) -> list[tuple[str, rdChemReactions.ChemicalReaction]]:
+        """(rule id, compiled forward reaction) of every rule, in file order."""
+        return [(r.id, c.rxn) for r, c in zip(self.rules, self._compiled)]
+
     def rule(self, rule_id: str) -> ConversionRule:
         """Return the rule with this id; KeyError names the known ids."""
         try:

@@ -38,7 +38,8 @@ from typing import Any
 from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
-__all__ = ["RouteGate", "refined_skeleton", "substrate_cores", "gate_problems", "HETERO"]
+__all__ = ["RouteGate", "refined_skeleton", "substrate_cores", "gate_problems", "flag_floor",
+           "HETERO"]
 
 HETERO = "$(*~[!#6;!#1])"
 """Atom primitive: bears a heteroatom (any element but carbon and hydrogen)."""
@@ -122,6 +123,13 @@ def _recursive_elements(smarts: str) -> frozenset[int] | None:
 def _surely_hetero(atom: Chem.Atom) -> bool:
     z = atom_elements(atom)
     return z is not None and not (z & {0, 1, 6})
+
+
+def flag_floor(n_atoms: int, min_kept_fraction: float, max_removed_atoms: int) -> float:
+    """Fewest heavy atoms a target needs for a route from a candidate of ``n_atoms`` to raise a
+    flag: from a smaller one, less than ``min_kept_fraction`` of the candidate is kept after more
+    than ``max_removed_atoms`` came off, and such a route scores 0."""
+    return min(min_kept_fraction * n_atoms, n_atoms - max_removed_atoms)
 
 
 # -- refined skeletons ---------------------------------------------------------------------------
