@@ -139,10 +139,7 @@ class SubstructureIndex:
         if keep:
             self._mols = mols if mols is not None else [Chem.MolFromSmiles(s) for s in self._texts()]
         else:
-            holder = rdSubstructLibrary.CachedTrustedSmilesMolHolder()
-            for text in self._texts():
-                holder.AddSmiles(text)
-            self._library = rdSubstructLibrary.SubstructLibrary(holder)
+            self._library = self._build_library()
         self._library_lock = threading.Lock()   # the search order is state on the library
 
     def __getstate__(self) -> dict[str, Any]:
@@ -155,13 +152,15 @@ class SubstructureIndex:
     def __setstate__(self, state: dict[str, Any]) -> None:
         had = state.pop("_had_library")
         self.__dict__.update(state)
-        self._library = None
-        if had:
-            holder = rdSubstructLibrary.CachedTrustedSmilesMolHolder()
-            for text in self._texts():
-                holder.AddSmiles(text)
-            self._library = rdSubstructLibrary.SubstructLibrary(holder)
+        self._library = self._build_library() if had else None
         self._library_lock = threading.Lock()
+
+    def _build_library(self) -> Any:
+        """An RDKit SubstructLibrary over the stored canonical SMILES (parsed as trusted)."""
+        holder = rdSubstructLibrary.CachedTrustedSmilesMolHolder()
+        for text in self._texts():
+            holder.AddSmiles(text)
+        return rdSubstructLibrary.SubstructLibrary(holder)
 
     def _texts(self) -> list[str]:
         text = self._blob.tobytes().decode("ascii")
