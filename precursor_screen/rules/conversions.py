@@ -142,7 +142,8 @@ class RuleSet:
     instance by product SMILES (small fragments such as acetic acid recur across molecules).
     """
 
-    __slots__ = ("rules", "source", "_compiled", "_by_id", "_cache", "_rev_cache", "_pieces", "_same", "_rev_same")
+    __slots__ = ("rules", "source", "_compiled", "_by_id", "_cache", "_rev_cache", "_pieces",
+                 "_same", "_rev_same")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -354,6 +355,7 @@ _MISSING = object()
 
 
 def _first_same(queries: Sequence[Chem.Mol | None]) -> tuple[int, ...]:
+    """For each query, the index of the first one written the same (itself when unique)."""
     first: dict[str, int] = {}
     out = []
     for i, q in enumerate(queries):
