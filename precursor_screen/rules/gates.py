@@ -161,7 +161,8 @@ def _graph_of(mol: Chem.Mol) -> _Graph:
     bonds = {}
     for b in mol.GetBonds():
         i, j = sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))
-        bonds[(i, j)] = ":" if b.GetIsAromatic() or b.GetBondType() == Chem.BondType.AROMATIC else "!:"
+        aromatic = b.GetIsAromatic() or b.GetBondType() == Chem.BondType.AROMATIC
+        bonds[(i, j)] = ":" if aromatic else "!:"
     return _Graph(elements, unknown, bonds)
 
 
@@ -391,7 +392,8 @@ def substrate_cores(target: Chem.Mol,
                 continue
             if a in map_of and b in map_of:
                 continue                                    # taken from the substrate template
-            g.bonds[tuple(sorted((new[a], new[b])))] = s if a not in map_of and b not in map_of else "~"
+            touched = a in map_of or b in map_of              # a bond at the reaction centre
+            g.bonds[tuple(sorted((new[a], new[b])))] = "~" if touched else s
         for a in map_of:
             for b in map_of:
                 if a >= b:
@@ -414,7 +416,8 @@ def substrate_cores(target: Chem.Mol,
 # -- checking the rules ---------------------------------------------------------------------------
 
 def gate_problems(unmasking: Iterable[tuple[str, rdChemReactions.ChemicalReaction]],
-                  forward: Iterable[tuple[str, rdChemReactions.ChemicalReaction]] = ()) -> list[str]:
+                  forward: Iterable[tuple[str, rdChemReactions.ChemicalReaction]] = ()
+                  ) -> list[str]:
     """Reasons the gate's argument fails for these rules (empty: it holds).
 
     Unmasking rules must not make a carbon or a non-terminal heteroatom, bond two substrate atoms
@@ -454,7 +457,8 @@ def gate_problems(unmasking: Iterable[tuple[str, rdChemReactions.ChemicalReactio
                     problems.append(f"{rule_id}: bonds atoms :{a} and :{b}, not bonded before")
     for rule_id, rxn in forward:
         if rxn.GetNumProductTemplates() != 1:
-            problems.append(f"{rule_id}: a forward rule with {rxn.GetNumProductTemplates()} products")
+            n = rxn.GetNumProductTemplates()
+            problems.append(f"{rule_id}: a forward rule with {n} products")
     return problems
 
 
