@@ -65,9 +65,7 @@ _MAX_BATCH = 256   # queries per faiss call
 _PIECE_PAIRS = 1 << 22   # (query, row) pairs per faiss.hammings call: a 16 MB distance matrix
 _MIN_PIECE = 2048        # rows: smaller pieces cost more in Python than in faiss
 _EXACT_FRACTION = 0.05   # above this share of pairs passing the profile screen, skip the screen
-_PROFILE_SAMPLE = 1024   # rows sampled to predict that share before screening a large piece
 _TOP_K_STAGES = (0.7, 0.5, 0.35, 0.0)   # thresholds top-k tries, highest first
-_UNARY = np.array([0b0000, 0b0001, 0b0011, 0b0111, 0b1111], dtype=np.uint8)  # count -> 4-bit code
 
 
 class IndexFileError(PrecursorScreenError):
@@ -139,9 +137,10 @@ class TanimotoIndex:
     Build from :meth:`Recipe.packed` output; ``ids`` (optional, one per row) travel with the
     index and are saved with it; ``recipe`` is stamped into the saved manifest. ``threads``
     caps the threads of this index's searches (None: faiss's OpenMP setting).
-    ``profile_segments`` (default 64 for 2048 bits; 0 turns it off) sets the popcount profiles
-    that screen pairs before the full Hamming distance: 32 bytes a molecule for 64 segments,
-    for a several-fold speed-up at Tanimoto 0.4 and more at 0.7 (see ``_profiles``).
+    ``profile_segments`` and ``profile_cap`` set the popcount profiles that screen pairs
+    before the full Hamming distance (see ``_profiles``; segments 0 turns them off). The
+    default, one segment per fingerprint byte with cap 1 ("which bytes have a bit set"), is 32
+    bytes a molecule for 2048 bits and lets 0.4% of the pairs through at Tanimoto 0.4 on MOSES.
 
     >>> from rdkit import Chem
     >>> from precursor_screen.fingerprint import get_recipe
@@ -158,7 +157,7 @@ class TanimotoIndex:
     def __init__(self, packed: np.ndarray, popcounts: np.ndarray | None = None,
                  ids: Sequence[Any] | np.ndarray | None = None, *,
                  recipe: Recipe | Mapping[str, Any] | None = None, threads: int | None = None,
-                 profile_segments: int | None = None):
+                 profile_segments: int | None = None, profile_cap: int | None = None):
         codes = _as_codes(packed)
         pop = _popcounts(codes)
         if popcounts is not None and not np.array_equal(np.asarray(popcounts), pop):
@@ -167,19 +166,20 @@ class TanimotoIndex:
         bands = np.searchsorted(pop[order], np.arange(codes.shape[1] * 8 + 2), side="left")
         index_dtype = np.int32 if len(order) < 2**31 else np.int64
         sorted_codes = np.ascontiguousarray(codes[order])
-        if profile_segments is None:   # 64 when the fingerprint allows, else the largest that fits
-            profile_segments = next((s for s in (64, 32, 16) if codes.shape[1] % s == 0), 0)
-        profile = _profiles(sorted_codes, profile_segments) if profile_segments else None
+        if profile_segments is None:
+            profile_segments, profile_cap = _default_profile(codes.shape[1])
+        cap = 1 if profile_cap is None else int(profile_cap)
+        profile = _profiles(sorted_codes, profile_segments, cap) if profile_segments else None
         self._setup(sorted_codes, order.astype(index_dtype), bands.astype(np.int64), ids, recipe,
-                    threads, profile)
+                    threads, profile, (profile_segments, cap))
 
     def _setup(self, codes: np.ndarray, order: np.ndarray, bands: np.ndarray,
                ids: Sequence[Any] | np.ndarray | None,
                recipe: Recipe | Mapping[str, Any] | None, threads: int | None,
-               profile: np.ndarray | None) -> None:
+               profile: np.ndarray | None, profile_format: tuple[int, int] = (0, 0)) -> None:
         self._codes = codes
-        self._profile = profile     # (n, segments/2) uint8: unary segment popcounts, see _profiles
-        self.profile_segments = 0 if profile is None else profile.shape[1] * 2
+        self._profile = profile     # (n, segments*cap/8) uint8: capped segment popcounts
+        self.profile_segments, self.profile_cap = profile_format if profile is not None else (0, 0)
         self._order = order
         self._bands = bands
         self.ids: np.ndarray | None = None if ids is None else np.asarray(ids)
@@ -258,23 +258,13 @@ class TanimotoIndex:
         results: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if len(q) and len(self) and t <= 1.0:
             qprof = self._query_profiles(q)
+            table = self._radius_table(qpop, np.full(len(q), t))
             with self._threads(threads, len(q)) as nthreads:
-                tasks = []
-                for group in _groups(qpop):
-                    radius = _radii(int(qpop[group[0]]), t, self.fp_size)
-                    for members in _batches(group):
-                        tasks += self._pieces(members, radius, nthreads)
-
-                def run(task: tuple[np.ndarray, int, int, np.ndarray]) -> tuple[np.ndarray, ...]:
-                    members, lo, hi, radius = task
-                    qq, pos, h = self._within(q[members], qprof[members], lo, hi, radius)
-                    return members[qq], pos, h
-
-                results = _map(run, tasks, nthreads)
-        found_q = [r[0] for r in results if len(r[0])]
-        found_pos = [r[1] for r in results if len(r[0])]
-        found_h = [r[2] for r in results if len(r[0])]
-        return self._finish_threshold(qpop, found_q, found_pos, found_h, t)
+                results = _map(lambda task: self._block(q, qprof, table, *task),
+                               self._blocks(qpop, table, nthreads), nthreads, omp_threads=1)
+        found = [r for r in results if len(r[0])]
+        return self._finish_threshold(qpop, [r[0] for r in found], [r[1] for r in found],
+                                      [r[2] for r in found], t)
 
     def _finish_threshold(self, qpop: np.ndarray, found_q: list[np.ndarray],
                           found_pos: list[np.ndarray], found_h: list[np.ndarray],
@@ -291,61 +281,82 @@ class TanimotoIndex:
         o = np.lexsort((rows, -scores, qi))
         return _hits(len(qpop), qi[o], rows[o], scores[o])
 
-    def _pieces(self, members: np.ndarray, radius: np.ndarray, nthreads: int,
-                skip: tuple[int, int] = (0, 0)) -> list[tuple[np.ndarray, int, int, np.ndarray]]:
-        """Row ranges to search for a batch of one popcount: (members, lo, hi, radius) each.
+    def _radius_table(self, qpop: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+        """(queries, fp_size + 1) int32: for each query and row popcount b, the largest Hamming
+        distance that still scores >= the query's cut (-1 where no row of popcount b can)."""
+        table = np.empty((len(qpop), self.fp_size + 1), dtype=np.int32)
+        for i, (a, t) in enumerate(zip(qpop.tolist(), cuts.tolist())):
+            table[i] = _radii(int(a), float(t), self.fp_size)
+        return table
 
-        The rows that can reach the radius are one run of popcount bands; it is cut into pieces
-        of about _PIECE_PAIRS (query, row) pairs, and into at least ``nthreads`` pieces, leaving
-        out rows ``skip`` = (lo, hi) (already searched).
+    def _blocks(self, qpop: np.ndarray, table: np.ndarray, nthreads: int
+                ) -> list[tuple[np.ndarray, int, int]]:
+        """The work of a search: (queries, lo, hi) blocks, each one faiss call.
+
+        Queries are sorted by popcount and cut into batches of _MAX_BATCH; the rows a batch can
+        reach (one run of popcount bands) are cut into blocks of about _PIECE_PAIRS pairs (at
+        least ``nthreads`` blocks), and each block is searched by every query of the batch that
+        can reach one of its bands, whatever its popcount: one call, not one per popcount.
         """
-        reachable = np.flatnonzero((radius >= 0) & ~self._empty_bands)
-        if not len(reachable):
-            return []
-        lo, hi = int(self._bands[reachable[0]]), int(self._bands[reachable[-1] + 1])
-        size = max(_MIN_PIECE, _PIECE_PAIRS // len(members))
-        if nthreads > 1:
-            size = max(_MIN_PIECE, min(size, -(-(hi - lo) // nthreads)))
-        ranges = [(lo, min(hi, skip[0])), (max(lo, skip[1]), hi)] if skip[1] > skip[0] \
-            else [(lo, hi)]
-        return [(members, start, min(end, start + size), radius)
-                for begin, end in ranges for start in range(begin, end, size)]
+        reach = (table >= 0) & ~self._empty_bands[None, :]
+        tasks = []
+        for batch in _batches(np.argsort(qpop, kind="stable")):
+            bands = np.flatnonzero(reach[batch].any(axis=0))
+            if not len(bands):
+                continue
+            lo, hi = int(self._bands[bands[0]]), int(self._bands[bands[-1] + 1])
+            size = max(_MIN_PIECE, _PIECE_PAIRS // len(batch))
+            if nthreads > 1:
+                size = max(_MIN_PIECE, min(size, -(-(hi - lo) // nthreads)))
+            for start in range(lo, hi, size):
+                end = min(hi, start + size)
+                first, last = self._popcount_at(start), self._popcount_at(end - 1)
+                members = batch[reach[batch, first:last + 1].any(axis=1)]
+                if len(members):
+                    tasks.append((members, start, end))
+        return tasks
+
+    def _popcount_at(self, pos: int) -> int:
+        return int(np.searchsorted(self._bands, pos, side="right")) - 1
+
+    def _block(self, q: np.ndarray, qprof: np.ndarray, table: np.ndarray, members: np.ndarray,
+               lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pairs (query, row position, Hamming) of ``members`` x rows lo:hi within the table's
+        radius (for the query and the row's popcount).
+
+        With profiles, faiss first takes the Hamming distance of the 32-byte profiles, a lower
+        bound of the real one (see _profiles), and only the pairs it lets through get the full
+        2048-bit distance; when more than _EXACT_FRACTION of the pairs pass, every pair gets it
+        directly (low thresholds, where the screen only adds work).
+        """
+        first, last = self._popcount_at(lo), self._popcount_at(hi - 1)
+        edges = (np.clip(self._bands[first:last + 2], lo, hi) - lo).tolist()
+        limits = table[members, first:last + 1]
+
+        def within(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            buffer, mask = _mask_buffer(h.shape)
+            for j in range(last - first + 1):
+                s, e = edges[j], edges[j + 1]
+                if e > s:
+                    np.less_equal(h[:, s:e], limits[:, j:j + 1], out=mask[:, s:e])
+            return _sparse_nonzero(buffer, h.shape[1])
+
+        qm = q[members]
+        if self._profile is not None:
+            qq, cc = within(_hammings(qprof[members], self._profile[lo:hi]))
+            if len(qq) <= _EXACT_FRACTION * len(members) * (hi - lo):
+                h = _pair_hammings(qm[qq], self._codes[lo + cc])
+                band = np.searchsorted(edges, cc, side="right") - 1
+                keep = h <= limits[qq, band]
+                return members[qq[keep]], cc[keep] + lo, h[keep]
+        h = _hammings(qm, self._codes[lo:hi])
+        qq, cc = within(h)
+        return members[qq], cc + lo, h[qq, cc]
 
     def _query_profiles(self, q: np.ndarray) -> np.ndarray:
         if self._profile is None:
             return np.zeros((len(q), 0), dtype=np.uint8)
-        return _profiles(q, self.profile_segments)
-
-    def _within(self, q: np.ndarray, qprof: np.ndarray, lo: int, hi: int, radius: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pairs (query, row) among rows lo:hi with Hamming <= radius[popcount of the row].
-
-        With profiles, faiss first takes the Hamming distance of the 32-byte profiles, a lower
-        bound of the real one (see _profiles), and only the pairs it lets through get the full
-        2048-bit distance; when too many pass, every pair gets it directly.
-        """
-        b = self._row_popcounts(lo, hi)
-        limit = radius[b[0]] if b[0] == b[-1] else radius[b]
-        if self._profile is not None and hi - lo >= 4 * _PROFILE_SAMPLE:
-            # at low thresholds most pairs pass the screen and it only adds work: try it on a
-            # strided sample of the rows (sorted by popcount, so every band is seen) first
-            step = (hi - lo) // _PROFILE_SAMPLE
-            sample_limit = limit if np.ndim(limit) == 0 else limit[::step]
-            sample = np.ascontiguousarray(self._profile[lo:hi:step])
-            passed = (_hammings(qprof, sample) <= sample_limit).mean()
-            if passed > _EXACT_FRACTION:
-                h = _hammings(q, self._codes[lo:hi])
-                qq, cc = np.nonzero(h <= limit)
-                return qq, cc + lo, h[qq, cc]
-        if self._profile is not None:
-            qq, cc = np.nonzero(_hammings(qprof, self._profile[lo:hi]) <= limit)
-            if len(qq) <= _EXACT_FRACTION * len(q) * (hi - lo):
-                h = _pair_hammings(q[qq], self._codes[lo + cc])
-                keep = h <= (limit if np.ndim(limit) == 0 else limit[cc])
-                return qq[keep], cc[keep] + lo, h[keep]
-        h = _hammings(q, self._codes[lo:hi])
-        qq, cc = np.nonzero(h <= limit)
-        return qq, cc + lo, h[qq, cc]
+        return _profiles(q, self.profile_segments, self.profile_cap)
 
     def _row_popcounts(self, lo: int, hi: int) -> np.ndarray:
         """Popcount of every row in lo:hi (rows are sorted by it)."""
@@ -427,23 +438,16 @@ class TanimotoIndex:
     def _best_above(self, q: np.ndarray, qprof: np.ndarray, qpop: np.ndarray, cut: np.ndarray,
                     kk: int, nthreads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each query's best kk rows among those scoring >= its ``cut``; flat, by query."""
-        tasks = []
-        for group in _groups(qpop):
-            for members in _batches(group):
-                radius = _radii(int(qpop[members[0]]), float(cut[members].min()), self.fp_size)
-                tasks += self._pieces(members, radius, nthreads)
+        table = self._radius_table(qpop, cut)
 
-        def run(task: tuple[np.ndarray, int, int, np.ndarray]) -> tuple[np.ndarray, ...]:
-            members, lo, hi, radius = task
-            qq, pos, h = self._within(q[members], qprof[members], lo, hi, radius)
-            scores = self._scores(qpop[members][qq], pos, h)
-            keep = scores >= cut[members][qq]
-            qq, pos, scores = qq[keep], pos[keep], scores[keep]
-            qq, rows, scores = _first_k_per_query(qq, self._order[pos].astype(np.int64), scores,
-                                                  kk)
-            return members[qq], rows, scores
+        def run(task: tuple[np.ndarray, int, int]) -> tuple[np.ndarray, ...]:
+            qi, pos, h = self._block(q, qprof, table, *task)
+            scores = self._scores(qpop[qi], pos, h)
+            keep = scores >= cut[qi]
+            return _first_k_per_query(qi[keep], self._order[pos[keep]].astype(np.int64),
+                                      scores[keep], kk)
 
-        pieces = _map(run, tasks, nthreads)
+        pieces = _map(run, self._blocks(qpop, table, nthreads), nthreads, omp_threads=1)
         if not pieces:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0)
         return _first_k_per_query(*(np.concatenate([p[i] for p in pieces]) for i in range(3)),
@@ -504,7 +508,7 @@ class TanimotoIndex:
         from precursor_screen import __version__
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "count": len(self),
                 "fp_size": self.fp_size, "code_size": self.code_size,
-                "profile_segments": self.profile_segments,
+                "profile_segments": self.profile_segments, "profile_cap": self.profile_cap,
                 "has_ids": self.ids is not None, "recipe": self.recipe,
                 "layout": "codes.npy: rows sorted by popcount (stable), bits little-endian within "
                           "bytes; order.npy: sorted position -> input row; bands.npy: first "
@@ -539,16 +543,17 @@ class TanimotoIndex:
         order, bands = _read_array(path, "order"), _read_array(path, "bands")
         ids = _read_array(path, "ids") if manifest.get("has_ids") else None
         segments = manifest.get("profile_segments", 0)
+        cap = manifest.get("profile_cap", 4)   # older indexes: nibble profiles, no such key
         profile = _read_array(path, "profile", "r" if mmap else None) if segments else None
         n, code_size = manifest.get("count"), manifest.get("code_size")
         if (codes.dtype != np.uint8 or codes.shape != (n, code_size) or order.shape != (n,)
                 or bands.shape != (code_size * 8 + 2,) or bands[-1] != n
-                or (profile is not None and profile.shape != (n, segments // 2))):
+                or (profile is not None and profile.shape != (n, segments * cap // 8))):
             raise IndexFileError(f"{path}: arrays do not match manifest.json "
                                  f"({n} rows of {code_size} bytes)")
         index = cls.__new__(cls)
         index._setup(codes, order, bands.astype(np.int64), ids, manifest.get("recipe"), threads,
-                     profile)
+                     profile, (segments, cap))
         return index
 
 
@@ -681,27 +686,62 @@ def _knn(q: np.ndarray, db: np.ndarray, k: int, nthreads: int) -> tuple[np.ndarr
     return dist.astype(np.int64), labels
 
 
-def _profiles(codes: np.ndarray, segments: int) -> np.ndarray:
-    """Popcount profiles: each of ``segments`` equal slices of the bits, its popcount capped at 4,
-    written in unary (c -> c low bits of a nibble); (n, segments / 2) uint8.
+def _default_profile(code_size: int) -> tuple[int, int]:
+    """(segments, cap) of the default profile: one segment per byte, cap 1, when that makes a
+    whole number of 8-byte words; else 64, 32 or 16 segments with cap 4; else none (0, 0)."""
+    if code_size % 64 == 0:
+        return code_size, 1
+    return next(((s, 4) for s in (64, 32, 16) if code_size % s == 0), (0, 0))
 
-    Their Hamming distance is sum |min(a_i, 4) - min(b_i, 4)| <= sum |a_i - b_i| <= the Hamming
-    distance of the fingerprints: a lower bound faiss computes on 32 bytes instead of 256. On
-    sparse fingerprints (morgan2 sets ~50 of 2048 bits) 64 segments are tight: measured on
-    100,000 molecules, 0.02% of the pairs in the popcount bands pass it at Tanimoto 0.7 and 2%
-    at 0.4 (with 32 segments: 0.03% and 25%).
+
+def _profiles(codes: np.ndarray, segments: int, cap: int = 1) -> np.ndarray:
+    """Popcount profiles: each of ``segments`` equal slices of the bits, its popcount capped at
+    ``cap`` and written in unary (c -> c low bits of a ``cap``-bit field); (n, segments*cap/8).
+
+    Their Hamming distance is sum |min(a_i, cap) - min(b_i, cap)| <= sum |a_i - b_i| <= the
+    Hamming distance of the fingerprints: a lower bound faiss computes on 32 bytes instead of
+    256. On sparse fingerprints (morgan2 sets ~50 of 2048 bits) bits rarely share a byte, so the
+    cheapest profile is the tightest: measured on a 100,000-molecule MOSES shard with 100 MOSES
+    queries at Tanimoto 0.4, of the pairs 0.07% score >= 0.4 and the 32-byte profiles let through
+    0.39% (256 segments, cap 1), 0.45% (128, cap 2) and 5.2% (64, cap 4); 64-byte ones 0.11%
+    (512 segments of 4 bits, cap 1). At 0.7: 0.0007% score, all profiles let through < 0.001%.
     """
     n, code_size = codes.shape
-    if segments % 16 or code_size % segments:
-        raise ValueError(f"profile_segments must be a multiple of 16 dividing {code_size} "
-                         f"(bytes per fingerprint), not {segments}")
-    out = np.empty((n, segments // 2), dtype=np.uint8)
+    if (cap not in (1, 2, 4, 8) or segments <= 0 or code_size % segments
+            or (segments * cap) % 64):
+        raise ValueError(f"profiles of {segments} segments with cap {cap}: segments must divide "
+                         f"{code_size} (bytes per fingerprint), cap be 1, 2, 4 or 8, and "
+                         f"segments x cap be a multiple of 64 bits")
+    per_byte = 8 // cap
+    unary = ((1 << np.arange(cap + 1)) - 1).astype(np.uint8)   # count -> cap-bit unary code
+    shifts = (np.arange(per_byte) * cap).astype(np.uint8)
+    out = np.empty((n, segments * cap // 8), dtype=np.uint8)
     step = 65536
     for start in range(0, n, step):
-        part = codes[start:start + step].reshape(-1, segments, code_size // segments)
-        nibbles = _UNARY[np.minimum(_bitwise_count(part).sum(axis=2), 4)]
-        out[start:start + step] = nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)
+        part = codes[start:start + step]
+        counts = _bitwise_count(part.reshape(len(part), segments, -1)).sum(axis=2)
+        fields = unary[np.minimum(counts, cap)].reshape(len(part), -1, per_byte) << shifts
+        out[start:start + step] = np.bitwise_or.reduce(fields, axis=2)
     return out
+
+
+def _mask_buffer(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(buffer, matrix): an uninitialised bool matrix of ``shape`` at the start of a flat
+    buffer of whole 8-byte words, the padding False (for _sparse_nonzero)."""
+    size = shape[0] * shape[1]
+    buffer = np.empty(-(-size // 8) * 8, dtype=bool)
+    buffer[size:] = False
+    return buffer, buffer[:size].reshape(shape)
+
+
+def _sparse_nonzero(buffer: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of the matrix (rows of ``width``) in a _mask_buffer, fast when few are
+    True: the buffer is scanned as 8-byte words and only non-zero words byte by byte (a
+    search's screen lets 0.4% of the pairs through: 2-3x faster than np.nonzero)."""
+    words = np.flatnonzero(buffer.view(np.uint64))
+    word, byte = np.nonzero(buffer.reshape(-1, 8)[words])
+    flat = words[word] * 8 + byte
+    return flat // width, flat % width
 
 
 def _pair_hammings(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -96,17 +96,17 @@ def test_top_k_equals_rdkit(fixture_set, k, dense_pairs, monkeypatch):
 # How rows are cut into faiss calls (top-k seeds on one band or merged bands; threshold pieces of
 # a few rows or everything at once), and whether the profile screen runs and how survivors get
 # their exact distance, must not change the answer.
-GRANULARITY = [pytest.param((0, 16, 256, 64, 1.0, 10**9), id="fine-profile-pairs"),
-               pytest.param((300, 64, 1 << 12, 32, 0.0, 10**9), id="medium-profile-full"),
-               pytest.param((0, 64, 1 << 14, 64, 0.02, 8), id="sampled-screen"),
-               pytest.param((4096, 2048, 1 << 22, 0, 0.05, 1024), id="default-no-profile"),
-               pytest.param((4096, 2048, 1 << 22, 64, 0.05, 1024), id="default")]
+GRANULARITY = [pytest.param((0, 16, 256, (64, 4), 1.0, 8), id="fine-nibble-profile-pairs"),
+               pytest.param((300, 64, 1 << 12, (32, 4), 0.0, 256), id="medium-profile-full"),
+               pytest.param((0, 64, 1 << 14, (128, 2), 0.02, 3), id="two-bit-profile"),
+               pytest.param((4096, 2048, 1 << 22, (0, 0), 0.05, 256), id="default-no-profile"),
+               pytest.param((4096, 2048, 1 << 22, (256, 1), 0.05, 256), id="default")]
 
 
 @pytest.fixture(params=GRANULARITY)
 def granularity(request, monkeypatch):
-    merge_rows, min_piece, piece_pairs, segments, exact_fraction, sample = request.param
-    monkeypatch.setattr(index_module, "_PROFILE_SAMPLE", sample)
+    merge_rows, min_piece, piece_pairs, segments, exact_fraction, batch = request.param
+    monkeypatch.setattr(index_module, "_MAX_BATCH", batch)  # queries of mixed popcounts per call
     monkeypatch.setattr(index_module, "_DENSE_PAIRS", 0)    # the pruned search, at every setting
     monkeypatch.setattr(index_module, "_MERGE_ROWS", merge_rows)
     monkeypatch.setattr(index_module, "_MIN_PIECE", min_piece)
@@ -118,14 +118,14 @@ def granularity(request, monkeypatch):
 @pytest.mark.parametrize("threshold", [0.3, 0.7])
 def test_similar_big_with_ties(big, morgan, granularity, threshold):
     packed, _, queries, ranked = big
-    index = TanimotoIndex(packed, profile_segments=granularity)
+    index = TanimotoIndex(packed, profile_segments=granularity[0], profile_cap=granularity[1])
     assert index.similar(morgan[1][queries], threshold) == above(ranked, threshold)
 
 
 @pytest.mark.parametrize("k", [1, 50])
 def test_top_k_big_with_ties(big, morgan, granularity, k):
     packed, _, queries, ranked = big
-    index = TanimotoIndex(packed, profile_segments=granularity)
+    index = TanimotoIndex(packed, profile_segments=granularity[0], profile_cap=granularity[1])
     assert index.top_k(morgan[1][queries], k) == first(ranked, k)
 
 
@@ -210,10 +210,12 @@ def test_empty_index_and_no_queries(morgan):
     assert TanimotoIndex(packed).similar(packed[:0], 0.5) == []
 
 
-@pytest.mark.parametrize("segments, per_molecule", [(64, 292), (32, 276), (0, 260)])
-def test_memory_per_molecule(morgan, segments, per_molecule):
+@pytest.mark.parametrize("segments, cap, per_molecule",
+                         [(None, None, 292), (256, 1, 292), (64, 4, 292), (32, 4, 276),
+                          (0, None, 260)])
+def test_memory_per_molecule(morgan, segments, cap, per_molecule):
     _, packed, _, _ = morgan
-    index = TanimotoIndex(np.tile(packed, (30, 1)), profile_segments=segments)
+    index = TanimotoIndex(np.tile(packed, (30, 1)), profile_segments=segments, profile_cap=cap)
     # one copy of the codes, the profile, a 4-byte row number; the band table is a constant 16 kB
     assert index.nbytes == len(index) * per_molecule + 2050 * 8
     assert np.array_equal(index.packed()[0], np.tile(packed, (30, 1)))
@@ -221,8 +223,9 @@ def test_memory_per_molecule(morgan, segments, per_molecule):
 
 def test_profile_is_a_lower_bound(morgan):
     _, packed, _, _ = morgan
-    for segments in (16, 32, 64):
-        profiles = index_module._profiles(packed, segments)
+    for segments, cap in ((16, 4), (32, 4), (64, 4), (128, 2), (256, 1), (32, 8)):
+        profiles = index_module._profiles(packed, segments, cap)
+        assert profiles.shape == (len(packed), segments * cap // 8)
         lower = index_module._hammings(profiles, profiles)
         assert (lower <= index_module._hammings(packed, packed)).all()
 
@@ -245,6 +248,31 @@ def test_save_load_round_trip(tmp_path, morgan, mmap):
     assert loaded.similar(packed, 0.4) == index.similar(packed, 0.4)
     assert loaded.top_k(packed, 3) == index.top_k(packed, 3)
     assert not list(tmp_path.glob(".refs*"))   # no temporary directories left behind
+
+
+def test_index_saved_with_nibble_profiles_still_loads(tmp_path, morgan):
+    # indexes written before profile_cap existed have 64-segment cap-4 profiles and no such key
+    recipe, packed, counts, _ = morgan
+    old = TanimotoIndex(packed, counts, recipe=recipe, profile_segments=64, profile_cap=4)
+    target = old.save(tmp_path / "old")
+    manifest = json.loads((target / "manifest.json").read_text())
+    del manifest["profile_cap"]
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    loaded = TanimotoIndex.load(target)
+    assert (loaded.profile_segments, loaded.profile_cap) == (64, 4)
+    new = TanimotoIndex(packed, counts, recipe=recipe)
+    assert (new.profile_segments, new.profile_cap) == (256, 1)
+    assert loaded.similar(packed, 0.35) == new.similar(packed, 0.35)
+
+
+@given(st.integers(0, 40), st.integers(0, 70), st.floats(0.0, 1.0), st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_sparse_nonzero_is_nonzero(rows, width, density, seed):
+    buffer, mask = index_module._mask_buffer((rows, width))
+    mask[...] = np.random.default_rng(seed).random((rows, width)) < density
+    got = index_module._sparse_nonzero(buffer, width)
+    expected = np.nonzero(mask)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
 
 
 def test_load_errors(tmp_path, morgan):
