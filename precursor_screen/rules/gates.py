@@ -535,8 +535,10 @@ class RouteGate:
                     add(sk, target.GetNumHeavyAtoms(), False)
         # Drop a query implied by a kept one (it can pass nothing the kept one does not) for
         # targets at least as large (or both over MERGE_SIZE); the kept one then stands for the
-        # larger of the two targets.
-        kept: list[list[Any]] = []                    # [skeleton, size, unmasking?, test query]
+        # larger of the two targets, and keeps the dropped query of a larger target as a second
+        # test, asked only when the kept one matches and its own targets are too small: the
+        # gate passes exactly what the unpruned one does, at every size floor.
+        kept: list[list[Any]] = []   # [skeleton, size, unmasking?, test query, own size, dropped]
         for sk, (size, unmask) in sorted(found.items(),
                                          key=lambda kv: (len(kv[0].atoms), len(kv[0].bonds),
                                                          not kv[1][1], -kv[1][0])):
@@ -546,15 +548,17 @@ class RouteGate:
                          None)
             if cover is not None:
                 cover[1] = max(cover[1], size)
+                if size > cover[4]:
+                    cover[5].append(_Gate(_query(_labelled(sk.smarts())), size, size, unmask, ()))
                 continue
-            kept.append([sk, size, unmask, _query(sk.smarts(test=True))])
-        entries = [(sk.smarts(), size, unmask) for sk, size, unmask, _t in kept]
-        entries.sort(key=lambda e: -e[1])
-        self.entries: tuple[tuple[str, int, bool], ...] = tuple(entries)
+            kept.append([sk, size, unmask, _query(sk.smarts(test=True)), size, []])
+        kept.sort(key=lambda k: -k[1])
+        self.entries: tuple[tuple[str, int, bool], ...] = tuple(
+            (k[0].smarts(), k[1], k[2]) for k in kept)
         # matched on `label`led molecules: "bears a heteroatom" read from the isotope label, one
         # substructure search per molecule instead of a recursive query per atom and query
-        self._queries = [(_query(_labelled(smarts)), size, unmask)
-                         for smarts, size, unmask in entries]
+        self._gates = [_Gate(_query(_labelled(k[0].smarts())), k[1], k[4], k[2],
+                             tuple(sorted(k[5], key=lambda g: -g.size))) for k in kept]
         seen: set[str] = set()
         self.forward_queries: list[Chem.Mol] = []
         for _rule_id, rxn in forward:
@@ -565,15 +569,16 @@ class RouteGate:
                 self.forward_queries.append(query)
         # one RDKit call instead of many: the queries for targets of MERGE_SIZE atoms or more
         # (tested for any candidate of up to ~30 atoms) and the forward substrates, each as
-        # one atom query OR-ing the others as recursive SMARTS (anchored at their first atom)
-        big = [_labelled(smarts) for smarts, size, _u in entries if size >= MERGE_SIZE]
-        self._big_size = min((size for _s, size, _u in entries if size >= MERGE_SIZE), default=0)
-        self._big = _any_of(big)
+        # one atom query OR-ing the others as recursive SMARTS (anchored at their first atom).
+        # A query stands for larger targets only from MERGE_SIZE on, so the big ones come first.
+        big = [i for i, g in enumerate(self._gates) if g.own >= MERGE_SIZE]
+        self._rest = [g for g in self._gates if g.own < MERGE_SIZE]
+        self._big_own = min((self._gates[i].own for i in big), default=0)
+        self._big = _any_of([_labelled(self.entries[i][0]) for i in big])
         self._forward = _any_of([Chem.MolToSmarts(q) for q in self.forward_queries])
-        self._small = [(q, size, unmask) for q, size, unmask in self._queries if size < MERGE_SIZE]
 
     def __len__(self) -> int:
-        return len(self._queries) + len(self.forward_queries)
+        return len(self._gates) + len(self.forward_queries)
 
     def passes(self, mol: Chem.Mol, min_size: float = 0) -> bool:
         """False only when no route of at most two steps from ``mol`` reaches a target of at
@@ -581,19 +586,31 @@ class RouteGate:
         if self._forward is not None and mol.HasSubstructMatch(self._forward):
             return True
         mol = label(mol)
-        if self._big is not None and min_size <= self._big_size:
-            if mol.HasSubstructMatch(self._big):
+        gates = self._gates
+        if self._big is not None:
+            hit = mol.HasSubstructMatch(self._big)
+            if hit and min_size <= self._big_own:   # each of them passes on its own
                 return True
-        else:
-            for query, size, _unmask in self._queries:
-                if size < MERGE_SIZE:
-                    break
-                if size >= min_size and mol.HasSubstructMatch(query):
-                    return True
-        for query, size, _unmask in self._small:
-            if size < min_size:
+            if not hit:                             # none of them matches: skip them
+                gates = self._rest
+        return self._match(mol, gates, min_size, unmask_only=False)
+
+    def unmask_ok(self, mol: Chem.Mol, min_size: float = 0) -> bool:
+        """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms."""
+        return self._match(label(mol), self._gates, min_size, unmask_only=True)
+
+    @staticmethod
+    def _match(mol: Chem.Mol, gates: Sequence["_Gate"], min_size: float,
+               unmask_only: bool) -> bool:
+        for g in gates:   # largest first
+            if g.size < min_size:
                 break
-            if mol.HasSubstructMatch(query):
+            if unmask_only and not g.unmask:
+                continue
+            if mol.HasSubstructMatch(g.query) and (
+                    g.own >= min_size
+                    or any(d.size >= min_size and (d.unmask or not unmask_only)
+                           and mol.HasSubstructMatch(d.query) for d in g.dropped)):
                 return True
         return False
 
@@ -601,15 +618,16 @@ class RouteGate:
         """True when ``mol`` matches some forward rule's substrate template."""
         return self._forward is not None and mol.HasSubstructMatch(self._forward)
 
-    def unmask_ok(self, mol: Chem.Mol, min_size: float = 0) -> bool:
-        """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms."""
-        mol = label(mol)
-        for query, size, unmask in self._queries:
-            if size < min_size:
-                break
-            if unmask and mol.HasSubstructMatch(query):
-                return True
-        return False
+@dataclass(frozen=True)
+class _Gate:
+    """One compiled gate query: it stands for targets of up to ``size`` heavy atoms, its own
+    skeleton's of ``own``; ``dropped``: queries it implies, for larger targets (second tests)."""
+
+    query: Chem.Mol
+    size: int
+    own: int
+    unmask: bool
+    dropped: tuple["_Gate", ...]
 
 
 _BEARS = Chem.MolFromSmarts("[#6]~[!#6;!#1]")
