@@ -36,7 +36,7 @@ from precursor_screen.rules.conversions import RuleSet, load_conversion_rules
 from precursor_screen.rules.gates import RouteGate, flag_floor, gate_problems
 from precursor_screen.rules.groups import Group, GroupSet, load_groups
 from precursor_screen.rules.synthesis import SynthesisRuleSet, synthesis_rule_set
-from precursor_screen.standardize import Standardized
+from precursor_screen.standardize import Standardized, match_key
 from precursor_screen.types import Hit, Route, Step
 
 __all__ = ["DrugTargets", "DRUG_GROUPS_FILE", "DRUG_LIST", "GROUP_LIST", "SCORE_LISTED",
@@ -234,11 +234,12 @@ class DrugTargets:
         cached = self._product_cache.get(smiles)
         if cached is not None:
             return cached
-        mol = Chem.MolFromSmiles(smiles)
+        std = self.rules.product(smiles)   # the search's own parent: no second parse
+        mol = std.mol if std is not None else Chem.MolFromSmiles(smiles)
         target, group, size = None, None, 0
         if mol is not None:
             size = mol.GetNumHeavyAtoms()
-            key = Chem.MolToSmiles(mol, isomericSmiles=False)
+            key = std.key if std is not None else match_key(mol)
             found = self._by_key.get(key)
             if found:
                 target = found[0]

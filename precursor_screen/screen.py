@@ -269,10 +269,14 @@ class Screener:
                                           max_removed_atoms=p.max_removed_atoms,
                                           flag_only=not keep_all))
         # 6. generic groups
+        # the pattern fingerprint screens the groups' queries only when stage 3 made it: to make
+        # it for this costs more than matching the 12 groups directly (0.26 s vs 0.11 s on the
+        # 433 of 3,000 MOSES molecules that pass the group gate)
+        screen = words.value if words.done else None
         if keep_all or any(std.mol.HasSubstructMatch(q) for q in self._group_gates):
-            groups = self.groups.match(std.mol, words.value)
+            groups = self.groups.match(std.mol, screen)
         elif self._ungated_groups:
-            groups = self.groups.match(std.mol, words.value, only=self._ungated_groups)
+            groups = self.groups.match(std.mol, screen, only=self._ungated_groups)
         else:
             groups = []
         for g in groups:
@@ -445,6 +449,11 @@ class _Lazy:
 
     def __init__(self, fn: Any, arg: Any) -> None:
         self._fn, self._arg, self._value, self._done = fn, arg, None, False
+
+    @property
+    def done(self) -> bool:
+        """True once the value has been computed."""
+        return self._done
 
     @property
     def value(self) -> Any:

@@ -143,7 +143,7 @@ class RuleSet:
     """
 
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_cache", "_rev_cache", "_pieces",
-                 "_same", "_rev_same")
+                 "_same", "_rev_same", "_products")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -157,6 +157,7 @@ class RuleSet:
         self._cache: dict[str, tuple[tuple[int, str, Chem.Mol], ...]] = {}
         self._rev_cache: dict[str, tuple[tuple[int, str, Chem.Mol], ...]] = {}
         self._pieces: dict[str, Standardized | None] = {}  # raw piece SMILES -> standardized
+        self._products: dict[str, Standardized] = {}   # recent route products, by SMILES
         # index of the first rule with the same substrate template (one match test serves all)
         self._same = _first_same([c.query for c in self._compiled])
         self._rev_same = _first_same([c.rev_query for c in self._compiled])
@@ -248,6 +249,11 @@ class RuleSet:
                     by_key[product.key] = product
         return sorted(by_key.values(), key=lambda p: p.smiles)
 
+    def product(self, smiles: str) -> Standardized | None:
+        """A recent route's product (by its SMILES, as in `Step.product`) as standardized,
+        so callers judging routes need not parse it again; None when no longer remembered."""
+        return self._products.get(smiles)
+
     # -- machinery ----------------------------------------------------------------------------
 
     def _expand(self, mol: Chem.Mol | Standardized, depth: int, max_products: int, *,
@@ -292,6 +298,9 @@ class RuleSet:
                             continue
                         seen.add(product.key)
                         seen_raw.add(product.smiles)
+                        if len(self._products) >= _CACHE_SIZE:
+                            self._products.clear()
+                        self._products[product.smiles] = product
                         rule = self.rules[index]
                         steps = path + (Step(rule.id, rule.name, product.smiles),)
                         if product.mol.GetNumHeavyAtoms() <= shown:
