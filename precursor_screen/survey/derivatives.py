@@ -13,9 +13,9 @@ Every relation is found exactly, with the index doing the narrowing and RDKit th
 similarity is the exact Tanimoto search; containment the pattern-fingerprint screen and RDKit's
 match; a group's candidates are the rows matching one of its SMARTS, each then judged by
 :meth:`GroupSet.is_member` (exclusions, size limit); conversion candidates are the rows holding
-S's skeleton (:func:`precursor_screen.screen._skeleton_gates`: unmasking rules never build
-a carbon, a ring or an inner heteroatom, so a compound without it cannot give S), each then run
-through the rules. The tests hold the answer to a plain RDKit scan of every row.
+S's refined skeleton (`precursor_screen.rules.gates`: unmasking rules never build a carbon, a
+ring, an aromatic ring or an inner heteroatom, nor put a heteroatom on a carbon, so a compound
+without it cannot give S), each then run through the rules. The tests hold the answer to a plain RDKit scan of every row.
 
 Ranking: strongest relation first (in the order above), then similarity, then row.
 """
@@ -226,12 +226,10 @@ def _groups(library: Any, si: int, s: Any, groups: Any, found: dict[tuple[int, i
 def _conversions(library: Any, substances: Sequence[Any], rules: Any, p: DerivativeParameters,
                  jobs: int, client: Any, found: dict[tuple[int, int], _Found]) -> None:
     """Rows the rules turn into a substance: skeleton-gate candidates, then RuleSet.apply."""
-    from precursor_screen.screen import _skeleton_gates
-
     wanted: dict[int, list[int]] = {}   # row -> substance indexes whose skeleton it holds
     for si, s in enumerate(substances):
         rows: set[int] = set()
-        for gate in _skeleton_gates([s.parent.mol]):
+        for gate in _conversion_gates(s.parent.mol, rules):
             rows.update(library.containing(gate, client=client).tolist())
         for row in rows:
             wanted.setdefault(row, []).append(si)
@@ -258,6 +256,22 @@ def _conversions(library: Any, substances: Sequence[Any], rules: Any, p: Derivat
         entry = _add(found, si, row, "converts",
                      f"converts in {steps} to {s.name}: {route_text(route)}")
         entry.route = entry.route or route
+
+
+def _conversion_gates(target: Chem.Mol, rules: Any) -> list[Chem.Mol]:
+    """Queries every compound the unmasking ``rules`` can turn into ``target`` (in any number of
+    steps) holds: its refined skeleton (`precursor_screen.rules.gates`: aromatic and ring bonds
+    kept, carbons that bore a heteroatom still bear one) when the rules keep what that argument
+    needs, else the plain skeleton (elements and bonds). On MOSES the refined one leaves far
+    fewer rows to run the rules on."""
+    from precursor_screen.rules.gates import RouteGate, gate_problems
+    from precursor_screen.screen import _skeleton_gates
+
+    reactions = getattr(rules, "reactions", None)    # a RuleSet (not a stand-in)
+    if reactions is not None and not gate_problems(reactions()):
+        return [Chem.MolFromSmarts(smarts) for smarts, _size, _unmask
+                in RouteGate([target], [], []).entries]
+    return list(_skeleton_gates([target]))
 
 
 def _convert_chunk(chunk: Sequence[tuple[int, str, tuple[int, ...]]], rules: Any,
