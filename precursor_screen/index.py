@@ -172,9 +172,10 @@ class TanimotoIndex:
         bands = np.searchsorted(pop[order], np.arange(codes.shape[1] * 8 + 2), side="left")
         index_dtype = np.int32 if len(order) < 2**31 else np.int64
         sorted_codes = np.ascontiguousarray(codes[order])
+        default_cap = 1
         if profile_segments is None:
-            profile_segments, profile_cap = _default_profile(codes.shape[1])
-        cap = 1 if profile_cap is None else int(profile_cap)
+            profile_segments, default_cap = _default_profile(codes.shape[1])
+        cap = default_cap if profile_cap is None else int(profile_cap)
         profile = _profiles(sorted_codes, profile_segments, cap) if profile_segments else None
         self._setup(sorted_codes, order.astype(index_dtype), bands.astype(np.int64), ids, recipe,
                     threads, profile, (profile_segments, cap))
@@ -323,6 +324,7 @@ class TanimotoIndex:
         return tasks
 
     def _popcount_at(self, pos: int) -> int:
+        """Popcount of the row at sorted position ``pos``."""
         return int(np.searchsorted(self._bands, pos, side="right")) - 1
 
     def _block(self, q: np.ndarray, qprof: np.ndarray, table: np.ndarray, members: np.ndarray,
@@ -366,8 +368,7 @@ class TanimotoIndex:
 
     def _row_popcounts(self, lo: int, hi: int) -> np.ndarray:
         """Popcount of every row in lo:hi (rows are sorted by it)."""
-        first = int(np.searchsorted(self._bands, lo, side="right")) - 1
-        last = int(np.searchsorted(self._bands, hi - 1, side="right")) - 1
+        first, last = self._popcount_at(lo), self._popcount_at(hi - 1)
         edges = np.clip(self._bands[first:last + 2], lo, hi)
         return np.repeat(np.arange(first, last + 1), np.diff(edges))
 
