@@ -21,7 +21,7 @@ from rdkit import Chem
 
 from precursor_screen.io.parse import parse_record, quiet_rdkit
 from precursor_screen.io.readers import Record
-from precursor_screen.rules.gates import RouteGate, flag_floor, gate_problems
+from precursor_screen.rules.gates import RouteGate, flag_floor, rules_keep_skeletons
 from precursor_screen.standardize import Standardized, StandardizeError, standardize
 from precursor_screen.types import Flag, Hit, Route, Verdict
 
@@ -332,8 +332,7 @@ class Screener:
         """Skeleton queries of the flaggable listed substances: refined (`rules.gates`) when the
         rules keep what the argument needs, else the plain skeletons (elements and bonds only)."""
         targets = [s.parent.mol for s in self._organic if not self._bulk(s)]  # type: ignore[union-attr]
-        reactions = getattr(self.rules, "reactions", None)     # a RuleSet (not a stand-in)
-        if targets and reactions is not None and not gate_problems(reactions()):
+        if targets and rules_keep_skeletons(self.rules):
             return (), RouteGate(targets, [], [])
         return _skeleton_gates(targets), None
 

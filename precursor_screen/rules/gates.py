@@ -39,7 +39,7 @@ from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
 __all__ = ["RouteGate", "refined_skeleton", "substrate_cores", "gate_problems", "flag_floor",
-           "HETERO"]
+           "rules_keep_skeletons", "HETERO"]
 
 HETERO = "$(*~[!#6;!#1])"
 """Atom primitive: bears a heteroatom (any element but carbon and hydrogen)."""
@@ -414,6 +414,14 @@ def substrate_cores(target: Chem.Mol,
 
 
 # -- checking the rules ---------------------------------------------------------------------------
+
+def rules_keep_skeletons(rules: Any) -> bool:
+    """True when ``rules`` (a RuleSet; anything else is not checked and gives False), taken as
+    unmasking rules, pass `gate_problems`: refined skeletons then gate their routes of any
+    length (the screen's conversion stage, `derivatives`' conversion candidates)."""
+    reactions = getattr(rules, "reactions", None)
+    return reactions is not None and not gate_problems(reactions())
+
 
 def gate_problems(unmasking: Iterable[tuple[str, rdChemReactions.ChemicalReaction]],
                   forward: Iterable[tuple[str, rdChemReactions.ChemicalReaction]] = ()

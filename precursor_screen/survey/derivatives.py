@@ -226,10 +226,13 @@ def _groups(library: Any, si: int, s: Any, groups: Any, found: dict[tuple[int, i
 def _conversions(library: Any, substances: Sequence[Any], rules: Any, p: DerivativeParameters,
                  jobs: int, client: Any, found: dict[tuple[int, int], _Found]) -> None:
     """Rows the rules turn into a substance: skeleton-gate candidates, then RuleSet.apply."""
+    from precursor_screen.rules.gates import rules_keep_skeletons
+
+    refined = rules_keep_skeletons(rules)
     wanted: dict[int, list[int]] = {}   # row -> substance indexes whose skeleton it holds
     for si, s in enumerate(substances):
         rows: set[int] = set()
-        for gate in _conversion_gates(s.parent.mol, rules):
+        for gate in _conversion_gates(s.parent.mol, refined):
             rows.update(library.containing(gate, client=client).tolist())
         for row in rows:
             wanted.setdefault(row, []).append(si)
@@ -258,17 +261,16 @@ def _conversions(library: Any, substances: Sequence[Any], rules: Any, p: Derivat
         entry.route = entry.route or route
 
 
-def _conversion_gates(target: Chem.Mol, rules: Any) -> list[Chem.Mol]:
-    """Queries every compound the unmasking ``rules`` can turn into ``target`` (in any number of
+def _conversion_gates(target: Chem.Mol, refined: bool) -> list[Chem.Mol]:
+    """Queries every compound the unmasking rules can turn into ``target`` (in any number of
     steps) holds: its refined skeleton (`precursor_screen.rules.gates`: aromatic and ring bonds
     kept, carbons that bore a heteroatom still bear one) when the rules keep what that argument
-    needs, else the plain skeleton (elements and bonds). On MOSES the refined one leaves far
-    fewer rows to run the rules on."""
-    from precursor_screen.rules.gates import RouteGate, gate_problems
+    needs (``refined``, from `rules_keep_skeletons`), else the plain skeleton (elements and
+    bonds). On MOSES the refined one leaves far fewer rows to run the rules on."""
+    from precursor_screen.rules.gates import RouteGate
     from precursor_screen.screen import _skeleton_gates
 
-    reactions = getattr(rules, "reactions", None)    # a RuleSet (not a stand-in)
-    if reactions is not None and not gate_problems(reactions()):
+    if refined:
         return [Chem.MolFromSmarts(smarts) for smarts, _size, _unmask
                 in RouteGate([target], [], []).entries]
     return list(_skeleton_gates([target]))
