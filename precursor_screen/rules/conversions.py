@@ -157,7 +157,7 @@ class RuleSet:
         self._cache: dict[str, tuple[tuple[int, str, Chem.Mol], ...]] = {}
         self._rev_cache: dict[str, tuple[tuple[int, str, Chem.Mol], ...]] = {}
         self._pieces: dict[str, Standardized | None] = {}  # raw piece SMILES -> standardized
-        self._products: dict[str, Standardized] = {}   # recent route products, by SMILES
+        self._products: dict[str, Standardized] = {}   # the latest search's products, by SMILES
         # index of the first rule with the same substrate template (one match test serves all)
         self._same = _first_same([c.query for c in self._compiled])
         self._rev_same = _first_same([c.rev_query for c in self._compiled])
@@ -250,8 +250,8 @@ class RuleSet:
         return sorted(by_key.values(), key=lambda p: p.smiles)
 
     def product(self, smiles: str) -> Standardized | None:
-        """A recent route's product (by its SMILES, as in `Step.product`) as standardized,
-        so callers judging routes need not parse it again; None when no longer remembered."""
+        """A product of the latest search (by its SMILES, as in `Step.product`) as
+        standardized, so callers judging its routes need not parse it again; None otherwise."""
         return self._products.get(smiles)
 
     # -- machinery ----------------------------------------------------------------------------
@@ -269,6 +269,7 @@ class RuleSet:
             raise ValueError(f"depth must be >= 0, got {depth}")
         start = mol if isinstance(mol, Standardized) else standardize(mol)
         routes: list[Route] = []
+        self._products.clear()      # remembered for this search's routes only
         if max_products <= 0:
             return routes
         limit = start.mol.GetNumHeavyAtoms() + max_added
@@ -298,8 +299,6 @@ class RuleSet:
                             continue
                         seen.add(product.key)
                         seen_raw.add(product.smiles)
-                        if len(self._products) >= _CACHE_SIZE:
-                            self._products.clear()
                         self._products[product.smiles] = product
                         rule = self.rules[index]
                         steps = path + (Step(rule.id, rule.name, product.smiles),)
