@@ -88,7 +88,7 @@ class Standardized:
     @property
     def inorganic(self) -> bool:
         """True when the parent has no carbon: matched as the substance it is, never stripped."""
-        return not any(a.GetAtomicNum() == 6 for a in self.mol.GetAtoms())
+        return not self.mol.HasSubstructMatch(_CARBON)
 
 
 def match_key(mol: Chem.Mol) -> str:

@@ -6,12 +6,18 @@ exactly one of them set, so the caller can write the row with its status.
 
 from __future__ import annotations
 
+import re
+
 from rdkit import Chem, rdBase
 
 __all__ = ["parse_smiles", "parse_molblock", "parse_record", "MAX_SMILES_LENGTH"]
 
 MAX_SMILES_LENGTH = 5000
 """Longer input is refused before RDKit sees it (a polymer dump or binary junk, not a precursor)."""
+
+
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
+"""Control characters other than tab and line ends, or the replacement character: not text."""
 
 
 class quiet_rdkit:
@@ -28,7 +34,7 @@ class quiet_rdkit:
 def _text_problem(text: str) -> str:
     if not text.strip():
         return "empty: no structure given"
-    if "\ufffd" in text or any((ord(c) < 32 and c not in "\t\r\n") for c in text):
+    if _NOT_TEXT.search(text):
         return "unreadable: binary or non-text data"
     if len(text) > MAX_SMILES_LENGTH:
         return f"too long: SMILES of {len(text)} characters (limit {MAX_SMILES_LENGTH})"

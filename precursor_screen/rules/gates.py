@@ -591,17 +591,16 @@ class RouteGate:
     def passes(self, mol: Chem.Mol, min_size: float = 0) -> bool:
         """False only when no route of at most two steps from ``mol`` reaches a target of at
         least ``min_size`` heavy atoms."""
-        if self._forward is not None and mol.HasSubstructMatch(self._forward):
-            return True
-        mol = label(mol)
+        labelled = label(mol)
         gates = self._gates
         if self._big is not None:
-            hit = mol.HasSubstructMatch(self._big)
+            hit = labelled.HasSubstructMatch(self._big)
             if hit and min_size <= self._big_own:   # each of them passes on its own
                 return True
             if not hit:                             # none of them matches: skip them
                 gates = self._rest
-        return self._match(mol, gates, min_size, unmask_only=False)
+        return (self._forward is not None and mol.HasSubstructMatch(self._forward)
+                or self._match(labelled, gates, min_size, unmask_only=False))
 
     def unmask_ok(self, mol: Chem.Mol, min_size: float = 0) -> bool:
         """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms."""
