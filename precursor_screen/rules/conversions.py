@@ -20,9 +20,8 @@ Products:
 * The input itself (same stereo-free key) is never a product.
 
 Cost: each rule's reactant template is tried with ``HasSubstructMatch`` before ``RunReactant``;
-what remains is mostly `standardize` on each new product (one call per distinct product). Results
-for small molecules (the acids, alcohols and amines that come off again and again) are cached per
-`RuleSet`. A screen that only wants listed substances passes ``max_heavy_atoms`` to `apply`, so
+what remains is mostly `standardize` on each new product (one call per distinct product within a
+search; nothing is kept between searches). A screen that only wants listed substances passes ``max_heavy_atoms`` to `apply`, so
 large last-step products are never standardized.
 
 Rules are data; a bad rule fails at load with `ShippedDataError` naming the file and the rule.
@@ -68,8 +67,6 @@ MIN_PRODUCT_HEAVY_ATOMS = 2
 MAX_ADDED_ATOMS = 5
 """`RuleSet.apply` skips products with more heavy atoms than the input plus this."""
 
-_CACHE_SIZE = 20_000  # entries per cache of a RuleSet (cleared when full)
-_CACHE_MAX_HEAVY_ATOMS = 16  # only small molecules recur often enough to be worth caching
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _REQUIRED: dict[str, type] = {
     "name": str, "smarts": str, "removes": str, "kind": str, "rationale": str,
@@ -138,12 +135,15 @@ class RuleSet:
     """Compiled conversion rules, applied breadth-first.
 
     Built once (by `load_conversion_rules`) and passed in; it pickles as its rules and recompiles
-    on unpickling, so worker processes get their own copy. One-step results are cached per
-    instance by product SMILES (small fragments such as acetic acid recur across molecules).
+    on unpickling, so worker processes get their own copy.
+
+    Nothing is cached across searches: caches of one-step results and standardized pieces (RDKit
+    molecules, up to 20,000 each) saved ~3% early in a long screen and cost ~20% after 150,000
+    MOSES molecules (allocation-heavy RDKit calls slowed as the heap filled with them; README,
+    Speed).
     """
 
-    __slots__ = ("rules", "source", "_compiled", "_by_id", "_cache", "_rev_cache", "_pieces",
-                 "_same", "_rev_same", "_products")
+    __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -154,9 +154,6 @@ class RuleSet:
             raise ShippedDataError(f"{source}: duplicate rule id(s): {', '.join(duplicates)}")
         self._compiled = tuple(_Compiled(r, source) for r in self.rules)
         self._by_id = {r.id: i for i, r in enumerate(self.rules)}
-        self._cache: dict[str, tuple[tuple[int, str, Chem.Mol], ...]] = {}
-        self._rev_cache: dict[str, tuple[tuple[int, str, Chem.Mol], ...]] = {}
-        self._pieces: dict[str, Standardized | None] = {}  # raw piece SMILES -> standardized
         self._products: dict[str, Standardized] = {}   # the latest search's products, by SMILES
         # index of the first rule with the same substrate template (one match test serves all)
         self._same = _first_same([c.query for c in self._compiled])
@@ -294,7 +291,7 @@ class RuleSet:
                         if raw in seen_raw or piece.GetNumHeavyAtoms() > cap:
                             continue
                         seen_raw.add(raw)
-                        product = self._standardized(raw, piece)
+                        product = _standardize_piece(piece)
                         if product is None or product.key in seen:
                             continue
                         seen.add(product.key)
@@ -315,13 +312,8 @@ class RuleSet:
     def _one_step(self, std: Standardized, reverse: bool, only: frozenset[int] | None = None
                   ) -> tuple[tuple[int, str, Chem.Mol], ...]:
         """Every rule (or those in ``only``) applied once: (rule index, raw piece SMILES, piece),
-        in rule then SMILES order. Cached for small molecules, the fragments that recur across
-        candidates. Rules with the same substrate template are tested with one match."""
-        cache = self._rev_cache if reverse else self._cache
-        key = std.smiles if only is None else (std.smiles, only)
-        cached = cache.get(key)
-        if cached is not None:
-            return cached
+        in rule then SMILES order. Rules with the same substrate template are tested with one
+        match."""
         mol = std.mol
         found: list[tuple[int, str, Chem.Mol]] = []
         matched: dict[int, bool] = {}
@@ -339,27 +331,7 @@ class RuleSet:
             if hit:
                 found.extend((index, raw, piece)
                              for raw, piece in _rule_pieces(compiled, mol, reverse))
-        result = tuple(found)
-        if mol.GetNumHeavyAtoms() <= _CACHE_MAX_HEAVY_ATOMS:
-            if len(cache) >= _CACHE_SIZE:
-                cache.clear()
-            cache[key] = result
-        return result
-
-    def _standardized(self, raw: str, piece: Chem.Mol) -> Standardized | None:
-        """`standardize` of a product piece, cached by raw SMILES for small pieces."""
-        cached = self._pieces.get(raw, _MISSING)
-        if cached is not _MISSING:
-            return cached  # type: ignore[return-value]
-        product = _standardize_piece(piece)
-        if piece.GetNumHeavyAtoms() <= _CACHE_MAX_HEAVY_ATOMS:
-            if len(self._pieces) >= _CACHE_SIZE:
-                self._pieces.clear()
-            self._pieces[raw] = product
-        return product
-
-
-_MISSING = object()
+        return tuple(found)
 
 
 def _first_same(queries: Sequence[Chem.Mol | None]) -> tuple[int, ...]:
