@@ -398,13 +398,20 @@ class TanimotoIndex:
         if not len(q) or not kk:
             return _empty_hits(len(q))
         if len(q) * len(self) <= _DENSE_PAIRS:
-            # a small list (a screen's reference): every pair, one faiss call, no pruning
-            scores = tanimoto(q, self._codes)
-            nq, n = scores.shape
-            qi, rows, flat = _first_k_per_query(np.repeat(np.arange(nq), n),
-                                                np.tile(self._order.astype(np.int64), nq),
-                                                scores.ravel(), kk)
-            return _hits(nq, qi, rows, flat)
+            # a small problem (a screen's reference, or one query): every pair, one faiss call,
+            # no pruning; row popcounts from the bands, and only the entries scoring at least
+            # each query's kk-th best score are sorted (ties at it included, so still exact)
+            b = self._row_popcounts(0, len(self))[None, :]
+            a = qpop.astype(np.int64)[:, None]
+            scores = tanimoto_from_counts((a + b - _hammings(q, self._codes)) // 2, a, b)
+            if kk < scores.shape[1]:
+                kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1]
+                qi, pos = np.nonzero(scores >= kth[:, None])
+            else:
+                qi, pos = np.indices(scores.shape).reshape(2, -1)
+            qi, rows, flat = _first_k_per_query(qi, self._order[pos].astype(np.int64),
+                                                scores[qi, pos], kk)
+            return _hits(len(q), qi, rows, flat)
         qprof = self._query_profiles(q)
         out_q, out_r, out_s = [], [], []
         with self._threads(threads, len(q)) as nthreads:
