@@ -85,6 +85,22 @@ def test_similar_equals_rdkit(fixture_set, threshold):
 
 
 @pytest.mark.parametrize("dense_pairs", [0, 10**9], ids=["pruned", "dense"])
+@pytest.mark.parametrize("k", [1, 7, 40, 41])
+def test_top_k_ties_keep_the_lowest_rows(mols, k, dense_pairs, monkeypatch):
+    """Forty copies of each molecule: the k-th best score is shared by many rows, and the answer
+    is still the first k by (score desc, row asc), on both paths (the all-pairs one sorts only the
+    pairs at or above each query's k-th score)."""
+    monkeypatch.setattr(index_module, "_DENSE_PAIRS", dense_pairs)
+    gen = get_recipe("morgan2")
+    packed, counts = gen.packed(mols[:20])
+    rows = np.repeat(np.arange(len(packed)), 40)
+    index = TanimotoIndex(packed[rows], counts[rows])
+    fps = [gen.bitvect(m) for m in mols[:20]]
+    all_fps = [fps[r] for r in rows]
+    assert index.top_k(packed[:5], k) == rdkit_top_k(fps[:5], all_fps, k)
+
+
+@pytest.mark.parametrize("dense_pairs", [0, 10**9], ids=["pruned", "dense"])
 @pytest.mark.parametrize("k", [1, 5, 50, 10_000])
 def test_top_k_equals_rdkit(fixture_set, k, dense_pairs, monkeypatch):
     monkeypatch.setattr(index_module, "_DENSE_PAIRS", dense_pairs)
