@@ -16,7 +16,7 @@ import pytest
 from moses import moses_smiles
 from rdkit import Chem, rdBase
 
-from precursor_screen.standardize import standardize
+from precursor_screen.chem.standardize import standardize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 N = 20_000

@@ -53,7 +53,7 @@ def baseline(reference: Any, rows: list[dict[str, str]]) -> list[float]:
 
 
 def evaluate(jobs: int = 1) -> dict[str, Any]:
-    from precursor_screen.drugs import DrugTargets
+    from precursor_screen.rules.drug_targets import DrugTargets
     from precursor_screen.screen import Screener
     from precursor_screen.types import Flag
     from scheduled_substances import load_registry

@@ -12,7 +12,7 @@ From a notebook::
 
 __version__ = "0.1.0"
 
-from precursor_screen.standardize import Standardized, StandardizeError, standardize  # noqa: E402
+from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize  # noqa: E402
 from precursor_screen.types import Flag, Hit, Route, Step, Verdict  # noqa: E402
 
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from rdkit import Chem
 
-from precursor_screen.io.parse import parse_record, quiet_rdkit
+from precursor_screen.chem.parse import parse_record, quiet_rdkit
 from precursor_screen.io.readers import Record
 from precursor_screen.rules.gates import RouteGate, flag_floor, rules_keep_skeletons
-from precursor_screen.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
 from precursor_screen.types import Flag, Hit, Route, Verdict
 
 __all__ = ["Screener", "ScreenParameters", "screen"]
@@ -75,12 +75,12 @@ class Screener:
     def __init__(self, reference: Any = None, *, as_of: Any = None, include: Sequence[str] = (),
                  extra_references: Sequence[Any] = (), parameters: ScreenParameters | None = None,
                  rules: Any = None, groups: Any = None, drugs: Any = None) -> None:
-        from precursor_screen.drugs import DrugTargets
-        from precursor_screen.fingerprint import load_recipes
-        from precursor_screen.index import TanimotoIndex
+        from precursor_screen.rules.drug_targets import DrugTargets
+        from precursor_screen.chem.fingerprint import load_recipes
+        from precursor_screen.search.tanimoto import TanimotoIndex
         from precursor_screen.rules.conversions import load_conversion_rules
         from precursor_screen.rules.groups import load_groups
-        from precursor_screen.search import SubstructureIndex
+        from precursor_screen.search.substructure import SubstructureIndex
         from scheduled_substances import Registry, load_reference_file, load_registry
 
         if isinstance(reference, Registry):
@@ -295,7 +295,7 @@ class Screener:
         examples passes it: the gate is built from the skeletons of the groups' parents (looked up
         in the full built-in registry, whatever list is screened), which designer forms keep.
         """
-        from precursor_screen.standardize import standardize_smiles
+        from precursor_screen.chem.standardize import standardize_smiles
         from scheduled_substances import load_registry
 
         full = load_registry()

@@ -43,8 +43,8 @@ from rdkit import Chem
 from rdkit.Chem import rdMolDescriptors
 
 from precursor_screen.errors import ShippedDataError, UnknownSubstanceError
-from precursor_screen.io.parse import parse_smiles, quiet_rdkit
-from precursor_screen.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.chem.parse import parse_smiles, quiet_rdkit
+from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
 from scheduled_substances.registry import _parse_date, _split, cas_is_valid
 
 __all__ = ["DrugTarget", "DrugRegistry", "load_drugs", "DRUGS_FILE", "COLUMNS", "CONVENTIONS",
@@ -191,7 +191,7 @@ class DrugRegistry:
     def identify(self, std: Standardized) -> list[DrugTarget]:
         """The drugs this standardized structure is (salts and stereoisomers included).
 
-        >>> from precursor_screen.standardize import standardize_smiles
+        >>> from precursor_screen.chem.standardize import standardize_smiles
         >>> [t.id for t in load_drugs().identify(standardize_smiles("CNC(C)C(=O)c1ccc(C)cc1.Cl"))]
         ['mephedrone']
         """

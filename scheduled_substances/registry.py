@@ -18,8 +18,8 @@ from rdkit import Chem
 from rdkit.Chem import rdMolDescriptors
 
 from precursor_screen.errors import ReferenceFileError, ShippedDataError, UnknownSubstanceError
-from precursor_screen.io.parse import parse_molblock, parse_smiles, quiet_rdkit
-from precursor_screen.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.chem.parse import parse_molblock, parse_smiles, quiet_rdkit
+from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
 
 __all__ = ["Substance", "Registry", "load_registry", "load_reference_file", "cas_is_valid",
            "REGISTRY_FILE", "COLUMNS", "STATUSES", "Identity"]
@@ -246,7 +246,7 @@ class Registry:
         stereoisomer the annex excludes (cathine from norephedrine), which comes back with
         relation "excluded". Inorganic structures match only themselves, whole.
 
-        >>> from precursor_screen.standardize import standardize_smiles
+        >>> from precursor_screen.chem.standardize import standardize_smiles
         >>> reg = load_registry()
         >>> [(i.substance.id, i.relation) for i in reg.identify(standardize_smiles("CC(=O)Cc1ccccc1"))]
         [('bmk', 'identical')]

@@ -20,7 +20,7 @@ from precursor_screen.rules.conversions import (
     RuleSet,
     load_conversion_rules,
 )
-from precursor_screen.standardize import standardize_smiles
+from precursor_screen.chem.standardize import standardize_smiles
 from precursor_screen.types import Route, Step
 
 RULES = load_conversion_rules()

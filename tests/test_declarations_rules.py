@@ -19,7 +19,7 @@ from precursor_screen.declarations.resolve import (
 )
 from precursor_screen.declarations.verdict import DeclarationScreener
 from precursor_screen.errors import ShippedDataError
-from precursor_screen.standardize import standardize_smiles
+from precursor_screen.chem.standardize import standardize_smiles
 from scheduled_substances import cas_is_valid, load_registry
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ import json
 from click.testing import CliRunner
 
 from precursor_screen.cli import cli
-from precursor_screen.drugs import DrugTargets
+from precursor_screen.rules.drug_targets import DrugTargets
 from precursor_screen.screen import Screener
 from precursor_screen.types import Flag
 from scheduled_substances.drugs import load_drugs

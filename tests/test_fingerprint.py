@@ -10,7 +10,7 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
 from precursor_screen.errors import ShippedDataError
-from precursor_screen.fingerprint import (Recipe, UnknownRecipeError, get_recipe, load_recipes,
+from precursor_screen.chem.fingerprint import (Recipe, UnknownRecipeError, get_recipe, load_recipes,
                                           pack_bitvects, popcounts, recipes_path)
 
 DATA = Path(__file__).parent / "data" / "molecules.smi"

@@ -10,11 +10,11 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
-from precursor_screen.drugs import GROUP_PRECURSOR_CORES, DrugTargets
+from precursor_screen.rules.drug_targets import GROUP_PRECURSOR_CORES, DrugTargets
 from precursor_screen.rules.gates import (RouteGate, atom_elements, gate_problems,
                                           refined_skeleton, skeleton_from_smarts)
 from precursor_screen.screen import Screener
-from precursor_screen.standardize import StandardizeError, standardize_smiles
+from precursor_screen.chem.standardize import StandardizeError, standardize_smiles
 
 EVALUATION = Path(__file__).resolve().parents[1] / "evaluation"
 

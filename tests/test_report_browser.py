@@ -193,7 +193,7 @@ def test_the_script_ran_and_every_structure_was_laid_out(screened: dict[str, Any
 @pytest.mark.parametrize("view", ["screen/plain", "report/search"])
 def test_every_flagged_candidate_has_a_card_with_both_structures_highlights_and_path(
         screened: dict[str, Any], view: str) -> None:
-    from precursor_screen.report.draw import HIGHLIGHT_HEX
+    from precursor_screen.chem.depict import HIGHLIGHT_HEX
 
     page, raw = screened["dumps"][view], screened["raw"][view]
     highlight = set(re.findall(r"\.(s\d+)\s*\{[^}]*" + HIGHLIGHT_HEX, raw))

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rdkit import Chem
 
-from precursor_screen.standardize import StandardizeError, standardize, standardize_smiles
+from precursor_screen.chem.standardize import StandardizeError, standardize, standardize_smiles
 from scheduled_substances import load_registry
 
 REGISTRY = load_registry()

@@ -17,11 +17,11 @@ from click.testing import CliRunner
 from rdkit import Chem, DataStructs
 
 from precursor_screen.cli import Cli
-from precursor_screen.fingerprint import get_recipe
+from precursor_screen.chem.fingerprint import get_recipe
 from precursor_screen.io.readers import Record
 from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.groups import load_groups
-from precursor_screen.standardize import match_key, standardize_smiles
+from precursor_screen.chem.standardize import match_key, standardize_smiles
 from precursor_screen.survey import LibraryIndex, build_index
 from precursor_screen.survey.derivatives import (RELATIONS, DerivativeParameters, find_derivatives,
                                                  survey_substances)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from precursor_screen.cli import cli
 from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.groups import load_groups
-from precursor_screen.standardize import match_key, standardize_smiles
+from precursor_screen.chem.standardize import match_key, standardize_smiles
 from precursor_screen.survey.masks import enumerate_masked
 from precursor_screen.survey.sets import load_designer_precursors
 from scheduled_substances import load_registry

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 from rdkit import Chem, DataStructs
 
-from precursor_screen.fingerprint import get_recipe
+from precursor_screen.chem.fingerprint import get_recipe
 from precursor_screen.io.readers import Record, read_records
-from precursor_screen.search import QueryError
+from precursor_screen.search.substructure import QueryError
 from precursor_screen.survey import LibraryIndex, LibraryIndexError, build_index
 from precursor_screen.survey.sets import load_designer_precursors, load_legitimate
 from scheduled_substances import load_registry

@@ -18,7 +18,7 @@ from precursor_screen.rules.synthesis import (
     load_synthesis_rules,
     synthesis_rule_set,
 )
-from precursor_screen.standardize import standardize_smiles
+from precursor_screen.chem.standardize import standardize_smiles
 
 FORWARD = synthesis_rule_set()
 COMBINED = synthesis_rule_set(load_conversion_rules())

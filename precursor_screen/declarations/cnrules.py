@@ -22,7 +22,7 @@ from typing import Any
 from rdkit import Chem
 
 from precursor_screen.errors import ShippedDataError
-from precursor_screen.standardize import Standardized
+from precursor_screen.chem.standardize import Standardized
 
 __all__ = ["CnCode", "parse_cn", "ListedCode", "CnRules", "Functions", "load_functions",
            "RULES_FILE", "HEADINGS_FILE"]

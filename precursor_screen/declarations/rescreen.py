@@ -30,9 +30,9 @@ from typing import Any
 
 from precursor_screen import __version__
 from precursor_screen.errors import InputError
-from precursor_screen.io.parse import quiet_rdkit
+from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.screen import Screener, ScreenParameters
-from precursor_screen.standardize import StandardizeError, standardize_smiles
+from precursor_screen.chem.standardize import StandardizeError, standardize_smiles
 
 from .cnrules import parse_cn
 from .resolve import cas_numbers_in, graded_name_key, name_key, normalize_cas, split_cas, stripped_name_key

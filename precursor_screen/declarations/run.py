@@ -35,7 +35,7 @@ from typing import IO, Any, Protocol
 
 from precursor_screen import __version__
 from precursor_screen.errors import InputError, PrecursorScreenError
-from precursor_screen.io.parse import quiet_rdkit
+from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.io.writers import atomic_open
 from precursor_screen.manifest import file_sha256
 

@@ -29,7 +29,7 @@ from rdkit import Chem
 from precursor_screen import __version__
 from precursor_screen.io.readers import Record
 from precursor_screen.screen import Screener, ScreenParameters
-from precursor_screen.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
 from precursor_screen.types import FLAG_ORDER, Flag
 
 from .cnrules import BULK_CATEGORIES, CnCode, CnRules, parse_cn

@@ -30,7 +30,7 @@ from precursor_screen import __version__
 from precursor_screen.errors import InputError
 from precursor_screen.io.writers import atomic_open
 from precursor_screen.manifest import file_sha256
-from precursor_screen.report.draw import Drawer
+from precursor_screen.chem.depict import Drawer
 from precursor_screen.results import COLUMNS, verdict_row
 from precursor_screen.types import FLAG_ORDER, Verdict
 

@@ -41,8 +41,8 @@ from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
 from precursor_screen.errors import ShippedDataError
-from precursor_screen.io.parse import quiet_rdkit
-from precursor_screen.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.chem.parse import quiet_rdkit
+from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
 from precursor_screen.types import Route, Step
 
 __all__ = [
@@ -200,7 +200,7 @@ class RuleSet:
         when it passes (a screen passes its skeleton gate: no product of an intermediate without
         a target's skeleton can be that target).
 
-        >>> from precursor_screen.io.parse import parse_smiles
+        >>> from precursor_screen.chem.parse import parse_smiles
         >>> rules = load_conversion_rules()
         >>> apaan = parse_smiles("CC(=O)C(C#N)c1ccccc1")[0]
         >>> route = next(r for r in rules.apply(apaan) if r.product == "CC(=O)Cc1ccccc1")
@@ -219,7 +219,7 @@ class RuleSet:
         Best effort, for enumerating candidate designer precursors of a listed substance; rules
         without a reverse SMARTS are skipped. Same ordering and return type as `apply`.
 
-        >>> from precursor_screen.io.parse import parse_smiles
+        >>> from precursor_screen.chem.parse import parse_smiles
         >>> bmk = parse_smiles("CC(=O)Cc1ccccc1")[0]
         >>> "CC1(C(=O)O)OC1c1ccccc1" in {r.product for r in load_conversion_rules().reverse(bmk)}
         True

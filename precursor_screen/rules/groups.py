@@ -5,7 +5,7 @@ SMARTS that exclude, a size limit, a status ("draft" or "adopted") and the molec
 must not match. The shipped groups live in ``rules/data/groups*.toml``; policy staff write their
 own draft files in the same format and load them with :func:`load_group_file`.
 
-Membership of a standardized parent (see :func:`precursor_screen.standardize.standardize`):
+Membership of a standardized parent (see :func:`precursor_screen.chem.standardize.standardize`):
 it matches ANY of the group's SMARTS, NONE of its exclusions, and has no more heavy atoms than
 ``max_heavy_atoms``. The size limit is what keeps a drug that merely carries a motif deep inside
 its skeleton out of a precursor family.
@@ -28,8 +28,8 @@ from typing import Any
 from rdkit import Chem
 
 from precursor_screen.errors import PrecursorScreenError, ReferenceFileError, ShippedDataError
-from precursor_screen.io.parse import quiet_rdkit
-from precursor_screen.standardize import Standardized, StandardizeError, standardize_smiles
+from precursor_screen.chem.parse import quiet_rdkit
+from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize_smiles
 
 __all__ = ["Group", "Example", "GroupSet", "load_groups", "load_group_file", "shipped_group_files",
            "GROUP_FILE", "STATUSES"]
@@ -200,7 +200,7 @@ class GroupSet:
         match are then skipped without a substructure search. ``only``, optional, is a set of
         group ids to try (the others are skipped).
 
-        ``mol`` must be the parent from :func:`precursor_screen.standardize.standardize` (salts
+        ``mol`` must be the parent from :func:`precursor_screen.chem.standardize.standardize` (salts
         stripped, charges neutralized); a raw salt or a charged form may not match.
         """
         mol = _as_mol(mol)
@@ -217,7 +217,7 @@ class GroupSet:
         """Each group's queries as pattern-fingerprint words (a query's bits must all be in a
         matching molecule's pattern fingerprint: a cheap necessary condition)."""
         if self._screens is None:
-            from precursor_screen.fingerprint import get_recipe
+            from precursor_screen.chem.fingerprint import get_recipe
 
             recipe = get_recipe("pattern")
             screens: dict[str, list[Any]] = {}

@@ -27,9 +27,9 @@ from typing import Any
 from rdkit import Chem
 
 from precursor_screen.errors import ShippedDataError
-from precursor_screen.io.parse import quiet_rdkit
+from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.rules.conversions import ConversionRule, RuleSet, read_rule_file
-from precursor_screen.standardize import Standardized
+from precursor_screen.chem.standardize import Standardized
 from precursor_screen.types import Route
 
 __all__ = ["SynthesisRuleSet", "load_synthesis_rules", "synthesis_rule_set", "SYNTHESIS_FILE",
@@ -95,7 +95,7 @@ class SynthesisRuleSet(RuleSet):
         at all when it fails ``forward_gate`` (no forward rule's substrate in it).
 
         >>> rules = synthesis_rule_set()
-        >>> from precursor_screen.io.parse import parse_smiles
+        >>> from precursor_screen.chem.parse import parse_smiles
         >>> ketone = parse_smiles("CCC(=O)c1ccc(C)cc1")[0]
         >>> route = next(r for r in rules.apply(ketone) if r.product == "CNC(C)C(=O)c1ccc(C)cc1")
         >>> [(s.rule_id, s.reagent) for s in route.steps]
@@ -281,7 +281,7 @@ def reverse_synthesis_rule_set(rules: SynthesisRuleSet | None = None,
     from `reverse_smarts`. Unmasking rules in ``rules`` are left out (they carry their own
     reverse). Raises `ShippedDataError` for a hand-written template of an unknown rule.
 
-    >>> from precursor_screen.standardize import standardize_smiles
+    >>> from precursor_screen.chem.standardize import standardize_smiles
     >>> rev = reverse_synthesis_rule_set()
     >>> sorted({r.product for r in rev.reverse(standardize_smiles("OCCCC(=O)O"))})
     ['O=C1CCCO1', 'OCCCCO']

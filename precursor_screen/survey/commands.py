@@ -282,8 +282,8 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
 def _queries(text: str, input_format: str | None, smiles_column: str | None,
              id_column: str | None) -> tuple[list[tuple[int, str, str, Any, str]], list[str]]:
     """(row, id, input, standardized mol or None, status) per query, and the files read."""
-    from precursor_screen.io.parse import parse_record, parse_smiles
-    from precursor_screen.standardize import StandardizeError, standardize
+    from precursor_screen.chem.parse import parse_record, parse_smiles
+    from precursor_screen.chem.standardize import StandardizeError, standardize
 
     def one(row: int, ident: str, smiles: str, molblock: str | None = None,
             error: str = "") -> tuple[int, str, str, Any, str]:
@@ -367,7 +367,7 @@ def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
                                                      DerivativeParameters, derivative_row,
                                                      find_derivatives, survey_substances)
     from precursor_screen.survey.output import RowWriter, row_format, survey_metadata
-    from precursor_screen.survey.report import derivatives_html, write_report
+    from precursor_screen.report.survey import derivatives_html, write_report
 
     if bool(substances) == all_:
         raise click.UsageError("name the substances (SUBSTANCE...) or give --all, not both")
@@ -469,7 +469,7 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
     from precursor_screen.survey.groupcheck import (FINDING_COLUMNS, check_groups, finding_row,
                                                     impacts_json)
     from precursor_screen.survey.output import RowWriter, row_format, survey_metadata
-    from precursor_screen.survey.report import group_html, group_text, write_report
+    from precursor_screen.report.survey import group_html, group_text, write_report
     from precursor_screen.survey.sets import (load_designer_precursors, load_legitimate,
                                               read_compound_file)
 
@@ -557,7 +557,7 @@ def enumerate_cmd(substances: tuple[str, ...], depth: int, registry: str,
       precursor-screen enumerate mephedrone --depth 2
       precursor-screen enumerate PMK MDMA --depth 2 --groups draft.toml -o pmk-masks.parquet
     """
-    from precursor_screen.drugs import DrugTargets
+    from precursor_screen.rules.drug_targets import DrugTargets
     from precursor_screen.rules.conversions import load_conversion_rules
     from precursor_screen.screen import Screener
     from precursor_screen.survey.masks import (DRUGS, MASK_COLUMNS, enumerate_drug_precursors,

@@ -28,9 +28,9 @@ from typing import Any
 
 from rdkit import Chem
 
-from precursor_screen.io.parse import quiet_rdkit
+from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.results import route_text
-from precursor_screen.standardize import StandardizeError, match_key, standardize_smiles
+from precursor_screen.chem.standardize import StandardizeError, match_key, standardize_smiles
 from precursor_screen.types import Route
 
 __all__ = ["Derivative", "DerivativeParameters", "RELATIONS", "find_derivatives",

@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from precursor_screen.io.parse import quiet_rdkit
+from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.results import route_text
-from precursor_screen.standardize import Standardized, StandardizeError, match_key, standardize_smiles
+from precursor_screen.chem.standardize import Standardized, StandardizeError, match_key, standardize_smiles
 
 __all__ = ["Finding", "GroupImpact", "check_groups", "finding_row", "FINDING_COLUMNS", "VERDICTS"]
 

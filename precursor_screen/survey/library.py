@@ -15,7 +15,7 @@ On disk an index is a directory::
 Both indexes hold the shard's readable rows in order, so their position *p* is the shard row
 ``p + (unreadable rows before it)``: a few bytes per bad row instead of a row id per molecule.
 
-``smiles`` is the standardized parent (:func:`precursor_screen.standardize.standardize`, the one
+``smiles`` is the standardized parent (:func:`precursor_screen.chem.standardize.standardize`, the one
 standardization every comparison uses) and ``key`` its stereo-free form, the identity the list is
 matched on. ``status`` is ``ok`` or why the row could not be read; such rows stay in the table
 (rows out equal rows in) and have no fingerprint. Fingerprints are of the parent: they equal the
@@ -55,13 +55,13 @@ import rdkit
 from rdkit import Chem
 
 from precursor_screen.errors import PrecursorScreenError
-from precursor_screen.fingerprint import Recipe, get_recipe
-from precursor_screen.index import HitArrays, TanimotoIndex
-from precursor_screen.io.parse import parse_record, quiet_rdkit
+from precursor_screen.chem.fingerprint import Recipe, get_recipe
+from precursor_screen.search.tanimoto import HitArrays, TanimotoIndex
+from precursor_screen.chem.parse import parse_record, quiet_rdkit
 from precursor_screen.io.readers import Record
 from precursor_screen.manifest import file_sha256
-from precursor_screen.search import QueryError, SubstructureIndex
-from precursor_screen.standardize import StandardizeError, standardize
+from precursor_screen.search.substructure import QueryError, SubstructureIndex
+from precursor_screen.chem.standardize import StandardizeError, standardize
 
 __all__ = ["LibraryIndex", "LibraryIndexError", "Shard", "build_index", "build_shard",
            "FORMAT", "FORMAT_VERSION", "DEFAULT_SHARD_SIZE", "TABLE_COLUMNS", "merge_hits"]
@@ -326,7 +326,7 @@ def _manifest(previous: Mapping[str, Any], recipes: tuple[Mapping[str, Any], Map
         "rdkit_version": rdkit.__version__, "numpy_version": np.__version__,
         "faiss_version": faiss.__version__, "pyarrow_version": pyarrow.__version__,
         "created": previous.get("created", _now()), "updated": _now(),
-        "standardization": "precursor_screen.standardize.standardize: parent structure (salts, "
+        "standardization": "precursor_screen.chem.standardize.standardize: parent structure (salts, "
                            "solvents and charges removed); key = stereo-free canonical SMILES",
         "recipes": {"similarity": dict(recipes[0]), "substructure": dict(recipes[1])},
         "shard_size": shard_size,

@@ -32,9 +32,9 @@ from typing import Any
 
 from rdkit import Chem
 
-from precursor_screen.io.parse import quiet_rdkit
+from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.results import route_text
-from precursor_screen.standardize import Standardized, StandardizeError, match_key, standardize_smiles
+from precursor_screen.chem.standardize import Standardized, StandardizeError, match_key, standardize_smiles
 from precursor_screen.types import Route, Step
 
 __all__ = ["MaskedForm", "enumerate_masked", "enumerate_drug_precursors", "masked_row",

@@ -99,7 +99,7 @@ def read_compound_file(path: str, *, smiles_column: str | None = None,
     """A user's set (any input format): one Compound per row, unreadable rows with their reason."""
     from rdkit import Chem
 
-    from precursor_screen.io.parse import parse_molblock
+    from precursor_screen.chem.parse import parse_molblock
     from precursor_screen.io.readers import read_records
 
     out = []

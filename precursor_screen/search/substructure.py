@@ -48,8 +48,8 @@ from rdkit import Chem
 from rdkit.Chem import rdSubstructLibrary
 
 from precursor_screen.errors import PrecursorScreenError
-from precursor_screen.fingerprint import Recipe, _bitwise_count, get_recipe
-from precursor_screen.index import IndexFileError, _read_array, _read_manifest, _write_dir
+from precursor_screen.chem.fingerprint import Recipe, _bitwise_count, get_recipe
+from precursor_screen.search.tanimoto import IndexFileError, _read_array, _read_manifest, _write_dir
 
 __all__ = ["SubstructureIndex", "QueryError", "atom_difference"]
 

@@ -1,7 +1,7 @@
 """Readable reports of the survey commands: plain text, and one self-contained HTML page.
 
 The HTML works offline and alone: structures are inline SVG drawn by RDKit (a shared sprite, see
-:class:`precursor_screen.report.draw.Drawer`), the CSS is inline, there is no script, and a
+:class:`precursor_screen.chem.depict.Drawer`), the CSS is inline, there is no script, and a
 Content-Security-Policy forbids every fetch. Everything from the input or the library (ids,
 names, SMILES, reasons) passes through :func:`html.escape`: library ids and names of seized goods
 are untrusted text.
@@ -58,7 +58,7 @@ def _meta_table(meta: Mapping[str, Any]) -> str:
 
 def _cards(drawer: Any, items: Sequence[tuple[str, str, str]]) -> str:
     """Structure cards (smiles, title, note) for the first MAX_DRAWN, a table for the rest."""
-    from precursor_screen.report.draw import Drawer
+    from precursor_screen.chem.depict import Drawer
 
     out = []
     for smiles, title, note in items[:MAX_DRAWN]:
@@ -123,7 +123,7 @@ def group_text(impacts: Iterable[Any], meta: Mapping[str, Any], *, examples: int
 
 def group_html(impacts: Iterable[Any], meta: Mapping[str, Any]) -> str:
     """The impact report as one self-contained HTML page."""
-    from precursor_screen.report.draw import Drawer
+    from precursor_screen.chem.depict import Drawer
 
     drawer = Drawer()
     body = [f"<h1>Impact of draft groups: {esc(meta.get('parameters', {}).get('group_file'))}</h1>",
@@ -171,7 +171,7 @@ def group_html(impacts: Iterable[Any], meta: Mapping[str, Any]) -> str:
 
 def derivatives_html(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
     """Derivatives per substance, ranked: structures for the first ones, a table of all."""
-    from precursor_screen.report.draw import Drawer
+    from precursor_screen.chem.depict import Drawer
 
     drawer = Drawer()
     body = ["<h1>Derivatives of listed substances</h1>", _meta_table(meta)]

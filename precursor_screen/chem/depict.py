@@ -18,7 +18,7 @@ from rdkit import Chem
 from rdkit.Chem import rdFMCS
 from rdkit.Chem.Draw import rdMolDraw2D
 
-from precursor_screen.io.parse import quiet_rdkit
+from precursor_screen.chem.parse import quiet_rdkit
 
 __all__ = ["Drawer", "HIGHLIGHT", "HIGHLIGHT_HEX", "MCS_TIMEOUT_S", "shared_atoms"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from rdkit import Chem
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
-from precursor_screen.io.parse import quiet_rdkit
+from precursor_screen.chem.parse import quiet_rdkit
 
 __all__ = ["Standardized", "StandardizeError", "standardize", "standardize_smiles", "match_key",
            "DEFAULT_MAX_HEAVY_ATOMS"]
@@ -221,7 +221,7 @@ def standardize_smiles(smiles: str, **kwargs: int) -> Standardized:
     >>> standardize_smiles("CC1(C(=O)[O-])OC1c1ccccc1.[Na+]").smiles
     'CC1(C(=O)O)OC1c1ccccc1'
     """
-    from precursor_screen.io.parse import parse_smiles
+    from precursor_screen.chem.parse import parse_smiles
 
     mol, problem = parse_smiles(smiles)
     if mol is None:

@@ -54,8 +54,8 @@ import numpy as np
 import rdkit
 
 from precursor_screen.errors import PrecursorScreenError
-from precursor_screen.fingerprint import Recipe, _bitwise_count
-from precursor_screen.fingerprint import popcounts as _popcounts
+from precursor_screen.chem.fingerprint import Recipe, _bitwise_count
+from precursor_screen.chem.fingerprint import popcounts as _popcounts
 
 __all__ = ["TanimotoIndex", "HitArrays", "IndexFileError", "tanimoto", "tanimoto_from_counts"]
 
@@ -154,7 +154,7 @@ class TanimotoIndex:
     (64 segments with cap 4, the format before: 5%).
 
     >>> from rdkit import Chem
-    >>> from precursor_screen.fingerprint import get_recipe
+    >>> from precursor_screen.chem.fingerprint import get_recipe
     >>> recipe = get_recipe("morgan2")
     >>> refs = [Chem.MolFromSmiles(s) for s in ("CC(=O)Cc1ccccc1", "CC(=O)Cc1ccc2OCOc2c1", "CCO")]
     >>> index = TanimotoIndex(*recipe.packed(refs), ids=["P2P", "PMK", "ethanol"], recipe=recipe)

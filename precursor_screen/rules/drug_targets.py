@@ -36,7 +36,7 @@ from precursor_screen.rules.conversions import RuleSet, load_conversion_rules
 from precursor_screen.rules.gates import RouteGate, flag_floor, gate_problems
 from precursor_screen.rules.groups import Group, GroupSet, load_groups
 from precursor_screen.rules.synthesis import SynthesisRuleSet, synthesis_rule_set
-from precursor_screen.standardize import Standardized, match_key
+from precursor_screen.chem.standardize import Standardized, match_key
 from precursor_screen.types import Hit, Route, Step
 
 __all__ = ["DrugTargets", "DRUG_GROUPS_FILE", "DRUG_LIST", "GROUP_LIST", "SCORE_LISTED",
@@ -100,7 +100,7 @@ def _data_file(name: str) -> Path:
             return Path(str(resource))
     except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
         pass
-    fallback = Path(__file__).parent / "rules" / "data" / name
+    fallback = Path(__file__).parent / "data" / name
     if not fallback.is_file():
         raise ShippedDataError(f"{name}: shipped data file is missing ({fallback})")
     return fallback
@@ -113,7 +113,7 @@ class DrugTargets:
     arrival), so screen workers get their own copy.
 
     >>> drugs = DrugTargets()
-    >>> from precursor_screen.standardize import standardize_smiles
+    >>> from precursor_screen.chem.standardize import standardize_smiles
     >>> hit = drugs.routes(standardize_smiles("CC(Br)C(=O)c1ccc(C)cc1"))[0]
     >>> hit.relation, hit.substance_id, hit.score
     ('drug', 'mephedrone', 0.84)
@@ -169,7 +169,7 @@ class DrugTargets:
     def identify(self, std: Standardized) -> list[Hit]:
         """Hits for the controlled drugs the candidate *is* (salts and stereoisomers included).
 
-        >>> from precursor_screen.standardize import standardize_smiles
+        >>> from precursor_screen.chem.standardize import standardize_smiles
         >>> print(DrugTargets().identify(standardize_smiles("O=C(O)CCCO.[Na]"))[0].reason)
         is GHB (4-hydroxybutanoic acid), itself a controlled drug (1971 Convention, Schedule II)
         """

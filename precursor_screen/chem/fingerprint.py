@@ -236,7 +236,7 @@ def recipes_path() -> Path:
             return Path(str(installed))
     except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
         pass
-    return Path(__file__).resolve().parent.parent / "fingerprints" / "recipes.toml"
+    return Path(__file__).resolve().parents[2] / "fingerprints" / "recipes.toml"
 
 
 def load_recipes(path: str | Path | None = None) -> dict[str, Recipe]:

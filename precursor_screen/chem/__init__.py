@@ -1,0 +1,1 @@
+"""Chemistry on one molecule: parse, standardize to the parent, fingerprint, depict."""

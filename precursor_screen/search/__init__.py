@@ -1,0 +1,1 @@
+"""Search against many molecules: the exact Tanimoto index and the substructure index."""
