@@ -38,7 +38,7 @@ from precursor_screen.declarations.schema import InputSpec, read_declarations
 from precursor_screen.declarations.synthetic import write_csv
 from precursor_screen.declarations.verdict import DeclarationConfig
 from precursor_screen.manifest import file_sha256
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
 ROWS = int(os.environ.get("BENCH_DECLARATIONS_ROWS", "1000000"))
 CHUNK = 5000
@@ -58,7 +58,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def config() -> DeclarationConfig:
-    return DeclarationConfig.create(load_registry().filter())
+    return DeclarationConfig.create(builtin_registry().filter())
 
 
 def _cpu() -> float:

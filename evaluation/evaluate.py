@@ -56,13 +56,13 @@ def evaluate(jobs: int = 1) -> dict[str, Any]:
     from precursor_screen.rules.drug_targets import DrugTargets
     from precursor_screen.screen import Screener
     from precursor_screen.types import Flag
-    from scheduled_substances import load_registry
+    from precursor_screen.reference import builtin_registry
 
     designer = read_tsv("designer_precursors.tsv")
     legit = read_tsv("legitimate.tsv")
     pre = read_tsv("pre_precursors.tsv")
     extra = read_tsv("legitimate_extra.tsv")
-    registry = load_registry()
+    registry = builtin_registry()
     lists = {"built-in": registry.filter(), "as of 2012-12-31": registry.filter(as_of=SPLIT)}
     out: dict[str, Any] = {"n_designer": len(designer), "n_legit": len(legit), "n_pre": len(pre),
                            "n_legit_extra": len(extra), "lists": {}}

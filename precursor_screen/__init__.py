@@ -21,9 +21,9 @@ from precursor_screen.screen import Screener, ScreenParameters, screen  # noqa: 
 
 def __getattr__(name: str):  # noqa: ANN202 - the registry loader, imported on first use
     if name == "load_registry":
-        from scheduled_substances import load_registry
+        from precursor_screen.reference import builtin_registry
 
-        return load_registry
+        return builtin_registry
     raise AttributeError(name)
 
 

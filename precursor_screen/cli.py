@@ -84,7 +84,7 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
       precursor-screen list --search APAAN --format json
       precursor-screen list --drugs --as-of 2014-12-31
     """
-    from scheduled_substances import load_registry
+    from precursor_screen.reference import builtin_registry
     from precursor_screen.manifest import run_metadata
 
     if drugs:
@@ -95,7 +95,7 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
                                    "(use --as-of and --search)")
         _list_drugs(as_of, search, fmt, output)
         return
-    full = load_registry()
+    full = builtin_registry()
     reg = full.filter(as_of=as_of, include=("scheduled", *include), category=category,
                       un_table=un_table, search=search, added_since=added_since)
     if fmt is None:
@@ -120,9 +120,9 @@ def _list_drugs(as_of: dt.date | None, search: str | None, fmt: str | None, outp
     """`list --drugs`: the controlled drug targets the drug-precursor stage looks for."""
     from precursor_screen.io.writers import write_text
     from precursor_screen.manifest import run_metadata
-    from scheduled_substances.drugs import load_drugs
+    from precursor_screen.reference import builtin_drugs
 
-    full = load_drugs()
+    full = builtin_drugs()
     reg = full.filter(as_of=as_of, search=search)
     if fmt is None:
         ext = output.rsplit(".", 1)[-1].lower() if "." in output else ""

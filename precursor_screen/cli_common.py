@@ -40,17 +40,11 @@ def reference_options(f: Any) -> Any:
 def load_reference(reference: str | None, as_of: dt.date | None, include: tuple[str, ...] = (),
                    extra_reference: tuple[str, ...] = ()) -> Any:
     """Build the Registry a command screens against from the shared reference options."""
-    from scheduled_substances import load_reference_file, load_registry
+    from precursor_screen.reference import load_reference as load
 
     if reference and as_of:
         raise click.UsageError("--as-of applies to the built-in list; not with --reference")
-    if reference:
-        reg = load_reference_file(reference)
-    else:
-        reg = load_registry().filter(as_of=as_of, include=("scheduled", *include))
-    for extra in extra_reference:
-        reg = reg.merged(load_reference_file(extra))
-    return reg
+    return load(reference, as_of=as_of, include=include, extra_references=extra_reference)
 
 
 def _progress(total: int | None, desc: str, enabled: bool | None) -> Any:

@@ -1,23 +1,28 @@
-"""Exceptions of precursor-screen: library code raises these, the CLI maps them to exit codes."""
+"""Exceptions of precursor-screen: library code raises these, the CLI maps them to exit codes.
+
+The registry's own errors (a shipped list that does not load, a name not on it) come from
+``scheduled_substances.errors`` and are re-exported here; ``USER_ERRORS`` is every error a
+command reports in one line without a traceback.
+"""
 
 from __future__ import annotations
+
+from scheduled_substances.errors import RegistryError, ShippedDataError, UnknownSubstanceError
+
+__all__ = ["PrecursorScreenError", "ShippedDataError", "ReferenceFileError", "InputError",
+           "UnknownSubstanceError", "RegistryError", "USER_ERRORS"]
 
 
 class PrecursorScreenError(Exception):
     """Base class: a failure the user can act on, reported in one line without a traceback."""
 
 
-class ShippedDataError(PrecursorScreenError):
-    """A file shipped with the tool (registry, rules, groups) is wrong; names file and line."""
-
-
 class ReferenceFileError(PrecursorScreenError):
-    """A user-supplied reference list cannot be used; names file and line."""
+    """A user-supplied reference list (or group file) cannot be used; names file and line."""
 
 
 class InputError(PrecursorScreenError):
     """An input file cannot be read at all (missing, wrong columns, unknown format)."""
 
 
-class UnknownSubstanceError(PrecursorScreenError):
-    """A substance named by the user (id, name, synonym or CAS) is not in the registry."""
+USER_ERRORS = (PrecursorScreenError, RegistryError)

@@ -81,16 +81,10 @@ class Screener:
         from precursor_screen.rules.conversions import load_conversion_rules
         from precursor_screen.rules.groups import load_groups
         from precursor_screen.search.substructure import SubstructureIndex
-        from scheduled_substances import Registry, load_reference_file, load_registry
+        from precursor_screen.reference import builtin_registry, load_reference
 
-        if isinstance(reference, Registry):
-            reg = reference
-        elif reference is not None:
-            reg = load_reference_file(reference)
-        else:
-            reg = load_registry().filter(as_of=as_of, include=("scheduled", *include))
-        for extra in extra_references:
-            reg = reg.merged(extra if isinstance(extra, Registry) else load_reference_file(extra))
+        reg = load_reference(reference, as_of=as_of, include=include,
+                             extra_references=extra_references)
         self.reference = reg
         self.parameters = parameters or ScreenParameters()
         self.rules = rules if rules is not None else load_conversion_rules()
@@ -99,7 +93,7 @@ class Screener:
         self.drugs: DrugTargets = (drugs if drugs is not None
                                    else DrugTargets(as_of=as_of, unmask=self.rules))
         self._organic = [s for s in reg.structures() if not s.is_inorganic]
-        self._bulk_keys = frozenset(s.parent.key for s in load_registry().structures()
+        self._bulk_keys = frozenset(s.parent.key for s in builtin_registry().structures()
                                     if s.eu_category in BULK_CATEGORIES and s.parent is not None)
         mols = [s.parent.mol for s in self._organic]  # type: ignore[union-attr]
         self.recipe = load_recipes()["morgan2"]
@@ -296,9 +290,9 @@ class Screener:
         in the full built-in registry, whatever list is screened), which designer forms keep.
         """
         from precursor_screen.chem.standardize import standardize_smiles
-        from scheduled_substances import load_registry
+        from precursor_screen.reference import builtin_registry
 
-        full = load_registry()
+        full = builtin_registry()
         parents = []
         for g in self.groups:
             for pid in g.parents:

@@ -1,18 +1,18 @@
-"""The registry of scheduled drug precursors: the reviewed ``substances.tsv`` and its loader.
+"""The registries: scheduled drug precursors (``substances.tsv``) and the controlled drugs they
+serve (``drugs.tsv``), each with its loader and validation.
 
-``substances.tsv`` is the truth (one reviewed line per substance); everything else, the
-standardized structures, keys and the content hash, is derived from it at load time and never
-stored, so it cannot fall out of step.
+The TSV files are the truth (one reviewed line per substance); everything derived from them, the
+parent structures, keys and the content hash, is computed at load time and never stored, so it
+cannot fall out of step. This package stands alone (it needs RDKit only); the screening package
+passes in its standardizer, so the list and the candidates meet in one standardized form.
 """
 
-from scheduled_substances.registry import (
-    REGISTRY_FILE,
-    Registry,
-    Substance,
-    cas_is_valid,
-    load_reference_file,
-    load_registry,
-)
+from scheduled_substances.drugs import DrugRegistry, DrugTarget, load_drugs
+from scheduled_substances.errors import RegistryError, ShippedDataError, UnknownSubstanceError
+from scheduled_substances.registry import (EU_CATEGORIES, REGISTRY_FILE, Identity, Registry,
+                                           Substance, load_registry)
+from scheduled_substances.validate import Standardizer, cas_is_valid
 
-__all__ = ["REGISTRY_FILE", "Registry", "Substance", "cas_is_valid", "load_reference_file",
-           "load_registry"]
+__all__ = ["DrugRegistry", "DrugTarget", "EU_CATEGORIES", "Identity", "REGISTRY_FILE", "Registry",
+           "RegistryError", "ShippedDataError", "Standardizer", "Substance", "UnknownSubstanceError",
+           "cas_is_valid", "load_drugs", "load_registry"]

@@ -10,7 +10,7 @@ Directives under Framework Decision 2004/757/JHA as amended by Directive (EU) 20
 ``drugs.tsv`` is the truth, one reviewed line per drug, with the same discipline as the precursor
 registry (``substances.tsv``): every row is validated on load (CAS check digit, InChIKey and
 formula recomputed from the SMILES, dates, schedules) and a wrong row fails naming file and line.
-The validation helpers are the precursor registry's own.
+The validation helpers (``validate``) are the precursor registry's own.
 
 Format: UTF-8, tab-separated, header first, ``#`` lines are comments, ``;`` separates values inside
 a field. Columns (`COLUMNS`):
@@ -39,13 +39,11 @@ from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
-from rdkit import Chem
-from rdkit.Chem import rdMolDescriptors
+from typing import Any
 
-from precursor_screen.errors import ShippedDataError, UnknownSubstanceError
-from precursor_screen.chem.parse import parse_smiles, quiet_rdkit
-from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
-from scheduled_substances.registry import _parse_date, _split, cas_is_valid
+from scheduled_substances.errors import ShippedDataError, UnknownSubstanceError
+from scheduled_substances.validate import (Parent, Standardizer, cas_is_valid, check_structure,
+                                           norm_name, parse_date, split_values, standardized)
 
 __all__ = ["DrugTarget", "DrugRegistry", "load_drugs", "DRUGS_FILE", "COLUMNS", "CONVENTIONS",
            "SCHEDULES"]
@@ -78,7 +76,8 @@ class DrugTarget:
     notes: str = ""
     line: int = 0
     list_name: str = "controlled drugs"
-    parent: Standardized | None = field(default=None, compare=False, repr=False)
+    # derived by the loader's standardizer (see load_drugs), never stored
+    parent: Any = field(default=None, compare=False, repr=False)
 
     def un_schedule(self, day: dt.date | None = None) -> str:
         """The convention schedule on ``day`` (now when None); empty when not UN-controlled."""
@@ -156,7 +155,7 @@ class DrugRegistry:
         """
         out = [t for t in self.targets
                if (as_of is None or t.controlled_on(as_of))
-               and (search is None or any(_norm(search) in _norm(n) for n in t.names()))]
+               and (search is None or any(norm_name(search) in norm_name(n) for n in t.names()))]
         return DrugRegistry(tuple(out), self.source, as_of if as_of is not None else self.as_of)
 
     def get(self, ident: str) -> DrugTarget:
@@ -172,9 +171,9 @@ class DrugRegistry:
         >>> load_drugs().find("4-MMC").id
         'mephedrone'
         """
-        q = _norm(query)
+        q = norm_name(query)
         for t in self.targets:
-            if any(_norm(n) == q for n in t.names()):
+            if any(norm_name(n) == q for n in t.names()):
                 return t
         raise UnknownSubstanceError(f"no controlled drug called {query!r}; try "
                                     "`precursor-screen list --drugs --search TEXT`")
@@ -188,28 +187,25 @@ class DrugRegistry:
                 index.setdefault(t.parent.key, []).append(t)
         return {k: tuple(v) for k, v in index.items()}
 
-    def identify(self, std: Standardized) -> list[DrugTarget]:
+    def identify(self, std: Parent) -> list[DrugTarget]:
         """The drugs this standardized structure is (salts and stereoisomers included).
 
-        >>> from precursor_screen.chem.standardize import standardize_smiles
-        >>> [t.id for t in load_drugs().identify(standardize_smiles("CNC(C)C(=O)c1ccc(C)cc1.Cl"))]
-        ['mephedrone']
+        ``std`` comes from the standardizer the list was loaded with (see `load_drugs`).
         """
         return list(self.by_key.get(std.key, ()))
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[\s\-_,()'\"]+", "", text.lower())
 
 
 def _drugs_path() -> Path:
     return Path(str(resources.files("scheduled_substances") / DRUGS_FILE))
 
 
-def load_drugs(path: str | os.PathLike[str] | None = None) -> DrugRegistry:
+def load_drugs(path: str | os.PathLike[str] | None = None, *,
+               standardizer: Standardizer | None = None) -> DrugRegistry:
     """Load and validate the built-in drug registry (or another file in its format).
 
-    A wrong row raises ShippedDataError naming the file and line.
+    A wrong row raises ShippedDataError naming the file and line. With a ``standardizer`` every
+    drug carries its parent structure (``DrugTarget.parent``), which identification uses; two
+    rows with one structure (stereo ignored) are an error either way.
 
     >>> reg = load_drugs()
     >>> reg.get("ghb").un_schedule(), reg.get("ghb").un_schedule(dt.date(2005, 1, 1))
@@ -220,10 +216,10 @@ def load_drugs(path: str | os.PathLike[str] | None = None) -> DrugRegistry:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ShippedDataError(f"{file.name}: cannot read drug registry: {exc.strerror}") from None
-    return _parse_drugs(text, file.name)
+    return _parse_drugs(text, file.name, standardizer)
 
 
-def _parse_drugs(text: str, fname: str) -> DrugRegistry:
+def _parse_drugs(text: str, fname: str, standardizer: Standardizer | None) -> DrugRegistry:
     lines = text.splitlines()
     header_at = next((i for i, ln in enumerate(lines) if ln.strip() and not ln.startswith("#")), None)
     if header_at is None:
@@ -240,35 +236,36 @@ def _parse_drugs(text: str, fname: str) -> DrugRegistry:
         fields = line.split("\t")
         if len(fields) != len(COLUMNS):
             raise ShippedDataError(f"{where}: {len(fields)} fields, expected {len(COLUMNS)}")
-        t = _target(dict(zip(COLUMNS, (f.strip() for f in fields))), where, lineno)
+        t = _target(dict(zip(COLUMNS, (f.strip() for f in fields))), where, lineno, standardizer)
         if t.id in ids:
             raise ShippedDataError(f"{where}: id {t.id!r} already used on line {ids[t.id]}")
         ids[t.id] = lineno
-        assert t.parent is not None
-        other = keys.get(t.parent.key)
+        key = t.parent.key if t.parent is not None else t.inchikey.split("-")[0]
+        other = keys.get(key)
         if other is not None:
             raise ShippedDataError(f"{where}: {t.id} has the same structure (stereo ignored) as "
                                    f"{other.id} (line {other.line}); one row per structure")
-        keys[t.parent.key] = t
+        keys[key] = t
         targets.append(t)
     return DrugRegistry(tuple(targets), "built-in")
 
 
-def _target(f: dict[str, str], where: str, lineno: int) -> DrugTarget:
+def _target(f: dict[str, str], where: str, lineno: int,
+            standardizer: Standardizer | None) -> DrugTarget:
     if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]*", f["id"]):
         raise ShippedDataError(f"{where}: id {f['id']!r} must be a lowercase slug")
     if not f["name"]:
         raise ShippedDataError(f"{where}: no name")
-    for cas in _split(f["cas"]):
+    for cas in split_values(f["cas"]):
         if not cas_is_valid(cas):
             raise ShippedDataError(f"{where}: CAS {cas!r} has a wrong format or check digit")
     history: list[tuple[dt.date, str]] = []
-    for item in _split(f["un_history"]):
+    for item in split_values(f["un_history"]):
         m = _HISTORY_ITEM.match(item)
         if not m or any(s not in SCHEDULES for s in m.group(2).split("+")):
             raise ShippedDataError(f"{where}: un_history item {item!r} is not DATE:SCHEDULE "
                                    f"(DATE YYYY or YYYY-MM-DD, SCHEDULE one of {', '.join(SCHEDULES)})")
-        when = (_parse_date(m.group(1), where) if "-" in m.group(1)
+        when = (parse_date(m.group(1), where) if "-" in m.group(1)
                 else dt.date(int(m.group(1)), 12, 31))
         assert when is not None
         if history and when < history[-1][0]:
@@ -281,35 +278,22 @@ def _target(f: dict[str, str], where: str, lineno: int) -> DrugTarget:
         raise ShippedDataError(f"{where}: convention and un_history go together")
     if history and not f["un_decision"]:
         raise ShippedDataError(f"{where}: un_history without un_decision")
-    eu_date = _parse_date(f["eu_date"], where)
+    eu_date = parse_date(f["eu_date"], where)
     if bool(f["eu_act"]) != (eu_date is not None):
         raise ShippedDataError(f"{where}: eu_act and eu_date go together")
     if not history and eu_date is None:
         raise ShippedDataError(f"{where}: no control (un_history or eu_act)")
     first = min([d for d, _ in history[:1]] + ([eu_date] if eu_date else []))
-    controlled_from = _parse_date(f["controlled_from"], where)
+    controlled_from = parse_date(f["controlled_from"], where)
     if controlled_from != first:
         raise ShippedDataError(f"{where}: controlled_from {f['controlled_from']!r} disagrees with "
                                f"un_history/eu_date (first control {first.isoformat()})")
     if not f["smiles"]:
         raise ShippedDataError(f"{where}: no SMILES")
-    mol, problem = parse_smiles(f["smiles"])
-    if mol is None:
-        raise ShippedDataError(f"{where}: SMILES {f['smiles']!r}: {problem}")
-    with quiet_rdkit():
-        key = Chem.MolToInchiKey(mol)
-    if key != f["inchikey"]:
-        raise ShippedDataError(f"{where}: InChIKey {f['inchikey']!r} does not match SMILES "
-                               f"(computed {key})")
-    formula = rdMolDescriptors.CalcMolFormula(mol)
-    if f["formula"] and formula != f["formula"]:
-        raise ShippedDataError(f"{where}: formula {f['formula']} does not match SMILES ({formula})")
-    try:
-        parent = standardize(mol)
-    except StandardizeError as exc:
-        raise ShippedDataError(f"{where}: {exc}") from None
+    mol = check_structure(f["smiles"], f["inchikey"], f["formula"], where)
+    parent = standardized(mol, standardizer, where)
     return DrugTarget(
-        id=f["id"], name=f["name"], synonyms=_split(f["synonyms"]), cas=_split(f["cas"]),
+        id=f["id"], name=f["name"], synonyms=split_values(f["synonyms"]), cas=split_values(f["cas"]),
         convention=f["convention"], un_history=tuple(history), un_decision=f["un_decision"],
         eu_act=f["eu_act"], eu_date=eu_date, controlled_from=controlled_from, smiles=f["smiles"],
         inchikey=f["inchikey"], formula=f["formula"], notes=f["notes"], line=lineno,

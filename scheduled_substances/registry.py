@@ -1,28 +1,29 @@
-"""Load, validate and query the scheduled-substance registry and user reference lists."""
+"""Load, validate and query the scheduled-substance registry (``substances.tsv``)."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import json
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
+from typing import Any
+
 from rdkit import Chem
-from rdkit.Chem import rdMolDescriptors
 
-from precursor_screen.errors import ReferenceFileError, ShippedDataError, UnknownSubstanceError
-from precursor_screen.chem.parse import parse_molblock, parse_smiles, quiet_rdkit
-from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
+from scheduled_substances.errors import ShippedDataError, UnknownSubstanceError
+from scheduled_substances.validate import (Parent, Standardizer, cas_is_valid, check_structure,
+                                           has_carbon, mol_from_smiles, norm_name, parse_date,
+                                           split_values, standardized)
 
-__all__ = ["Substance", "Registry", "load_registry", "load_reference_file", "cas_is_valid",
-           "REGISTRY_FILE", "COLUMNS", "STATUSES", "Identity"]
+__all__ = ["Substance", "Registry", "load_registry", "REGISTRY_FILE", "COLUMNS", "STATUSES",
+           "EU_CATEGORIES", "Identity"]
 
 REGISTRY_FILE = "substances.tsv"
 COLUMNS = ("id", "name", "status", "synonyms", "cas", "cn_code", "eu_category", "eu_act", "eu_date",
@@ -30,24 +31,6 @@ COLUMNS = ("id", "name", "status", "synonyms", "cas", "cn_code", "eu_category", 
            "formula", "same_structure", "notes")
 STATUSES = ("scheduled", "proposed", "watch")
 EU_CATEGORIES = ("1", "2A", "2B", "3", "4")
-_CAS = re.compile(r"^(\d{2,7})-(\d{2})-(\d)$")
-
-
-def cas_is_valid(cas: str) -> bool:
-    """Return True when ``cas`` is a well-formed CAS RN with a correct check digit.
-
-    >>> cas_is_valid("103-79-7"), cas_is_valid("103-79-8"), cas_is_valid("10379-7")
-    (True, False, False)
-    """
-    m = _CAS.match(cas.strip())
-    if not m:
-        return False
-    digits = (m.group(1) + m.group(2))[::-1]
-    return sum((i + 1) * int(d) for i, d in enumerate(digits)) % 10 == int(m.group(3))
-
-
-def _split(value: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in value.split(";") if v.strip())
 
 
 @dataclass(frozen=True)
@@ -75,17 +58,21 @@ class Substance:
     notes: str = ""
     list_name: str = "built-in"
     line: int = 0
-    parent: Standardized | None = field(default=None, compare=False, repr=False)
+    inorganic: bool = field(default=False, compare=False, repr=False)
+    # Derived by the loader's standardizer (see load_registry), never stored: the parent
+    # structure every comparison uses, and the excluded stereoisomers' parent SMILES.
+    parent: Any = field(default=None, compare=False, repr=False)
     excluded_keys: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def is_structure(self) -> bool:
         """False for entries that are not one structure (Category 4 medicinal products)."""
-        return self.parent is not None
+        return bool(self.smiles)
 
     @property
     def is_inorganic(self) -> bool:
-        return self.parent is not None and self.parent.inorganic
+        """True for a substance without carbon (matched whole, as the salt it is)."""
+        return self.inorganic
 
     def un_effective(self) -> dt.date | None:
         """The first day the UN listing counts: 31 December of the CND decision year."""
@@ -215,9 +202,9 @@ class Registry:
 
     def find(self, query: str) -> Substance:
         """Return the substance named by id, name, synonym or CAS (case-insensitive)."""
-        q = _norm(query)
+        q = norm_name(query)
         for s in self.substances:
-            if any(_norm(n) == q for n in s.names()):
+            if any(norm_name(n) == q for n in s.names()):
                 return s
         raise UnknownSubstanceError(f"no listed substance called {query!r}; try "
                                     "`precursor-screen list --search TEXT`")
@@ -239,17 +226,13 @@ class Registry:
                 index.setdefault(s.parent.key, []).append(s)
         return {k: tuple(v) for k, v in index.items()}
 
-    def identify(self, std: Standardized) -> list[Identity]:
+    def identify(self, std: Parent) -> list[Identity]:
         """Return the listed substances this standardized structure *is*, best first.
 
         Salts and stereoisomers count as the substance (the annex covers them), except a
         stereoisomer the annex excludes (cathine from norephedrine), which comes back with
-        relation "excluded". Inorganic structures match only themselves, whole.
-
-        >>> from precursor_screen.chem.standardize import standardize_smiles
-        >>> reg = load_registry()
-        >>> [(i.substance.id, i.relation) for i in reg.identify(standardize_smiles("CC(=O)Cc1ccccc1"))]
-        [('bmk', 'identical')]
+        relation "excluded". Inorganic structures match only themselves, whole. ``std`` comes
+        from the standardizer the registry was loaded with; without one nothing is identified.
         """
         found: list[Identity] = []
         for s in self._by_key.get(std.key, ()):
@@ -284,32 +267,23 @@ def _mirror_image(mol: Chem.Mol) -> str:
     return Chem.MolToSmiles(mirror)
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"[\s\-_,()'\"]+", "", text.lower())
-
-
 def _matches_text(s: Substance, text: str) -> bool:
-    q = _norm(text)
-    return any(q in _norm(n) for n in s.names())
-
-
-def _parse_date(value: str, where: str) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ShippedDataError(f"{where}: date {value!r} is not YYYY-MM-DD") from None
+    q = norm_name(text)
+    return any(q in norm_name(n) for n in s.names())
 
 
 def _registry_path() -> Path:
     return Path(str(resources.files("scheduled_substances") / REGISTRY_FILE))
 
 
-def load_registry(path: str | os.PathLike[str] | None = None) -> Registry:
+def load_registry(path: str | os.PathLike[str] | None = None, *,
+                  standardizer: Standardizer | None = None) -> Registry:
     """Load and validate the built-in registry (or another file in its format).
 
-    A wrong row raises ShippedDataError naming the file and line.
+    A wrong row raises ShippedDataError naming the file and line. With a ``standardizer`` every
+    substance carries its parent structure (``Substance.parent``), which identification and
+    every comparison use, and two rows with one parent must say why (``same_structure``);
+    without one, rows are compared by their InChIKeys' connectivity layer.
 
     >>> reg = load_registry()
     >>> reg.find("BMK").id, reg.find("103-79-7").name
@@ -318,10 +292,10 @@ def load_registry(path: str | os.PathLike[str] | None = None) -> Registry:
     file = Path(path) if path is not None else _registry_path()
     with open(file, encoding="utf-8", newline="") as fh:
         text = fh.read()
-    return _parse_registry(text, file.name)
+    return _parse_registry(text, file.name, standardizer)
 
 
-def _parse_registry(text: str, fname: str) -> Registry:
+def _parse_registry(text: str, fname: str, standardizer: Standardizer | None) -> Registry:
     lines = text.splitlines()
     header_at = next((i for i, ln in enumerate(lines) if ln.strip() and not ln.startswith("#")), None)
     if header_at is None:
@@ -337,12 +311,13 @@ def _parse_registry(text: str, fname: str) -> Registry:
         where = f"{fname}:{lineno}"
         if len(fields) != len(COLUMNS):
             raise ShippedDataError(f"{where}: {len(fields)} fields, expected {len(COLUMNS)}")
-        substances.append(_substance(dict(zip(COLUMNS, fields)), where, lineno))
+        substances.append(_substance(dict(zip(COLUMNS, fields)), where, lineno, standardizer))
     _check_registry(substances, fname)
     return Registry(tuple(substances), "built-in")
 
 
-def _substance(f: dict[str, str], where: str, lineno: int) -> Substance:
+def _substance(f: dict[str, str], where: str, lineno: int,
+               standardizer: Standardizer | None) -> Substance:
     f = {k: v.strip() for k, v in f.items()}
     if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]*", f["id"]):
         raise ShippedDataError(f"{where}: id {f['id']!r} must be a lowercase slug")
@@ -350,18 +325,18 @@ def _substance(f: dict[str, str], where: str, lineno: int) -> Substance:
         raise ShippedDataError(f"{where}: status {f['status']!r} not one of {', '.join(STATUSES)}")
     if f["eu_category"] and f["eu_category"] not in EU_CATEGORIES:
         raise ShippedDataError(f"{where}: EU category {f['eu_category']!r} unknown")
-    for cas in _split(f["cas"]):
+    for cas in split_values(f["cas"]):
         if not cas_is_valid(cas):
             raise ShippedDataError(f"{where}: CAS {cas!r} has a wrong format or check digit")
     history: list[tuple[int, str]] = []
-    for item in _split(f["un_history"]):
+    for item in split_values(f["un_history"]):
         m = re.fullmatch(r"(\d{4}):(I|II)", item)
         if not m:
             raise ShippedDataError(f"{where}: un_history item {item!r} is not YEAR:I or YEAR:II")
         history.append((int(m.group(1)), m.group(2)))
     if f["un_table"] and (not history or history[-1][1] != f["un_table"]):
         raise ShippedDataError(f"{where}: un_table {f['un_table']} disagrees with un_history")
-    eu_date = _parse_date(f["eu_date"], where)
+    eu_date = parse_date(f["eu_date"], where)
     if not (f["eu_act"] or f["un_decision"]):
         raise ShippedDataError(f"{where}: no legal act (eu_act or un_decision)")
     if eu_date is None and not history:
@@ -369,43 +344,34 @@ def _substance(f: dict[str, str], where: str, lineno: int) -> Substance:
     if f["status"] == "scheduled" and not (f["eu_category"] or f["un_table"]):
         raise ShippedDataError(f"{where}: scheduled but neither EU category nor UN table")
     parent = None
+    inorganic = False
     excluded: list[tuple[str, str]] = []
     if f["smiles"]:
-        mol, problem = parse_smiles(f["smiles"])
-        if mol is None:
-            raise ShippedDataError(f"{where}: SMILES {f['smiles']!r}: {problem}")
-        with quiet_rdkit():
-            key = Chem.MolToInchiKey(mol)
-        if key != f["inchikey"]:
-            raise ShippedDataError(f"{where}: InChIKey {f['inchikey']!r} does not match SMILES "
-                                   f"(computed {key})")
-        formula = rdMolDescriptors.CalcMolFormula(mol)
-        if f["formula"] and formula != f["formula"]:
-            raise ShippedDataError(f"{where}: formula {f['formula']} does not match SMILES ({formula})")
-        try:
-            parent = standardize(mol)
-        except StandardizeError as exc:
-            raise ShippedDataError(f"{where}: {exc}") from None
+        mol = check_structure(f["smiles"], f["inchikey"], f["formula"], where)
+        inorganic = not has_carbon(mol)
+        parent = standardized(mol, standardizer, where)
     elif f["inchikey"]:
         raise ShippedDataError(f"{where}: InChIKey without SMILES")
     elif f["eu_category"] != "4":
         raise ShippedDataError(f"{where}: no SMILES (only Category 4 products may lack one)")
     exclusions: list[tuple[str, str]] = []
-    for item in _split(f["exclusions"]):
+    for item in split_values(f["exclusions"]):
         name, _, smi = item.partition("=")
-        mol, problem = parse_smiles(smi)
+        mol, problem = mol_from_smiles(smi.strip())
         if not name or mol is None:
             raise ShippedDataError(f"{where}: exclusion {item!r} must be name=SMILES ({problem})")
         exclusions.append((name.strip(), smi.strip()))
-        excluded.append((name.strip(), standardize(mol).smiles))
+        ex_parent = standardized(mol, standardizer, where)
+        if ex_parent is not None:
+            excluded.append((name.strip(), ex_parent.smiles))
     return Substance(
-        id=f["id"], name=f["name"], status=f["status"], synonyms=_split(f["synonyms"]),
-        cas=_split(f["cas"]), cn_codes=_split(f["cn_code"]), eu_category=f["eu_category"],
+        id=f["id"], name=f["name"], status=f["status"], synonyms=split_values(f["synonyms"]),
+        cas=split_values(f["cas"]), cn_codes=split_values(f["cn_code"]), eu_category=f["eu_category"],
         eu_act=f["eu_act"], eu_date=eu_date, un_table=f["un_table"], un_history=tuple(history),
         un_decision=f["un_decision"], scope=f["scope"], exclusions=tuple(exclusions),
         smiles=f["smiles"], inchikey=f["inchikey"], formula=f["formula"],
-        same_structure=f["same_structure"], notes=f["notes"], line=lineno, parent=parent,
-        excluded_keys=tuple(excluded))
+        same_structure=f["same_structure"], notes=f["notes"], line=lineno, inorganic=inorganic,
+        parent=parent, excluded_keys=tuple(excluded))
 
 
 def _check_registry(substances: list[Substance], fname: str) -> None:
@@ -415,154 +381,15 @@ def _check_registry(substances: list[Substance], fname: str) -> None:
         if s.id in seen_ids:
             raise ShippedDataError(f"{fname}:{s.line}: id {s.id!r} already used on line {seen_ids[s.id]}")
         seen_ids[s.id] = s.line
-        if s.parent is None:
+        if not s.smiles:
             continue
-        other = by_key.get(s.parent.key)
+        key = s.parent.key if s.parent is not None else s.inchikey.split("-")[0]
+        other = by_key.get(key)
         if other is not None:
             explained = other.id in s.same_structure or s.id in other.same_structure
             if not explained:
                 raise ShippedDataError(
-                    f"{fname}:{s.line}: {s.id} has the same standardized structure as {other.id} "
+                    f"{fname}:{s.line}: {s.id} has the same structure (stereo ignored) as {other.id} "
                     f"(line {other.line}); say why in same_structure")
         else:
-            by_key[s.parent.key] = s
-
-
-def load_reference_file(path: str | os.PathLike[str], list_name: str | None = None) -> Registry:
-    """Load a user reference list: CSV/TSV with name and smiles columns, SDF, or .smi.
-
-    Every row must parse; a bad row raises ReferenceFileError naming the line. Each substance
-    is recorded as scheduled on the list called ``list_name`` (default: the file name).
-    """
-    from precursor_screen.errors import InputError
-    from precursor_screen.io.readers import detect_format
-
-    p = str(path)
-    if not os.path.exists(p):
-        raise ReferenceFileError(f"{p}: no such reference file")
-    name = list_name or os.path.basename(p)
-    try:
-        fmt = detect_format(p)
-    except InputError as exc:
-        raise ReferenceFileError(str(exc)) from None
-    if fmt in ("csv", "tsv"):
-        entries = _reference_table(p, "\t" if fmt == "tsv" else ",")
-    elif fmt == "sdf":
-        entries = _reference_sdf(p)
-    elif fmt == "smi":
-        entries = _reference_smi(p)
-    else:
-        raise ReferenceFileError(f"{p}: reference lists are CSV, TSV, SDF or .smi, not {fmt}")
-    substances = []
-    ids: set[str] = set()
-    for lineno, ident, sname, mol, problem, extra in entries:
-        where = f"{os.path.basename(p)}:{lineno}"
-        if mol is None:
-            raise ReferenceFileError(f"{where}: {problem}")
-        try:
-            parent = standardize(mol)
-        except StandardizeError as exc:
-            raise ReferenceFileError(f"{where}: {exc}") from None
-        with quiet_rdkit():
-            key = Chem.MolToInchiKey(mol)
-        given_key = extra.get("inchikey", "")
-        if given_key and given_key != key:
-            raise ReferenceFileError(f"{where}: InChIKey {given_key} does not match the structure "
-                                     f"(computed {key})")
-        cas = tuple(c for c in _split(extra.get("cas", "")))
-        for c in cas:
-            if not cas_is_valid(c):
-                raise ReferenceFileError(f"{where}: CAS {c!r} has a wrong format or check digit")
-        ident = ident or f"{name}:{lineno}"
-        if ident in ids:
-            raise ReferenceFileError(f"{where}: id {ident!r} used twice")
-        ids.add(ident)
-        exclusions, excluded = [], []
-        for item in _split(extra.get("exclusions", "")):
-            xname, _, xsmi = item.partition("=")
-            xmol, xproblem = parse_smiles(xsmi)
-            if not xname or xmol is None:
-                raise ReferenceFileError(f"{where}: exclusion {item!r} must be name=SMILES ({xproblem})")
-            exclusions.append((xname.strip(), xsmi.strip()))
-            excluded.append((xname.strip(), standardize(xmol).smiles))
-        category = extra.get("eu_category", "").strip().upper()
-        if category and category not in EU_CATEGORIES:
-            raise ReferenceFileError(f"{where}: EU category {category!r} unknown")
-        substances.append(Substance(
-            id=ident, name=sname or ident, status="scheduled", cas=cas, eu_category=category,
-            un_table=extra.get("un_table", "").strip().upper(), exclusions=tuple(exclusions),
-            excluded_keys=tuple(excluded),
-            synonyms=_split(extra.get("synonyms", "")), eu_act=f"reference list {name}",
-            smiles=Chem.MolToSmiles(mol), inchikey=key, list_name=name, line=lineno,
-            parent=parent))
-    if not substances:
-        raise ReferenceFileError(f"{p}: no substances in reference file")
-    return Registry(tuple(substances), name)
-
-
-_Entry = tuple[int, str, str, "Chem.Mol | None", str, dict[str, str]]
-
-
-def _reference_table(path: str, delimiter: str) -> list[_Entry]:
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        header = next(reader, None)
-        if not header:
-            raise ReferenceFileError(f"{path}: empty reference file")
-        cols = {h.strip().lstrip("\ufeff").lower(): i for i, h in enumerate(header)}
-        if "smiles" not in cols:
-            raise ReferenceFileError(f"{os.path.basename(path)}:1: reference CSV needs a 'smiles' "
-                                     f"column (has: {', '.join(header)})")
-        if "name" not in cols:
-            raise ReferenceFileError(f"{os.path.basename(path)}:1: reference CSV needs a 'name' "
-                                     f"column (has: {', '.join(header)})")
-        out: list[_Entry] = []
-        for fields in reader:
-            lineno = reader.line_num
-            if not any(x.strip() for x in fields):
-                continue
-            get = lambda c: fields[cols[c]].strip() if c in cols and cols[c] < len(fields) else ""  # noqa: E731
-            mol, problem = parse_smiles(get("smiles"))
-            if not get("smiles") and get("eu_category") == "4":
-                continue  # a Category 4 medicinal-product row (as `list --format csv` writes)
-            extra = {k: get(k) for k in ("cas", "inchikey", "synonyms", "eu_category", "un_table",
-                                         "exclusions")}
-            out.append((lineno, get("id"), get("name"), mol, problem, extra))
-        return out
-
-
-def _reference_sdf(path: str) -> list[_Entry]:
-    from precursor_screen.io.readers import read_records
-
-    out: list[_Entry] = []
-    for rec in read_records(path, fmt="sdf"):
-        if rec.error:
-            mol, problem = None, rec.error
-        else:
-            mol, problem = parse_molblock(rec.molblock or "")
-        out.append((rec.row + 1, "", rec.id, mol, f"record {rec.row + 1}: {problem}", {}))
-    return out
-
-
-def _reference_smi(path: str) -> list[_Entry]:
-    out: list[_Entry] = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            parts = line.strip().split(None, 1)
-            if not parts or parts[0].startswith("#"):
-                continue
-            mol, problem = parse_smiles(parts[0])
-            name = parts[1].strip() if len(parts) > 1 else ""
-            out.append((lineno, "", name, mol, problem, {}))
-    return out
-
-
-def with_list_name(reg: Registry, name: str) -> Registry:
-    return Registry(tuple(replace(s, list_name=name) for s in reg), name, reg.as_of)
-
-
-def substance_dict(s: Substance) -> dict[str, object]:
-    d = asdict(s)
-    d.pop("parent", None)
-    d.pop("excluded_keys", None)
-    return d
+            by_key[key] = s

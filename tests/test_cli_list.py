@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from rdkit import Chem
 
 from precursor_screen.cli import cli
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
 
 def run(*args: str) -> "CliRunner.invoke":
@@ -27,7 +27,7 @@ def test_list_csv_has_the_listed_substances_with_inchikeys() -> None:
     for r in rows:
         if r["smiles"]:
             assert Chem.MolToInchiKey(Chem.MolFromSmiles(r["smiles"])) == r["inchikey"]
-    assert load_registry().content_hash in result.stderr
+    assert builtin_registry().content_hash in result.stderr
 
 
 def test_list_as_of_2012() -> None:
@@ -39,7 +39,7 @@ def test_list_as_of_2012() -> None:
 def test_list_json_records_hash_and_parameters() -> None:
     result = run("list", "--format", "json", "--category", "2B")
     data = json.loads(result.stdout)
-    assert data["metadata"]["registry_sha256"] == load_registry().content_hash
+    assert data["metadata"]["registry_sha256"] == builtin_registry().content_hash
     assert data["metadata"]["parameters"]["category"] == "2B"
     assert {s["id"] for s in data["substances"]} >= {"phenylacetic-acid", "piperidine"}
     assert all(s["eu_category"] == "2B" for s in data["substances"])

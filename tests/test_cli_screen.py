@@ -16,7 +16,7 @@ from rdkit import Chem
 from precursor_screen import __version__
 from precursor_screen.cli import cli
 from precursor_screen.results import COLUMNS, read_results
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = str(ROOT / "examples" / "seized.smi")
@@ -38,7 +38,7 @@ def test_screen_example_to_stdout_csv() -> None:
     assert flags["BMK pentyl glycidate (unlisted ester)"] == "convertible"
     assert flags["acetophenone"] == "none"
     assert flags["broken SMILES"] == "" and "rows:" in result.stderr
-    assert all(r["reference_sha256"] == load_registry().filter().content_hash for r in rows)
+    assert all(r["reference_sha256"] == builtin_registry().filter().content_hash for r in rows)
     assert all(r["tool_version"] == __version__ for r in rows)
 
 

@@ -29,7 +29,7 @@ from precursor_screen.declarations.schema import (
 )
 from precursor_screen.declarations.verdict import OUTPUT_COLUMNS, DeclarationScreener
 from precursor_screen.errors import InputError
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = str(ROOT / "examples" / "declarations.csv")
@@ -265,7 +265,7 @@ def test_declarations_example_to_stdout() -> None:
     assert verdicts["DE-EXP-2025-000104"] == "clear"          # acetophenone
     assert verdicts["DE-EXP-2025-000121"] == "unresolved"     # wrong check digit
     assert f"{n_in} rows in, {n_in} rows out" in result.stderr
-    assert all(r["reference_sha256"] == load_registry().filter().content_hash for r in rows)
+    assert all(r["reference_sha256"] == builtin_registry().filter().content_hash for r in rows)
 
 
 @pytest.mark.parametrize("ext", ["csv", "parquet"])

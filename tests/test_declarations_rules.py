@@ -20,11 +20,12 @@ from precursor_screen.declarations.resolve import (
 from precursor_screen.declarations.verdict import DeclarationScreener
 from precursor_screen.errors import ShippedDataError
 from precursor_screen.chem.standardize import standardize_smiles
-from scheduled_substances import cas_is_valid, load_registry
+from precursor_screen.reference import builtin_registry
+from scheduled_substances import cas_is_valid
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = Functions()
-RULES = CnRules(load_registry().filter())
+RULES = CnRules(builtin_registry().filter())
 
 
 # -- bundled table ----------------------------------------------------------------------------
@@ -38,7 +39,7 @@ def test_bundled_table_loads_with_every_structure_checked() -> None:
 
 
 def test_bundled_cas_numbers_are_unique_and_not_the_registrys() -> None:
-    registry_cas = {c for s in load_registry() for c in s.cas}
+    registry_cas = {c for s in builtin_registry() for c in s.cas}
     seen: set[str] = set()
     for _, cas, _ in load_bundled_table():
         for c in cas:
@@ -50,7 +51,7 @@ def test_bundled_cas_numbers_are_unique_and_not_the_registrys() -> None:
 def test_no_name_means_two_structures() -> None:
     """First match wins, so a name shared by two structures would resolve by file order."""
     owner: dict[str, str] = {}
-    for s in load_registry():
+    for s in builtin_registry():
         if s.smiles:
             for n in (s.id, s.name, *s.synonyms):
                 owner.setdefault(name_key(n), standardize_smiles(s.smiles).key)
@@ -101,7 +102,7 @@ def test_salt_and_grade_words_fall_away(declared: str, listed: str) -> None:
 
 
 def test_a_tables_salt_name_never_becomes_a_bare_anion() -> None:
-    table = build_table([load_registry()])
+    table = build_table([builtin_registry()])
     assert table.name("lithium cyanide") == (None, False)  # not sodium cyanide's 'cyanide'
     entry, stripped = table.name("Sodium cyanide")
     assert entry is not None and entry.name == "Sodium cyanide" and not stripped
@@ -127,7 +128,7 @@ def test_heterocycle_examples(kind: str) -> None:
 
 
 def _coded_structures() -> list[tuple[str, str, str]]:
-    out = [(s.id, c, s.smiles) for s in load_registry() for c in s.cn_codes if s.smiles]
+    out = [(s.id, c, s.smiles) for s in builtin_registry() for c in s.cn_codes if s.smiles]
     out += [(e.name, e.cn_code, e.smiles) for e, _, _ in load_bundled_table() if e.cn_code]
     return out
 
@@ -157,7 +158,7 @@ def test_listed_codes_come_from_the_reference_and_residual_codes_are_shared() ->
     assert RULES.listed_code(parse_cn("291431")).code == "29143100"       # HS, not subdivided
     assert RULES.listed_code(parse_cn("280700")) is None                  # HS 2807 00 is split
     assert RULES.listed_code(parse_cn("2918 99 90")).shared
-    old = CnRules(load_registry().filter(as_of=__import__("datetime").date(2012, 12, 31)))
+    old = CnRules(builtin_registry().filter(as_of=__import__("datetime").date(2012, 12, 31)))
     assert old.listed_code(parse_cn("2926 40 00")) is None                # APAAN: listed 2013
 
 

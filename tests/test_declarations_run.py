@@ -26,7 +26,7 @@ from precursor_screen.declarations.run import (
 from precursor_screen.declarations.schema import InputSpec
 from precursor_screen.declarations.synthetic import generate, write_csv, write_parquet
 from precursor_screen.declarations.verdict import DeclarationConfig, reference_inventory
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
 ROWS = 2000
 
@@ -36,7 +36,7 @@ def config(as_of: str = "") -> DeclarationConfig:
     import datetime as dt
 
     day = dt.date.fromisoformat(as_of) if as_of else None
-    return DeclarationConfig.create(load_registry().filter(as_of=day))
+    return DeclarationConfig.create(builtin_registry().filter(as_of=day))
 
 
 @lru_cache(maxsize=None)
@@ -188,7 +188,7 @@ def test_rescreen_without_a_list_change_redoes_nothing(reference_output: Path, t
 
 
 def test_inventory_diff_counts_an_edited_entry_as_removed_and_added() -> None:
-    old = reference_inventory(load_registry().filter())
+    old = reference_inventory(builtin_registry().filter())
     new = [dict(e, digest="x") if e["id"] == "bmk" else e for e in old]
     change = diff_inventories(old, new)
     assert [e["id"] for e in change.added] == [e["id"] for e in change.removed] == ["bmk"]

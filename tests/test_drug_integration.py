@@ -13,7 +13,7 @@ from precursor_screen.cli import cli
 from precursor_screen.rules.drug_targets import DrugTargets
 from precursor_screen.screen import Screener
 from precursor_screen.types import Flag
-from scheduled_substances.drugs import load_drugs
+from precursor_screen.reference import builtin_drugs as load_drugs
 
 SCREENER = Screener()
 

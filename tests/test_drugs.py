@@ -17,13 +17,14 @@ from precursor_screen.errors import ShippedDataError, UnknownSubstanceError
 from precursor_screen.rules.groups import STATUSES
 from precursor_screen.rules.synthesis import load_synthesis_rules
 from precursor_screen.chem.standardize import standardize_smiles
+from precursor_screen.reference import builtin_drugs
 from scheduled_substances.drugs import COLUMNS, DRUGS_FILE, load_drugs
 
 RDLogger.DisableLog("rdApp.*")
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT / "evaluation"
-REGISTRY = load_drugs()
+REGISTRY = builtin_drugs()
 GROUPS = load_drug_groups()
 DRUGS = DrugTargets()
 

@@ -25,9 +25,9 @@ from precursor_screen.chem.depict import HIGHLIGHT_HEX, Drawer, shared_atoms
 from precursor_screen.results import read_results, write_results
 from precursor_screen.rules.groups import load_groups
 from precursor_screen.types import Flag, Hit, Route, Step, Verdict
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
-REGISTRY = load_registry().filter()
+REGISTRY = builtin_registry().filter()
 GROUPS = load_groups()
 SCREENER = SimpleNamespace(reference=REGISTRY, groups=GROUPS)  # what the report reads of a Screener
 EVIL = "<script>alert(1)</script>"
@@ -282,7 +282,7 @@ def test_report_from_a_results_file_matches_the_report_from_verdicts(tmp_path: P
 
 def test_reference_mismatch_and_missing_metadata_are_reported() -> None:
     rows = [dict(r, tool_version="0", reference_sha256="0") for r in _rows()]
-    other = load_registry().filter(as_of=__import__("datetime").date(2012, 12, 31))
+    other = builtin_registry().filter(as_of=__import__("datetime").date(2012, 12, 31))
     html = render_results(rows, META, other)
     assert "different list" in html
     assert "No run metadata" in render_results(rows, {}, REGISTRY)

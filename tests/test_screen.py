@@ -10,10 +10,10 @@ import pytest
 from precursor_screen.io.readers import Record
 from precursor_screen.screen import Screener
 from precursor_screen.types import Flag
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
 SCREENER = Screener()
-OLD = Screener(load_registry().filter(as_of=dt.date(2012, 12, 31)))
+OLD = Screener(builtin_registry().filter(as_of=dt.date(2012, 12, 31)))
 
 # (SMILES, expected flag, id of the listed substance named, words the reason must contain)
 CASES = [

@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from rdkit import Chem
 
 from precursor_screen.chem.standardize import StandardizeError, standardize, standardize_smiles
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
-REGISTRY = load_registry()
+REGISTRY = builtin_registry()
 
 # (given, expected parent SMILES with stereo where it matters)
 PARENTS = [

@@ -26,7 +26,7 @@ from precursor_screen.survey import LibraryIndex, build_index
 from precursor_screen.survey.derivatives import (RELATIONS, DerivativeParameters, find_derivatives,
                                                  survey_substances)
 from precursor_screen.survey.sets import load_designer_precursors, load_legitimate
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
 EXTRA = [  # hand-picked relatives of BMK and PMK, and an injection attempt in an id
     ("CCCCCOC(=O)C1(C)OC1c1ccccc1", "BMK pentyl glycidate"),
@@ -111,7 +111,7 @@ def index_answer(derivatives) -> set[tuple[int, str]]:  # noqa: ANN001
 @pytest.mark.parametrize("name", ["BMK", "PMK"])
 def test_threshold_04_equals_rdkit_scan(library: LibraryIndex, parents: dict,
                                         product_keys: dict, name: str) -> None:
-    reg = load_registry().filter()
+    reg = builtin_registry().filter()
     s = survey_substances(reg, [name])
     got = find_derivatives(library, s, rules=load_conversion_rules(), groups=load_groups(),
                            parameters=DerivativeParameters(threshold=0.4))
@@ -121,7 +121,7 @@ def test_threshold_04_equals_rdkit_scan(library: LibraryIndex, parents: dict,
 
 
 def test_top_k_and_relation_subset_equal_rdkit_scan(library: LibraryIndex, parents: dict) -> None:
-    reg = load_registry().filter()
+    reg = builtin_registry().filter()
     s = survey_substances(reg, ["BMK"])
     got = find_derivatives(library, s, rules=load_conversion_rules(), groups=load_groups(),
                            parameters=DerivativeParameters(threshold=None, top_k=5,
@@ -132,7 +132,7 @@ def test_top_k_and_relation_subset_equal_rdkit_scan(library: LibraryIndex, paren
 
 
 def test_ranking_reasons_and_similarity(library: LibraryIndex) -> None:
-    reg = load_registry().filter()
+    reg = builtin_registry().filter()
     got = find_derivatives(library, survey_substances(reg, ["BMK"]),
                            rules=load_conversion_rules(), groups=load_groups(), jobs=2)
     strength = [RELATIONS.index(d.relation) for d in got]
@@ -153,7 +153,7 @@ def test_ranking_reasons_and_similarity(library: LibraryIndex) -> None:
 
 
 def test_all_leaves_out_bulk_chemicals() -> None:
-    reg = load_registry().filter()
+    reg = builtin_registry().filter()
     ids = {s.id for s in survey_substances(reg, all_=True)}
     assert {"bmk", "pmk", "apaan", "4-ap"} <= ids
     assert not ids & {"acetone", "toluene", "acetic-anhydride", "potassium-permanganate"}

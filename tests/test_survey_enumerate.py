@@ -14,7 +14,7 @@ from precursor_screen.rules.groups import load_groups
 from precursor_screen.chem.standardize import match_key, standardize_smiles
 from precursor_screen.survey.masks import enumerate_masked
 from precursor_screen.survey.sets import load_designer_precursors
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
 BMK_DEPTH_1 = [  # the list: (SMILES, what the list says)
     pytest.param("CC(=O)C(C#N)c1ccccc1", "listed", id="APAAN"),
@@ -30,7 +30,7 @@ BMK_DEPTH_1 = [  # the issue's list: (SMILES, what the list says)
 
 @pytest.fixture(scope="module")
 def bmk_forms():  # noqa: ANN201
-    reg = load_registry().filter()
+    reg = builtin_registry().filter()
     forms, stats = enumerate_masked(reg.find("BMK"), rules=load_conversion_rules(),
                                     groups=load_groups(), reference=reg, depth=1,
                                     known=load_designer_precursors())
@@ -59,7 +59,7 @@ def test_every_form_is_proven_valid_and_distinct(bmk_forms) -> None:  # noqa: AN
 
 
 def test_depth_2_extends_depth_1(bmk_forms) -> None:  # noqa: ANN001
-    reg = load_registry().filter()
+    reg = builtin_registry().filter()
     deeper, _ = enumerate_masked(reg.find("BMK"), rules=load_conversion_rules(),
                                  groups=load_groups(), reference=reg, depth=2)
     keys = {f.key for f in deeper}
@@ -68,8 +68,8 @@ def test_depth_2_extends_depth_1(bmk_forms) -> None:  # noqa: ANN001
 
 
 def test_as_of_changes_what_is_covered() -> None:
-    reg = load_registry().filter(as_of=__import__("datetime").date(2012, 12, 31))
-    forms, _ = enumerate_masked(load_registry().find("BMK"), rules=load_conversion_rules(),
+    reg = builtin_registry().filter(as_of=__import__("datetime").date(2012, 12, 31))
+    forms, _ = enumerate_masked(builtin_registry().find("BMK"), rules=load_conversion_rules(),
                                 groups=load_groups(), reference=reg, depth=1)
     by_key = {f.key: f for f in forms}
     apaan = by_key[standardize_smiles("CC(=O)C(C#N)c1ccccc1").key]

@@ -23,7 +23,7 @@ from precursor_screen.rules.groups import load_group_file
 from precursor_screen.survey import LibraryIndex, build_index
 from precursor_screen.survey.groupcheck import check_groups
 from precursor_screen.survey.sets import load_designer_precursors, load_legitimate
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
 DRAFT = """
 [bmk-glycidates-generic]
@@ -84,7 +84,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def impacts(files: dict[str, Path]) -> dict[str, object]:
     from precursor_screen.survey.sets import read_compound_file
 
-    result = check_groups(load_group_file(files["draft"]), reference=load_registry().filter(),
+    result = check_groups(load_group_file(files["draft"]), reference=builtin_registry().filter(),
                           rules=load_conversion_rules(), designer=load_designer_precursors(),
                           legitimate={"legitimate": load_legitimate(),
                                       "legit.csv": read_compound_file(str(files["legit"]))},

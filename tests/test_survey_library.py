@@ -21,7 +21,7 @@ from precursor_screen.io.readers import Record, read_records
 from precursor_screen.search.substructure import QueryError
 from precursor_screen.survey import LibraryIndex, LibraryIndexError, build_index
 from precursor_screen.survey.sets import load_designer_precursors, load_legitimate
-from scheduled_substances import load_registry
+from precursor_screen.reference import builtin_registry
 
 JUNK = ["C1CC", "", "c1ccccc1N(=O)=O=O", "[Xx]", "C" * 300, "CC(=O)Cc1ccccc1.[Na+].[Cl-]"]
 SUBSTITUENTS = ["C", "F", "Cl", "OC", "C(=O)O", "N"]
@@ -33,7 +33,7 @@ def library_smiles() -> list[str]:
     """~1,000 molecules plus junk, in a fixed order."""
     base = [c.smiles for c in load_designer_precursors()]
     base += [c.smiles for c in load_legitimate()[::3]]
-    base += [s.smiles for s in load_registry().structures()]
+    base += [s.smiles for s in builtin_registry().structures()]
     out = list(base)
     for smi in base[:150]:
         mol = Chem.MolFromSmiles(smi)

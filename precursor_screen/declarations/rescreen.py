@@ -139,7 +139,8 @@ class _Relations:
                     continue
                 subs.append(Substance(id=tag, name=e["name"], eu_category=e.get("eu_category", ""),
                                       smiles=e["smiles"], list_name=e.get("list", "built-in"),
-                                      status=e.get("status", "scheduled"), parent=parent))
+                                      status=e.get("status", "scheduled"), inorganic=False,
+                                      parent=parent))
         self.screener = (Screener(Registry(tuple(subs), "change"), parameters=parameters)
                          if subs else None)
         self._structures: dict[str, tuple[tuple[str, float], ...]] = {}

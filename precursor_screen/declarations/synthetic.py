@@ -35,7 +35,7 @@ _BROKEN_SMILES = ("C1CC", "CC(=O", "c1cccc1", "XYZ", "C[N](C)(C)(C)C", "CC((C)")
 def _catalog() -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str, str]],
                         list[tuple[str, str, str, str]]]:
     """(cas, name, cn_code, smiles) lists: traded chemicals, listed substances, designer forms."""
-    from scheduled_substances import load_registry
+    from precursor_screen.reference import builtin_registry
 
     traded, designer = [], []
     for entry, cas, _names in load_bundled_table():
@@ -44,7 +44,7 @@ def _catalog() -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, st
         elif not cas and entry.cn_code == "" and entry.name and entry.smiles:
             designer.append(("", entry.name, "", entry.smiles))
     listed = [(s.cas[0], s.name, s.cn_codes[0] if s.cn_codes else "", s.smiles)
-              for s in load_registry().filter() if s.cas and s.smiles]
+              for s in builtin_registry().filter() if s.cas and s.smiles]
     return traded, listed, designer
 
 

@@ -198,11 +198,11 @@ class DeclarationScreener:
     CACHE_LIMIT = 200_000
 
     def __init__(self, config: DeclarationConfig) -> None:
-        from scheduled_substances import load_registry
+        from precursor_screen.reference import builtin_registry
 
         self.config = config
         self.screener = Screener(config.reference, parameters=config.parameters)
-        table = build_table([load_registry(), config.reference], True, config.mappings)
+        table = build_table([builtin_registry(), config.reference], True, config.mappings)
         self.resolver = Resolver(table, Opsin() if config.opsin else None)
         self.rules = CnRules(config.reference)
         self._substances = {s.id: s for s in config.reference}
@@ -215,9 +215,9 @@ class DeclarationScreener:
     def build(cls, reference: Any = None, **kwargs: Any) -> "DeclarationScreener":
         """A screener for the built-in list (or ``reference``); kwargs go to DeclarationConfig.create."""
         if reference is None:
-            from scheduled_substances import load_registry
+            from precursor_screen.reference import builtin_registry
 
-            reference = load_registry().filter()
+            reference = builtin_registry().filter()
         return cls(DeclarationConfig.create(reference, **kwargs))
 
     # -- public --------------------------------------------------------------------------------

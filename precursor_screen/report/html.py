@@ -177,8 +177,8 @@ class HtmlReport:
     table (flagged and unreadable first), so memory stays flat on millions of rows. ``screen
     --report`` adds each verdict as it is written to the results file:
 
-    >>> from scheduled_substances import load_registry
-    >>> report = HtmlReport(load_registry().filter())
+    >>> from precursor_screen.reference import builtin_registry
+    >>> report = HtmlReport(builtin_registry().filter())
     >>> report.add_row({"row": 0, "id": "x", "status": "ok", "flag": "none", "score": 0.1})
     >>> report.total, report.counts["none"]
     (1, 1)
@@ -279,9 +279,9 @@ class _Report:
             self.substances.setdefault((s.id, s.list_name), s)
             self.by_id.setdefault(s.id, s)
         # the controlled drugs named by drug-precursor flags (structure and control for the card)
-        from scheduled_substances.drugs import load_drugs
+        from precursor_screen.reference import builtin_drugs
 
-        for t in load_drugs():
+        for t in builtin_drugs():
             self.substances.setdefault((t.id, t.list_name), t)
         self.counts = rows.counts
         self.n_flagged = rows.flagged

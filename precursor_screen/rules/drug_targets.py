@@ -124,10 +124,11 @@ class DrugTargets:
     def __init__(self, registry: Any = None, *, as_of: dt.date | None = None,
                  rules: SynthesisRuleSet | None = None, unmask: RuleSet | None = None,
                  groups: GroupSet | None = None) -> None:
-        from scheduled_substances.drugs import DrugRegistry, load_drugs
+        from precursor_screen.reference import builtin_drugs
+        from scheduled_substances.drugs import DrugRegistry
 
         if registry is None:
-            registry = load_drugs()
+            registry = builtin_drugs()
         if not isinstance(registry, DrugRegistry):
             raise TypeError(f"registry must be a DrugRegistry, not {type(registry).__name__}")
         if as_of is not None:

@@ -303,11 +303,11 @@ def _queries(text: str, input_format: str | None, smiles_column: str | None,
     mol, _ = parse_smiles(text)
     if mol is not None:
         return [one(0, text, text)], []
-    from scheduled_substances import load_registry
+    from precursor_screen.reference import builtin_registry
     from precursor_screen.errors import UnknownSubstanceError
 
     try:
-        s = load_registry().find(text)
+        s = builtin_registry().find(text)
     except UnknownSubstanceError:
         raise click.BadParameter(f"{text!r} is not a file, a SMILES RDKit can read, or a listed "
                                  "substance's name, id or CAS", param_hint="--similar") from None

@@ -188,9 +188,9 @@ def _library(impact: GroupImpact, draft: Any, group: Any, library: Any, examples
 
 def _parent_keys(group: Any, reference: Any) -> dict[str, tuple[str, int]]:
     """Stereo-free key -> (name, heavy atoms) of the group's parents found in the registry."""
-    from scheduled_substances import load_registry
+    from precursor_screen.reference import builtin_registry
 
-    full = load_registry()
+    full = builtin_registry()
     out = {}
     for pid in group.parents:
         for reg in (reference, full):

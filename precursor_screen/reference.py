@@ -1,0 +1,181 @@
+"""The lists a screen compares against: the built-in registries with their parent structures,
+and user reference lists read from files.
+
+The registries (``scheduled_substances``) are loaded with this package's standardizer, so that a
+listed substance and a candidate meet in one standardized form; they are read once per process.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import os
+from collections.abc import Iterable, Sequence
+
+from rdkit import Chem
+
+from precursor_screen.chem.parse import parse_molblock, parse_smiles, quiet_rdkit
+from precursor_screen.chem.standardize import StandardizeError, standardize
+from precursor_screen.errors import InputError, ReferenceFileError
+from precursor_screen.io.readers import detect_format, read_records
+from scheduled_substances import (EU_CATEGORIES, DrugRegistry, Registry, Substance, cas_is_valid,
+                                  load_drugs, load_registry)
+from scheduled_substances.validate import split_values
+
+__all__ = ["builtin_registry", "builtin_drugs", "load_reference", "load_reference_file"]
+
+
+@functools.cache
+def builtin_registry() -> Registry:
+    """The shipped precursor registry, every substance with its standardized parent."""
+    return load_registry(standardizer=standardize)
+
+
+@functools.cache
+def builtin_drugs() -> DrugRegistry:
+    """The shipped registry of controlled drugs, each with its standardized parent."""
+    return load_drugs(standardizer=standardize)
+
+
+def load_reference(reference: str | os.PathLike[str] | Registry | None = None, *,
+                   as_of: dt.date | None = None, include: Iterable[str] = (),
+                   extra_references: Sequence[str | os.PathLike[str] | Registry] = ()) -> Registry:
+    """The list to screen against: ``reference`` (a Registry or a file) or the built-in list as
+    of ``as_of`` (with ``include``: "proposed", "watch"), plus ``extra_references`` on top.
+
+    ``as_of`` applies to the built-in list only (a reference file is taken as it is).
+    """
+    if isinstance(reference, Registry):
+        reg = reference
+    elif reference is not None:
+        reg = load_reference_file(reference)
+    else:
+        reg = builtin_registry().filter(as_of=as_of, include=("scheduled", *include))
+    for extra in extra_references:
+        reg = reg.merged(extra if isinstance(extra, Registry) else load_reference_file(extra))
+    return reg
+
+
+def load_reference_file(path: str | os.PathLike[str], list_name: str | None = None) -> Registry:
+    """Load a user reference list: CSV/TSV with name and smiles columns, SDF, or .smi.
+
+    Every row must parse; a bad row raises ReferenceFileError naming the line. Each substance
+    is recorded as scheduled on the list called ``list_name`` (default: the file name).
+    """
+    p = str(path)
+    if not os.path.exists(p):
+        raise ReferenceFileError(f"{p}: no such reference file")
+    name = list_name or os.path.basename(p)
+    try:
+        fmt = detect_format(p)
+    except InputError as exc:
+        raise ReferenceFileError(str(exc)) from None
+    if fmt in ("csv", "tsv"):
+        entries = _reference_table(p, "\t" if fmt == "tsv" else ",")
+    elif fmt == "sdf":
+        entries = _reference_sdf(p)
+    elif fmt == "smi":
+        entries = _reference_smi(p)
+    else:
+        raise ReferenceFileError(f"{p}: reference lists are CSV, TSV, SDF or .smi, not {fmt}")
+    substances = []
+    ids: set[str] = set()
+    for lineno, ident, sname, mol, problem, extra in entries:
+        where = f"{os.path.basename(p)}:{lineno}"
+        if mol is None:
+            raise ReferenceFileError(f"{where}: {problem}")
+        try:
+            parent = standardize(mol)
+        except StandardizeError as exc:
+            raise ReferenceFileError(f"{where}: {exc}") from None
+        with quiet_rdkit():
+            key = Chem.MolToInchiKey(mol)
+        given_key = extra.get("inchikey", "")
+        if given_key and given_key != key:
+            raise ReferenceFileError(f"{where}: InChIKey {given_key} does not match the structure "
+                                     f"(computed {key})")
+        cas = tuple(c for c in split_values(extra.get("cas", "")))
+        for c in cas:
+            if not cas_is_valid(c):
+                raise ReferenceFileError(f"{where}: CAS {c!r} has a wrong format or check digit")
+        ident = ident or f"{name}:{lineno}"
+        if ident in ids:
+            raise ReferenceFileError(f"{where}: id {ident!r} used twice")
+        ids.add(ident)
+        exclusions, excluded = [], []
+        for item in split_values(extra.get("exclusions", "")):
+            xname, _, xsmi = item.partition("=")
+            xmol, xproblem = parse_smiles(xsmi)
+            if not xname or xmol is None:
+                raise ReferenceFileError(f"{where}: exclusion {item!r} must be name=SMILES ({xproblem})")
+            exclusions.append((xname.strip(), xsmi.strip()))
+            excluded.append((xname.strip(), standardize(xmol).smiles))
+        category = extra.get("eu_category", "").strip().upper()
+        if category and category not in EU_CATEGORIES:
+            raise ReferenceFileError(f"{where}: EU category {category!r} unknown")
+        substances.append(Substance(
+            id=ident, name=sname or ident, status="scheduled", cas=cas, eu_category=category,
+            un_table=extra.get("un_table", "").strip().upper(), exclusions=tuple(exclusions),
+            excluded_keys=tuple(excluded),
+            synonyms=split_values(extra.get("synonyms", "")), eu_act=f"reference list {name}",
+            smiles=Chem.MolToSmiles(mol), inchikey=key, list_name=name, line=lineno,
+            inorganic=parent.inorganic, parent=parent))
+    if not substances:
+        raise ReferenceFileError(f"{p}: no substances in reference file")
+    return Registry(tuple(substances), name)
+
+
+_Entry = tuple[int, str, str, "Chem.Mol | None", str, dict[str, str]]
+
+
+def _reference_table(path: str, delimiter: str) -> list[_Entry]:
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        header = next(reader, None)
+        if not header:
+            raise ReferenceFileError(f"{path}: empty reference file")
+        cols = {h.strip().lstrip("\ufeff").lower(): i for i, h in enumerate(header)}
+        if "smiles" not in cols:
+            raise ReferenceFileError(f"{os.path.basename(path)}:1: reference CSV needs a 'smiles' "
+                                     f"column (has: {', '.join(header)})")
+        if "name" not in cols:
+            raise ReferenceFileError(f"{os.path.basename(path)}:1: reference CSV needs a 'name' "
+                                     f"column (has: {', '.join(header)})")
+        out: list[_Entry] = []
+        for fields in reader:
+            lineno = reader.line_num
+            if not any(x.strip() for x in fields):
+                continue
+            get = lambda c: fields[cols[c]].strip() if c in cols and cols[c] < len(fields) else ""  # noqa: E731
+            mol, problem = parse_smiles(get("smiles"))
+            if not get("smiles") and get("eu_category") == "4":
+                continue  # a Category 4 medicinal-product row (as `list --format csv` writes)
+            extra = {k: get(k) for k in ("cas", "inchikey", "synonyms", "eu_category", "un_table",
+                                         "exclusions")}
+            out.append((lineno, get("id"), get("name"), mol, problem, extra))
+        return out
+
+
+def _reference_sdf(path: str) -> list[_Entry]:
+    out: list[_Entry] = []
+    for rec in read_records(path, fmt="sdf"):
+        if rec.error:
+            mol, problem = None, rec.error
+        else:
+            mol, problem = parse_molblock(rec.molblock or "")
+        out.append((rec.row + 1, "", rec.id, mol, f"record {rec.row + 1}: {problem}", {}))
+    return out
+
+
+def _reference_smi(path: str) -> list[_Entry]:
+    out: list[_Entry] = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            parts = line.strip().split(None, 1)
+            if not parts or parts[0].startswith("#"):
+                continue
+            mol, problem = parse_smiles(parts[0])
+            name = parts[1].strip() if len(parts) > 1 else ""
+            out.append((lineno, "", name, mol, problem, {}))
+    return out
