@@ -3,7 +3,7 @@
 The input is generated at benchmark time (deterministic, not committed): 1M declarations by
 default (``BENCH_DECLARATIONS_ROWS`` to change), real CAS numbers and CN codes drawn Zipf-like
 from the bundled table and the list, heavy repetition, 10% unresolvable or garbage rows
-(``precursor_screen.declarations.synthetic``). Every run is checked, not only timed: rows out
+(``benchmarks/synthetic_declarations.py``). Every run is checked, not only timed: rows out
 equal rows in, the 2-process and Dask outputs are byte-identical to the single-process one, and
 a run killed midway (SIGKILL) and restarted ends with the same bytes.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from precursor_screen.declarations.commands import reference_parameters
+from precursor_screen.cli.common import reference_parameters
 from precursor_screen.declarations.run import (
     InlineExecutor,
     ProcessExecutor,
@@ -35,7 +35,7 @@ from precursor_screen.declarations.run import (
     run_declarations,
 )
 from precursor_screen.declarations.schema import InputSpec, read_declarations
-from precursor_screen.declarations.synthetic import write_csv
+from synthetic_declarations import write_csv
 from precursor_screen.declarations.verdict import DeclarationConfig
 from precursor_screen.manifest import file_sha256
 from precursor_screen.reference import builtin_registry
@@ -120,7 +120,7 @@ def test_two_processes(benchmark: object, data: Path, config: DeclarationConfig,
 @pytest.mark.benchmark(group=GROUP)
 def test_dask_local_cluster(benchmark: object, data: Path, config: DeclarationConfig, tmp_path: Path) -> None:
     pytest.importorskip("distributed")
-    from precursor_screen.declarations.distributed import DaskExecutor
+    from precursor_screen.declarations.run import DaskExecutor
 
     out, cpu = tmp_path / "dask.parquet", {}
     with DaskExecutor(config, workers=2, processes=True) as dask:  # cluster start not timed
@@ -133,7 +133,7 @@ def test_dask_local_cluster(benchmark: object, data: Path, config: DeclarationCo
 def test_kill_and_resume(benchmark: object, data: Path, config: DeclarationConfig, tmp_path: Path) -> None:
     """SIGKILL once half the chunks are written; the restart (timed) finishes the other half."""
     out = tmp_path / "resumed.parquet"
-    cmd = [sys.executable, "-m", "precursor_screen.declarations", "declarations", str(data), "-o",
+    cmd = [sys.executable, "-m", "precursor_screen", "declarations", str(data), "-o",
            str(out), "--jobs", "1", "--chunk-size", str(CHUNK), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     half = ROWS // CHUNK // 2

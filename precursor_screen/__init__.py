@@ -1,6 +1,7 @@
 """precursor-screen: find designer precursors of scheduled drug precursors, each with its reason.
 
-From a notebook::
+The notebook API: a :class:`Screener` is built once (the reference list, fingerprints, rules and
+groups compiled) and screens any number of molecules, one :class:`Verdict` per input::
 
     from precursor_screen import Screener
     screener = Screener()                      # the built-in list; or Screener(as_of=date(2012, 12, 31))
@@ -8,24 +9,21 @@ From a notebook::
     verdict.flag, verdict.reason
     for v in screener.screen(["CCO", "COC(=O)C1(C)OC1c1ccccc1"]):
         print(v.row, v.flag, v.reason)
+
+The data flow, one package or module per step: ``io`` (read) -> ``chem`` (parse, standardize,
+fingerprint) -> ``search`` (Tanimoto and substructure indexes) and ``rules`` (conversions,
+synthesis, groups, gates) -> ``screen`` (the verdict) -> ``results`` (the output columns) ->
+``report`` (HTML); ``survey`` and ``declarations`` are the two workflows built on them, ``cli``
+and ``parallel`` the shells around them.
 """
 
-__version__ = "0.1.0"
-
-from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize  # noqa: E402
-from precursor_screen.types import Flag, Hit, Route, Step, Verdict  # noqa: E402
-
-
-from precursor_screen.screen import Screener, ScreenParameters, screen  # noqa: E402
-
-
-def __getattr__(name: str):  # noqa: ANN202 - the registry loader, imported on first use
-    if name == "load_registry":
-        from precursor_screen.reference import builtin_registry
-
-        return builtin_registry
-    raise AttributeError(name)
-
+from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.reference import builtin_drugs, builtin_registry, load_reference
+from precursor_screen.results import read_results, write_results
+from precursor_screen.screen import Screener, ScreenParameters, screen
+from precursor_screen.types import Flag, Hit, Route, Step, Verdict
+from precursor_screen.version import __version__
 
 __all__ = ["__version__", "Flag", "Hit", "Route", "ScreenParameters", "Screener", "Standardized",
-           "StandardizeError", "Step", "Verdict", "load_registry", "screen", "standardize"]
+           "StandardizeError", "Step", "Verdict", "builtin_drugs", "builtin_registry",
+           "load_reference", "read_results", "screen", "standardize", "write_results"]

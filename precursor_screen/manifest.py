@@ -9,13 +9,14 @@ import datetime as dt
 import hashlib
 import os
 import platform
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import rdkit
 
-from precursor_screen import __version__
+from precursor_screen.version import __version__
 
-__all__ = ["run_metadata", "file_sha256"]
+__all__ = ["run_metadata", "survey_metadata", "file_sha256"]
 
 
 def file_sha256(path: str) -> str:
@@ -49,5 +50,27 @@ def run_metadata(reference: Any, parameters: dict[str, Any] | None = None,
         "parameters": dict(parameters or {}),
     }
     if inputs is not None:
+        meta["inputs"] = [{"path": p, "sha256": file_sha256(p)} for p in inputs]
+    return meta
+
+
+def survey_metadata(command: str, parameters: Mapping[str, Any], *, index: Any = None,
+                    reference: Any = None, inputs: Sequence[str] = ()) -> dict[str, Any]:
+    """The metadata block every survey output records.
+
+    ``index`` is a :class:`~precursor_screen.survey.library.LibraryIndex` (its manifest hash
+    identifies the exact library version searched), ``reference`` the Registry used, if any.
+    """
+    meta: dict[str, Any] = {
+        "tool": "precursor-screen", "tool_version": __version__, "command": command,
+        "rdkit_version": rdkit.__version__, "python_version": platform.python_version(),
+        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "parameters": dict(parameters),
+        "reference_source": getattr(reference, "source", "") if reference is not None else "",
+        "reference_sha256": getattr(reference, "content_hash", "") if reference is not None else "",
+        "index": index.describe() if index is not None else None,
+        "index_manifest_sha256": index.manifest_sha256 if index is not None else "",
+    }
+    if inputs:
         meta["inputs"] = [{"path": p, "sha256": file_sha256(p)} for p in inputs]
     return meta

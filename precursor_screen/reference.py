@@ -18,7 +18,8 @@ from rdkit import Chem
 from precursor_screen.chem.parse import parse_molblock, parse_smiles, quiet_rdkit
 from precursor_screen.chem.standardize import StandardizeError, standardize
 from precursor_screen.errors import InputError, ReferenceFileError
-from precursor_screen.io.readers import detect_format, read_records
+from precursor_screen.io.formats import input_format
+from precursor_screen.io.readers import read_records
 from scheduled_substances import (EU_CATEGORIES, DrugRegistry, Registry, Substance, cas_is_valid,
                                   load_drugs, load_registry)
 from scheduled_substances.validate import split_values
@@ -68,7 +69,7 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
         raise ReferenceFileError(f"{p}: no such reference file")
     name = list_name or os.path.basename(p)
     try:
-        fmt = detect_format(p)
+        fmt = input_format(p)
     except InputError as exc:
         raise ReferenceFileError(str(exc)) from None
     if fmt in ("csv", "tsv"):

@@ -1,31 +1,196 @@
-"""Verdict -> output row with fixed columns; output files in every format; summary counts.
+"""The one table of output columns: every command's columns, their types and meaning.
 
-Every file written records the run's metadata: Parquet in its schema metadata, SDF and JSON Lines
-per record, CSV, TSV and JSON Lines in a sidecar ``<file>.meta.json``; each row also carries the tool version and the
-reference list's content hash, so a single row copied out of context stays auditable.
+Every writer (``io.writers``) takes its columns from here, and the README's column tables are
+checked against it (``tests/test_docs.py``). A verdict becomes a row with :func:`verdict_row`;
+:class:`Summary` counts the rows of a screen and reconciles them with the rows read.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from dataclasses import dataclass
+from typing import Any
 
-from precursor_screen.errors import InputError
-from precursor_screen.io.writers import atomic_open
+from precursor_screen.io.readers import read_rows
+from precursor_screen.io.writers import TableWriter
 from precursor_screen.types import FLAG_ORDER, Hit, Route, Verdict
 
-__all__ = ["COLUMNS", "verdict_row", "ResultWriter", "Summary", "output_format", "OUTPUT_FORMATS",
-           "route_text", "read_results"]
+__all__ = ["Column", "SCREEN", "COLUMNS", "DECLARATIONS", "RESCREEN_CHANGES", "DERIVATIVES",
+           "GROUP_FINDINGS", "ENUMERATE", "SEARCH_SIMILAR", "SEARCH_SMARTS", "TABLES", "names",
+           "route_text", "verdict_row", "iter_rows", "check_json", "Summary", "write_results",
+           "read_results"]
 
-COLUMNS = ("row", "id", "input_smiles", "status", "flag", "score", "match_id", "match_name",
-           "similarity", "reason", "relation", "match_list", "route", "group_id",
-           "standardized_smiles", "tool_version", "reference_sha256")
-OUTPUT_FORMATS = ("csv", "tsv", "parquet", "sdf", "jsonl")
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One output column: its name, its type (``int``, ``float`` or ``str``) and its meaning."""
+
+    name: str
+    type: type
+    meaning: str
+
+
+def names(columns: Iterable[Column]) -> tuple[str, ...]:
+    """The column names, in order."""
+    return tuple(c.name for c in columns)
+
+
+_STAMPS = (
+    Column("tool_version", str, "the tool version, on every row, so a row copied out of context "
+                                "stays auditable"),
+    Column("reference_sha256", str, "the content hash of the reference list screened against, "
+                                    "on every row"),
+)
+
+SCREEN: tuple[Column, ...] = (
+    Column("row", int, "0-based input position (continuous across several input files)"),
+    Column("id", str, "the input's id (second field of a .smi line, an id column, the SDF title), "
+                      "else the row number"),
+    Column("input_smiles", str, "the structure as given"),
+    Column("status", str, "`ok`, or why the row could not be read (`empty`, `unparsable SMILES: "
+                          "...`, `cannot sanitize: ...`, `too large: ...`, `unreadable: binary "
+                          "...`); such a row has an empty flag"),
+    Column("flag", str, "the strongest relation found: `scheduled` > `convertible` > "
+                        "`drug-precursor` > `group` > `similar` > `none`"),
+    Column("score", float, "risk score in [0, 1], rising with the strength of the evidence "
+                           "(`precursor_screen.screen.SCORE_BANDS`): for ranking and ROC curves"),
+    Column("match_id", str, "the listed substance (or group) behind the flag"),
+    Column("match_name", str, "its name"),
+    Column("similarity", float, "best Morgan radius-2 (2048-bit) Tanimoto to the list"),
+    Column("reason", str, "one sentence a chemist can check: relation, listed substance with its "
+                          "list, category, act and date, the route step by step with rule names "
+                          "and what comes off"),
+    Column("relation", str, "the kind of evidence (`identical`, `salt`, `stereoisomer`, "
+                            "`converts`, `drug`, `group`, `contains`, `similar`, ...)"),
+    Column("match_list", str, "the list the match is on (built-in, or your reference file)"),
+    Column("route", str, "the route as `rule -> product | rule (+ reagent) -> product`"),
+    Column("group_id", str, "the generic group, for a group member"),
+    Column("standardized_smiles", str, "the parent structure compared"),
+    *_STAMPS,
+)
+"""Columns of ``screen`` (CSV, TSV, Parquet, SDF, JSON Lines)."""
+
+COLUMNS = names(SCREEN)
+
+DECLARATIONS: tuple[Column, ...] = (
+    Column("row", int, "0-based input row over all inputs"),
+    Column("declaration_id", str, "as given"),
+    Column("verdict", str, "`scheduled`, `suspect`, `clear` or `unresolved`"),
+    Column("reason", str, "the sentences, strongest first, `; `-separated"),
+    Column("rules", str, "the rules that fired (docs/declarations.md)"),
+    Column("flag", str, "the structure screen's strongest flag (`none` when screened and clear; "
+                        "empty when nothing was screened)"),
+    Column("match_id", str, "the listed substance the flag (or the listed CN code) refers to, or "
+                            "the nearest one"),
+    Column("match_name", str, "its name"),
+    Column("similarity", float, "best Morgan radius-2 Tanimoto of a resolved structure to the "
+                                "list"),
+    Column("resolved_smiles", str, "the structures screened (canonical SMILES as declared, salts "
+                                   "kept), `;`-separated"),
+    Column("resolved_by", str, "how each was found: `smiles`, `inchi`, `cas:registry`, "
+                               "`cas:bundled`, `cas:<map file>`, `name:...`, `opsin`, "
+                               "`description:...`"),
+    Column("cn_code", str, "the declared CN code, as read"),
+    Column("cas", str, "the declared CAS numbers, as read"),
+    Column("name", str, "the declared name, as read"),
+    Column("smiles", str, "the declared structure, as read"),
+    Column("description", str, "the declared goods description, as read"),
+    Column("quantity_kg", str, "the declared net mass, as read"),
+    *_STAMPS,
+)
+"""Columns of ``declarations``: the verdict, then the declared fields echoed (so ``rescreen``
+needs nothing but the output), then the version stamps."""
+
+RESCREEN_CHANGES: tuple[Column, ...] = (
+    Column("row", int, "the row of the earlier output"),
+    Column("declaration_id", str, "as given"),
+    Column("old_verdict", str, "the verdict under the earlier list"),
+    Column("verdict", str, "the verdict under the new list"),
+    Column("list_change", str, "the list changes that touch the row"),
+    Column("reason", str, "the new reason"),
+    Column("old_reason", str, "the earlier reason"),
+    *(c for c in DECLARATIONS if c.name in ("rules", "flag", "match_id", "match_name",
+                                             "resolved_smiles", "resolved_by", "cn_code", "cas",
+                                             "name", "smiles", "description", "quantity_kg")),
+)
+"""Columns of ``rescreen``: one row per declaration whose verdict or reason changes."""
+
+DERIVATIVES: tuple[Column, ...] = (
+    Column("rank", int, "1 for the strongest derivative of a substance"),
+    Column("substance_id", str, "the listed substance"),
+    Column("substance_name", str, "its name"),
+    Column("row", int, "the library row"),
+    Column("id", str, "the library compound's id"),
+    Column("smiles", str, "its standardized SMILES"),
+    Column("relation", str, "the strongest relation: identical, converts, group, contains, "
+                            "similar, contained_in"),
+    Column("relations", str, "every relation found, `;`-separated"),
+    Column("similarity", float, "Morgan radius-2 Tanimoto to the substance"),
+    Column("reason", str, "why, in one sentence"),
+    Column("route", str, "the conversion route, for `converts`"),
+    Column("group_ids", str, "the groups of the substance it belongs to"),
+    Column("atoms_added", int, "heavy atoms the compound has beyond the substance"),
+)
+"""Columns of ``derivatives``."""
+
+GROUP_FINDINGS: tuple[Column, ...] = (
+    Column("group_id", str, "the draft group"),
+    Column("set", str, "`listed`, `designer`, `library`, `legitimate` or a user file's name"),
+    Column("verdict", str, "`covered`, `missed`, `captured`, `collateral` or `unreadable`"),
+    Column("row", int, "the row in its set"),
+    Column("id", str, "the compound's id"),
+    Column("name", str, "its name"),
+    Column("smiles", str, "its structure"),
+    Column("reason", str, "why it is in this finding"),
+)
+"""Columns of ``group check`` (one row per finding)."""
+
+ENUMERATE: tuple[Column, ...] = (
+    Column("substance_id", str, "the listed substance or controlled drug"),
+    Column("substance_name", str, "its name"),
+    Column("registry", str, "`precursors` or `controlled drugs`"),
+    Column("masks", int, "steps back from the substance"),
+    Column("smiles", str, "the form, standardized"),
+    Column("key", str, "its stereo-free key"),
+    Column("made_by", str, "the reverse steps from the substance to the form"),
+    Column("unmask_route", str, "the forward route back to the substance"),
+    Column("unmask_steps", int, "its steps"),
+    Column("covered", str, "`listed`, `controlled drug`, `adopted group`, `draft group` or `no`"),
+    Column("covered_by", str, "what covers it"),
+    Column("listed", str, "the listed substance it is, if any"),
+    Column("groups", str, "the groups it belongs to"),
+    Column("known_designer_precursor", str, "the known designer precursor it is, if any"),
+    Column("screen_flag", str, "what `screen` flags the form today"),
+)
+"""Columns of ``enumerate``."""
+
+SEARCH_SIMILAR: tuple[Column, ...] = (
+    Column("query_row", int, "the query's input row"),
+    Column("query_id", str, "the query's id"),
+    Column("query_smiles", str, "the query as given"),
+    Column("query_status", str, "`ok`, or why the query could not be read"),
+    Column("rank", int, "1 for the most similar hit of a query"),
+    Column("row", int, "the library row"),
+    Column("id", str, "the library compound's id"),
+    Column("smiles", str, "its standardized SMILES"),
+    Column("similarity", float, "Morgan radius-2 Tanimoto"),
+)
+"""Columns of ``search --similar``."""
+
+SEARCH_SMARTS: tuple[Column, ...] = (
+    Column("row", int, "the library row"),
+    Column("id", str, "the library compound's id"),
+    Column("smiles", str, "its standardized SMILES"),
+)
+"""Columns of ``search --smarts``."""
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "screen": SCREEN, "declarations": DECLARATIONS, "rescreen": RESCREEN_CHANGES,
+    "derivatives": DERIVATIVES, "group check": GROUP_FINDINGS, "enumerate": ENUMERATE,
+    "search --similar": SEARCH_SIMILAR, "search --smarts": SEARCH_SMARTS,
+}
+"""Every command's output columns, by command."""
 
 
 def route_text(route: Route | None) -> str:
@@ -37,7 +202,7 @@ def route_text(route: Route | None) -> str:
 
 
 def verdict_row(v: Verdict, tool_version: str, reference_sha256: str) -> dict[str, Any]:
-    """The fixed output columns for one verdict."""
+    """The :data:`SCREEN` columns of one verdict."""
     best: Hit | None = v.hits[0] if v.hits else None
     return {
         "row": v.row,
@@ -60,20 +225,22 @@ def verdict_row(v: Verdict, tool_version: str, reference_sha256: str) -> dict[st
     }
 
 
-def output_format(path: str, given: str | None = None) -> str:
-    """The output format from ``--format`` or the extension (``-`` means CSV on stdout)."""
-    if given:
-        fmt = given.lower()
-    elif path == "-":
-        fmt = "csv"
-    else:
-        name = path.lower()
-        fmt = {"csv": "csv", "tsv": "tsv", "parquet": "parquet", "pq": "parquet", "sdf": "sdf",
-               "jsonl": "jsonl", "ndjson": "jsonl"}.get(name.rsplit(".", 1)[-1], "")
-    if fmt not in OUTPUT_FORMATS:
-        raise InputError(f"cannot tell the output format of {path!r}; use --format "
-                         f"({', '.join(OUTPUT_FORMATS)})")
-    return fmt
+def check_json(query: str, v: Verdict, reference_sha256: str) -> dict[str, Any]:
+    """One compound's full answer as data (what ``check --json`` prints): the verdict and every
+    hit with its relation, listed substance, score, similarity, reason and route."""
+    return {"query": query, "standardized_smiles": v.standardized_smiles,
+            "flag": v.flag.value if v.flag is not None else "", "score": v.score,
+            "reason": v.reason, "similarity": v.similarity, "reference_sha256": reference_sha256,
+            "hits": [{"relation": h.relation, "substance_id": h.substance_id,
+                      "substance_name": h.substance_name, "list": h.list_name, "score": h.score,
+                      "similarity": h.similarity, "reason": h.reason,
+                      "route": route_text(h.route), "group_id": h.group_id} for h in v.hits]}
+
+
+def iter_rows(verdicts: Iterable[Verdict], metadata: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Rows of verdicts, stamped with the run's tool version and reference hash."""
+    for v in verdicts:
+        yield verdict_row(v, metadata["tool_version"], metadata["reference_sha256"])
 
 
 class Summary:
@@ -104,106 +271,12 @@ class Summary:
         return f"{self.rows} rows: {flags}; unreadable {bad}" + (f" ({why})" if why else "")
 
 
-class ResultWriter:
-    """Write verdict rows to one file (or stdout) in the chosen format, atomically.
-
-    Use as a context manager; rows appear in the target only when the writer closes cleanly.
-    """
-
-    def __init__(self, path: str, fmt: str, metadata: dict[str, Any]) -> None:
-        self.path, self.fmt, self.metadata = path, fmt, metadata
-        self._ctx: Any = None
-        self._fh: IO[str] | None = None
-        self._csv: Any = None
-        self._parquet: Any = None
-        self._batch: list[dict[str, Any]] = []
-        self._meta_json = json.dumps(metadata, sort_keys=True, ensure_ascii=False)
-
-    def __enter__(self) -> "ResultWriter":
-        if self.fmt == "parquet":
-            if self.path == "-":
-                raise InputError("Parquet output needs a file: use -o FILE.parquet")
-            self._ctx = atomic_open(self.path, "wb")
-            self._fh = self._ctx.__enter__()
-        elif self.path == "-":
-            self._fh = sys.stdout
-        else:
-            self._ctx = atomic_open(self.path, "w", encoding="utf-8", newline="")
-            self._fh = self._ctx.__enter__()
-        if self.fmt in ("csv", "tsv"):
-            self._csv = csv.DictWriter(self._fh, fieldnames=COLUMNS, lineterminator="\n",
-                                       delimiter="," if self.fmt == "csv" else "\t")
-            self._csv.writeheader()
-        return self
-
-    def write(self, row: dict[str, Any], mol_block: str | None = None) -> None:
-        if self._csv is not None:
-            self._csv.writerow(row)
-        elif self.fmt == "jsonl":
-            assert self._fh is not None
-            self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        elif self.fmt == "sdf":
-            self._write_sdf(row, mol_block)
-        else:
-            self._batch.append(row)
-            if len(self._batch) >= 50_000:
-                self._flush_parquet()
-
-    def _write_sdf(self, row: dict[str, Any], mol_block: str | None) -> None:
-        assert self._fh is not None
-        if mol_block is None:
-            from rdkit import Chem
-
-            mol = Chem.MolFromSmiles(row["standardized_smiles"]) if row["standardized_smiles"] else None
-            mol_block = Chem.MolToMolBlock(mol) if mol is not None else "\n  precursor-screen\n\n" \
-                "  0  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n"
-        lines = mol_block.splitlines()
-        lines[0] = str(row["id"])
-        self._fh.write("\n".join(lines) + "\n")
-        for k in COLUMNS:
-            value = str(row[k]).replace("\n", " ")
-            self._fh.write(f"> <{k}>\n{value}\n\n")
-        self._fh.write(f"> <run_metadata>\n{self._meta_json}\n\n$$$$\n")
-
-    def _flush_parquet(self) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if not self._batch and self._parquet is not None:
-            return
-        table = pa.Table.from_pylist(self._batch, schema=_arrow_schema(self._meta_json))
-        if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self._fh, table.schema)
-        self._parquet.write_table(table)
-        self._batch = []
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            if exc_type is None and self.fmt == "parquet":
-                self._flush_parquet()
-                self._parquet.close()
-            if self._fh is sys.stdout:
-                sys.stdout.flush()
-        finally:
-            if self._ctx is not None:
-                self._ctx.__exit__(exc_type, exc, tb)
-        if exc_type is None and self.path != "-" and self.fmt in ("csv", "tsv", "jsonl"):
-            with atomic_open(self.path + ".meta.json", "w", encoding="utf-8") as fh:
-                fh.write(json.dumps(self.metadata, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
-
-
-def _arrow_schema(meta_json: str) -> Any:
-    import pyarrow as pa
-
-    types = {"row": pa.int64(), "score": pa.float64(), "similarity": pa.float64()}
-    fields = [pa.field(c, types.get(c, pa.string())) for c in COLUMNS]
-    return pa.schema(fields, metadata={b"precursor_screen": meta_json.encode("utf-8")})
-
-
-def write_results(verdicts: Iterable[Verdict], path: str, fmt: str, metadata: dict[str, Any]) -> Summary:
-    """Write all verdicts and return the summary; the library's one-call writer."""
+def write_results(verdicts: Iterable[Verdict], path: str, fmt: str,
+                  metadata: dict[str, Any]) -> Summary:
+    """Write every verdict as a :data:`SCREEN` row to ``path`` (``-``: stdout) and return the
+    summary: the library's one-call writer."""
     summary = Summary()
-    with ResultWriter(path, fmt, metadata) as w:
+    with TableWriter(path, fmt, SCREEN, metadata) as w:
         for v in verdicts:
             summary.add(v)
             w.write(verdict_row(v, metadata["tool_version"], metadata["reference_sha256"]))
@@ -211,39 +284,6 @@ def write_results(verdicts: Iterable[Verdict], path: str, fmt: str, metadata: di
 
 
 def read_results(path: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Read a results file back (CSV/TSV with its sidecar, Parquet, JSON Lines): rows and metadata."""
-    fmt = output_format(path)
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-        raw = (table.schema.metadata or {}).get(b"precursor_screen", b"{}")
-        return table.to_pylist(), json.loads(raw)
-    meta: dict[str, Any] = {}
-    if os.path.exists(path + ".meta.json"):
-        with open(path + ".meta.json", encoding="utf-8") as fh:
-            meta = json.load(fh)
-    if fmt == "jsonl":
-        with open(path, encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()], meta
-    if fmt == "sdf":
-        from precursor_screen.io.readers import _read_sdf, _sdf_properties  # noqa: F401
-
-        rows: list[dict[str, Any]] = []
-        with open(path, encoding="utf-8") as fh:
-            for block in fh.read().split("$$$$\n"):
-                if not block.strip():
-                    continue
-                lines = block.splitlines()
-                end = next(i for i, s in enumerate(lines) if s.startswith("M  END"))
-                props = _sdf_properties(lines[end + 1:])
-                meta = json.loads(props.pop("run_metadata", "{}")) or meta
-                rows.append(props)
-        return rows, meta
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh, delimiter="," if fmt == "csv" else "\t")), meta
-
-
-def iter_rows(verdicts: Iterable[Verdict], metadata: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for v in verdicts:
-        yield verdict_row(v, metadata["tool_version"], metadata["reference_sha256"])
+    """Read a screen's results file back: its rows (dicts of :data:`SCREEN` columns; text for
+    CSV, TSV and SDF) and its run metadata."""
+    return read_rows(path)

@@ -3,37 +3,80 @@
     record -> parse -> standardize -> identity -> similarity -> substructure -> conversions
            -> controlled drugs -> groups -> decide flag, score and reason -> Verdict
 
-Every record yields exactly one Verdict. The evidence is weighed as CHEMISTRY.md asks: a
-conversion counts when the listed product keeps most of the candidate (or what comes off is a
-small masking group) and the target is not a bulk Category 2/3 chemical bought by the tonne;
-containment counts only when the listed substance is most of the candidate; fingerprint similarity
-alone is a ranked second opinion and flags only when high.
+Every record yields exactly one Verdict. The evidence is weighed as ``docs/chemistry.md``
+explains: a conversion counts when the listed product keeps most of the candidate (or what comes
+off is a small masking group) and the target is not a bulk Category 2/3 chemical bought by the
+tonne; containment counts only when the listed substance is most of the candidate; fingerprint
+similarity alone is a ranked second opinion and flags only when high. Each kind of evidence
+scores in its own band (:data:`SCORE_BANDS`); the strongest hit decides the flag.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from rdkit import Chem
 
+from precursor_screen.chem.fingerprint import load_recipes
 from precursor_screen.chem.parse import parse_record, quiet_rdkit
+from precursor_screen.chem.standardize import (Standardized, StandardizeError, standardize,
+                                               standardize_smiles)
 from precursor_screen.io.readers import Record
-from precursor_screen.rules.gates import RouteGate, flag_floor, rules_keep_skeletons
-from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.parallel import ordered_map
+from precursor_screen.reference import builtin_registry, load_reference
+from precursor_screen.rules.conversions import load_conversion_rules
+from precursor_screen.rules.drug_targets import DrugTargets
+from precursor_screen.rules.gates import RouteGate, flag_floor, rules_keep_skeletons, skeleton_gates
+from precursor_screen.rules.groups import load_groups
+from precursor_screen.search.substructure import SubstructureIndex
+from precursor_screen.search.tanimoto import TanimotoIndex
 from precursor_screen.types import Flag, Hit, Route, Verdict
 
-__all__ = ["Screener", "ScreenParameters", "screen"]
+__all__ = ["Screener", "ScreenParameters", "screen", "SCORE_BANDS", "FLAG_FLOOR"]
 
-BULK_CATEGORIES = frozenset({"2A", "2B", "3"})
-DRUG_STAGE_BELOW = 0.85
-"""The drug stage runs only while no hit scores this much (a listed precursor or a conversion to
-one is the stronger finding); `check` (keep_all) runs it always."""
+# -- score bands: every hit's score comes from these --------------------------------------------
+
+SCORE_LISTED = 1.0
+"""The candidate is a listed substance: itself, a salt, a stereoisomer, or in a mixture."""
+SCORE_NOT_YET_LISTED = 0.7
+"""The candidate is a substance only proposed for control or on a watch list (``--include``)."""
+SCORE_EXCLUDED = 0.0
+"""A stereoisomer the annex excludes (cathine from norephedrine): reported, never flagged."""
+CONVERTS_BASE, CONVERTS_KEPT, CONVERTS_PER_STEP = 0.9, 0.05, 0.03
+"""A conversion to a listed substance scores 0.9 + 0.05 x (share of the candidate the product
+keeps) - 0.03 per step beyond the first: 0.87 to 0.95."""
+GROUP_ADOPTED, GROUP_DRAFT = 0.8, 0.75
+"""Membership of a generic group a legal act defines, or of a draft group."""
+CONTAINS_BASE, CONTAINS_WEIGHT = 0.55, 0.15
+"""A listed substance is most of the candidate: 0.55 + 0.15 x its share (0.64 to 0.70)."""
+SIMILAR_BASE, SIMILAR_WEIGHT = 0.45, 0.25
+"""Tanimoto at or above the similar threshold (0.7): 0.45 + 0.25 x Tanimoto (0.625 to 0.70)."""
+WEAK_WEIGHT = 0.3
+"""Evidence that never flags: 0.3 x Tanimoto below the threshold or to a bulk chemical, and
+0.3 x share for a candidate inside a listed substance."""
+NONE_WEIGHT, NONE_CAP = 0.4, 0.99
+"""A row flagged ``none`` scores 0.4 x its best Tanimoto (capped at 0.99): below 0.4."""
 FLAG_FLOOR = 0.45
 """Evidence scoring below this is reported but raises no flag (weak similarity, containment in a
 listed substance, conversions to bulk chemicals)."""
+DRUG_STAGE_BELOW = 0.85
+"""The drug stage runs only while no hit scores this much (a listed precursor or a conversion to
+one is the stronger finding); `check` (keep_all) runs it always."""
+
+SCORE_BANDS: tuple[tuple[str, str, str], ...] = (
+    ("scheduled", "identical, salt, stereoisomer, mixture", "1.0"),
+    ("convertible", "converts", "0.87-0.95: 0.9 + 0.05 x kept share - 0.03 per extra step"),
+    ("drug-precursor", "drug", "0.80-0.84 (`rules/drug_targets.py`: listed drug or drug family, "
+                               "one step or two)"),
+    ("group", "group", "0.8 adopted, 0.75 draft"),
+    ("similar", "identical to a proposed or watched substance", "0.7"),
+    ("similar", "contains", "0.64-0.70: 0.55 + 0.15 x the listed substance's share"),
+    ("similar", "similar", "0.625-0.70: 0.45 + 0.25 x Tanimoto (>= 0.7)"),
+    ("none", "weaker evidence only", "below 0.4: 0.4 x best Tanimoto"),
+)
+"""The flag, the evidence behind it and its score, for the README and the report."""
 
 
 @dataclass(frozen=True)
@@ -75,14 +118,6 @@ class Screener:
     def __init__(self, reference: Any = None, *, as_of: Any = None, include: Sequence[str] = (),
                  extra_references: Sequence[Any] = (), parameters: ScreenParameters | None = None,
                  rules: Any = None, groups: Any = None, drugs: Any = None) -> None:
-        from precursor_screen.rules.drug_targets import DrugTargets
-        from precursor_screen.chem.fingerprint import load_recipes
-        from precursor_screen.search.tanimoto import TanimotoIndex
-        from precursor_screen.rules.conversions import load_conversion_rules
-        from precursor_screen.rules.groups import load_groups
-        from precursor_screen.search.substructure import SubstructureIndex
-        from precursor_screen.reference import builtin_registry, load_reference
-
         reg = load_reference(reference, as_of=as_of, include=include,
                              extra_references=extra_references)
         self.reference = reg
@@ -94,7 +129,7 @@ class Screener:
                                    else DrugTargets(as_of=as_of, unmask=self.rules))
         self._organic = [s for s in reg.structures() if not s.is_inorganic]
         self._bulk_keys = frozenset(s.parent.key for s in builtin_registry().structures()
-                                    if s.eu_category in BULK_CATEGORIES and s.parent is not None)
+                                    if s.is_bulk and s.parent is not None)
         mols = [s.parent.mol for s in self._organic]  # type: ignore[union-attr]
         self.recipe = load_recipes()["morgan2"]
         packed, counts = self.recipe.packed(mols)
@@ -139,10 +174,8 @@ class Screener:
             for chunk in chunks:
                 yield from self._screen_chunk(chunk)
             return
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(jobs, initializer=_init_worker, initargs=(self,)) as pool:
-            for verdicts in pool.imap(_work, chunks, chunksize=1):
-                yield from verdicts
+        for verdicts in ordered_map(_work, chunks, jobs, _init_worker, (self,)):
+            yield from verdicts
 
     # -- stages --------------------------------------------------------------------------------
 
@@ -180,12 +213,37 @@ class Screener:
 
     def _judge(self, rec: Record, std: Standardized, near: list[tuple[int, float]],
                keep_all: bool) -> Verdict:
+        """Weigh every stage's evidence for one parsed record (the stages in their order)."""
         p = self.parameters
-        hits: list[Hit] = []
         best_sim = near[0][1] if near else 0.0
-        # 1. identity: the substance itself, a salt or a stereoisomer (components of mixtures too)
-        for ident in self.reference.identify(std):
-            hits.append(self._identity_hit(ident))
+        hits = self._identity(std)
+        if std.inorganic:
+            return self._verdict(rec, std, hits, 0.0, keep_all)
+        identical = {h.substance_id for h in hits
+                     if h.relation in ("identical", "salt", "stereoisomer", "excluded")}
+        hits += self._nearest(near, identical)
+        n_atoms = std.mol.GetNumHeavyAtoms()
+        words = _Lazy(self._substructures.pattern_words, std.mol)
+        # Conversions and containment can raise a flag only for a candidate holding a flaggable
+        # listed substance's skeleton; `check` (keep_all) searches everything regardless.
+        # Targets smaller than the floor cannot raise a flag from this candidate (a conversion
+        # to them scores 0, containment needs 0.6 of the candidate): the gates may skip them.
+        floor = flag_floor(n_atoms, p.min_kept_fraction, p.max_removed_atoms)
+        gated = keep_all or self._gated(std.mol, floor)
+        if gated:
+            hits += self._containment(std.mol, words.value, n_atoms, identical)
+            if not identical or keep_all:
+                hits += self._conversions(std, n_atoms, floor, keep_all)
+        if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
+            hits += self._drug_routes(std, keep_all)
+        hits += self._groups(std.mol, words, keep_all)
+        return self._verdict(rec, std, hits, best_sim, keep_all)
+
+    # -- the stages, each returning its hits -----------------------------------------------------
+
+    def _identity(self, std: Standardized) -> list[Hit]:
+        """1. The substance itself, a salt or a stereoisomer; components of a mixture too."""
+        hits = [self._identity_hit(ident) for ident in self.reference.identify(std)]
         for comp in std.components:
             try:
                 cstd = standardize(Chem.MolFromSmiles(comp))
@@ -194,41 +252,41 @@ class Screener:
             for ident in self.reference.identify(cstd):
                 if ident.relation != "excluded":
                     s = ident.substance
-                    hits.append(Hit("mixture", s.id, s.name, s.list_name, 1.0,
+                    hits.append(Hit("mixture", s.id, s.name, s.list_name, SCORE_LISTED,
                                     f"mixture containing {s.name} ({s.listing()})"))
-        if std.inorganic:
-            return self._verdict(rec, std, hits, 0.0, keep_all)
-        identical = {h.substance_id for h in hits
-                     if h.relation in ("identical", "salt", "stereoisomer", "excluded")}
-        # 2. similarity: nearest listed substances
+        return hits
+
+    def _nearest(self, near: list[tuple[int, float]], identical: set[str]) -> list[Hit]:
+        """2. The nearest listed substances by fingerprint similarity."""
+        hits = []
         for row, sim in near:
             s = self._organic[row]
             if s.id in identical:
                 continue
-            strength = 0.3 * sim if self._bulk(s) else self._similar_score(sim)
+            strength = WEAK_WEIGHT * sim if self._bulk(s) else self._similar_score(sim)
             hits.append(Hit("similar", s.id, s.name, s.list_name, strength,
                             f"Morgan radius-2 Tanimoto {sim:.2f} to {s.name} ({s.short_listing()})",
                             similarity=sim))
-        # 3. substructure relations with the listed substances
-        n_atoms = std.mol.GetNumHeavyAtoms()
-        words = _Lazy(self._substructures.pattern_words, std.mol)
-        # Conversions and containment can raise a flag only for a candidate holding a flaggable
-        # listed substance's skeleton; `check` (keep_all) searches everything regardless.
-        # targets smaller than this cannot raise a flag from this candidate (a conversion to
-        # them scores 0, containment needs 0.6 of the candidate): the gates may skip them
-        floor = flag_floor(n_atoms, p.min_kept_fraction, p.max_removed_atoms)
-        gated = keep_all or self._gated(std.mol, floor)
-        containing, contained_in = (self._substructures.relations(std.mol, words.value) if gated
-                                    else ([], []))
+        return hits
+
+    def _containment(self, mol: Chem.Mol, words: Any, n_atoms: int,
+                     identical: set[str]) -> list[Hit]:
+        """3. A listed substance inside the candidate (``contains``: flags when it is most of
+        it), or the candidate inside a listed substance (``contained_in``: evidence only,
+        turning a part into the whole is building, not unmasking)."""
+        p = self.parameters
+        hits = []
+        containing, contained_in = self._substructures.relations(mol, words)
         for row in contained_in:  # listed substance inside candidate
             s = self._organic[row]
             size = self._sizes[row]
             if s.id in identical or size < p.min_target_atoms or self._bulk(s):
                 continue
             frac = size / n_atoms
-            if frac >= p.contains_min_fraction and not _ring_substituted(std.mol, s.parent.mol):
+            if frac >= p.contains_min_fraction and not _ring_substituted(mol, s.parent.mol):
                 added = n_atoms - size
-                hits.append(Hit("contains", s.id, s.name, s.list_name, 0.55 + 0.15 * frac,
+                hits.append(Hit("contains", s.id, s.name, s.list_name,
+                                CONTAINS_BASE + CONTAINS_WEIGHT * frac,
                                 f"contains the whole of {s.name} ({s.short_listing()}) with {added} "
                                 f"heavy atom{'s' if added != 1 else ''} added", atoms_added=added))
         for row in containing:  # candidate inside listed substance
@@ -238,49 +296,55 @@ class Screener:
                 continue
             frac = n_atoms / size
             if frac >= p.contained_min_fraction:
-                # Evidence only: turning a part into the whole means building, not unmasking.
                 removed = size - n_atoms
-                hits.append(Hit("contained_in", s.id, s.name, s.list_name, 0.3 * frac,
+                hits.append(Hit("contained_in", s.id, s.name, s.list_name, WEAK_WEIGHT * frac,
                                 f"is a substructure of {s.name} ({s.short_listing()}), "
                                 f"{removed} heavy atom{'s' if removed != 1 else ''} smaller",
                                 atoms_removed=removed))
-        # 4. conversions: unmasking routes whose product is listed
-        if gated and (not identical or keep_all):
-            # (the bulk screen expands an intermediate only while it holds a flaggable target's
-            # skeleton, as for the candidate: routes to bulk chemicals may then go unreported)
-            for route in self.rules.apply(std, depth=p.depth, max_products=p.max_products,
-                                          max_heavy_atoms=self._max_target_atoms,
-                                          last_step_gate=None if keep_all else
-                                          (lambda m: self._gated(m, floor, last_step=True))):
-                hit = self._route_hit(route, n_atoms)
-                if hit is not None:
-                    hits.append(hit)
-        # 5. controlled drugs: the candidate is one, or reaches one by unmasking and reagent steps
-        if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
-            hits.extend(self.drugs.identify(std))
-            hits.extend(self.drugs.routes(std, depth=p.depth, max_products=p.max_products,
-                                          min_kept_fraction=p.min_kept_fraction,
-                                          max_removed_atoms=p.max_removed_atoms,
-                                          flag_only=not keep_all))
-        # 6. generic groups
-        # the pattern fingerprint screens the groups' queries only when stage 3 made it: to make
-        # it for this costs more than matching the 12 groups directly (0.26 s vs 0.11 s on the
-        # 433 of 3,000 MOSES molecules that pass the group gate)
+        return hits
+
+    def _conversions(self, std: Standardized, n_atoms: int, floor: float,
+                     keep_all: bool) -> list[Hit]:
+        """4. Unmasking routes whose product is listed. The bulk screen expands an intermediate
+        only while it holds a flaggable target's skeleton, as for the candidate: routes to bulk
+        chemicals may then go unreported."""
+        p = self.parameters
+        last_step = None if keep_all else (lambda m: self._gated(m, floor, last_step=True))
+        routes = self.rules.apply(std, depth=p.depth, max_products=p.max_products,
+                                  max_heavy_atoms=self._max_target_atoms,
+                                  last_step_gate=last_step)
+        return [hit for route in routes if (hit := self._route_hit(route, n_atoms)) is not None]
+
+    def _drug_routes(self, std: Standardized, keep_all: bool) -> list[Hit]:
+        """5. Controlled drugs: the candidate is one, or reaches one by unmasking and reagent
+        steps (``drug-precursor``)."""
+        p = self.parameters
+        return [*self.drugs.identify(std),
+                *self.drugs.routes(std, depth=p.depth, max_products=p.max_products,
+                                   min_kept_fraction=p.min_kept_fraction,
+                                   max_removed_atoms=p.max_removed_atoms,
+                                   flag_only=not keep_all)]
+
+    def _groups(self, mol: Chem.Mol, words: _Lazy, keep_all: bool) -> list[Hit]:
+        """6. Generic groups. The pattern fingerprint screens the groups' queries only when
+        stage 3 made it: making it for this costs more than matching the dozen groups directly
+        (0.26 s vs 0.11 s on the 433 of 3,000 MOSES molecules that pass the group gate)."""
         screen = words.value if words.done else None
-        if keep_all or any(std.mol.HasSubstructMatch(q) for q in self._group_gates):
-            groups = self.groups.match(std.mol, screen)
+        if keep_all or any(mol.HasSubstructMatch(q) for q in self._group_gates):
+            groups = self.groups.match(mol, screen)
         elif self._ungated_groups:
-            groups = self.groups.match(std.mol, screen, only=self._ungated_groups)
+            groups = self.groups.match(mol, screen, only=self._ungated_groups)
         else:
             groups = []
+        hits = []
         for g in groups:
             parents = ", ".join(g.parents)
             status = "adopted" if g.status == "adopted" else "draft"
             hits.append(Hit("group", g.parents[0] if g.parents else "", g.title, "groups",
-                            0.8 if status == "adopted" else 0.75,
+                            GROUP_ADOPTED if status == "adopted" else GROUP_DRAFT,
                             f"member of the {status} group '{g.title}' ({g.id}; parents {parents})",
                             group_id=g.id))
-        return self._verdict(rec, std, hits, best_sim, keep_all)
+        return hits
 
     def _plan_groups(self) -> tuple[tuple[Chem.Mol, ...], frozenset[str], frozenset[str]]:
         """Gate queries for the groups, and which groups they may skip.
@@ -289,9 +353,6 @@ class Screener:
         examples passes it: the gate is built from the skeletons of the groups' parents (looked up
         in the full built-in registry, whatever list is screened), which designer forms keep.
         """
-        from precursor_screen.chem.standardize import standardize_smiles
-        from precursor_screen.reference import builtin_registry
-
         full = builtin_registry()
         parents = []
         for g in self.groups:
@@ -302,7 +363,7 @@ class Screener:
                     continue
                 if sub.parent is not None and not sub.is_inorganic:
                     parents.append(sub.parent.mol)
-        gates = _skeleton_gates(parents)
+        gates = skeleton_gates(parents)
         gated, ungated = set(), set()
         for g in self.groups:
             try:
@@ -328,7 +389,7 @@ class Screener:
         targets = [s.parent.mol for s in self._organic if not self._bulk(s)]  # type: ignore[union-attr]
         if targets and rules_keep_skeletons(self.rules):
             return (), RouteGate(targets, [], [])
-        return _skeleton_gates(targets), None
+        return skeleton_gates(targets), None
 
     # -- evidence ------------------------------------------------------------------------------
 
@@ -338,23 +399,25 @@ class Screener:
         if self.parameters.flag_bulk_targets:
             return False
         if s.eu_category:
-            return s.eu_category in BULK_CATEGORIES
+            return s.is_bulk
         return s.list_name != "built-in" and s.parent is not None and s.parent.key in self._bulk_keys
 
     def _similar_score(self, sim: float) -> float:
-        return 0.3 * sim if sim < self.parameters.similar_threshold else 0.45 + 0.25 * sim
+        return (WEAK_WEIGHT * sim if sim < self.parameters.similar_threshold
+                else SIMILAR_BASE + SIMILAR_WEIGHT * sim)
 
     def _identity_hit(self, ident: Any) -> Hit:
         s = ident.substance
         if ident.relation == "excluded":
-            return Hit("excluded", s.id, s.name, s.list_name, 0.0,
+            return Hit("excluded", s.id, s.name, s.list_name, SCORE_EXCLUDED,
                        f"{ident.note}: not a scheduled precursor under {s.short_listing()}")
         what = {"identical": f"is {s.name}", "salt": f"is {ident.note}",
                 "stereoisomer": f"is {ident.note} (the annex covers stereoisomers)"}[ident.relation]
         if s.status != "scheduled" and s.list_name == "built-in":
-            return Hit(ident.relation, s.id, s.name, s.list_name, 0.7, f"{what}, {s.listing()}")
-        return Hit(ident.relation, s.id, s.name, s.list_name, 1.0, f"{what}, {s.listing()}",
-                   similarity=1.0)
+            return Hit(ident.relation, s.id, s.name, s.list_name, SCORE_NOT_YET_LISTED,
+                       f"{what}, {s.listing()}")
+        return Hit(ident.relation, s.id, s.name, s.list_name, SCORE_LISTED,
+                   f"{what}, {s.listing()}", similarity=1.0)
 
     def _product_key(self, smiles: str) -> str:
         key = self._key_cache.get(smiles)
@@ -385,7 +448,8 @@ class Screener:
                   f"(keeps {size} of {n_atoms} heavy atoms)")
         weak = self._bulk(s) or (frac < self.parameters.min_kept_fraction
                                  and removed > self.parameters.max_removed_atoms)
-        score = 0.0 if weak else 0.9 + 0.05 * min(frac, 1.0) - 0.03 * (route.depth - 1)
+        score = 0.0 if weak else (CONVERTS_BASE + CONVERTS_KEPT * min(frac, 1.0)
+                                  - CONVERTS_PER_STEP * (route.depth - 1))
         if weak:
             why = "a bulk Category 2/3 chemical" if self._bulk(s) else "a small part of the candidate"
             reason += f"; not flagged: the product is {why}"
@@ -410,7 +474,8 @@ class Screener:
         flag = Flag.NONE
         if top is not None and top.score >= FLAG_FLOOR:
             flag = _flag_of(top)
-        score = top.score if top is not None and flag is not Flag.NONE else 0.4 * min(best_sim, 0.99)
+        score = (top.score if top is not None and flag is not Flag.NONE
+                 else NONE_WEIGHT * min(best_sim, NONE_CAP))
         if flag is Flag.NONE:
             reason = self._none_reason(hits, best_sim)
             match = next((h for h in hits if h.relation == "similar"), None)
@@ -453,49 +518,6 @@ class _Lazy:
         if not self._done:
             self._value, self._done = self._fn(self._arg), True
         return self._value
-
-
-def _skeleton(mol: Chem.Mol) -> Chem.Mol:
-    """``mol`` without its terminal heteroatoms, ring info recomputed (not sanitized)."""
-    rw = Chem.RWMol(mol)
-    for i in sorted((a.GetIdx() for a in rw.GetAtoms() if a.GetAtomicNum() != 6 and a.GetDegree() <= 1),
-                    reverse=True):
-        rw.RemoveAtom(i)
-    out = rw.GetMol()
-    out.UpdatePropertyCache(False)
-    Chem.FastFindRings(out)
-    return out
-
-
-def _skeleton_gates(targets: Sequence[Chem.Mol]) -> tuple[Chem.Mol, ...]:
-    """Queries a candidate must match for any unmasking route to reach one of ``targets``.
-
-    The unmasking rules only remove atoms, change bond orders outside aromatic rings, open rings
-    and swap terminal heteroatoms (C=O, OH, NH2, Cl); they never make a ring, a carbon or a
-    non-terminal heteroatom. So a route's product keeps, inside the candidate, its skeleton: its
-    carbons and non-terminal heteroatoms, aromatic bonds aromatic, ring bonds in rings. Each
-    target gives that skeleton as a query (elements kept, non-aromatic bonds of any order); the
-    queries implied by smaller ones are dropped, leaving a handful (for the built-in list: a
-    piperidine ring, aryl-C-C-C, an N-acyl-aniline skeleton, a benzodioxole-C).
-    """
-    found: dict[str, tuple[Chem.Mol, Chem.Mol]] = {}
-    for mol in targets:
-        sk = _skeleton(mol)
-        if sk.GetNumAtoms() == 0:
-            continue
-        symbols = [f"[#{a.GetAtomicNum()}]" for a in sk.GetAtoms()]
-        bonds = [":" if b.GetIsAromatic() else ("!:;@" if b.IsInRing() else "!:") for b in sk.GetBonds()]
-        smarts = Chem.MolFragmentToSmiles(sk, atomsToUse=list(range(sk.GetNumAtoms())),
-                                          atomSymbols=symbols, bondSymbols=bonds or None,
-                                          isomericSmiles=False, allBondsExplicit=True)
-        query = Chem.MolFromSmarts(smarts)
-        if query is not None:
-            found.setdefault(smarts, (sk, query))
-    minimal: list[Chem.Mol] = []
-    for sk, query in sorted(found.values(), key=lambda sq: sq[0].GetNumAtoms()):
-        if not any(sk.HasSubstructMatch(q) for q in minimal):
-            minimal.append(query)
-    return tuple(minimal)
 
 
 def _ring_substituted(mol: Chem.Mol, part: Chem.Mol) -> bool:

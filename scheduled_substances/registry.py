@@ -23,7 +23,7 @@ from scheduled_substances.validate import (Parent, Standardizer, cas_is_valid, c
                                            split_values, standardized)
 
 __all__ = ["Substance", "Registry", "load_registry", "REGISTRY_FILE", "COLUMNS", "STATUSES",
-           "EU_CATEGORIES", "Identity"]
+           "EU_CATEGORIES", "BULK_CATEGORIES", "Identity"]
 
 REGISTRY_FILE = "substances.tsv"
 COLUMNS = ("id", "name", "status", "synonyms", "cas", "cn_code", "eu_category", "eu_act", "eu_date",
@@ -31,6 +31,10 @@ COLUMNS = ("id", "name", "status", "synonyms", "cas", "cn_code", "eu_category", 
            "formula", "same_structure", "notes")
 STATUSES = ("scheduled", "proposed", "watch")
 EU_CATEGORIES = ("1", "2A", "2B", "3", "4")
+BULK_CATEGORIES = frozenset({"2A", "2B", "3"})
+"""EU categories of bulk solvents, acids and reagents traded by the tonne (acetone, toluene,
+acetic anhydride, phenylacetic acid, piperidine): ordinary chemistry reaches them from thousands
+of legitimate goods, so a route to one weighs less than a route to a Category 1 substance."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,11 @@ class Substance:
     def is_structure(self) -> bool:
         """False for entries that are not one structure (Category 4 medicinal products)."""
         return bool(self.smiles)
+
+    @property
+    def is_bulk(self) -> bool:
+        """True for a bulk chemical (EU Category 2A, 2B or 3)."""
+        return self.eu_category in BULK_CATEGORIES
 
     @property
     def is_inorganic(self) -> bool:

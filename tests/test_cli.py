@@ -17,11 +17,3 @@ def test_a_closed_pipe_ends_quietly() -> None:
     assert "unexpected" not in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_every_command_module_imports_on_its_own() -> None:
-    """No circular import: each module runs as __main__ or is imported first."""
-    for args in (["-m", "precursor_screen.cli", "--help"],
-                 ["-m", "precursor_screen.declarations", "--help"],
-                 ["-c", "import precursor_screen.survey.commands"],
-                 ["-c", "import precursor_screen.report.commands"]):
-        proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, (args, proc.stderr[-500:])

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from precursor_screen.cli import Cli
-from precursor_screen.declarations.commands import declarations_cmd, rescreen_cmd
+from precursor_screen.cli.declarations import declarations_cmd, rescreen_cmd
 from precursor_screen.declarations.schema import (
     FIELDS,
     Declaration,

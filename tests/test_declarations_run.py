@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from precursor_screen.declarations.commands import reference_parameters
+from precursor_screen.cli.common import reference_parameters
 from precursor_screen.declarations.rescreen import diff_inventories, rescreen
 from precursor_screen.declarations.run import (
     InlineExecutor,
@@ -24,7 +24,7 @@ from precursor_screen.declarations.run import (
     run_declarations,
 )
 from precursor_screen.declarations.schema import InputSpec
-from precursor_screen.declarations.synthetic import generate, write_csv, write_parquet
+from synthetic_declarations import generate, write_csv, write_parquet
 from precursor_screen.declarations.verdict import DeclarationConfig, reference_inventory
 from precursor_screen.reference import builtin_registry
 
@@ -89,7 +89,7 @@ def test_counts_reconcile_and_output_is_independent_of_chunk_size(data: Path, re
 
 def test_killed_run_resumes_to_identical_output(data: Path, reference_output: Path, tmp_path: Path) -> None:
     out = tmp_path / "v.csv"
-    cmd = [sys.executable, "-m", "precursor_screen.declarations", "declarations", str(data),
+    cmd = [sys.executable, "-m", "precursor_screen", "declarations", str(data),
            "-o", str(out), "--jobs", "1", "--chunk-size", "100", "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 60
@@ -147,7 +147,7 @@ def test_two_processes_give_identical_parquet(data: Path, tmp_path: Path) -> Non
 def test_dask_local_cluster_gives_identical_output(data: Path, reference_output: Path,
                                                    tmp_path: Path) -> None:
     pytest.importorskip("distributed")
-    from precursor_screen.declarations.distributed import DaskExecutor
+    from precursor_screen.declarations.run import DaskExecutor
 
     parts = tmp_path / "in"
     write_parquet(str(parts), ROWS, seed=7, rows_per_file=700)   # partitioned Parquet input

@@ -95,7 +95,7 @@ def _normalize_json(value: object) -> object:
 def _normalize_text(text: str) -> str:
     from rdkit import __version__ as rdkit_version
 
-    from precursor_screen import __version__
+    from precursor_screen.version import __version__
 
     text = _STAMP.sub("<created>", text)
     text = text.replace(f"RDKit {rdkit_version}", "RDKit <v>").replace(rdkit_version, "<rdkit>")

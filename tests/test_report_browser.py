@@ -140,7 +140,7 @@ def screened(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from click.testing import CliRunner
 
     from precursor_screen.cli import cli
-    from precursor_screen.report.commands import report_cmd
+    from precursor_screen.cli.screen import report_cmd
 
     tmp = tmp_path_factory.mktemp("report")
     results, by_screen, by_report = tmp / "results.csv", tmp / "screen.html", tmp / "report.html"

@@ -17,7 +17,7 @@ from rdkit import Chem, DataStructs
 from precursor_screen import __version__
 from precursor_screen.cli import Cli
 from precursor_screen.chem.fingerprint import get_recipe
-from precursor_screen.survey.commands import (derivatives_cmd, enumerate_cmd, group_cmd,
+from precursor_screen.cli.survey import (derivatives_cmd, enumerate_cmd, group_cmd,
                                               index_group, search_cmd)
 
 LIBRARY = """smiles\tid

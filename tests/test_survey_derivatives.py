@@ -163,7 +163,7 @@ def test_all_leaves_out_bulk_chemicals() -> None:
 def cli_app():  # noqa: ANN201
     import click
 
-    from precursor_screen.survey.commands import derivatives_cmd
+    from precursor_screen.cli.survey import derivatives_cmd
 
     @click.group(cls=Cli)
     @click.option("--debug", is_flag=True)

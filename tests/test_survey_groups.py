@@ -140,7 +140,7 @@ def test_collateral(impacts: dict) -> None:
 def cli_app():  # noqa: ANN201
     import click
 
-    from precursor_screen.survey.commands import group_cmd
+    from precursor_screen.cli.survey import group_cmd
 
     @click.group(cls=Cli)
     @click.option("--debug", is_flag=True)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from rdkit import Chem
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
-from precursor_screen.chem.parse import quiet_rdkit
+from precursor_screen.chem.parse import parse_smiles, quiet_rdkit
 
 __all__ = ["Standardized", "StandardizeError", "standardize", "standardize_smiles", "match_key",
-           "DEFAULT_MAX_HEAVY_ATOMS"]
+           "parent_or_none", "smiles_key", "DEFAULT_MAX_HEAVY_ATOMS"]
 
 DEFAULT_MAX_HEAVY_ATOMS = 200
 """Larger molecules get a status instead of a verdict: no precursor is that big, and rules and
@@ -221,9 +221,25 @@ def standardize_smiles(smiles: str, **kwargs: int) -> Standardized:
     >>> standardize_smiles("CC1(C(=O)[O-])OC1c1ccccc1.[Na+]").smiles
     'CC1(C(=O)O)OC1c1ccccc1'
     """
-    from precursor_screen.chem.parse import parse_smiles
-
     mol, problem = parse_smiles(smiles)
     if mol is None:
         raise StandardizeError(problem)
     return standardize(mol, **kwargs)
+
+
+def parent_or_none(smiles: str) -> Standardized | None:
+    """The parent of a SMILES, or None when it does not parse or standardize."""
+    try:
+        return standardize_smiles(smiles)
+    except StandardizeError:
+        return None
+
+
+def smiles_key(smiles: str) -> str:
+    """The stereo-free identity key of a SMILES as written ('' when it does not parse).
+
+    >>> smiles_key("C[C@H](N)Cc1ccccc1")
+    'CC(N)Cc1ccccc1'
+    """
+    mol = Chem.MolFromSmiles(smiles)
+    return match_key(mol) if mol is not None else ""

@@ -29,7 +29,6 @@ __all__ = ["CnCode", "parse_cn", "ListedCode", "CnRules", "Functions", "load_fun
 
 RULES_FILE = "cn_rules.toml"
 HEADINGS_FILE = "cn_headings.toml"
-BULK_CATEGORIES = frozenset({"2A", "2B", "3"})
 
 
 @dataclass(frozen=True, slots=True)

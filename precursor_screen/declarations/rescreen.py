@@ -22,29 +22,37 @@ gives byte for byte what screening the inputs afresh against the new list writes
 
 from __future__ import annotations
 
-import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from precursor_screen import __version__
-from precursor_screen.errors import InputError
-from precursor_screen.chem.parse import quiet_rdkit
-from precursor_screen.screen import Screener, ScreenParameters
-from precursor_screen.chem.standardize import StandardizeError, standardize_smiles
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from .cnrules import parse_cn
-from .resolve import cas_numbers_in, graded_name_key, name_key, normalize_cas, split_cas, stripped_name_key
-from .run import part_table, read_output, write_rows
-from .schema import Declaration
-from .verdict import OUTPUT_COLUMNS, DeclarationConfig, DeclarationScreener, reference_inventory
+from precursor_screen.chem.parse import quiet_rdkit
+from precursor_screen.chem.standardize import StandardizeError, standardize_smiles
+from precursor_screen.declarations.cnrules import parse_cn
+from precursor_screen.declarations.resolve import (cas_numbers_in, graded_name_key, name_key,
+                                                   normalize_cas, split_cas, stripped_name_key)
+from precursor_screen.declarations.run import (declarations_format, part_table, read_output,
+                                               write_rows)
+from precursor_screen.declarations.schema import Declaration
+from precursor_screen.declarations.verdict import (OUTPUT_COLUMNS, VERDICTS, DeclarationConfig,
+                                                   DeclarationScreener, reference_inventory)
+from precursor_screen.errors import InputError
+from precursor_screen.io.writers import TableWriter
+from precursor_screen.manifest import file_sha256, run_metadata
+from precursor_screen.results import RESCREEN_CHANGES, names
+from precursor_screen.screen import Screener, ScreenParameters
+from precursor_screen.version import __version__
+from scheduled_substances import Registry, Substance
 
 __all__ = ["ListChange", "diff_inventories", "RescreenSummary", "rescreen", "CHANGE_COLUMNS"]
 
-CHANGE_COLUMNS = ("row", "declaration_id", "old_verdict", "verdict", "list_change", "reason",
-                  "old_reason", "rules", "flag", "match_id", "match_name", "resolved_smiles",
-                  "resolved_by", "cn_code", "cas", "name", "smiles", "description", "quantity_kg")
+CHANGE_COLUMNS = names(RESCREEN_CHANGES)
 _BATCH = 20_000
 
 
@@ -109,8 +117,6 @@ class _Relations:
     """Which rows relate to the changed substances (see the module docstring)."""
 
     def __init__(self, change: ListChange, parameters: ScreenParameters, min_similarity: float) -> None:
-        from scheduled_substances import Registry, Substance
-
         self.change = change
         self.threshold = min(parameters.similar_threshold, min_similarity)
         entries = [(e, True) for e in change.added] + [(e, False) for e in change.removed]
@@ -242,8 +248,6 @@ class _Relations:
 
 def previous_config(meta: dict[str, Any], reference: Any) -> DeclarationConfig:
     """The configuration of the previous run, with the new reference list."""
-    from precursor_screen.manifest import file_sha256
-
     params = meta.get("parameters", {})
     screen = params.get("screen")
     if "reference_inventory" not in meta or screen is None:
@@ -288,9 +292,6 @@ def rescreen(previous: str, reference: Any, changes_output: str, *, full_output:
     def redo(table: Any) -> Any:
         """One batch: which rows relate (column-wise, cached per value), those redone and spliced
         back, the stamps renewed; untouched rows never become Python objects but for a lookup."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         n = table.num_rows
         col = lambda c: table.column(c).to_pylist()  # noqa: E731
         todo: list[tuple[int, list[str]]] = []
@@ -352,14 +353,7 @@ def rescreen(previous: str, reference: Any, changes_output: str, *, full_output:
 def _write_full(path: str, fmt: str | None, tables: Iterator[Any], meta: dict[str, Any]) -> None:
     """The complete new output. Its summary goes into the metadata: CSV's sidecar is written
     after the rows; Parquet fixes its metadata first, so rows go to a temporary file beside it."""
-    import os
-
-    import pyarrow.parquet as pq
-
-    from .run import output_format
-    from .verdict import VERDICTS
-
-    fmt = output_format(path, fmt)
+    fmt = declarations_format(path, fmt)
     counts: Counter[str] = Counter()
 
     def counted(ts: Any) -> Iterator[Any]:
@@ -386,8 +380,6 @@ def _write_full(path: str, fmt: str | None, tables: Iterator[Any], meta: dict[st
 
 def _new_metadata(meta: dict[str, Any], config: DeclarationConfig,
                   extra: dict[str, Any] | None) -> dict[str, Any]:
-    from precursor_screen.manifest import run_metadata
-
     params = meta.get("parameters", {})
     new = run_metadata(config.reference, {**config.parameters_dict(), "input": params.get("input", {}),
                                           **(extra or {})})
@@ -406,40 +398,10 @@ def _declaration(r: dict[str, Any]) -> Declaration:
 
 def _write_changes(path: str, fmt: str, rows: list[tuple[Any, ...]], meta: dict[str, Any],
                    reference: Any, change: ListChange, summary: RescreenSummary) -> None:
-    import csv
-    import sys
-
-    from precursor_screen.io.writers import atomic_open
-
     info = {"previous_reference_sha256": meta.get("reference_sha256", ""),
             "reference_sha256": reference.content_hash, "tool_version": __version__,
             "added": [e["id"] for e in change.added], "removed": [e["id"] for e in change.removed],
             "rows": summary.rows, "redone": summary.redone, "changed": summary.changed}
-    if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        cols = list(zip(*rows)) if rows else [[] for _ in CHANGE_COLUMNS]
-        types = {"row": pa.int64()}
-        schema = pa.schema([pa.field(c, types.get(c, pa.string())) for c in CHANGE_COLUMNS],
-                           metadata={b"precursor_screen": json.dumps(info, sort_keys=True).encode()})
-        table = pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(cols, schema)],
-                                     schema=schema)
-        with atomic_open(path, "wb") as fh:
-            pq.write_table(table, fh)
-        return
-    sep = "\t" if fmt == "tsv" else ","
-
-    def write(fh: Any) -> None:
-        w = csv.writer(fh, delimiter=sep, lineterminator="\n")
-        w.writerow(CHANGE_COLUMNS)
-        w.writerows(rows)
-
-    if path == "-":
-        write(sys.stdout)
-        sys.stdout.flush()
-        return
-    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        write(fh)
-    with atomic_open(path + ".meta.json", "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    with TableWriter(path, fmt, RESCREEN_CHANGES, info) as w:
+        for row in rows:
+            w.write(dict(zip(CHANGE_COLUMNS, row)))

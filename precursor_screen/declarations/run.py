@@ -21,58 +21,51 @@ import glob
 import hashlib
 import io
 import json
-import multiprocessing as mp
 import os
 import shutil
-import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
-from precursor_screen import __version__
-from precursor_screen.errors import InputError, PrecursorScreenError
-from precursor_screen.chem.parse import quiet_rdkit
-from precursor_screen.io.writers import atomic_open
-from precursor_screen.manifest import file_sha256
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from .schema import Declaration, InputSpec, count_rows, expand_inputs, read_declarations
-from .verdict import OUTPUT_COLUMNS, VERDICTS, DeclarationConfig, DeclarationScreener
+from precursor_screen.chem.parse import quiet_rdkit
+from precursor_screen.declarations.schema import (Declaration, InputSpec, count_rows,
+                                                  expand_inputs, read_declarations)
+from precursor_screen.declarations.verdict import (VERDICTS, DeclarationConfig,
+                                                   DeclarationScreener, reference_inventory)
+from precursor_screen.errors import InputError, PrecursorScreenError
+from precursor_screen.io.formats import output_format
+from precursor_screen.io.readers import read_arrow
+from precursor_screen.io.writers import META_KEY, arrow_table, atomic_open, write_arrow
+from precursor_screen.manifest import file_sha256, run_metadata
+from precursor_screen.parallel import (dask_client, dask_wait_some, dask_workers,
+                                       process_executor, windowed)
+from precursor_screen.results import DECLARATIONS, names
+from precursor_screen.version import __version__
 
 __all__ = ["OUTPUT_FORMATS", "output_format", "RunSummary", "ChunkResult", "Executor",
-           "InlineExecutor", "ProcessExecutor", "run_declarations", "output_metadata", "portable_task", "judge_chunk", "part_table",
-           "write_rows", "read_output", "WorkDirBusy"]
+           "InlineExecutor", "ProcessExecutor", "DaskExecutor", "run_declarations",
+           "output_metadata", "portable_task", "judge_chunk", "part_table", "write_rows",
+           "read_output", "WorkDirBusy"]
 
 OUTPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
 DEFAULT_CHUNK_SIZE = 5000
-_META_KEY = b"precursor_screen"
+_META_KEY = META_KEY
 
 
 class WorkDirBusy(PrecursorScreenError):
     """Another run holds the work directory."""
 
 
-def output_format(path: str, given: str | None = None) -> str:
-    """The output format from ``--format`` or the extension ('-' is CSV on stdout).
-
-    >>> output_format("out.parquet"), output_format("-"), output_format("x.txt", "tsv")
-    ('parquet', 'csv', 'tsv')
-    """
-    fmt = (given or "").lower()
-    if not fmt:
-        name = path.lower()
-        fmt = "csv" if path == "-" else {"csv": "csv", "tsv": "tsv", "parquet": "parquet",
-                                          "pq": "parquet", "jsonl": "jsonl", "ndjson": "jsonl"
-                                          }.get(name.rsplit(".", 1)[-1], "")
-    if fmt not in OUTPUT_FORMATS:
-        raise InputError(f"cannot tell the output format of {path!r}; use --format "
-                         f"({', '.join(OUTPUT_FORMATS)})")
-    if fmt == "parquet" and path == "-":
-        raise InputError("Parquet output needs a file: use -o FILE.parquet")
-    return fmt
+def declarations_format(path: str, given: str | None = None) -> str:
+    """The output format of a declarations run: csv, tsv, parquet or jsonl."""
+    return output_format(path, given, allowed=OUTPUT_FORMATS)
 
 
 # -- chunks -----------------------------------------------------------------------------------
@@ -87,30 +80,15 @@ class ChunkResult:
     counts: dict[str, int]
 
 
-def _arrow_schema(metadata: dict[bytes, bytes] | None = None) -> Any:
-    import pyarrow as pa
-
-    types = {"row": pa.int64(), "similarity": pa.float64()}
-    return pa.schema([pa.field(c, types.get(c, pa.string())) for c in OUTPUT_COLUMNS],
-                     metadata=metadata)
-
-
-def part_table(rows: Sequence[tuple[Any, ...]], metadata: dict[bytes, bytes] | None = None) -> Any:
-    """Output rows (tuples in OUTPUT_COLUMNS order) as an Arrow table."""
-    import pyarrow as pa
-
-    schema = _arrow_schema(metadata)
-    columns = list(zip(*rows)) if rows else [[] for _ in OUTPUT_COLUMNS]
-    return pa.Table.from_arrays([pa.array(list(c), type=f.type) for c, f in zip(columns, schema)],
-                                schema=schema)
+def part_table(rows: Sequence[tuple[Any, ...]], metadata: dict[bytes, bytes] | None = None) -> pa.Table:
+    """Output rows (tuples in DECLARATIONS column order) as an Arrow table."""
+    return arrow_table(DECLARATIONS, rows, metadata)
 
 
 def judge_chunk(screener: DeclarationScreener, index: int,
                 rows: Sequence[Declaration] | Sequence[tuple[Any, ...]], key: str) -> ChunkResult:
     """Screen one chunk (Declarations, or their tuples) into a part file's bytes; the unit every
     executor runs."""
-    import pyarrow.parquet as pq
-
     decls = [r if isinstance(r, Declaration) else Declaration(*r) for r in rows]
     with quiet_rdkit():
         out = screener.judge_rows(decls, __version__, screener.config.reference.content_hash)
@@ -178,32 +156,65 @@ class ProcessExecutor:
         self.jobs = max(1, jobs)
 
     def run(self, tasks: Iterable[Task], key: str) -> Iterator[ChunkResult]:
-        fork = "fork" in mp.get_all_start_methods()
-        ctx = mp.get_context("fork" if fork else "spawn")
-        screener = DeclarationScreener(self.config) if fork else None
-        with ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(self.config, screener)) as pool:
-            yield from windowed(lambda t: pool.submit(_work, portable_task(t), key), tasks, 2 * self.jobs,
-                                lambda futures: wait(futures, return_when=FIRST_COMPLETED))
+        screener = DeclarationScreener(self.config)  # forked workers inherit it
+        with process_executor(self.jobs, _init_worker, (self.config, screener)) as pool:
+            yield from windowed(lambda t: pool.submit(_work, portable_task(t), key), tasks,
+                                2 * self.jobs)
 
     def close(self) -> None:
         pass
 
 
-def windowed(submit: Callable[[Task], Any], tasks: Iterable[Task], window: int,
-             wait_some: Callable[[set[Any]], tuple[set[Any], set[Any]]]) -> Iterator[ChunkResult]:
-    """Submit tasks keeping at most ``window`` in flight; yield results as they finish."""
-    pending: set[Any] = set()
-    for task in tasks:
-        pending.add(submit(task))
-        while len(pending) >= window:
-            done, pending = wait_some(pending)
-            for f in done:
-                yield f.result()
-    while pending:
-        done, pending = wait_some(pending)
-        for f in done:
-            yield f.result()
+_SCREENERS: dict[str, DeclarationScreener] = {}
+_LOCK = threading.Lock()
+
+
+def _dask_screener(config: DeclarationConfig) -> DeclarationScreener:
+    """The worker process's screener for ``config``, built once (threads arriving together wait
+    for one build); its caches hold only answers that do not depend on who computed them."""
+    with _LOCK:
+        found = _SCREENERS.get(config.fingerprint)
+        if found is None:
+            if len(_SCREENERS) >= 4:
+                _SCREENERS.clear()
+            found = _SCREENERS[config.fingerprint] = DeclarationScreener(config)
+    return found
+
+
+def _dask_task(config: DeclarationConfig, task: tuple[int, list[tuple[Any, ...]]],
+               key: str) -> ChunkResult:
+    return judge_chunk(_dask_screener(config), task[0], task[1], key)
+
+
+class DaskExecutor:
+    """Screens chunks on Dask: ``scheduler`` is a running cluster's address, else ``workers``
+    starts a LocalCluster (``processes=False`` keeps its workers as threads of this process).
+
+    The client streams chunks to the workers and writes the parts they return, so workers need
+    the package but no shared file system. Use as a context manager: the cluster (or the client)
+    closes on exit.
+    """
+
+    def __init__(self, config: DeclarationConfig, scheduler: str | None = None,
+                 workers: int | None = None, processes: bool = True) -> None:
+        if not scheduler and not workers:
+            raise PrecursorScreenError("Dask needs a scheduler address or a number of workers")
+        self.config = config
+        self._client_cm = dask_client(scheduler, workers, processes=processes)
+        self.client: Any = None
+
+    def __enter__(self) -> "DaskExecutor":
+        self.client = self._client_cm.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._client_cm.__exit__(*exc)
+
+    def run(self, tasks: Iterable[Task], key: str) -> Iterator[ChunkResult]:
+        config = self.client.scatter(self.config, broadcast=True)
+        yield from windowed(lambda t: self.client.submit(_dask_task, config, portable_task(t), key,
+                                                         pure=False),
+                            tasks, 3 * dask_workers(self.client), dask_wait_some)
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -247,15 +258,11 @@ def output_metadata(config: DeclarationConfig, inputs: Sequence[str], spec: Inpu
                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The metadata an output records: run_metadata without its timestamp (outputs of equal runs
     are equal), the parameters, the input hashes and the reference list's inventory."""
-    from precursor_screen.manifest import run_metadata
-
-    from .verdict import reference_inventory
-
     meta = run_metadata(config.reference, {**config.parameters_dict(), "input": spec.as_dict(),
                                            **(extra or {})})
     meta.pop("created", None)
     meta["inputs"] = [{"path": p, "sha256": _sha256(p)} for p in expand_inputs(inputs)]
-    meta["columns"] = list(OUTPUT_COLUMNS)
+    meta["columns"] = list(names(DECLARATIONS))
     meta["reference_inventory"] = reference_inventory(config.reference)
     return meta
 
@@ -282,7 +289,7 @@ def run_declarations(inputs: Sequence[str], output: str, config: DeclarationConf
     """
     start = time.perf_counter()
     spec = spec or InputSpec()
-    out_fmt = output_format(output, fmt)
+    out_fmt = declarations_format(output, fmt)
     if chunk_size < 1:
         raise InputError("--chunk-size must be at least 1")
     identity = run_identity(inputs, spec, config, chunk_size, out_fmt)
@@ -371,8 +378,6 @@ class _locked:
 def _prepare_work_dir(work: str, key: str, identity: dict[str, Any],
                       notify: Callable[[str], None]) -> dict[int, int]:
     """Parts of this run already done (index -> rows); stale files of other runs removed."""
-    import pyarrow.parquet as pq
-
     for tmp in glob.glob(os.path.join(work, ".*.tmp")):
         os.unlink(tmp)  # a temp file left by a killed run: never complete
     manifest_path = os.path.join(work, "manifest.json")
@@ -411,8 +416,6 @@ def _prepare_work_dir(work: str, key: str, identity: dict[str, Any],
 def _assemble(work: str, output: str, fmt: str, chunks: int, chunk_size: int, rows_in: int,
               key: str, meta: dict[str, Any]) -> tuple[int, dict[str, int]]:
     """Write the output from the parts in order; return rows written and verdict counts."""
-    import pyarrow.parquet as pq
-
     paths = [_part_path(work, k) for k in range(chunks)]
     counts: Counter[str] = Counter()
     rows = 0
@@ -433,95 +436,11 @@ def _assemble(work: str, output: str, fmt: str, chunks: int, chunk_size: int, ro
     return rows, {v: counts.get(v, 0) for v in VERDICTS}
 
 
-def write_rows(output: str, fmt: str, tables: Iterable[Any], meta: dict[str, Any]) -> None:
-    """Write Arrow tables of output rows to ``output`` atomically (stdout for '-'), with metadata.
-
-    Parquet keeps the metadata in its schema; CSV, TSV and JSON Lines in ``<output>.meta.json``.
-    """
-    import pyarrow.parquet as pq
-
-    meta_json = json.dumps(meta, sort_keys=True, ensure_ascii=False)
-    if fmt == "parquet":
-        schema = _arrow_schema({_META_KEY: meta_json.encode()})
-        with atomic_open(output, "wb") as fh:
-            writer = pq.ParquetWriter(fh, schema, compression="zstd")
-            wrote = False
-            for t in tables:
-                writer.write_table(t.replace_schema_metadata(schema.metadata))
-                wrote = True
-            if not wrote:
-                writer.write_table(part_table([], schema.metadata))
-            writer.close()
-        return
-    if output == "-":
-        sys.stdout.flush()
-        _write_text(sys.stdout.buffer, fmt, tables)
-        sys.stdout.buffer.flush()
-        return
-    with atomic_open(output, "wb") as fh:
-        _write_text(fh, fmt, tables)
-    with atomic_open(output + ".meta.json", "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(meta, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+def write_rows(output: str, fmt: str, tables: Iterable[pa.Table], meta: dict[str, Any]) -> None:
+    """Write Arrow tables of DECLARATIONS rows to ``output`` atomically, with metadata."""
+    write_arrow(output, fmt, DECLARATIONS, tables, meta)
 
 
-def _write_text(fh: IO[bytes], fmt: str, tables: Iterable[Any]) -> None:
-    """CSV and TSV through Arrow's writer (strings quoted, floats in shortest form), JSON Lines
-    row by row; UTF-8, and the header (CSV, TSV) even for no rows."""
-    import pyarrow.csv as pacsv
-
-    if fmt == "jsonl":
-        for t in tables:
-            fh.write("".join(json.dumps(row, ensure_ascii=False) + "\n"
-                             for row in t.to_pylist()).encode("utf-8"))
-        return
-    sep = "\t" if fmt == "tsv" else ","
-    options = pacsv.WriteOptions(include_header=False, delimiter=sep, quoting_style="needed")
-    fh.write((sep.join(f'"{c}"' for c in OUTPUT_COLUMNS) + "\n").encode("utf-8"))
-    for t in tables:
-        pacsv.write_csv(t.select(list(OUTPUT_COLUMNS)), fh, options)
-
-
-def read_output(path: str) -> tuple[Iterator[Any], dict[str, Any]]:
-    """Stream a declarations output back as Arrow tables (OUTPUT_COLUMNS, typed as written),
-    with its metadata. A Parquet output comes back row group by row group, so a rewrite keeps its
-    layout; CSV and TSV through Arrow's reader (quoted newlines allowed), JSON Lines likewise."""
-    import pyarrow as pa
-
-    fmt = output_format(path)
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such file")
-    schema = _arrow_schema()
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            pf = pq.ParquetFile(path)
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
-            raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
-        meta = json.loads((pf.schema_arrow.metadata or {}).get(_META_KEY, b"{}"))
-        return (pf.read_row_group(i, columns=list(OUTPUT_COLUMNS)).cast(schema)
-                for i in range(pf.num_row_groups)), meta
-    meta = {}
-    if os.path.exists(path + ".meta.json"):
-        with open(path + ".meta.json", encoding="utf-8") as fh:
-            meta = json.load(fh)
-
-    def tables() -> Iterator[Any]:
-        if fmt == "jsonl":
-            import pyarrow.json as pajson
-
-            t = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=schema))
-            yield t.select(list(OUTPUT_COLUMNS))
-            return
-        import pyarrow.csv as pacsv
-
-        reader = pacsv.open_csv(
-            path, read_options=pacsv.ReadOptions(block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",",
-                                             newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types=schema, strings_can_be_null=False,
-                                                 quoted_strings_can_be_null=False))
-        for batch in reader:
-            yield pa.Table.from_batches([batch]).select(list(OUTPUT_COLUMNS)).cast(schema)
-
-    return tables(), meta
+def read_output(path: str) -> tuple[Iterator[pa.Table], dict[str, Any]]:
+    """Stream a declarations output back as Arrow tables of DECLARATIONS, with its metadata."""
+    return read_arrow(path, DECLARATIONS)

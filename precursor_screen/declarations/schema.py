@@ -18,9 +18,13 @@ import os
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, BinaryIO
 
+import pyarrow.parquet as pq
+
 from precursor_screen.errors import InputError
+from precursor_screen.io import formats
 
 __all__ = ["FIELDS", "Declaration", "InputSpec", "load_config", "parse_column_options",
            "read_declarations", "expand_inputs", "count_rows"]
@@ -135,25 +139,14 @@ def load_config(path: str) -> dict[str, Any]:
 
 
 def input_format(path: str, given: str | None = None) -> str:
-    """The format of an input file: ``given``, else from the extension (``.gz`` ignored).
+    """The format of a declarations input: csv, tsv or parquet (``.txt`` is CSV, a directory a
+    folder of Parquet files).
 
     >>> input_format("decl.csv.gz"), input_format("d.TSV"), input_format("part.parquet")
     ('csv', 'tsv', 'parquet')
     """
-    if given:
-        if given not in FORMATS:
-            raise InputError(f"unknown input format {given!r}; choose one of {', '.join(FORMATS)}")
-        return given
-    if os.path.isdir(path):
-        return "parquet"
-    name = path.lower().removesuffix(".gz")
-    ext = name.rsplit(".", 1)[-1] if "." in name else ""
-    fmt = {"csv": "csv", "txt": "csv", "tsv": "tsv", "tab": "tsv", "parquet": "parquet",
-           "pq": "parquet"}.get(ext)
-    if fmt is None:
-        raise InputError(f"{path}: cannot tell the format from the extension {ext!r}; use "
-                         f"--input-format ({', '.join(FORMATS)})")
-    return fmt
+    return formats.input_format(path, given, allowed=FORMATS, text="csv", stdin="csv",
+                                folder="parquet")
 
 
 def expand_inputs(paths: Sequence[str]) -> list[str]:
@@ -216,8 +209,6 @@ def count_rows(paths: Sequence[str], spec: InputSpec | None = None) -> int | Non
     for path in expand_inputs(paths):
         if input_format(path, spec.fmt) != "parquet":
             return None
-        import pyarrow.parquet as pq
-
         try:
             total += pq.ParquetFile(path).metadata.num_rows
         except Exception:  # noqa: BLE001 - an unreadable file is reported when read
@@ -233,8 +224,6 @@ def _open_text(path: str) -> io.TextIOWrapper:
 
 
 def _read_csv(path: str, spec: InputSpec, delimiter: str, start_row: int) -> Iterator[Declaration]:
-    from operator import itemgetter
-
     delimiter = spec.delimiter or delimiter
     with _open_text(path) as text:
         reader = csv.reader(text, delimiter=delimiter)
@@ -282,8 +271,6 @@ def _text(value: Any) -> str:
 
 
 def _read_parquet(path: str, spec: InputSpec, start_row: int) -> Iterator[Declaration]:
-    import pyarrow.parquet as pq
-
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types

@@ -26,15 +26,18 @@ from typing import Any
 
 from rdkit import Chem
 
-from precursor_screen import __version__
-from precursor_screen.io.readers import Record
-from precursor_screen.screen import Screener, ScreenParameters
 from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.declarations.cnrules import CnCode, CnRules, parse_cn
+from precursor_screen.declarations.resolve import (Entry, Opsin, Resolution, Resolved, Resolver,
+                                                   build_table, load_mapping_file)
+from precursor_screen.declarations.schema import Declaration
+from precursor_screen.io.readers import Record
+from precursor_screen.manifest import file_sha256
+from precursor_screen.reference import builtin_registry
+from precursor_screen.results import DECLARATIONS, names
+from precursor_screen.screen import Screener, ScreenParameters
 from precursor_screen.types import FLAG_ORDER, Flag
-
-from .cnrules import BULK_CATEGORIES, CnCode, CnRules, parse_cn
-from .resolve import Entry, Opsin, Resolution, Resolved, Resolver, build_table, load_mapping_file
-from .schema import Declaration
+from precursor_screen.version import __version__
 
 __all__ = ["VERDICTS", "OUTPUT_COLUMNS", "DeclarationConfig", "DeclarationScreener",
            "DeclarationVerdict", "ScreenResult", "reference_inventory"]
@@ -44,12 +47,9 @@ _LEVEL = {"unresolved": 0, "clear": 1, "suspect": 2, "scheduled": 3}
 _SUSPECT_FLAGS = (Flag.CONVERTIBLE, Flag.DRUG_PRECURSOR, Flag.GROUP, Flag.SIMILAR)
 _IDENTITY = ("identical", "salt", "stereoisomer", "mixture")
 
-OUTPUT_COLUMNS = ("row", "declaration_id", "verdict", "reason", "rules", "flag", "match_id",
-                  "match_name", "similarity", "resolved_smiles", "resolved_by", "cn_code", "cas",
-                  "name", "smiles", "description", "quantity_kg", "tool_version",
-                  "reference_sha256")
-"""Output columns: the verdict, then the declared fields echoed (so ``rescreen`` needs nothing
-but the output), then the version stamps every row carries."""
+OUTPUT_COLUMNS = names(DECLARATIONS)
+"""Output columns (``precursor_screen.results.DECLARATIONS``): the verdict, then the declared
+fields echoed (so ``rescreen`` needs nothing but the output), then the version stamps."""
 
 
 def _data_sha256() -> str:
@@ -98,8 +98,6 @@ class DeclarationConfig:
     @classmethod
     def create(cls, reference: Any, parameters: ScreenParameters | None = None,
                mapping_files: Sequence[str] = (), opsin: bool = False) -> "DeclarationConfig":
-        from precursor_screen.manifest import file_sha256
-
         maps = []
         for path in mapping_files:
             table, entries = load_mapping_file(path)
@@ -198,8 +196,6 @@ class DeclarationScreener:
     CACHE_LIMIT = 200_000
 
     def __init__(self, config: DeclarationConfig) -> None:
-        from precursor_screen.reference import builtin_registry
-
         self.config = config
         self.screener = Screener(config.reference, parameters=config.parameters)
         table = build_table([builtin_registry(), config.reference], True, config.mappings)
@@ -215,8 +211,6 @@ class DeclarationScreener:
     def build(cls, reference: Any = None, **kwargs: Any) -> "DeclarationScreener":
         """A screener for the built-in list (or ``reference``); kwargs go to DeclarationConfig.create."""
         if reference is None:
-            from precursor_screen.reference import builtin_registry
-
             reference = builtin_registry().filter()
         return cls(DeclarationConfig.create(reference, **kwargs))
 
@@ -410,7 +404,7 @@ class DeclarationScreener:
             return ""
         for sid, sim in s.near:
             sub = self._substances.get(sid)
-            if sub is None or sim < self.rules.min_similarity or sub.eu_category in BULK_CATEGORIES:
+            if sub is None or sim < self.rules.min_similarity or sub.is_bulk:
                 continue
             if _family(cn.heading) in self._families(sub):
                 return (f"{where}, and the structure has Morgan radius-2 Tanimoto {sim:.2f} to "

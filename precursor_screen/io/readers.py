@@ -1,4 +1,5 @@
-"""Stream records from SMILES, SDF (plain or gzipped), CSV/TSV, Parquet files or standard input.
+"""Stream records from SMILES, SDF (plain or gzipped), CSV/TSV, Parquet files or standard input,
+and read the tool's own outputs back.
 
 Every physical input row becomes one :class:`Record`, also when it is empty or junk: the caller
 writes exactly one output row per record. Only a file that cannot be read at all (missing, unknown
@@ -10,21 +11,28 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
 
 from precursor_screen.errors import InputError
+from precursor_screen.io.formats import input_format, output_format
+from precursor_screen.io.writers import META_KEY, arrow_schema
 
-__all__ = ["Record", "read_records", "detect_format", "SMILES_COLUMNS", "ID_COLUMNS", "FORMATS"]
+__all__ = ["Record", "read_records", "read_inputs", "read_rows", "read_arrow", "SMILES_COLUMNS",
+           "ID_COLUMNS"]
 
 SMILES_COLUMNS = ("smiles", "canonical_smiles", "isomeric_smiles", "smi", "structure", "mol_smiles")
 ID_COLUMNS = ("id", "name", "compound_id", "mol_id", "identifier", "title", "chembl_id", "zinc_id",
               "declaration_id")
-FORMATS = ("smi", "sdf", "csv", "tsv", "parquet")
-
 csv.field_size_limit(2**31 - 1)
 
 
@@ -38,33 +46,6 @@ class Record:
     molblock: str | None = None
     error: str = ""
     source: str = ""
-
-
-def detect_format(path: str, given: str | None = None) -> str:
-    """Return one of FORMATS from an explicit choice or the file extension.
-
-    >>> detect_format("x.sdf.gz"), detect_format("a.SMILES"), detect_format("t.txt", "csv")
-    ('sdf', 'smi', 'csv')
-    """
-    if given:
-        given = given.lower().lstrip(".")
-        given = {"smiles": "smi", "pq": "parquet"}.get(given, given)
-        if given not in FORMATS:
-            raise InputError(f"unknown input format {given!r}; choose one of {', '.join(FORMATS)}")
-        return given
-    if path == "-":
-        return "smi"
-    name = path.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    ext = os.path.splitext(name)[1].lstrip(".")
-    fmt = {"smi": "smi", "smiles": "smi", "ism": "smi", "can": "smi", "txt": "smi", "sdf": "sdf",
-           "mol": "sdf", "sd": "sdf", "csv": "csv", "tsv": "tsv", "tab": "tsv",
-           "parquet": "parquet", "pq": "parquet"}.get(ext)
-    if fmt is None:
-        raise InputError(f"{path}: cannot tell the format from the extension {ext!r}; "
-                         f"use --input-format ({', '.join(FORMATS)})")
-    return fmt
 
 
 def _open_binary(path: str) -> BinaryIO:
@@ -92,7 +73,7 @@ def read_records(path: str, *, fmt: str | None = None, smiles_column: str | None
     ``start_row`` offsets the row numbers, so several files read in turn number their rows
     continuously.
     """
-    kind = detect_format(path, fmt)
+    kind = input_format(path, fmt)
     if kind == "smi":
         yield from _read_smi(path, start_row)
     elif kind == "sdf":
@@ -101,6 +82,17 @@ def read_records(path: str, *, fmt: str | None = None, smiles_column: str | None
         yield from _read_csv(path, "\t" if kind == "tsv" else ",", smiles_column, id_column, start_row)
     else:
         yield from _read_parquet(path, smiles_column, id_column, start_row)
+
+
+def read_inputs(paths: Sequence[str], *, fmt: str | None = None,
+                smiles_column: str | None = None, id_column: str | None = None) -> Iterator[Record]:
+    """Yield one Record per input row of every file in ``paths``, rows numbered on across files."""
+    start = 0
+    for path in paths:
+        for rec in read_records(path, fmt=fmt, smiles_column=smiles_column, id_column=id_column,
+                                start_row=start):
+            yield rec
+            start = rec.row + 1
 
 
 def _read_smi(path: str, start_row: int) -> Iterator[Record]:
@@ -222,8 +214,6 @@ def _read_csv(path: str, delimiter: str, smiles_column: str | None, id_column: s
 
 def _read_parquet(path: str, smiles_column: str | None, id_column: str | None,
                   start_row: int) -> Iterator[Record]:
-    import pyarrow.parquet as pq
-
     if path == "-":
         raise InputError("Parquet cannot be read from standard input; give a file")
     if not os.path.exists(path):
@@ -244,3 +234,73 @@ def _read_parquet(path: str, smiles_column: str | None, id_column: str | None,
             yield Record(row, str(ident) if ident is not None else str(row),
                          "" if smi is None else str(smi), source=path)
             row += 1
+
+
+def read_rows(path: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Read a results file back (CSV/TSV with its sidecar, Parquet, JSON Lines, SDF): its rows as
+    dicts, and its run metadata."""
+    fmt = output_format(path)
+    if fmt == "parquet":
+        table = pq.read_table(path)
+        raw = (table.schema.metadata or {}).get(META_KEY, b"{}")
+        return table.to_pylist(), json.loads(raw)
+    meta: dict[str, Any] = {}
+    if os.path.exists(path + ".meta.json"):
+        with open(path + ".meta.json", encoding="utf-8") as fh:
+            meta = json.load(fh)
+    if fmt == "jsonl":
+        with open(path, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()], meta
+    if fmt == "sdf":
+        rows: list[dict[str, Any]] = []
+        with open(path, encoding="utf-8") as fh:
+            for block in fh.read().split("$$$$\n"):
+                if not block.strip():
+                    continue
+                lines = block.splitlines()
+                end = next(i for i, s in enumerate(lines) if s.startswith("M  END"))
+                props = _sdf_properties(lines[end + 1:])
+                meta = json.loads(props.pop("run_metadata", "{}")) or meta
+                rows.append(props)
+        return rows, meta
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh, delimiter="," if fmt == "csv" else "\t")), meta
+
+
+def read_arrow(path: str, columns: Sequence[Any]) -> tuple[Iterator[pa.Table], dict[str, Any]]:
+    """Stream an output written by ``io.writers.write_arrow`` back as Arrow tables of ``columns``
+    (typed as written), with its metadata. Parquet comes back row group by row group, so a
+    rewrite keeps its layout; CSV and TSV through Arrow's reader (quoted newlines allowed)."""
+    fmt = output_format(path, allowed=("csv", "tsv", "parquet", "jsonl"))
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    names = [c.name for c in columns]
+    schema = arrow_schema(columns)
+    if fmt == "parquet":
+        try:
+            pf = pq.ParquetFile(path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
+            raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+        meta = json.loads((pf.schema_arrow.metadata or {}).get(META_KEY, b"{}"))
+        return (pf.read_row_group(i, columns=names).cast(schema)
+                for i in range(pf.num_row_groups)), meta
+    meta = {}
+    if os.path.exists(path + ".meta.json"):
+        with open(path + ".meta.json", encoding="utf-8") as fh:
+            meta = json.load(fh)
+
+    def tables() -> Iterator[pa.Table]:
+        if fmt == "jsonl":
+            t = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=schema))
+            yield t.select(names)
+            return
+        reader = pacsv.open_csv(
+            path, read_options=pacsv.ReadOptions(block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",",
+                                             newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types=schema, strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
+        for batch in reader:
+            yield pa.Table.from_batches([batch]).select(names).cast(schema)
+
+    return tables(), meta

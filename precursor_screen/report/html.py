@@ -26,13 +26,15 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from precursor_screen import __version__
-from precursor_screen.errors import InputError
-from precursor_screen.io.writers import atomic_open
-from precursor_screen.manifest import file_sha256
 from precursor_screen.chem.depict import Drawer
+from precursor_screen.errors import InputError
+from precursor_screen.io.writers import write_text
+from precursor_screen.manifest import file_sha256
+from precursor_screen.reference import builtin_drugs
 from precursor_screen.results import COLUMNS, verdict_row
+from precursor_screen.rules.groups import load_groups
 from precursor_screen.types import FLAG_ORDER, Verdict
+from precursor_screen.version import __version__
 
 __all__ = ["HtmlReport", "write_html", "write_html_from_results", "render_verdicts", "render_results",
            "parse_route", "MAX_CARDS", "MAX_TABLE_ROWS"]
@@ -140,7 +142,7 @@ def write_html_from_results(path: str, rows: Iterable[Mapping[str, Any]], metada
     differs from the one the rows record); ``groups`` defaults to the shipped groups; ``source``
     names the results file in the report.
     """
-    _write(path, render_results(rows, metadata, reference, groups=groups, source=source,
+    write_text(path, render_results(rows, metadata, reference, groups=groups, source=source,
                                 max_cards=max_cards, max_table_rows=max_table_rows))
 
 
@@ -162,11 +164,6 @@ def render_results(rows: Iterable[Mapping[str, Any]], metadata: Mapping[str, Any
     for r in rows:
         report.add_row(r, source=source)
     return report.html(metadata, source=source)
-
-
-def _write(path: str, text: str) -> None:
-    with atomic_open(path, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
 
 
 class HtmlReport:
@@ -251,14 +248,12 @@ class HtmlReport:
         cards = self._strongest()
         groups = self.groups
         if groups is None and any(e.text("group_id") for e in cards):
-            from precursor_screen.rules.groups import load_groups
-
             groups = load_groups()
         return _Report(self, cards, metadata, groups, source).html()
 
     def write(self, path: str, metadata: Mapping[str, Any], source: str = "") -> None:
         """Write the page to ``path`` atomically."""
-        _write(path, self.html(metadata, source))
+        write_text(path, self.html(metadata, source))
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -279,8 +274,6 @@ class _Report:
             self.substances.setdefault((s.id, s.list_name), s)
             self.by_id.setdefault(s.id, s)
         # the controlled drugs named by drug-precursor flags (structure and control for the card)
-        from precursor_screen.reference import builtin_drugs
-
         for t in builtin_drugs():
             self.substances.setdefault((t.id, t.list_name), t)
         self.counts = rows.counts

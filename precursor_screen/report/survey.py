@@ -13,9 +13,9 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from precursor_screen.io.writers import atomic_open
+from precursor_screen.chem.depict import Drawer
 
-__all__ = ["group_text", "group_html", "derivatives_html", "write_report"]
+__all__ = ["group_text", "group_html", "derivatives_html"]
 
 MAX_DRAWN = 60   # structures drawn per section; the rest are listed as text
 MAX_LISTED = 5000  # further rows listed per section; the data output has them all
@@ -58,8 +58,6 @@ def _meta_table(meta: Mapping[str, Any]) -> str:
 
 def _cards(drawer: Any, items: Sequence[tuple[str, str, str]]) -> str:
     """Structure cards (smiles, title, note) for the first MAX_DRAWN, a table for the rest."""
-    from precursor_screen.chem.depict import Drawer
-
     out = []
     for smiles, title, note in items[:MAX_DRAWN]:
         sym = drawer.draw(smiles, size=(180, 135))
@@ -123,8 +121,6 @@ def group_text(impacts: Iterable[Any], meta: Mapping[str, Any], *, examples: int
 
 def group_html(impacts: Iterable[Any], meta: Mapping[str, Any]) -> str:
     """The impact report as one self-contained HTML page."""
-    from precursor_screen.chem.depict import Drawer
-
     drawer = Drawer()
     body = [f"<h1>Impact of draft groups: {esc(meta.get('parameters', {}).get('group_file'))}</h1>",
             _meta_table(meta)]
@@ -171,8 +167,6 @@ def group_html(impacts: Iterable[Any], meta: Mapping[str, Any]) -> str:
 
 def derivatives_html(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
     """Derivatives per substance, ranked: structures for the first ones, a table of all."""
-    from precursor_screen.chem.depict import Drawer
-
     drawer = Drawer()
     body = ["<h1>Derivatives of listed substances</h1>", _meta_table(meta)]
     by_substance: dict[str, list[Mapping[str, Any]]] = {}
@@ -188,14 +182,3 @@ def derivatives_html(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any])
                                      f"{r['relation']}, Tanimoto {r['similarity']:.3f}: "
                                      f"{r['reason']}") for r in items]))
     return _page("derivatives", "".join(body), drawer)
-
-
-def write_report(path: str, text: str) -> None:
-    """Write a report atomically (``-``: stdout)."""
-    from precursor_screen.io.writers import write_text
-
-    if path == "-":
-        write_text(path, text)
-        return
-    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)

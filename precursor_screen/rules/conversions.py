@@ -33,16 +33,16 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
-from precursor_screen.errors import ShippedDataError
 from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.errors import ShippedDataError
+from precursor_screen.rules.files import data_file
 from precursor_screen.types import Route, Step
 
 __all__ = [
@@ -429,18 +429,7 @@ def read_rule_file(path: str | Path | None, shipped: str) -> tuple[dict[str, Any
     is missing or unreadable, or not valid TOML."""
     if path is None:
         source = shipped
-        try:
-            resource = resources.files("precursor_screen.rules") / "data" / shipped
-            text = resource.read_text(encoding="utf-8") if resource.is_file() else None
-        except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-            text = None
-        if text is None:
-            fallback = Path(__file__).parent / "data" / shipped
-            try:
-                text = fallback.read_text(encoding="utf-8")
-            except OSError:
-                raise ShippedDataError(
-                    f"{shipped}: shipped rule file is missing ({fallback})") from None
+        text = data_file(shipped).read_text(encoding="utf-8")
     else:
         source = str(path)
         try:

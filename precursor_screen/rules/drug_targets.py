@@ -31,13 +31,15 @@ from typing import Any
 
 from rdkit import Chem
 
-from precursor_screen.errors import ShippedDataError
+from precursor_screen.chem.standardize import Standardized, match_key
+from precursor_screen.reference import builtin_drugs
 from precursor_screen.rules.conversions import RuleSet, load_conversion_rules
+from precursor_screen.rules.files import data_file
 from precursor_screen.rules.gates import RouteGate, flag_floor, gate_problems
 from precursor_screen.rules.groups import Group, GroupSet, load_groups
 from precursor_screen.rules.synthesis import SynthesisRuleSet, synthesis_rule_set
-from precursor_screen.chem.standardize import Standardized, match_key
 from precursor_screen.types import Hit, Route, Step
+from scheduled_substances.drugs import DrugRegistry
 
 __all__ = ["DrugTargets", "DRUG_GROUPS_FILE", "DRUG_LIST", "GROUP_LIST", "SCORE_LISTED",
            "SCORE_GROUP", "load_drug_groups"]
@@ -87,23 +89,8 @@ def load_drug_groups(path: str | Path | None = None) -> GroupSet:
     ('uk-generic-cathinones', 'uk-generic-phenethylamines', 'us-fentanyl-related-substances')
     """
     if path is None:
-        path = _data_file(DRUG_GROUPS_FILE)
+        path = data_file(DRUG_GROUPS_FILE)
     return load_groups(path)
-
-
-def _data_file(name: str) -> Path:
-    from importlib import resources
-
-    try:
-        resource = resources.files("precursor_screen.rules") / "data" / name
-        if resource.is_file():
-            return Path(str(resource))
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-        pass
-    fallback = Path(__file__).parent / "data" / name
-    if not fallback.is_file():
-        raise ShippedDataError(f"{name}: shipped data file is missing ({fallback})")
-    return fallback
 
 
 class DrugTargets:
@@ -124,9 +111,6 @@ class DrugTargets:
     def __init__(self, registry: Any = None, *, as_of: dt.date | None = None,
                  rules: SynthesisRuleSet | None = None, unmask: RuleSet | None = None,
                  groups: GroupSet | None = None) -> None:
-        from precursor_screen.reference import builtin_drugs
-        from scheduled_substances.drugs import DrugRegistry
-
         if registry is None:
             registry = builtin_drugs()
         if not isinstance(registry, DrugRegistry):

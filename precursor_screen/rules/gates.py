@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from itertools import permutations
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
 __all__ = ["RouteGate", "refined_skeleton", "substrate_cores", "gate_problems", "flag_floor",
-           "rules_keep_skeletons", "HETERO"]
+           "rules_keep_skeletons", "skeleton_gates", "HETERO"]
 
 HETERO = "$(*~[!#6;!#1])"
 """Atom primitive: bears a heteroatom (any element but carbon and hydrogen)."""
@@ -475,8 +476,6 @@ def _swapped_group(reactant: Chem.Mol, product: Chem.Mol, r_by_map: dict[int, Ch
     """Product atoms that only replace like for like: the unmapped product atoms, when they
     match unmapped substrate atoms one to one with the same elements, bonds and attachments to
     mapped atoms (a transesterification puts a methoxy where an alkoxy was). Else empty."""
-    from itertools import permutations
-
     p_new = [a for a in product.GetAtoms() if a.GetAtomMapNum() not in r_by_map]
     r_new = [a for a in reactant.GetAtoms() if not a.GetAtomMapNum()]
     if not p_new or len(p_new) > len(r_new) or len(r_new) > 6:
@@ -504,6 +503,49 @@ def _swapped_group(reactant: Chem.Mol, product: Chem.Mol, r_by_map: dict[int, Ch
 
 
 # -- the gate -----------------------------------------------------------------------------------
+
+def _skeleton(mol: Chem.Mol) -> Chem.Mol:
+    """``mol`` without its terminal heteroatoms, ring info recomputed (not sanitized)."""
+    rw = Chem.RWMol(mol)
+    for i in sorted((a.GetIdx() for a in rw.GetAtoms() if a.GetAtomicNum() != 6 and a.GetDegree() <= 1),
+                    reverse=True):
+        rw.RemoveAtom(i)
+    out = rw.GetMol()
+    out.UpdatePropertyCache(False)
+    Chem.FastFindRings(out)
+    return out
+
+
+def skeleton_gates(targets: Sequence[Chem.Mol]) -> tuple[Chem.Mol, ...]:
+    """Queries a candidate must match for any unmasking route to reach one of ``targets``.
+
+    The unmasking rules only remove atoms, change bond orders outside aromatic rings, open rings
+    and swap terminal heteroatoms (C=O, OH, NH2, Cl); they never make a ring, a carbon or a
+    non-terminal heteroatom. So a route's product keeps, inside the candidate, its skeleton: its
+    carbons and non-terminal heteroatoms, aromatic bonds aromatic, ring bonds in rings. Each
+    target gives that skeleton as a query (elements kept, non-aromatic bonds of any order); the
+    queries implied by smaller ones are dropped, leaving a handful (for the built-in list: a
+    piperidine ring, aryl-C-C-C, an N-acyl-aniline skeleton, a benzodioxole-C).
+    """
+    found: dict[str, tuple[Chem.Mol, Chem.Mol]] = {}
+    for mol in targets:
+        sk = _skeleton(mol)
+        if sk.GetNumAtoms() == 0:
+            continue
+        symbols = [f"[#{a.GetAtomicNum()}]" for a in sk.GetAtoms()]
+        bonds = [":" if b.GetIsAromatic() else ("!:;@" if b.IsInRing() else "!:") for b in sk.GetBonds()]
+        smarts = Chem.MolFragmentToSmiles(sk, atomsToUse=list(range(sk.GetNumAtoms())),
+                                          atomSymbols=symbols, bondSymbols=bonds or None,
+                                          isomericSmiles=False, allBondsExplicit=True)
+        query = Chem.MolFromSmarts(smarts)
+        if query is not None:
+            found.setdefault(smarts, (sk, query))
+    minimal: list[Chem.Mol] = []
+    for sk, query in sorted(found.values(), key=lambda sq: sq[0].GetNumAtoms()):
+        if not any(sk.HasSubstructMatch(q) for q in minimal):
+            minimal.append(query)
+    return tuple(minimal)
+
 
 class RouteGate:
     """Queries a molecule must match to reach one of the targets in at most two rule steps.

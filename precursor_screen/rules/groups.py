@@ -20,16 +20,17 @@ import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 from rdkit import Chem
 
-from precursor_screen.errors import PrecursorScreenError, ReferenceFileError, ShippedDataError
+from precursor_screen.chem.fingerprint import get_recipe
 from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize_smiles
+from precursor_screen.errors import PrecursorScreenError, ReferenceFileError, ShippedDataError
+from precursor_screen.rules.files import DATA_DIR
 
 __all__ = ["Group", "Example", "GroupSet", "load_groups", "load_group_file", "shipped_group_files",
            "GROUP_FILE", "STATUSES"]
@@ -217,8 +218,6 @@ class GroupSet:
         """Each group's queries as pattern-fingerprint words (a query's bits must all be in a
         matching molecule's pattern fingerprint: a cheap necessary condition)."""
         if self._screens is None:
-            from precursor_screen.chem.fingerprint import get_recipe
-
             recipe = get_recipe("pattern")
             screens: dict[str, list[Any]] = {}
             for g in self._groups:
@@ -281,20 +280,9 @@ class GroupSet:
 
 # --- loading -------------------------------------------------------------------------------------
 
-def _data_dir() -> Traversable:
-    try:
-        data = resources.files("precursor_screen.rules") / "data"
-        if data.is_dir():
-            return data
-    except (ModuleNotFoundError, TypeError):  # pragma: no cover - unusual installs
-        pass
-    return Path(__file__).parent / "data"
-
-
 def shipped_group_files() -> list[Traversable]:
     """Return the shipped group files (``rules/data/groups*.toml``), sorted by name."""
-    data = _data_dir()
-    files = [f for f in data.iterdir() if f.name.startswith("groups") and f.name.endswith(".toml")]
+    files = [f for f in DATA_DIR.iterdir() if f.name.startswith("groups") and f.name.endswith(".toml")]
     return sorted(files, key=lambda f: f.name)
 
 

@@ -50,6 +50,7 @@ from rdkit.Chem import rdSubstructLibrary
 from precursor_screen.errors import PrecursorScreenError
 from precursor_screen.chem.fingerprint import Recipe, _bitwise_count, get_recipe
 from precursor_screen.search.tanimoto import IndexFileError, _read_array, _read_manifest, _write_dir
+from precursor_screen.version import __version__
 
 __all__ = ["SubstructureIndex", "QueryError", "atom_difference"]
 
@@ -327,7 +328,6 @@ class SubstructureIndex:
 
     def manifest(self) -> dict[str, Any]:
         """Return what :meth:`save` writes to ``manifest.json``."""
-        from precursor_screen import __version__
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "count": len(self),
                 "recipe": self.recipe.manifest(), "has_ids": self.ids is not None,
                 "screen": self.layout,

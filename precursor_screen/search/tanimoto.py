@@ -56,6 +56,7 @@ import rdkit
 from precursor_screen.errors import PrecursorScreenError
 from precursor_screen.chem.fingerprint import Recipe, _bitwise_count
 from precursor_screen.chem.fingerprint import popcounts as _popcounts
+from precursor_screen.version import __version__
 
 __all__ = ["TanimotoIndex", "HitArrays", "IndexFileError", "tanimoto", "tanimoto_from_counts"]
 
@@ -524,7 +525,6 @@ class TanimotoIndex:
 
     def manifest(self) -> dict[str, Any]:
         """Return what :meth:`save` writes to ``manifest.json``: format, counts, recipe, versions."""
-        from precursor_screen import __version__
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "count": len(self),
                 "fp_size": self.fp_size, "code_size": self.code_size,
                 "profile_segments": self.profile_segments, "profile_cap": self.profile_cap,

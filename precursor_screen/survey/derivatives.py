@@ -29,25 +29,22 @@ from typing import Any
 from rdkit import Chem
 
 from precursor_screen.chem.parse import quiet_rdkit
-from precursor_screen.results import route_text
 from precursor_screen.chem.standardize import StandardizeError, match_key, standardize_smiles
+from precursor_screen.errors import UnknownSubstanceError
+from precursor_screen.parallel import ordered_map
+from precursor_screen.results import DERIVATIVES, names, route_text
+from precursor_screen.rules.gates import RouteGate, rules_keep_skeletons, skeleton_gates
 from precursor_screen.types import Route
 
 __all__ = ["Derivative", "DerivativeParameters", "RELATIONS", "find_derivatives",
-           "derivative_row", "DERIVATIVE_COLUMNS", "survey_substances", "BULK_CATEGORIES"]
+           "derivative_row", "derivative_rows", "DERIVATIVE_COLUMNS", "survey_substances"]
 
 RELATIONS = ("identical", "converts", "group", "contains", "similar", "contained_in")
 """Relations, strongest first (the ranking order)."""
-BULK_CATEGORIES = frozenset({"2A", "2B", "3"})
-"""Bulk solvents and reagents: left out of ``--all`` unless asked for (every acetate ester would
-be a 'derivative' of acetic anhydride)."""
 _STRENGTH = {r: i for i, r in enumerate(RELATIONS)}
 _CHUNK = 256   # conversion candidates per worker task
 
-DERIVATIVE_COLUMNS: tuple[tuple[str, type], ...] = (
-    ("rank", int), ("substance_id", str), ("substance_name", str), ("row", int), ("id", str),
-    ("smiles", str), ("relation", str), ("relations", str), ("similarity", float),
-    ("reason", str), ("route", str), ("group_ids", str), ("atoms_added", int))
+DERIVATIVE_COLUMNS = names(DERIVATIVES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +93,16 @@ def survey_substances(reference: Any, names: Sequence[str] = (), *, all_: bool =
     """The listed substances to survey: named ones (id, name, synonym or CAS), or all of them.
 
     With ``all_`` every organic structure of the list, without bulk Category 2A/2B/3 chemicals
-    unless ``include_bulk``; a named substance is always taken.
+    (every acetate ester would be a 'derivative' of acetic anhydride) unless ``include_bulk``;
+    a named substance is always taken.
     """
     if all_:
         return [s for s in reference.structures() if not s.is_inorganic
-                and (include_bulk or s.eu_category not in BULK_CATEGORIES)]
+                and (include_bulk or not s.is_bulk)]
     out = []
     for name in names:
         s = reference.find(name)
         if s.parent is None:
-            from precursor_screen.errors import UnknownSubstanceError
-
             raise UnknownSubstanceError(f"{s.name} is not one structure (a product category); "
                                         "there is nothing to compare with")
         if s not in out:
@@ -226,8 +222,6 @@ def _groups(library: Any, si: int, s: Any, groups: Any, found: dict[tuple[int, i
 def _conversions(library: Any, substances: Sequence[Any], rules: Any, p: DerivativeParameters,
                  jobs: int, client: Any, found: dict[tuple[int, int], _Found]) -> None:
     """Rows the rules turn into a substance: skeleton-gate candidates, then RuleSet.apply."""
-    from precursor_screen.rules.gates import rules_keep_skeletons
-
     refined = rules_keep_skeletons(rules)
     wanted: dict[int, list[int]] = {}   # row -> substance indexes whose skeleton it holds
     for si, s in enumerate(substances):
@@ -267,13 +261,10 @@ def _conversion_gates(target: Chem.Mol, refined: bool) -> list[Chem.Mol]:
     kept, carbons that bore a heteroatom still bear one) when the rules keep what that argument
     needs (``refined``, from `rules_keep_skeletons`), else the plain skeleton (elements and
     bonds). On MOSES the refined one leaves far fewer rows to run the rules on."""
-    from precursor_screen.rules.gates import RouteGate
-    from precursor_screen.screen import _skeleton_gates
-
     if refined:
         return [Chem.MolFromSmarts(smarts) for smarts, _size, _unmask
                 in RouteGate([target], [], []).entries]
-    return list(_skeleton_gates([target]))
+    return list(skeleton_gates([target]))
 
 
 def _convert_chunk(chunk: Sequence[tuple[int, str, tuple[int, ...]]], rules: Any,
@@ -321,12 +312,8 @@ def _run_tasks(fn: Any, tasks: Sequence[Any], args: tuple[Any, ...], jobs: int
         for chunk in tasks:
             yield from fn(chunk, *args)
         return
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(args,)) as pool:
-        for result in pool.imap(_work, tasks):
-            yield from result
+    for result in ordered_map(_work, tasks, jobs, _init_worker, (args,)):
+        yield from result
 
 
 def _ranked(library: Any, substances: Sequence[Any], found: dict[tuple[int, int], _Found]
@@ -360,3 +347,15 @@ def derivative_row(d: Derivative, rank: int) -> dict[str, Any]:
             "relations": ";".join(d.relations), "similarity": round(d.similarity, 4),
             "reason": "; ".join(d.reasons), "route": route_text(d.route),
             "group_ids": ";".join(d.group_ids), "atoms_added": d.atoms_added}
+
+
+def derivative_rows(found: Sequence[Derivative]) -> list[dict[str, Any]]:
+    """The rows of ranked derivatives (as `find_derivatives` returns them), ranked 1, 2, ...
+    within each substance."""
+    rows = []
+    rank, last = 0, None
+    for d in found:
+        rank = rank + 1 if d.substance_id == last else 1
+        last = d.substance_id
+        rows.append(derivative_row(d, rank))
+    return rows

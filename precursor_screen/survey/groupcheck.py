@@ -23,15 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from precursor_screen.chem.parse import quiet_rdkit
-from precursor_screen.results import route_text
-from precursor_screen.chem.standardize import Standardized, StandardizeError, match_key, standardize_smiles
+from precursor_screen.chem.standardize import Standardized, parent_or_none, smiles_key
+from precursor_screen.reference import builtin_registry
+from precursor_screen.results import GROUP_FINDINGS, names, route_text
 
 __all__ = ["Finding", "GroupImpact", "check_groups", "finding_row", "FINDING_COLUMNS", "VERDICTS"]
 
 VERDICTS = ("covered", "missed", "captured", "collateral", "unreadable")
-FINDING_COLUMNS: tuple[tuple[str, type], ...] = (
-    ("group_id", str), ("set", str), ("verdict", str), ("row", int), ("id", str), ("name", str),
-    ("smiles", str), ("reason", str))
+FINDING_COLUMNS = names(GROUP_FINDINGS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +70,19 @@ class GroupImpact:
                               "distinct": self.library_distinct}
         return out
 
+    def summary(self) -> str:
+        """One line: listed substances and designer precursors covered and missed, library
+        compounds captured, legitimate chemicals caught (collateral)."""
+        c = self.counts()
+        lib = (f", library {self.library_captured} captured"
+               if self.library_captured is not None else "")
+        collateral = sum(v.get("collateral", 0) for k, v in c.items()
+                         if k not in ("listed", "designer", "library"))
+        return (f"[{self.group.id}] listed covered {c.get('listed', {}).get('covered', 0)}, "
+                f"missed {c.get('listed', {}).get('missed', 0)}; designer precursors covered "
+                f"{c.get('designer', {}).get('covered', 0)}, missed "
+                f"{c.get('designer', {}).get('missed', 0)}{lib}; collateral {collateral}")
+
 
 def check_groups(draft: Any, *, reference: Any, rules: Any, designer: Sequence[Any] = (),
                  legitimate: Mapping[str, Sequence[Any]] | None = None, library: Any = None,
@@ -85,8 +97,8 @@ def check_groups(draft: Any, *, reference: Any, rules: Any, designer: Sequence[A
     legitimate = dict(legitimate or {})
     listed = [s for s in reference.structures() if not s.is_inorganic]
     with quiet_rdkit():
-        parsed_designer = [(c, _parent(c.smiles)) for c in designer]
-        parsed_legit = {name: [(c, _parent(c.smiles) if c.status == "ok" else None) for c in comps]
+        parsed_designer = [(c, parent_or_none(c.smiles)) for c in designer]
+        parsed_legit = {name: [(c, parent_or_none(c.smiles) if c.status == "ok" else None) for c in comps]
                         for name, comps in legitimate.items()}
         impacts = []
         parent_keys = {g.id: _parent_keys(g, reference) for g in draft}
@@ -96,7 +108,7 @@ def check_groups(draft: Any, *, reference: Any, rules: Any, designer: Sequence[A
 
         def products(std: Standardized) -> list[tuple[str, Any]]:
             if std.key not in routes:
-                routes[std.key] = [(_key(r.product), r) for r in
+                routes[std.key] = [(smiles_key(r.product), r) for r in
                                    rules.apply(std, depth=depth, max_heavy_atoms=largest,
                                                max_products=2000)]
             return routes[std.key]
@@ -173,7 +185,7 @@ def _library(impact: GroupImpact, draft: Any, group: Any, library: Any, examples
                                           info["heavy_atoms"]):
         if group.max_heavy_atoms is not None and size > group.max_heavy_atoms:
             continue
-        std = _parent(smi)
+        std = parent_or_none(smi)
         if std is None or not draft.is_member(std, group):
             continue
         captured += 1
@@ -188,8 +200,6 @@ def _library(impact: GroupImpact, draft: Any, group: Any, library: Any, examples
 
 def _parent_keys(group: Any, reference: Any) -> dict[str, tuple[str, int]]:
     """Stereo-free key -> (name, heavy atoms) of the group's parents found in the registry."""
-    from precursor_screen.reference import builtin_registry
-
     full = builtin_registry()
     out = {}
     for pid in group.parents:
@@ -208,18 +218,8 @@ def _member_reason(group: Any) -> str:
     return f"member of {'adopted' if group.adopted else 'draft'} group {group.id}"
 
 
-def _parent(smiles: str) -> Standardized | None:
-    try:
-        return standardize_smiles(smiles)
-    except StandardizeError:
-        return None
 
 
-def _key(smiles: str) -> str:
-    from rdkit import Chem
-
-    mol = Chem.MolFromSmiles(smiles)
-    return match_key(mol) if mol is not None else ""
 
 
 def finding_row(f: Finding) -> dict[str, Any]:

@@ -44,27 +44,32 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import (FIRST_COMPLETED, Future, ProcessPoolExecutor,
-                                ThreadPoolExecutor, wait)
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import rdkit
 from rdkit import Chem
 
-from precursor_screen.errors import PrecursorScreenError
 from precursor_screen.chem.fingerprint import Recipe, get_recipe
-from precursor_screen.search.tanimoto import HitArrays, TanimotoIndex
-from precursor_screen.chem.parse import parse_record, quiet_rdkit
-from precursor_screen.io.readers import Record
-from precursor_screen.manifest import file_sha256
-from precursor_screen.search.substructure import QueryError, SubstructureIndex
+from precursor_screen.chem.parse import parse_record, parse_smiles, quiet_rdkit
 from precursor_screen.chem.standardize import StandardizeError, standardize
+from precursor_screen.errors import InputError, PrecursorScreenError, UnknownSubstanceError
+from precursor_screen.io.readers import Record, read_inputs
+from precursor_screen.manifest import file_sha256
+from precursor_screen.parallel import dask_wait_some, dask_workers, process_executor, windowed
+from precursor_screen.search.substructure import QueryError, SubstructureIndex
+from precursor_screen.search.tanimoto import HitArrays, TanimotoIndex
+from precursor_screen.version import __version__
 
 __all__ = ["LibraryIndex", "LibraryIndexError", "Shard", "build_index", "build_shard",
-           "FORMAT", "FORMAT_VERSION", "DEFAULT_SHARD_SIZE", "TABLE_COLUMNS", "merge_hits"]
+           "FORMAT", "FORMAT_VERSION", "DEFAULT_SHARD_SIZE", "TABLE_COLUMNS", "merge_hits",
+           "Query", "read_queries", "similar_rows", "smarts_rows"]
 
 FORMAT = "precursor-screen/library-index"
 FORMAT_VERSION = 1
@@ -116,8 +121,6 @@ def build_shard(directory: str, name: str, first_row: int,
     worker process or on a Dask worker: everything it needs comes in its arguments, and the
     shard appears under its final name only when complete.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     similarity = Recipe.from_manifest(recipes[0])
     pattern = Recipe.from_manifest(recipes[1])
@@ -270,46 +273,24 @@ def _run_shards(batches: Iterator[tuple[str, int, list[Any]]], directory: str,
         for name, first, batch in batches:
             finished(build_shard(directory, name, first, batch, recipes))
         return done
-    limit = 2 * max(jobs, 1) if client is None else 2 * max(len(client.scheduler_info().get(
-        "workers", {})), 1)
-    pending: set[Any] = set()
     if client is not None:
-        from dask.distributed import wait as dask_wait
-
-        for name, first, batch in batches:
+        def submit(item: tuple[str, int, list[Any]]) -> Any:
+            name, first, batch = item
             data = client.scatter([batch], hash=False)[0]   # straight to a worker, not the graph
-            pending.add(client.submit(build_shard, directory, name, first, data, recipes,
-                                      pure=False))
-            while len(pending) >= limit:
-                ready, pending = dask_wait(pending, return_when="FIRST_COMPLETED")
-                pending = set(pending)
-                for fut in ready:
-                    finished(fut.result())
-        for fut in pending:
-            finished(fut.result())
-        return done
-    import multiprocessing as mp
+            return client.submit(build_shard, directory, name, first, data, recipes, pure=False)
 
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures: set[Future[Shard]] = set()
-        for name, first, batch in batches:
-            futures.add(pool.submit(build_shard, directory, name, first, batch, recipes))
-            while len(futures) >= limit:
-                ready, futures = wait(futures, return_when=FIRST_COMPLETED)
-                for fut in ready:
-                    finished(fut.result())
-        for fut in futures:
-            finished(fut.result())
+        for shard in windowed(submit, batches, 2 * dask_workers(client), dask_wait_some):
+            finished(shard)
+        return done
+    with process_executor(jobs) as pool:
+        for shard in windowed(lambda item: pool.submit(build_shard, directory, *item, recipes),
+                              batches, 2 * max(jobs, 1)):
+            finished(shard)
     return done
 
 
 def _manifest(previous: Mapping[str, Any], recipes: tuple[Mapping[str, Any], Mapping[str, Any]],
               shard_size: int, shards: Sequence[Shard]) -> dict[str, Any]:
-    import faiss
-    import pyarrow
-
-    from precursor_screen import __version__
 
     unreadable: Counter[str] = Counter()
     for s in shards:
@@ -324,7 +305,7 @@ def _manifest(previous: Mapping[str, Any], recipes: tuple[Mapping[str, Any], Map
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "tool": "precursor-screen", "tool_version": __version__,
         "rdkit_version": rdkit.__version__, "numpy_version": np.__version__,
-        "faiss_version": faiss.__version__, "pyarrow_version": pyarrow.__version__,
+        "faiss_version": faiss.__version__, "pyarrow_version": pa.__version__,
         "created": previous.get("created", _now()), "updated": _now(),
         "standardization": "precursor_screen.chem.standardize.standardize: parent structure (salts, "
                            "solvents and charges removed); key = stereo-free canonical SMILES",
@@ -427,7 +408,6 @@ class LibraryIndex:
 
     def table(self, shard: Shard, columns: Sequence[str] = TABLE_COLUMNS) -> Any:
         """The shard's Parquet table (pyarrow), read once per column set."""
-        import pyarrow.parquet as pq
 
         key = (shard.name, tuple(columns))
         if key not in self._tables:
@@ -437,7 +417,6 @@ class LibraryIndex:
 
     def iter_tables(self, columns: Sequence[str] = TABLE_COLUMNS) -> Iterator[Any]:
         """Each shard's table in row order, read one at a time (not kept)."""
-        import pyarrow.parquet as pq
 
         for shard in self.shards:
             yield pq.read_table(self.path / "shards" / shard.name / TABLE_FILE,
@@ -805,3 +784,86 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+# ---------------------------------------------------------------------- queries
+
+
+Query = tuple[int, str, str, "Chem.Mol | None", str]
+"""(row, id, the query as given, its standardized parent or None, status)."""
+
+
+def read_queries(text: str, registry: Any, *, fmt: str | None = None,
+                 smiles_column: str | None = None, id_column: str | None = None
+                 ) -> tuple[list[Query], list[str]]:
+    """The queries ``text`` stands for, and the files read: a file of molecules (or ``-``), one
+    SMILES, or the name, id or CAS number of a substance on ``registry``. A query that cannot be
+    read keeps its row with the reason as status; text that is none of these raises InputError."""
+
+    def one(row: int, ident: str, smiles: str, molblock: str | None = None,
+            error: str = "") -> Query:
+        if error:
+            return row, ident, smiles, None, error
+        mol, problem = parse_record(smiles, molblock)
+        if mol is None:
+            return row, ident, smiles, None, problem
+        try:
+            return row, ident, smiles, standardize(mol).mol, "ok"
+        except StandardizeError as exc:
+            return row, ident, smiles, None, str(exc)
+
+    if text == "-" or os.path.isfile(text):
+        return ([one(r.row, r.id, r.smiles, r.molblock, r.error)
+                 for r in read_inputs((text,), fmt=fmt, smiles_column=smiles_column,
+                                      id_column=id_column)], [text])
+    mol, _ = parse_smiles(text)
+    if mol is not None:
+        return [one(0, text, text)], []
+    try:
+        s = registry.find(text)
+    except UnknownSubstanceError:
+        raise InputError(f"{text!r} is not a file, a SMILES RDKit can read, or a listed "
+                         "substance's name, id or CAS") from None
+    if not s.smiles:
+        raise InputError(f"{s.name} has no single structure")
+    return [one(0, s.id, s.smiles)], []
+
+
+def similar_rows(index: LibraryIndex, queries: Sequence[Query], *, threshold: float | None = None,
+                 top: int | None = None, client: Any = None, batch: int = 1024,
+                 on_batch: Callable[[int], None] = lambda n: None) -> Iterator[dict[str, Any]]:
+    """``search --similar`` rows (results.SEARCH_SIMILAR): for each query its hits, best first
+    (``top`` most similar, else every row at or above ``threshold``); an unreadable query gives
+    one row with its status. Queries are searched ``batch`` at a time; ``on_batch`` gets each
+    batch's size when it is done."""
+    for lo in range(0, len(queries), batch):
+        part = queries[lo:lo + batch]
+        good = [q for q in part if q[3] is not None]
+        for q in part:
+            if q[3] is None:
+                yield {"query_row": q[0], "query_id": q[1], "query_smiles": q[2],
+                       "query_status": q[4], "rank": None, "row": None, "id": None,
+                       "smiles": None, "similarity": None}
+        if good:
+            packed = index.fingerprints([q[3] for q in good])
+            hits = (index.top_k(packed, top, client=client) if top
+                    else index.similar(packed, float(threshold or 0), client=client))
+            info = index.rows(hits.rows, ("id", "smiles"))
+            ids, smis = info["id"], info["smiles"]
+            for qi, q in enumerate(good):
+                lo_hit, hi_hit = int(hits.lims[qi]), int(hits.lims[qi + 1])
+                for rank, h in enumerate(range(lo_hit, hi_hit), start=1):
+                    yield {"query_row": q[0], "query_id": q[1], "query_smiles": q[2],
+                           "query_status": "ok", "rank": rank, "row": int(hits.rows[h]),
+                           "id": ids[h], "smiles": smis[h], "similarity": float(hits.scores[h])}
+        on_batch(len(part))
+
+
+def smarts_rows(index: LibraryIndex, pattern: str, *, client: Any = None
+                ) -> list[dict[str, Any]]:
+    """``search --smarts`` rows (results.SEARCH_SMARTS): every library row matching ``pattern``,
+    ascending."""
+    rows = index.smarts(pattern, client=client)
+    info = index.rows(rows, ("id", "smiles"))
+    return [{"row": row, "id": ident, "smiles": smi}
+            for row, ident, smi in zip(rows.tolist(), info["id"], info["smiles"])]

@@ -33,12 +33,17 @@ from typing import Any
 from rdkit import Chem
 
 from precursor_screen.chem.parse import quiet_rdkit
-from precursor_screen.results import route_text
-from precursor_screen.chem.standardize import Standardized, StandardizeError, match_key, standardize_smiles
+from precursor_screen.chem.standardize import (Standardized, StandardizeError, parent_or_none,
+                                               smiles_key, standardize_smiles)
+from precursor_screen.errors import UnknownSubstanceError
+from precursor_screen.results import ENUMERATE, names, route_text
+from precursor_screen.rules.synthesis import reverse_synthesis_rule_set
+from precursor_screen.survey.derivatives import survey_substances
 from precursor_screen.types import Route, Step
 
 __all__ = ["MaskedForm", "enumerate_masked", "enumerate_drug_precursors", "masked_row",
-           "MASK_COLUMNS", "CARBOXYL_FORMS", "PRECURSORS", "DRUGS"]
+           "enumeration_targets", "enumeration_summary", "MASK_COLUMNS", "CARBOXYL_FORMS",
+           "PRECURSORS", "DRUGS"]
 
 CARBOXYL_FORMS = ("ester-hydrolysis", "transesterification", "amide-hydrolysis",
                   "nitrile-to-acid", "nitrile-to-amide")
@@ -54,12 +59,7 @@ PRECURSORS = "precursors"
 DRUGS = "controlled drugs"
 """`MaskedForm.registry` of a controlled drug's pre-precursors."""
 
-MASK_COLUMNS: tuple[tuple[str, type], ...] = (
-    ("substance_id", str), ("substance_name", str), ("registry", str), ("masks", int),
-    ("smiles", str),
-    ("key", str), ("made_by", str), ("unmask_route", str), ("unmask_steps", int),
-    ("covered", str), ("covered_by", str), ("listed", str), ("groups", str),
-    ("known_designer_precursor", str), ("screen_flag", str))
+MASK_COLUMNS = names(ENUMERATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,7 @@ def enumerate_masked(substance: Any, *, rules: Any, groups: Any, reference: Any,
         for level, std, steps in found:
             back = next((r for r in rules.apply(std, depth=forward, max_products=2000,
                                                 max_heavy_atoms=size)
-                         if _key(r.product) == start.key), None)
+                         if smiles_key(r.product) == start.key), None)
             if back is None:
                 unproven += 1
                 continue
@@ -145,7 +145,7 @@ def _walk_back(start: Standardized, depth: int,
         following: list[tuple[Standardized, tuple[Step, ...]]] = []
 
         def add(smiles: str, steps: tuple[Step, ...]) -> Standardized | None:
-            std = _standardized(smiles)
+            std = parent_or_none(smiles)
             if std is None or std.key in seen:
                 return None
             seen.add(std.key)
@@ -175,7 +175,7 @@ def _put_masks(parent: Standardized, path: tuple[Step, ...], rules: Any, carboxy
     acids = len(parent.mol.GetSubstructMatches(_ACID))
     for route in rules.reverse(parent, 1, max_products):
         steps = path + route.steps
-        product = add(route.product, steps) or _standardized(route.product)
+        product = add(route.product, steps) or parent_or_none(route.product)
         if (product is None or route.steps[-1].rule_id in CARBOXYL_FORMS
                 or len(product.mol.GetSubstructMatches(_ACID)) <= acids):
             continue
@@ -183,16 +183,8 @@ def _put_masks(parent: Standardized, path: tuple[Step, ...], rules: Any, carboxy
             add(form.product, steps + form.steps)
 
 
-def _standardized(smiles: str) -> Standardized | None:
-    try:
-        return standardize_smiles(smiles)
-    except StandardizeError:
-        return None
 
 
-def _key(smiles: str) -> str:
-    mol = Chem.MolFromSmiles(smiles)
-    return match_key(mol) if mol is not None else ""
 
 
 def masked_row(f: MaskedForm, screen_flag: str = "") -> dict[str, Any]:
@@ -229,8 +221,6 @@ def enumerate_drug_precursors(drug: Any, *, targets: Any, unmask: Any, groups: A
     ``targets.rules`` by default); ``groups``, ``reference`` and ``known`` as in
     `enumerate_masked`. Counts as there.
     """
-    from precursor_screen.rules.synthesis import reverse_synthesis_rule_set
-
     if depth < 1:
         raise ValueError(f"depth must be at least 1, not {depth}")
     if drug.parent is None:
@@ -275,3 +265,56 @@ def _known_keys(known: Sequence[Any]) -> dict[str, str]:
         except StandardizeError:
             continue
     return out
+
+
+def enumeration_targets(reg: Any, drugs: Any, names: Sequence[str], registry: str = "auto",
+                        notify: Callable[[str], None] = lambda _msg: None
+                        ) -> list[tuple[str, Any]]:
+    """(registry, entry) for each name: a listed substance of ``reg``, a controlled drug of
+    ``drugs``, or (``registry="auto"``) whichever has the name, the precursor when both do
+    (``notify`` is told)."""
+    out: list[tuple[str, Any]] = []
+    for name in names:
+        precursor = drug = None
+        if registry in ("auto", "precursors"):
+            try:
+                precursor = survey_substances(reg, [name])[0]
+            except UnknownSubstanceError:
+                if registry == "precursors":
+                    raise
+        if registry in ("auto", "drugs"):
+            try:
+                drug = drugs.find(name)
+            except UnknownSubstanceError:
+                if registry == "drugs":
+                    raise
+        if precursor is None and drug is None:
+            raise UnknownSubstanceError(
+                f"{name!r} is neither a listed substance nor a controlled drug; try "
+                "`precursor-screen list --search TEXT` or `precursor-screen list --drugs "
+                "--search TEXT`")
+        if precursor is not None and drug is not None:
+            notify(f"note: {name!r} names the listed substance {precursor.name} and the "
+                   f"controlled drug {drug.name}; enumerating the listed substance "
+                   "(--registry drugs for the drug)")
+        entry = (PRECURSORS, precursor) if precursor is not None else (DRUGS, drug)
+        if entry not in out:
+            out.append(entry)
+    return out
+
+
+def enumeration_summary(target: Any, registry: str, forms: Sequence[MaskedForm],
+                        stats: dict[str, int], depth: int) -> str:
+    """One line on what `enumerate_masked` or `enumerate_drug_precursors` found for a target:
+    forms per depth, and how many the list, an adopted group or only a draft group covers."""
+    what = "pre-precursors and masked forms" if registry == DRUGS else "masked forms"
+    per_depth = ", ".join(f"{n} at {d}" for d in range(1, depth + 1)
+                          if (n := sum(1 for f in forms if f.masks == d)))
+    covered = sum(1 for f in forms if f.covered in ("listed", "controlled drug", "adopted group"))
+    return (f"{target.name} ({registry}): {len(forms)} {what} up to {depth} step(s)"
+            + (f" ({per_depth})" if per_depth else "") + f"; {covered} "
+            f"covered by the list or an adopted group, "
+            f"{sum(1 for f in forms if f.covered == 'draft group')} by draft groups "
+            f"only, {sum(1 for f in forms if f.covered == 'no')} not at all"
+            + (f"; {stats['unproven']} reverse products dropped (not undone by the "
+               "forward rules)" if stats["unproven"] else ""))

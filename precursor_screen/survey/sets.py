@@ -21,7 +21,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from rdkit import Chem
+
+from precursor_screen.chem.parse import parse_molblock
 from precursor_screen.errors import ShippedDataError
+from precursor_screen.io.readers import read_records
 
 __all__ = ["Compound", "load_designer_precursors", "load_legitimate", "read_compound_file"]
 
@@ -97,11 +101,6 @@ def load_legitimate() -> tuple[Compound, ...]:
 def read_compound_file(path: str, *, smiles_column: str | None = None,
                        id_column: str | None = None) -> tuple[Compound, ...]:
     """A user's set (any input format): one Compound per row, unreadable rows with their reason."""
-    from rdkit import Chem
-
-    from precursor_screen.chem.parse import parse_molblock
-    from precursor_screen.io.readers import read_records
-
     out = []
     for rec in read_records(path, smiles_column=smiles_column, id_column=id_column):
         smiles, status = rec.smiles, rec.error or "ok"

@@ -1,29 +1,25 @@
-"""`precursor-screen declarations` and `precursor-screen rescreen`: parse options, call the library.
-
-Import ``precursor_screen.cli`` before this module (as the CLI does): the shared reference
-options live there.
-"""
+"""``declarations`` and ``rescreen``: trade declarations, screened and re-screened."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from typing import Any
 
 import click
 
-from precursor_screen.cli_common import _progress, load_reference, reference_options
+from precursor_screen.cli.common import (check_dask, jobs, load_reference, progress,
+                                         progress_option, reference_options, reference_parameters)
+from precursor_screen.declarations.rescreen import rescreen
+from precursor_screen.declarations.resolve import Opsin
+from precursor_screen.declarations.run import (DaskExecutor, InlineExecutor, ProcessExecutor,
+                                               declarations_format, output_metadata,
+                                               run_declarations)
+from precursor_screen.declarations.schema import InputSpec, load_config, parse_column_options
+from precursor_screen.declarations.verdict import DeclarationConfig
+from precursor_screen.errors import InputError
+from precursor_screen.screen import ScreenParameters
 
-__all__ = ["declarations_cmd", "rescreen_cmd", "reference_parameters"]
-
-
-def reference_parameters(reference: str | None = None, as_of: dt.date | None = None,
-                         include: tuple[str, ...] = (), extra_reference: tuple[str, ...] = ()
-                         ) -> dict[str, Any]:
-    """The reference options as recorded in an output's parameters (library runs that pass the
-    same dict write the same metadata as the command)."""
-    return {"reference": reference or "", "as_of": str(as_of or ""), "include": list(include),
-            "extra_reference": list(extra_reference)}
+__all__ = ["declarations_cmd", "rescreen_cmd"]
 
 
 @click.command("declarations")
@@ -53,7 +49,7 @@ def reference_parameters(reference: str | None = None, as_of: dt.date | None = N
               help="Cap on distinct conversion products per structure.")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=5000, show_default=True,
               help="Rows per chunk: the unit of work, of resuming and of Parquet row groups.")
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
+@click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
               help="Worker processes on this machine (default 0: all cores).")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Start a Dask LocalCluster with this many worker processes.")
@@ -62,16 +58,15 @@ def reference_parameters(reference: str | None = None, as_of: dt.date | None = N
 @click.option("--work-dir", type=click.Path(file_okay=False),
               help="Where part files and the manifest go (default: OUTPUT.parts).")
 @click.option("--keep-parts", is_flag=True, help="Keep the work directory after success.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr (default: when stderr is a terminal).")
+@progress_option
 def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
                      input_format: str | None, delimiter: str | None, columns: tuple[str, ...],
                      config_file: str | None, map_files: tuple[str, ...], opsin: bool | None,
                      reference: str | None, as_of: dt.date | None,
                      extra_reference: tuple[str, ...], include: tuple[str, ...], depth: int,
-                     max_products: int, chunk_size: int, jobs: int, workers: int | None,
+                     max_products: int, chunk_size: int, n_jobs: int, workers: int | None,
                      scheduler: str | None, work_dir: str | None, keep_parts: bool,
-                     progress: bool | None) -> None:
+                     show_progress: bool | None) -> None:
     """Screen trade declarations: a verdict with its reason for every row.
 
     Each row is resolved to a structure (SMILES or InChI, then CAS number, then name, then OPSIN
@@ -84,18 +79,7 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
       precursor-screen declarations examples/declarations.csv -o verdicts.csv
       precursor-screen declarations exports/ --column cas='CAS RN' --workers 4 -o v.parquet
     """
-    from precursor_screen.errors import InputError
-    from precursor_screen.screen import ScreenParameters
-
-    from .distributed import DaskExecutor
-    from .run import InlineExecutor, ProcessExecutor, output_metadata, run_declarations
-    from .schema import InputSpec, load_config, parse_column_options
-    from .verdict import DeclarationConfig
-
-    if sum(bool(x) for x in (workers, scheduler)) > 1:
-        raise click.UsageError("--workers and --scheduler exclude each other")
-    if (workers or scheduler) and jobs:
-        raise click.UsageError("--jobs is for local processes; with Dask use --workers or --scheduler")
+    check_dask(scheduler, workers, n_jobs)
     conf: dict[str, Any] = {"columns": {}, "input": {}, "resolve": {}}
     if config_file:
         conf = load_config(config_file)
@@ -110,17 +94,14 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
     config = DeclarationConfig.create(reg, ScreenParameters(depth=depth, max_products=max_products),
                                       [*conf["resolve"].get("map_files", []), *map_files], use_opsin)
     if use_opsin:
-        from .resolve import Opsin
-
         problem = Opsin().problem()
         if problem:
             raise click.UsageError(f"--opsin: {problem}")
     meta = output_metadata(config, inputs, spec,
                            reference_parameters(reference, as_of, include, extra_reference))
     notify = lambda msg: click.echo(msg, err=True)  # noqa: E731
-    jobs = jobs or (os.cpu_count() or 1)
-    with _progress(None, "declarations", progress) as bar:
-        bar.unit = "row"
+    n_jobs = jobs(n_jobs)
+    with progress(None, "declarations", show_progress, unit="row") as bar:
         if workers or scheduler:
             with DaskExecutor(config, scheduler, workers) as executor:
                 summary = run_declarations(inputs, output, config, spec=spec, fmt=fmt,
@@ -128,7 +109,7 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
                                            work_dir=work_dir, keep_parts=keep_parts,
                                            metadata=meta, progress=bar, notify=notify)
         else:
-            executor = InlineExecutor(config) if jobs <= 1 else ProcessExecutor(config, jobs)
+            executor = InlineExecutor(config) if n_jobs <= 1 else ProcessExecutor(config, n_jobs)
             summary = run_declarations(inputs, output, config, spec=spec, fmt=fmt,
                                        chunk_size=chunk_size, executor=executor,
                                        work_dir=work_dir, keep_parts=keep_parts, metadata=meta,
@@ -145,11 +126,10 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
 @click.option("--full", "full_output", type=click.Path(dir_okay=False),
               help="Also write the complete new output (every row, as `declarations` would).")
 @reference_options
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr (default: when stderr is a terminal).")
+@progress_option
 def rescreen_cmd(previous: str, output: str, full_output: str | None, reference: str | None,
                  as_of: dt.date | None, extra_reference: tuple[str, ...],
-                 include: tuple[str, ...], progress: bool | None) -> None:
+                 include: tuple[str, ...], show_progress: bool | None) -> None:
     """Re-screen an earlier declarations output against a changed list.
 
     Compares the list recorded in PREVIOUS with the new one (the built-in list by default, or
@@ -161,16 +141,12 @@ def rescreen_cmd(previous: str, output: str, full_output: str | None, reference:
       precursor-screen declarations decl.csv --as-of 2019-12-31 -o verdicts-2019.csv
       precursor-screen rescreen verdicts-2019.csv -o changes.csv
     """
-    from .rescreen import rescreen
-    from .run import output_format
-
-    fmt = output_format(output) if output != "-" else "csv"
+    fmt = declarations_format(output) if output != "-" else "csv"
     if fmt == "jsonl":
         raise click.BadParameter("changes are written as CSV, TSV or Parquet", param_hint="-o")
     reg = load_reference(reference, as_of, include, extra_reference)
     notify = lambda msg: click.echo(msg, err=True)  # noqa: E731
-    with _progress(None, "rescreen", progress) as bar:
-        bar.unit = "row"
+    with progress(None, "rescreen", show_progress, unit="row") as bar:
         summary = rescreen(previous, reg, output, full_output=full_output, changes_format=fmt,
                            extra_parameters=reference_parameters(reference, as_of, include,
                                                                   extra_reference),

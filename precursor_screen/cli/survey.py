@@ -1,70 +1,52 @@
-"""Command line of the library survey: ``index``, ``search``, ``derivatives``, ``group check``,
-``enumerate``. Options are parsed here and the work is done by the library modules; errors map to
-exit codes in :class:`precursor_screen.cli.Cli`. Rows go to ``-o FILE`` (format from the
-extension) or CSV on stdout; progress and summaries go to stderr.
+"""``index``, ``search``, ``derivatives``, ``group check`` and ``enumerate``: the library survey.
+
+Options are parsed here and the work is done by ``precursor_screen.survey``; errors map to exit
+codes in :class:`precursor_screen.cli.Cli`. Rows go to ``-o FILE`` (format from the extension)
+or CSV on stdout; progress and summaries go to stderr.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import click
 
-from precursor_screen.cli_common import _progress, load_reference, reference_options
-from precursor_screen.survey.distributed import dask_client, dask_options
+from precursor_screen.cli.common import (check_dask, dask_options, input_options, jobs,
+                                         load_group_files, load_reference, progress,
+                                         progress_option, reference_options)
+from precursor_screen.errors import InputError, PrecursorScreenError
+from precursor_screen.io.formats import output_format
+from precursor_screen.io.readers import read_inputs
+from precursor_screen.io.writers import TableWriter, write_text
+from precursor_screen.manifest import survey_metadata
+from precursor_screen.parallel import dask_client
+from precursor_screen.reference import builtin_registry
+from precursor_screen.report.survey import derivatives_html, group_html, group_text
+from precursor_screen.results import (DERIVATIVES, ENUMERATE, GROUP_FINDINGS, SEARCH_SIMILAR,
+                                      SEARCH_SMARTS)
+from precursor_screen.rules.conversions import load_conversion_rules
+from precursor_screen.rules.drug_targets import DrugTargets
+from precursor_screen.rules.groups import load_group_file
+from precursor_screen.screen import Screener
+from precursor_screen.survey.derivatives import (RELATIONS, DerivativeParameters,
+                                                 derivative_rows, find_derivatives,
+                                                 survey_substances)
+from precursor_screen.survey.groupcheck import check_groups, finding_row, impacts_json
+from precursor_screen.survey.library import (LibraryIndex, build_index, read_queries,
+                                             similar_rows, smarts_rows)
+from precursor_screen.survey.masks import (DRUGS, enumerate_drug_precursors, enumerate_masked,
+                                           enumeration_summary, enumeration_targets, masked_row)
+from precursor_screen.survey.sets import (load_designer_precursors, load_legitimate,
+                                          read_compound_file)
 
 __all__ = ["index_group", "search_cmd", "derivatives_cmd", "group_cmd", "enumerate_cmd"]
 
-_INPUT_FORMATS = click.Choice(["smi", "sdf", "csv", "tsv", "parquet"])
 
-
-def _input_options(f: Any) -> Any:
-    f = click.option("--id-column", help="Name of the id column of CSV/TSV/Parquet input.")(f)
-    f = click.option("--smiles-column", help="Name of the SMILES column of CSV/TSV/Parquet "
-                                             "input.")(f)
-    f = click.option("--input-format", type=_INPUT_FORMATS,
-                     help="Input format, overriding the extension (needed for '-' unless "
-                          "SMILES).")(f)
-    return f
-
-
-def _progress_option(f: Any) -> Any:
-    return click.option("--progress/--no-progress", default=None,
-                        help="Progress bar on stderr (default: when stderr is a terminal).")(f)
-
-
-def _records(paths: tuple[str, ...], input_format: str | None, smiles_column: str | None,
-             id_column: str | None) -> Iterator[Any]:
-    from precursor_screen.io.readers import read_records
-
-    start = 0
-    for path in paths:
-        for rec in read_records(path, fmt=input_format, smiles_column=smiles_column,
-                                id_column=id_column, start_row=start):
-            yield rec
-            start = rec.row + 1
-
-
-def _open_index(path: str, jobs: int = 1) -> Any:
-    from precursor_screen.survey.library import LibraryIndex
-
-    return LibraryIndex(path, threads=max(1, jobs))
-
-
-def _jobs(jobs: int) -> int:
-    return jobs or (os.cpu_count() or 1)
-
-
-def _groups(group_files: tuple[str, ...], *, check_examples: bool = True) -> Any:
-    from precursor_screen.rules.groups import load_group_file, load_groups
-
-    groups = load_groups()
-    drafts = [load_group_file(f, check_examples=check_examples) for f in group_files]
-    return groups.merged(*drafts) if drafts else groups
+def _open_index(path: str, n_jobs: int = 1) -> LibraryIndex:
+    return LibraryIndex(path, threads=max(1, n_jobs))
 
 
 # ---------------------------------------------------------------------- index
@@ -88,15 +70,15 @@ def index_group() -> None:
 @click.option("--append", is_flag=True, help="Add the molecules to an existing index.")
 @click.option("--shard-size", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Input rows per shard (a shard is built and searched as one task).")
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
+@click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
               help="Worker processes (default 0: all cores).")
 @dask_options
-@_input_options
-@_progress_option
+@input_options
+@progress_option
 def index_build_cmd(library: tuple[str, ...], directory: str, append: bool, shard_size: int,
-                    jobs: int, scheduler: str | None, workers: int | None,
+                    n_jobs: int, scheduler: str | None, workers: int | None,
                     input_format: str | None, smiles_column: str | None, id_column: str | None,
-                    progress: bool | None) -> None:
+                    show_progress: bool | None) -> None:
     """Index a compound library (SMILES, SDF, CSV, Parquet) for survey searches.
 
     Streams the input in shards of --shard-size rows, standardizes every molecule (the parent
@@ -112,17 +94,14 @@ def index_build_cmd(library: tuple[str, ...], directory: str, append: bool, shar
       precursor-screen index build zinc.smi.gz enamine.parquet -o library.idx -j 8
       precursor-screen index build more.sdf -o library.idx --append
     """
-    from precursor_screen.survey.library import build_index
-
-    if (scheduler or workers) and jobs:
-        raise click.UsageError("--jobs is for local processes; with Dask use --workers or "
-                               "--scheduler")
+    check_dask(scheduler, workers, n_jobs)
     start = time.perf_counter()
     with dask_client(scheduler, workers) as client, \
-            _progress(None, "indexing", progress) as bar:
-        manifest = build_index(_records(library, input_format, smiles_column, id_column),
+            progress(None, "indexing", show_progress) as bar:
+        manifest = build_index(read_inputs(library, fmt=input_format, smiles_column=smiles_column,
+                                           id_column=id_column),
                                directory, append=append, shard_size=shard_size,
-                               jobs=_jobs(jobs) if client is None else 1, client=client,
+                               jobs=jobs(n_jobs) if client is None else 1, client=client,
                                on_shard=lambda s: bar.update(s.rows), inputs=list(library))
     elapsed = time.perf_counter() - start
     c = manifest["counts"]
@@ -143,8 +122,6 @@ def index_info_cmd(directory: str, verify: bool) -> None:
     Example:
       precursor-screen index info library.idx --verify
     """
-    from precursor_screen.errors import PrecursorScreenError
-
     index = _open_index(directory)
     m = index.manifest
     c = m["counts"]
@@ -173,10 +150,6 @@ def index_info_cmd(directory: str, verify: bool) -> None:
 # ---------------------------------------------------------------------- search
 
 
-SIMILAR_COLUMNS: tuple[tuple[str, type], ...] = (
-    ("query_row", int), ("query_id", str), ("query_smiles", str), ("query_status", str),
-    ("rank", int), ("row", int), ("id", str), ("smiles", str), ("similarity", float))
-SMARTS_COLUMNS: tuple[tuple[str, type], ...] = (("row", int), ("id", str), ("smiles", str))
 _QUERY_BATCH = 1024
 
 
@@ -191,15 +164,15 @@ _QUERY_BATCH = 1024
 @click.option("--top", type=click.IntRange(min=1), help="With --similar: the K most similar rows.")
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file: .csv, .parquet or .jsonl (default: CSV on stdout).")
-@_input_options
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
+@input_options
+@click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
               help="Shards searched at a time, on threads (default 0: all cores).")
 @dask_options
-@_progress_option
+@progress_option
 def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshold: float | None,
                top: int | None, output: str, input_format: str | None, smiles_column: str | None,
-               id_column: str | None, jobs: int, scheduler: str | None, workers: int | None,
-               progress: bool | None) -> None:
+               id_column: str | None, n_jobs: int, scheduler: str | None, workers: int | None,
+               show_progress: bool | None) -> None:
     """Search a library index by SMARTS, or by similarity (exact Tanimoto, threshold or top-k).
 
     Similarity uses the index's fingerprint (Morgan radius 2, 2048 bits) of the standardized
@@ -213,107 +186,49 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
       precursor-screen search --index library.idx --similar BMK --threshold 0.4 -o hits.parquet
       precursor-screen search --index library.idx --similar queries.smi --top 10
     """
-    from precursor_screen.survey.output import RowWriter, row_format, survey_metadata
-
     if (smarts is None) == (similar is None):
         raise click.UsageError("give one of --smarts PATTERN or --similar QUERY")
     if smarts is not None and (threshold is not None or top is not None):
         raise click.UsageError("--threshold and --top go with --similar, not --smarts")
     if threshold is not None and top is not None:
         raise click.UsageError("give --threshold or --top, not both")
-    row_format(output)
-    if (scheduler or workers) and jobs:
-        raise click.UsageError("--jobs is for local threads; with Dask use --workers or "
-                               "--scheduler")
-    index = _open_index(index_dir, _jobs(jobs))
+    fmt = output_format(output, allowed=("csv", "parquet", "jsonl"))
+    check_dask(scheduler, workers, n_jobs, "local threads")
+    index = _open_index(index_dir, jobs(n_jobs))
     with dask_client(scheduler, workers) as client:
         if smarts is not None:
-            params = {"smarts": smarts}
-            meta = survey_metadata("search", params, index=index)
+            meta = survey_metadata("search", {"smarts": smarts}, index=index)
             start = time.perf_counter()
-            rows = index.smarts(smarts, client=client)
-            info = index.rows(rows, ("id", "smiles"))
-            with RowWriter(output, SMARTS_COLUMNS, meta) as w:
-                for row, ident, smi in zip(rows.tolist(), info["id"], info["smiles"]):
-                    w.write({"row": row, "id": ident, "smiles": smi})
+            rows = smarts_rows(index, smarts, client=client)
+            with TableWriter(output, fmt, SEARCH_SMARTS, meta) as w:
+                for row in rows:
+                    w.write(row)
             click.echo(f"{len(rows)} rows match {smarts} ({time.perf_counter() - start:.2f} s; "
                        f"index {index.manifest_sha256[:16]})", err=True)
             return
         assert similar is not None
         if top is None and threshold is None:
             threshold = 0.7
-        queries, inputs = _queries(similar, input_format, smiles_column, id_column)
+        try:
+            queries, inputs = read_queries(similar, builtin_registry(), fmt=input_format,
+                                           smiles_column=smiles_column, id_column=id_column)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--similar") from None
         params = {"similar": similar, "threshold": threshold, "top": top,
                   "fingerprint": index.recipe.name}
         meta = survey_metadata("search", params, index=index, inputs=inputs)
         hits_total = 0
         start = time.perf_counter()
-        with RowWriter(output, SIMILAR_COLUMNS, meta) as w, \
-                _progress(len(queries), "queries", progress) as bar:
-            for lo in range(0, len(queries), _QUERY_BATCH):
-                batch = queries[lo:lo + _QUERY_BATCH]
-                good = [q for q in batch if q[3] is not None]
-                for q in batch:
-                    if q[3] is None:
-                        w.write({"query_row": q[0], "query_id": q[1], "query_smiles": q[2],
-                                 "query_status": q[4], "rank": None, "row": None, "id": None,
-                                 "smiles": None, "similarity": None})
-                if good:
-                    packed = index.fingerprints([q[3] for q in good])
-                    hits = (index.top_k(packed, top, client=client) if top
-                            else index.similar(packed, float(threshold or 0), client=client))
-                    info = index.rows(hits.rows, ("id", "smiles"))
-                    ids, smis = info["id"], info["smiles"]
-                    for qi, q in enumerate(good):
-                        lo_hit, hi_hit = int(hits.lims[qi]), int(hits.lims[qi + 1])
-                        for rank, h in enumerate(range(lo_hit, hi_hit), start=1):
-                            w.write({"query_row": q[0], "query_id": q[1], "query_smiles": q[2],
-                                     "query_status": "ok", "rank": rank,
-                                     "row": int(hits.rows[h]), "id": ids[h], "smiles": smis[h],
-                                     "similarity": float(hits.scores[h])})
-                    hits_total += len(hits.rows)
-                bar.update(len(batch))
+        with TableWriter(output, fmt, SEARCH_SIMILAR, meta) as w, \
+                progress(len(queries), "queries", show_progress) as bar:
+            for row in similar_rows(index, queries, threshold=threshold, top=top, client=client,
+                                    batch=_QUERY_BATCH, on_batch=bar.update):
+                w.write(row)
+                hits_total += row["rank"] is not None
     elapsed = time.perf_counter() - start
     bad = sum(1 for q in queries if q[3] is None)
     click.echo(f"{len(queries)} queries ({bad} unreadable): {hits_total} hits in {elapsed:.2f} s; "
                f"index {index.manifest_sha256[:16]}", err=True)
-
-
-def _queries(text: str, input_format: str | None, smiles_column: str | None,
-             id_column: str | None) -> tuple[list[tuple[int, str, str, Any, str]], list[str]]:
-    """(row, id, input, standardized mol or None, status) per query, and the files read."""
-    from precursor_screen.chem.parse import parse_record, parse_smiles
-    from precursor_screen.chem.standardize import StandardizeError, standardize
-
-    def one(row: int, ident: str, smiles: str, molblock: str | None = None,
-            error: str = "") -> tuple[int, str, str, Any, str]:
-        if error:
-            return row, ident, smiles, None, error
-        mol, problem = parse_record(smiles, molblock)
-        if mol is None:
-            return row, ident, smiles, None, problem
-        try:
-            return row, ident, smiles, standardize(mol).mol, "ok"
-        except StandardizeError as exc:
-            return row, ident, smiles, None, str(exc)
-
-    if text == "-" or os.path.isfile(text):
-        return ([one(r.row, r.id, r.smiles, r.molblock, r.error)
-                 for r in _records((text,), input_format, smiles_column, id_column)], [text])
-    mol, _ = parse_smiles(text)
-    if mol is not None:
-        return [one(0, text, text)], []
-    from precursor_screen.reference import builtin_registry
-    from precursor_screen.errors import UnknownSubstanceError
-
-    try:
-        s = builtin_registry().find(text)
-    except UnknownSubstanceError:
-        raise click.BadParameter(f"{text!r} is not a file, a SMILES RDKit can read, or a listed "
-                                 "substance's name, id or CAS", param_hint="--similar") from None
-    if not s.smiles:
-        raise click.BadParameter(f"{s.name} has no single structure", param_hint="--similar")
-    return [one(0, s.id, s.smiles)], []
 
 
 # ---------------------------------------------------------------------- derivatives
@@ -341,7 +256,7 @@ def _queries(text: str, input_format: str | None, smiles_column: str | None,
 @reference_options
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file: .csv, .parquet, .jsonl or .html (default: CSV on stdout).")
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0,
+@click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
               help="Processes for the conversion rules (default 0: all cores).")
 @dask_options
 def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
@@ -349,7 +264,7 @@ def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
                     depth: int, group_files: tuple[str, ...], include_bulk: bool,
                     reference: str | None, as_of: dt.date | None,
                     extra_reference: tuple[str, ...], include: tuple[str, ...], output: str,
-                    jobs: int, scheduler: str | None, workers: int | None) -> None:
+                    n_jobs: int, scheduler: str | None, workers: int | None) -> None:
     """Find library compounds related to listed substances, ranked, each with its reason.
 
     SUBSTANCE is an id, name, synonym or CAS number on the list. A compound is related when it
@@ -362,25 +277,18 @@ def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
       precursor-screen derivatives BMK PMK --index library.idx -o bmk-pmk.html
       precursor-screen derivatives --all --index library.idx --top 50 -o all.parquet
     """
-    from precursor_screen.rules.conversions import load_conversion_rules
-    from precursor_screen.survey.derivatives import (DERIVATIVE_COLUMNS, RELATIONS,
-                                                     DerivativeParameters, derivative_row,
-                                                     find_derivatives, survey_substances)
-    from precursor_screen.survey.output import RowWriter, row_format, survey_metadata
-    from precursor_screen.report.survey import derivatives_html, write_report
-
     if bool(substances) == all_:
         raise click.UsageError("name the substances (SUBSTANCE...) or give --all, not both")
     if threshold is not None and top is not None:
         raise click.UsageError("give --threshold or --top, not both")
-    fmt = row_format(output, ("csv", "parquet", "jsonl", "html"))
+    fmt = output_format(output, allowed=("csv", "parquet", "jsonl", "html"))
     reg = load_reference(reference, as_of, include, extra_reference)
     targets = survey_substances(reg, substances, all_=all_, include_bulk=include_bulk)
     params = DerivativeParameters(threshold=None if top else (0.4 if threshold is None
                                                               else threshold),
                                   top_k=top, relations=tuple(relations) or RELATIONS, depth=depth)
     index = _open_index(index_dir)
-    groups = _groups(group_files)
+    groups = load_group_files(group_files)
     meta = survey_metadata("derivatives", {**params.as_dict(),
                                            "substances": [s.id for s in targets],
                                            "group_files": list(group_files)},
@@ -388,17 +296,12 @@ def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
     start = time.perf_counter()
     with dask_client(scheduler, workers) as client:
         found = find_derivatives(index, targets, rules=load_conversion_rules(), groups=groups,
-                                 parameters=params, jobs=_jobs(jobs), client=client)
-    rows = []
-    rank, last = 0, None
-    for d in found:
-        rank = rank + 1 if d.substance_id == last else 1
-        last = d.substance_id
-        rows.append(derivative_row(d, rank))
+                                 parameters=params, jobs=jobs(n_jobs), client=client)
+    rows = derivative_rows(found)
     if fmt == "html":
-        write_report(output, derivatives_html(rows, meta))
+        write_text(output, derivatives_html(rows, meta))
     else:
-        with RowWriter(output, DERIVATIVE_COLUMNS, meta, fmt) as w:
+        with TableWriter(output, fmt, DERIVATIVES, meta) as w:
             for r in rows:
                 w.write(r)
     per = {}
@@ -462,20 +365,8 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
       precursor-screen group check draft.toml --index library.idx --report impact.html
       precursor-screen group check draft.toml --legit catalogue.csv -o impact.json
     """
-    import json
-
-    from precursor_screen.rules.conversions import load_conversion_rules
-    from precursor_screen.rules.groups import load_group_file
-    from precursor_screen.survey.groupcheck import (FINDING_COLUMNS, check_groups, finding_row,
-                                                    impacts_json)
-    from precursor_screen.survey.output import RowWriter, row_format, survey_metadata
-    from precursor_screen.report.survey import group_html, group_text, write_report
-    from precursor_screen.survey.sets import (load_designer_precursors, load_legitimate,
-                                              read_compound_file)
-
-    fmt = row_format(output, ("csv", "parquet", "jsonl", "json"))
-    if report is not None:
-        row_format(report, ("html", "txt"))
+    fmt = output_format(output, allowed=("csv", "parquet", "jsonl", "json"))
+    report_fmt = output_format(report, allowed=("html", "txt")) if report is not None else ""
     reg = load_reference(reference, as_of, include, extra_reference)
     draft = load_group_file(group_file, check_examples=not skip_example_check)
     legit: dict[str, Any] = {}
@@ -493,28 +384,18 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
                                designer=load_designer_precursors(), legitimate=legit,
                                library=index, examples=examples, depth=depth, client=client)
     if fmt == "json":
-        write_report(output, json.dumps({"metadata": meta, "groups": impacts_json(impacts)},
-                                        indent=1, ensure_ascii=False) + "\n")
+        write_text(output, json.dumps({"metadata": meta, "groups": impacts_json(impacts)},
+                                      indent=1, ensure_ascii=False) + "\n")
     else:
-        with RowWriter(output, FINDING_COLUMNS, meta, fmt) as w:
+        with TableWriter(output, fmt, GROUP_FINDINGS, meta) as w:
             for imp in impacts:
                 for f in imp.findings:
                     w.write(finding_row(f))
     if report is not None:
-        text = (group_html(impacts, meta) if row_format(report, ("html", "txt")) == "html"
-                else group_text(impacts, meta, examples=examples))
-        write_report(report, text)
+        write_text(report, group_html(impacts, meta) if report_fmt == "html"
+                   else group_text(impacts, meta, examples=examples))
     for imp in impacts:
-        c = imp.counts()
-        lib = (f", library {imp.library_captured} captured" if imp.library_captured is not None
-               else "")
-        collateral = sum(v.get("collateral", 0) for k, v in c.items()
-                         if k not in ("listed", "designer", "library"))
-        click.echo(f"[{imp.group.id}] listed covered {c.get('listed', {}).get('covered', 0)}, "
-                   f"missed {c.get('listed', {}).get('missed', 0)}; designer precursors covered "
-                   f"{c.get('designer', {}).get('covered', 0)}, missed "
-                   f"{c.get('designer', {}).get('missed', 0)}{lib}; collateral {collateral}",
-                   err=True)
+        click.echo(imp.summary(), err=True)
 
 
 # ---------------------------------------------------------------------- enumerate
@@ -557,20 +438,13 @@ def enumerate_cmd(substances: tuple[str, ...], depth: int, registry: str,
       precursor-screen enumerate mephedrone --depth 2
       precursor-screen enumerate PMK MDMA --depth 2 --groups draft.toml -o pmk-masks.parquet
     """
-    from precursor_screen.rules.drug_targets import DrugTargets
-    from precursor_screen.rules.conversions import load_conversion_rules
-    from precursor_screen.screen import Screener
-    from precursor_screen.survey.masks import (DRUGS, MASK_COLUMNS, enumerate_drug_precursors,
-                                               enumerate_masked, masked_row)
-    from precursor_screen.survey.output import RowWriter, row_format, survey_metadata
-    from precursor_screen.survey.sets import load_designer_precursors
-
-    row_format(output)
+    fmt = output_format(output, allowed=("csv", "parquet", "jsonl"))
     reg = load_reference(reference, as_of, include, extra_reference)
     rules = load_conversion_rules()
     drugs = DrugTargets(as_of=as_of, unmask=rules)
-    targets = _enumerate_targets(reg, drugs.registry, substances, registry)
-    groups = _groups(group_files)
+    targets = enumeration_targets(reg, drugs.registry, substances, registry,
+                                  notify=lambda msg: click.echo(msg, err=True))
+    groups = load_group_files(group_files)
     known = load_designer_precursors()
     screener = Screener(reg, as_of=as_of, rules=rules, drugs=drugs)
     meta = survey_metadata("enumerate", {"substances": [f"{where}:{t.id}" for where, t in targets],
@@ -578,65 +452,16 @@ def enumerate_cmd(substances: tuple[str, ...], depth: int, registry: str,
                                          "group_files": list(group_files)},
                            reference=reg, inputs=list(group_files))
     meta["drug_targets"] = drugs.metadata()
-    with RowWriter(output, MASK_COLUMNS, meta) as w:
+    with TableWriter(output, fmt, ENUMERATE, meta) as w:
         for where, t in targets:
             if where == DRUGS:
                 forms, stats = enumerate_drug_precursors(t, targets=drugs, unmask=rules,
                                                          groups=groups, reference=reg,
                                                          depth=depth, known=known)
-                what = "pre-precursors and masked forms"
             else:
                 forms, stats = enumerate_masked(t, rules=rules, groups=groups, reference=reg,
                                                 depth=depth, known=known)
-                what = "masked forms"
             for f in forms:
-                w.write(masked_row(f, screen_flag=screener.check(f.smiles).flag.value))
-            per_depth = ", ".join(f"{n} at {d}" for d in range(1, depth + 1)
-                                  if (n := sum(1 for f in forms if f.masks == d)))
-            covered = sum(1 for f in forms
-                          if f.covered in ("listed", "controlled drug", "adopted group"))
-            click.echo(f"{t.name} ({where}): {len(forms)} {what} up to {depth} step(s)"
-                       + (f" ({per_depth})" if per_depth else "") + f"; {covered} "
-                       f"covered by the list or an adopted group, "
-                       f"{sum(1 for f in forms if f.covered == 'draft group')} by draft groups "
-                       f"only, {sum(1 for f in forms if f.covered == 'no')} not at all"
-                       + (f"; {stats['unproven']} reverse products dropped (not undone by the "
-                          "forward rules)" if stats["unproven"] else ""), err=True)
-
-
-def _enumerate_targets(reg: Any, drugs: Any, names: tuple[str, ...], registry: str
-                       ) -> list[tuple[str, Any]]:
-    """(registry, entry) for each name: a listed substance, a controlled drug, or (``auto``)
-    whichever has the name, the precursor when both do (with a note on stderr)."""
-    from precursor_screen.errors import UnknownSubstanceError
-    from precursor_screen.survey.derivatives import survey_substances
-    from precursor_screen.survey.masks import DRUGS, PRECURSORS
-
-    out: list[tuple[str, Any]] = []
-    for name in names:
-        precursor = drug = None
-        if registry in ("auto", "precursors"):
-            try:
-                precursor = survey_substances(reg, [name])[0]
-            except UnknownSubstanceError:
-                if registry == "precursors":
-                    raise
-        if registry in ("auto", "drugs"):
-            try:
-                drug = drugs.find(name)
-            except UnknownSubstanceError:
-                if registry == "drugs":
-                    raise
-        if precursor is None and drug is None:
-            raise UnknownSubstanceError(
-                f"{name!r} is neither a listed substance nor a controlled drug; try "
-                "`precursor-screen list --search TEXT` or `precursor-screen list --drugs "
-                "--search TEXT`")
-        if precursor is not None and drug is not None:
-            click.echo(f"note: {name!r} names the listed substance {precursor.name} and the "
-                       f"controlled drug {drug.name}; enumerating the listed substance "
-                       "(--registry drugs for the drug)", err=True)
-        entry = (PRECURSORS, precursor) if precursor is not None else (DRUGS, drug)
-        if entry not in out:
-            out.append(entry)
-    return out
+                flag = screener.check(f.smiles).flag
+                w.write(masked_row(f, screen_flag=flag.value if flag is not None else ""))
+            click.echo(enumeration_summary(t, where, forms, stats, depth), err=True)

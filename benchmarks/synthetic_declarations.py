@@ -11,12 +11,17 @@ SMILES, binary junk). The same ``seed`` and ``n`` always give the same rows.
 from __future__ import annotations
 
 import csv
+import os
 import random
 from collections.abc import Iterator
 from typing import Any
 
-from .resolve import load_bundled_table
-from .schema import FIELDS
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from precursor_screen.declarations.resolve import load_bundled_table
+from precursor_screen.declarations.schema import FIELDS
+from precursor_screen.reference import builtin_registry
 
 __all__ = ["generate", "write_csv", "write_parquet", "GARBAGE_SHARE"]
 
@@ -35,8 +40,6 @@ _BROKEN_SMILES = ("C1CC", "CC(=O", "c1cccc1", "XYZ", "C[N](C)(C)(C)C", "CC((C)")
 def _catalog() -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str, str, str]],
                         list[tuple[str, str, str, str]]]:
     """(cas, name, cn_code, smiles) lists: traded chemicals, listed substances, designer forms."""
-    from precursor_screen.reference import builtin_registry
-
     traded, designer = [], []
     for entry, cas, _names in load_bundled_table():
         if cas and entry.table == "bundled":
@@ -139,11 +142,6 @@ def write_csv(path: str, n: int, seed: int = 0) -> None:
 
 def write_parquet(path: str, n: int, seed: int = 0, rows_per_file: int | None = None) -> list[str]:
     """Write ``n`` rows as Parquet: one file, or a directory of files of ``rows_per_file`` rows."""
-    import os
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     def table(rows: list[dict[str, str]]) -> Any:
         return pa.table({f: [r[f] for r in rows] for f in FIELDS})
 

@@ -1,0 +1,255 @@
+"""``list``, ``screen``, ``check`` and ``report``: the commands of the screen itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import click
+
+from precursor_screen.cli.common import (date_option, jobs, load_reference, progress,
+                                         reference_options)
+from precursor_screen.errors import InputError, PrecursorScreenError
+from precursor_screen.io.formats import output_format
+from precursor_screen.io.readers import read_inputs
+from precursor_screen.io.writers import TableWriter, render_records, write_text
+from precursor_screen.manifest import run_metadata
+from precursor_screen.reference import builtin_drugs, builtin_registry
+from precursor_screen.report import write_html, write_html_from_results
+from precursor_screen.results import SCREEN, Summary, check_json, read_results, verdict_row
+from precursor_screen.screen import Screener, ScreenParameters
+
+__all__ = ["list_cmd", "screen_cmd", "check_cmd", "report_cmd"]
+
+LIST_TABLE = (("id", 30), ("name", 38), ("status", 9), ("eu_category", 5), ("un_table", 5),
+              ("eu_date", 10), ("cas", 12), ("cn_code", 12))
+"""The columns (and widths) of ``list``'s table."""
+DRUG_TABLE = (("id", 24), ("name", 34), ("schedule", 14), ("controlled_from", 15),
+              ("eu_act", 44))
+"""The columns (and widths) of ``list --drugs``'s table."""
+
+
+def _list_format(fmt: str | None, output: str) -> str:
+    """``--format``, else csv, json or sdf from ``-o``'s extension, else the table."""
+    if fmt is not None:
+        return fmt
+    if output == "-":
+        return "table"
+    try:
+        return output_format(output, allowed=("csv", "json", "sdf"))
+    except InputError:
+        return "table"
+
+
+@click.command("list")
+@click.option("--as-of", "as_of", callback=date_option, help="The list as it stood on this date.")
+@click.option("--category", help="EU category: 1, 2A, 2B, 3 or 4.")
+@click.option("--un-table", "un_table", type=click.Choice(["I", "II"], case_sensitive=False),
+              help="UN 1988 Convention table.")
+@click.option("--search", help="Text in the name, a synonym or the CAS number.")
+@click.option("--added-since", "added_since", callback=date_option,
+              help="Only substances first listed on or after this date.")
+@click.option("--include", "include", multiple=True, type=click.Choice(["proposed", "watch"]),
+              help="Also show proposed or watch-list substances.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "sdf"]),
+              default=None, help="Output format (default: from -o's extension, else table).")
+@click.option("-o", "--output", default="-", help="Output file (default: stdout).")
+@click.option("--drugs", is_flag=True,
+              help="Show the controlled drug targets instead (1961/1971 Conventions, EU acts); "
+                   "--as-of and --search apply.")
+def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, search: str | None,
+             added_since: dt.date | None, include: tuple[str, ...], fmt: str | None,
+             output: str, drugs: bool) -> None:
+    """Show the registry of scheduled substances (or of controlled drugs), filtered.
+
+    The registry's content hash identifies the list version; it is recorded in every output.
+
+    \b
+    Example:
+      precursor-screen list --as-of 2012-12-31 --category 1
+      precursor-screen list --search APAAN --format json
+      precursor-screen list --drugs --as-of 2014-12-31
+    """
+    fmt = _list_format(fmt, output)
+    if drugs:
+        given = [o for o, v in (("--category", category), ("--un-table", un_table),
+                                ("--added-since", added_since), ("--include", include)) if v]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} do not apply to --drugs "
+                                   "(use --as-of and --search)")
+        full_drugs = builtin_drugs()
+        targets = full_drugs.filter(as_of=as_of, search=search)
+        meta = run_metadata(targets, {"as_of": str(as_of or ""), "search": search or "",
+                                      "drugs": True})
+        meta["registry_sha256"] = full_drugs.content_hash
+        rows = []
+        for t in targets:
+            schedule = t.un_schedule(as_of)
+            rows.append(dict(t.as_row(), schedule=f"{t.convention} {schedule}" if schedule else "",
+                             listing=t.listing(as_of)))
+        title = (f"# drug registry sha256 {meta['registry_sha256']}"
+                 + (f"; as of {as_of}" if as_of else ""))
+        write_text(output, render_records(rows, fmt, key="drugs", metadata=meta,
+                                          table=DRUG_TABLE, title=title))
+        click.echo(f"{len(targets)} controlled drugs; drug registry sha256 "
+                   f"{full_drugs.content_hash}", err=True)
+        return
+    full = builtin_registry()
+    reg = full.filter(as_of=as_of, include=("scheduled", *include), category=category,
+                      un_table=un_table, search=search, added_since=added_since)
+    meta = run_metadata(reg, {"as_of": str(as_of or ""), "category": category or "",
+                              "un_table": un_table or "", "search": search or "",
+                              "added_since": str(added_since or ""), "include": list(include)})
+    meta["registry_sha256"] = full.content_hash
+    rows = [s.as_row() for s in reg]
+    if fmt == "table":  # the table shows the UN table as it stood on the day asked for
+        rows = [dict(r, un_table=reg.get(r["id"]).un_table_on(as_of)
+                     if r["list"] == "built-in" else "") for r in rows]
+    title = f"# registry sha256 {meta['registry_sha256']}" + (f"; as of {as_of}" if as_of else "")
+    write_text(output, render_records(rows, fmt, key="substances", metadata=meta,
+                                      table=LIST_TABLE, title=title))
+    click.echo(f"{len(reg)} substances; registry sha256 {full.content_hash}", err=True)
+
+
+@click.command("screen")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", default="-", show_default=True,
+              help="Output file; format from the extension (.csv .tsv .parquet .sdf .jsonl).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "parquet", "sdf", "jsonl"]),
+              help="Output format, overriding the extension.")
+@click.option("--input-format", type=click.Choice(["smi", "sdf", "csv", "tsv", "parquet"]),
+              help="Input format, overriding the extension (needed for '-' unless SMILES).")
+@click.option("--smiles-column", help="Name of the SMILES column of CSV/TSV/Parquet input.")
+@click.option("--id-column", help="Name of the id column of CSV/TSV/Parquet input.")
+@reference_options
+@click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
+              help="Worker processes (default 0: all cores).")
+@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
+              help="Conversion steps to follow.")
+@click.option("--max-products", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Cap on distinct conversion products per candidate.")
+@click.option("--report", "report", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report here.")
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_format: str | None,
+               smiles_column: str | None, id_column: str | None, reference: str | None,
+               as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
+               n_jobs: int, depth: int, max_products: int, report: str | None,
+               show_progress: bool | None) -> None:
+    """Screen molecules and flag scheduled substances and designer precursors, with reasons.
+
+    Every input row gives exactly one output row (unreadable rows get a status saying why).
+    A summary of counts per flag goes to stderr.
+
+    \b
+    Example:
+      precursor-screen screen examples/seized.smi -o results.csv
+      cat list.smi | precursor-screen screen - --as-of 2012-12-31 > results.csv
+    """
+    out_fmt = output_format(output, fmt)
+    reg = load_reference(reference, as_of, include, extra_reference)
+    screener = Screener(reg, as_of=as_of,
+                        parameters=ScreenParameters(depth=depth, max_products=max_products))
+    n_jobs = jobs(n_jobs)
+    meta = run_metadata(reg, {**screener.metadata(), "jobs": n_jobs, "include": list(include),
+                              "extra_reference": list(extra_reference)}, list(inputs))
+    summary = Summary()
+    records = read_inputs(inputs, fmt=input_format, smiles_column=smiles_column,
+                          id_column=id_column)
+    verdicts_for_report: list[Any] | None = [] if report else None
+    with progress(None, "screening", show_progress) as bar, \
+            TableWriter(output, out_fmt, SCREEN, meta) as w:
+        for v in screener.screen(records, jobs=n_jobs):
+            summary.add(v)
+            w.write(verdict_row(v, meta["tool_version"], meta["reference_sha256"]))
+            if verdicts_for_report is not None:
+                verdicts_for_report.append(v)
+            bar.update(1)
+    meta["summary"] = summary.as_dict()
+    if report:
+        write_html(report, verdicts_for_report or [], meta, screener)
+    click.echo(summary.text(), err=True)
+
+
+@click.command("check")
+@click.argument("query")
+@reference_options
+@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
+def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
+              extra_reference: tuple[str, ...], include: tuple[str, ...], depth: int,
+              as_json: bool) -> None:
+    """Answer one compound in full: nearest listed substances, relations, routes, groups,
+    and routes to controlled drugs with the reagent of each step.
+
+    QUERY is a SMILES, or a name, synonym, CAS number or id on the list (or a controlled drug's).
+
+    \b
+    Example:
+      precursor-screen check "CC(=O)C(C#N)c1ccccc1"
+      precursor-screen check APAAN --as-of 2012-12-31
+      precursor-screen check "CCC(=O)c1ccc(C)cc1"
+    """
+    reg = load_reference(reference, as_of, include, extra_reference)
+    screener = Screener(reg, as_of=as_of, parameters=ScreenParameters(depth=depth))
+    v = screener.check(query)
+    if v.status != "ok" or v.flag is None:
+        raise PrecursorScreenError(f"{query}: {v.status}")
+    if as_json:
+        click.echo(json.dumps(check_json(query, v, reg.content_hash), indent=1,
+                              ensure_ascii=False))
+        return
+    click.echo(f"query:        {query}")
+    click.echo(f"standardized: {v.standardized_smiles}")
+    click.echo(f"flag:         {v.flag.value} (score {v.score:.2f})")
+    click.echo(f"why:          {v.reason}")
+    click.echo(f"list:         {reg.source}, {len(reg)} substances, sha256 {reg.content_hash[:16]}"
+               + (f", as of {as_of}" if as_of else ""))
+    sims = [h for h in v.hits if h.relation == "similar"]
+    if sims:
+        click.echo("nearest listed substances (Morgan radius 2, 2048 bits):")
+        for h in sims:
+            click.echo(f"  {h.similarity:.3f}  {h.substance_name} [{h.substance_id}]")
+    other = [h for h in v.hits if h.relation != "similar"]
+    if other:
+        click.echo("evidence:")
+        for h in other:
+            click.echo(f"  [{h.relation}] {h.reason}")
+    else:
+        click.echo("evidence:     no identity, substructure, conversion or group relation found")
+
+
+@click.command("report")
+@click.argument("results", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write.")
+@reference_options
+@click.option("--max-cards", type=click.IntRange(min=0), default=500, show_default=True,
+              help="Draw at most this many flagged candidates as cards (the rest stay in the table).")
+@click.option("--max-table-rows", type=click.IntRange(min=1), default=20_000, show_default=True,
+              help="Put at most this many rows in the table (flagged and unreadable rows first).")
+def report_cmd(results: str, output: str, reference: str | None, as_of: dt.date | None,
+               extra_reference: tuple[str, ...], include: tuple[str, ...], max_cards: int,
+               max_table_rows: int) -> None:
+    """Write a self-contained HTML report of a results file (CSV, TSV, Parquet, JSON Lines, SDF).
+
+    The report works offline: run metadata, counts per flag, a chart of the scores, a card per
+    flagged candidate (both structures with the shared part highlighted, the conversion path,
+    the legal listing) and a table of all rows that sorts and filters. Give the same reference
+    options as the screen, so listings come from the list the rows were screened against.
+
+    \b
+    Example:
+      precursor-screen screen examples/seized.smi -o results.csv
+      precursor-screen report results.csv -o report.html
+    """
+    rows, meta = read_results(results)
+    reg = load_reference(reference, as_of, include, extra_reference)
+    write_html_from_results(output, rows, meta, reg, source=results, max_cards=max_cards,
+                            max_table_rows=max_table_rows)
+    flagged = sum(1 for r in rows
+                  if str(r.get("status")) == "ok" and r.get("flag") not in ("", "none", None))
+    click.echo(f"{len(rows)} rows, {flagged} flagged ({min(flagged, max_cards)} cards): {output}",
+               err=True)
