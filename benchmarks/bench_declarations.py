@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import pytest
+from synthetic_declarations import write_csv
 
 from precursor_screen.cli.common import reference_parameters
 from precursor_screen.declarations.run import (
@@ -35,7 +36,6 @@ from precursor_screen.declarations.run import (
     run_declarations,
 )
 from precursor_screen.declarations.schema import InputSpec, read_declarations
-from synthetic_declarations import write_csv
 from precursor_screen.declarations.verdict import DeclarationConfig
 from precursor_screen.manifest import file_sha256
 from precursor_screen.reference import builtin_registry

@@ -31,8 +31,8 @@ from rdkit import Chem, DataStructs, RDConfig, rdBase
 from rdkit.Chem import rdSubstructLibrary
 
 from precursor_screen.chem.fingerprint import get_recipe
-from precursor_screen.search.tanimoto import TanimotoIndex
 from precursor_screen.search.substructure import SubstructureIndex
+from precursor_screen.search.tanimoto import TanimotoIndex
 
 N_MOLECULES = int(os.environ.get("BENCH_MOLECULES", "100000"))
 N_QUERIES = 100

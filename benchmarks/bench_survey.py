@@ -29,7 +29,6 @@ row ids; and the id column when loaded).
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np

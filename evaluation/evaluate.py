@@ -53,10 +53,10 @@ def baseline(reference: Any, rows: list[dict[str, str]]) -> list[float]:
 
 
 def evaluate(jobs: int = 1) -> dict[str, Any]:
+    from precursor_screen.reference import builtin_registry
     from precursor_screen.rules.drug_targets import DrugTargets
     from precursor_screen.screen import Screener
     from precursor_screen.types import Flag
-    from precursor_screen.reference import builtin_registry
 
     designer = read_tsv("designer_precursors.tsv")
     legit = read_tsv("legitimate.tsv")

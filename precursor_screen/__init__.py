@@ -17,7 +17,11 @@ synthesis, groups, gates) -> ``screen`` (the verdict) -> ``results`` (the output
 and ``parallel`` the shells around them.
 """
 
-from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.chem.standardize import (
+           Standardized,
+           StandardizeError,
+           standardize,
+)
 from precursor_screen.reference import builtin_drugs, builtin_registry, load_reference
 from precursor_screen.results import read_results, write_results
 from precursor_screen.screen import Screener, ScreenParameters, screen

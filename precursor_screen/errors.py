@@ -7,7 +7,11 @@ command reports in one line without a traceback.
 
 from __future__ import annotations
 
-from scheduled_substances.errors import RegistryError, ShippedDataError, UnknownSubstanceError
+from scheduled_substances.errors import (
+    RegistryError,
+    ShippedDataError,
+    UnknownSubstanceError,
+)
 
 __all__ = ["PrecursorScreenError", "ShippedDataError", "ReferenceFileError", "InputError",
            "UnknownSubstanceError", "RegistryError", "USER_ERRORS"]

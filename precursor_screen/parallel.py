@@ -99,7 +99,8 @@ def dask_client(scheduler: str | None = None, workers: int | None = None, *,
     problem = dask_problem()
     if problem:
         raise PrecursorScreenError(problem)
-    from distributed import Client, LocalCluster  # optional dependency, imported when asked for
+    # Dask is an optional dependency, imported when asked for
+    from distributed import Client, LocalCluster
 
     if scheduler:
         try:
@@ -125,7 +126,8 @@ def dask_workers(client: Any) -> int:
 
 def dask_wait_some(futures: set[Any]) -> tuple[set[Any], set[Any]]:
     """Wait for at least one of Dask ``futures``: (done, not done)."""
-    from distributed import wait as dask_wait  # optional dependency, imported when asked for
+    # Dask is an optional dependency, imported when asked for
+    from distributed import wait as dask_wait
 
     done, not_done = dask_wait(futures, return_when="FIRST_COMPLETED")
     return set(done), set(not_done)

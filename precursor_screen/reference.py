@@ -20,8 +20,15 @@ from precursor_screen.chem.standardize import StandardizeError, standardize
 from precursor_screen.errors import InputError, ReferenceFileError
 from precursor_screen.io.formats import input_format
 from precursor_screen.io.readers import read_records
-from scheduled_substances import (EU_CATEGORIES, DrugRegistry, Registry, Substance, cas_is_valid,
-                                  load_drugs, load_registry)
+from scheduled_substances import (
+    EU_CATEGORIES,
+    DrugRegistry,
+    Registry,
+    Substance,
+    cas_is_valid,
+    load_drugs,
+    load_registry,
+)
 from scheduled_substances.validate import split_values
 
 __all__ = ["builtin_registry", "builtin_drugs", "load_reference", "load_reference_file"]

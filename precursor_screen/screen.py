@@ -21,14 +21,23 @@ from rdkit import Chem
 
 from precursor_screen.chem.fingerprint import load_recipes
 from precursor_screen.chem.parse import parse_record, quiet_rdkit
-from precursor_screen.chem.standardize import (Standardized, StandardizeError, standardize,
-                                               standardize_smiles)
+from precursor_screen.chem.standardize import (
+    Standardized,
+    StandardizeError,
+    standardize,
+    standardize_smiles,
+)
 from precursor_screen.io.readers import Record
 from precursor_screen.parallel import ordered_map
 from precursor_screen.reference import builtin_registry, load_reference
 from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.drug_targets import DrugTargets
-from precursor_screen.rules.gates import RouteGate, flag_floor, rules_keep_skeletons, skeleton_gates
+from precursor_screen.rules.gates import (
+    RouteGate,
+    flag_floor,
+    rules_keep_skeletons,
+    skeleton_gates,
+)
 from precursor_screen.rules.groups import load_groups
 from precursor_screen.search.substructure import SubstructureIndex
 from precursor_screen.search.tanimoto import TanimotoIndex

@@ -8,9 +8,20 @@ passes in its standardizer, so the list and the candidates meet in one standardi
 """
 
 from scheduled_substances.drugs import DrugRegistry, DrugTarget, load_drugs
-from scheduled_substances.errors import RegistryError, ShippedDataError, UnknownSubstanceError
-from scheduled_substances.registry import (BULK_CATEGORIES, EU_CATEGORIES, REGISTRY_FILE,
-                                           Identity, Registry, Substance, load_registry)
+from scheduled_substances.errors import (
+                                           RegistryError,
+                                           ShippedDataError,
+                                           UnknownSubstanceError,
+)
+from scheduled_substances.registry import (
+                                           BULK_CATEGORIES,
+                                           EU_CATEGORIES,
+                                           REGISTRY_FILE,
+                                           Identity,
+                                           Registry,
+                                           Substance,
+                                           load_registry,
+)
 from scheduled_substances.validate import Standardizer, cas_is_valid
 
 __all__ = ["BULK_CATEGORIES", "DrugRegistry", "DrugTarget", "EU_CATEGORIES", "Identity", "REGISTRY_FILE", "Registry",

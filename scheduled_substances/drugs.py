@@ -29,8 +29,6 @@ a field. Columns (`COLUMNS`):
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -38,12 +36,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-
 from typing import Any
 
 from scheduled_substances.errors import ShippedDataError, UnknownSubstanceError
-from scheduled_substances.validate import (Parent, Standardizer, cas_is_valid, check_structure,
-                                           norm_name, parse_date, split_values, standardized)
+from scheduled_substances.validate import (
+    Parent,
+    RecordList,
+    Standardizer,
+    cas_is_valid,
+    check_structure,
+    norm_name,
+    parse_date,
+    split_values,
+    standardized,
+)
 
 __all__ = ["DrugTarget", "DrugRegistry", "load_drugs", "DRUGS_FILE", "COLUMNS", "CONVENTIONS",
            "SCHEDULES"]
@@ -127,25 +133,17 @@ class DrugTarget:
 
 
 @dataclass(frozen=True)
-class DrugRegistry:
+class DrugRegistry(RecordList):
     """An ordered, validated list of controlled drugs; `filter` returns a new registry."""
 
     targets: tuple[DrugTarget, ...]
     source: str = "built-in"
     as_of: dt.date | None = None
 
+    _field = "targets"
+
     def __iter__(self) -> Iterator[DrugTarget]:
         return iter(self.targets)
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    @cached_property
-    def content_hash(self) -> str:
-        """sha256 of the canonical form (records as sorted JSON): the list's version."""
-        rows = [t.as_row() for t in self.targets]
-        blob = json.dumps(rows, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def filter(self, *, as_of: dt.date | None = None, search: str | None = None) -> DrugRegistry:
         """The drugs controlled on ``as_of`` (all when None) whose names contain ``search``.

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -12,15 +10,24 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-
 from typing import Any
 
 from rdkit import Chem
 
 from scheduled_substances.errors import ShippedDataError, UnknownSubstanceError
-from scheduled_substances.validate import (Parent, Standardizer, cas_is_valid, check_structure,
-                                           has_carbon, mol_from_smiles, norm_name, parse_date,
-                                           split_values, standardized)
+from scheduled_substances.validate import (
+    Parent,
+    RecordList,
+    Standardizer,
+    cas_is_valid,
+    check_structure,
+    has_carbon,
+    mol_from_smiles,
+    norm_name,
+    parse_date,
+    split_values,
+    standardized,
+)
 
 __all__ = ["Substance", "Registry", "load_registry", "REGISTRY_FILE", "COLUMNS", "STATUSES",
            "EU_CATEGORIES", "BULK_CATEGORIES", "Identity"]
@@ -162,25 +169,17 @@ class Identity:
 
 
 @dataclass(frozen=True)
-class Registry:
+class Registry(RecordList):
     """An ordered, validated list of substances; filters return new registries."""
 
     substances: tuple[Substance, ...]
     source: str = "built-in"
     as_of: dt.date | None = None
 
+    _field = "substances"
+
     def __iter__(self) -> Iterator[Substance]:
         return iter(self.substances)
-
-    def __len__(self) -> int:
-        return len(self.substances)
-
-    @cached_property
-    def content_hash(self) -> str:
-        """sha256 of the canonical form (records as sorted JSON): the list's version."""
-        rows = [s.as_row() for s in self.substances]
-        blob = json.dumps(rows, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def filter(self, *, as_of: dt.date | None = None, include: Iterable[str] = ("scheduled",),
                category: str | None = None, un_table: str | None = None,

@@ -4,8 +4,11 @@ recorded InChIKey and formula (RDKit). Shared by the precursor and the drug regi
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from functools import cached_property
 from typing import Any, Protocol
 
 from rdkit import Chem, rdBase
@@ -13,8 +16,8 @@ from rdkit.Chem import rdMolDescriptors
 
 from scheduled_substances.errors import ShippedDataError
 
-__all__ = ["Parent", "Standardizer", "cas_is_valid", "check_structure", "mol_from_smiles",
-           "norm_name", "parse_date", "split_values"]
+__all__ = ["Parent", "RecordList", "Standardizer", "cas_is_valid", "check_structure", "content_hash",
+           "mol_from_smiles", "norm_name", "parse_date", "split_values"]
 
 _CAS = re.compile(r"^(\d{2,7})-(\d{2})-(\d)$")
 _CARBON = Chem.MolFromSmarts("[#6]")
@@ -118,3 +121,32 @@ def standardized(mol: Chem.Mol, standardizer: Standardizer | None, where: str) -
         return standardizer(mol)
     except ValueError as exc:  # the standardizer's own error type derives from ValueError
         raise ShippedDataError(f"{where}: {exc}") from None
+
+
+class RecordList:
+    """What every list of records shares: iteration in file order, length, the content hash.
+    A subclass names its records' attribute in ``_field``."""
+
+    _field = "records"
+
+    def _records(self) -> tuple[Any, ...]:
+        return getattr(self, self._field)  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._records())
+
+    def __len__(self) -> int:
+        return len(self._records())
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 of the canonical form (records as sorted JSON): the list's version."""
+        return content_hash(self._records())
+
+
+def content_hash(records: Iterable[Any]) -> str:
+    """sha256 of a list's canonical form (each record's ``as_row()``, as sorted compact JSON):
+    the version of the list, whatever order its fields were written in."""
+    rows = [r.as_row() for r in records]
+    blob = json.dumps(rows, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

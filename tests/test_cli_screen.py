@@ -15,8 +15,8 @@ from rdkit import Chem
 
 from precursor_screen import __version__
 from precursor_screen.cli import cli
-from precursor_screen.results import COLUMNS, read_results
 from precursor_screen.reference import builtin_registry
+from precursor_screen.results import COLUMNS, read_results
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = str(ROOT / "examples" / "seized.smi")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from rdkit import Chem
 
+from precursor_screen.chem.standardize import standardize_smiles
 from precursor_screen.errors import ShippedDataError
 from precursor_screen.rules.conversions import (
     MIN_PRODUCT_HEAVY_ATOMS,
@@ -20,7 +21,6 @@ from precursor_screen.rules.conversions import (
     RuleSet,
     load_conversion_rules,
 )
-from precursor_screen.chem.standardize import standardize_smiles
 from precursor_screen.types import Route, Step
 
 RULES = load_conversion_rules()
@@ -291,5 +291,5 @@ def test_load_fails_on_broken_toml(tmp_path: Path) -> None:
 
 
 def test_load_fails_on_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ShippedDataError, match="cannot read"):
+    with pytest.raises(ShippedDataError, match="nope.toml: no such rule file"):
         load_conversion_rules(tmp_path / "nope.toml")

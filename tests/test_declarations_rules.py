@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from rdkit import Chem
 
+from precursor_screen.chem.standardize import standardize_smiles
 from precursor_screen.declarations.cnrules import CnRules, Functions, parse_cn
 from precursor_screen.declarations.resolve import (
     build_table,
@@ -19,7 +20,6 @@ from precursor_screen.declarations.resolve import (
 )
 from precursor_screen.declarations.verdict import DeclarationScreener
 from precursor_screen.errors import ShippedDataError
-from precursor_screen.chem.standardize import standardize_smiles
 from precursor_screen.reference import builtin_registry
 from scheduled_substances import cas_is_valid
 

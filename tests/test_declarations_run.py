@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from synthetic_declarations import generate, write_csv, write_parquet
 
 from precursor_screen.cli.common import reference_parameters
 from precursor_screen.declarations.rescreen import diff_inventories, rescreen
@@ -24,7 +25,6 @@ from precursor_screen.declarations.run import (
     run_declarations,
 )
 from precursor_screen.declarations.schema import InputSpec
-from synthetic_declarations import generate, write_csv, write_parquet
 from precursor_screen.declarations.verdict import DeclarationConfig, reference_inventory
 from precursor_screen.reference import builtin_registry
 

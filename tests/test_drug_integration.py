@@ -10,10 +10,10 @@ import json
 from click.testing import CliRunner
 
 from precursor_screen.cli import cli
+from precursor_screen.reference import builtin_drugs as load_drugs
 from precursor_screen.rules.drug_targets import DrugTargets
 from precursor_screen.screen import Screener
 from precursor_screen.types import Flag
-from precursor_screen.reference import builtin_drugs as load_drugs
 
 SCREENER = Screener()
 

@@ -12,12 +12,19 @@ from pathlib import Path
 import pytest
 from rdkit import Chem, RDLogger
 
-from precursor_screen.rules.drug_targets import DRUG_LIST, GROUP_LIST, SCORE_GROUP, SCORE_LISTED, DrugTargets, load_drug_groups
+from precursor_screen.chem.standardize import standardize_smiles
 from precursor_screen.errors import ShippedDataError, UnknownSubstanceError
+from precursor_screen.reference import builtin_drugs
+from precursor_screen.rules.drug_targets import (
+    DRUG_LIST,
+    GROUP_LIST,
+    SCORE_GROUP,
+    SCORE_LISTED,
+    DrugTargets,
+    load_drug_groups,
+)
 from precursor_screen.rules.groups import STATUSES
 from precursor_screen.rules.synthesis import load_synthesis_rules
-from precursor_screen.chem.standardize import standardize_smiles
-from precursor_screen.reference import builtin_drugs
 from scheduled_substances.drugs import COLUMNS, DRUGS_FILE, load_drugs
 
 RDLogger.DisableLog("rdApp.*")

@@ -10,11 +10,16 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
-from precursor_screen.rules.drug_targets import GROUP_PRECURSOR_CORES, DrugTargets
-from precursor_screen.rules.gates import (RouteGate, atom_elements, gate_problems,
-                                          refined_skeleton, skeleton_from_smarts)
-from precursor_screen.screen import Screener
 from precursor_screen.chem.standardize import StandardizeError, standardize_smiles
+from precursor_screen.rules.drug_targets import GROUP_PRECURSOR_CORES, DrugTargets
+from precursor_screen.rules.gates import (
+    RouteGate,
+    atom_elements,
+    gate_problems,
+    refined_skeleton,
+    skeleton_from_smarts,
+)
+from precursor_screen.screen import Screener
 
 EVALUATION = Path(__file__).resolve().parents[1] / "evaluation"
 
@@ -155,7 +160,11 @@ def test_gate_problems_names_what_breaks_the_argument(smarts: str, problem: str)
 
 
 def test_a_bad_unmasking_rule_turns_the_gate_off() -> None:
-    from precursor_screen.rules.conversions import ConversionRule, RuleSet, load_conversion_rules
+    from precursor_screen.rules.conversions import (
+        ConversionRule,
+        RuleSet,
+        load_conversion_rules,
+    )
     from precursor_screen.rules.synthesis import synthesis_rule_set
 
     shipped = load_conversion_rules()

@@ -9,10 +9,16 @@ from pathlib import Path
 import pytest
 from rdkit import Chem
 
-from precursor_screen.errors import ReferenceFileError, ShippedDataError
-from precursor_screen.rules.groups import (GROUP_FILE, STATUSES, Example, load_group_file, load_groups,
-                                           shipped_group_files)
 from precursor_screen.chem.standardize import standardize_smiles
+from precursor_screen.errors import ReferenceFileError, ShippedDataError
+from precursor_screen.rules.groups import (
+    GROUP_FILE,
+    STATUSES,
+    Example,
+    load_group_file,
+    load_groups,
+    shipped_group_files,
+)
 
 SHIPPED = [(f.name, load_groups(f)) for f in shipped_group_files()]  # type: ignore[arg-type]
 GROUPS = load_groups()

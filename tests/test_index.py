@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rdkit import Chem, DataStructs
 
-from precursor_screen.search import tanimoto as index_module
 from precursor_screen.chem.fingerprint import get_recipe, pack_bitvects
+from precursor_screen.search import tanimoto as index_module
 from precursor_screen.search.tanimoto import IndexFileError, TanimotoIndex, tanimoto
 
 DATA = Path(__file__).parent / "data" / "molecules.smi"

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from rdkit import Chem
 
-from precursor_screen.errors import InputError
 from precursor_screen.chem.parse import parse_record
+from precursor_screen.errors import InputError
 from precursor_screen.io.readers import read_records
 
 SMILES = ["CC(=O)Cc1ccccc1", "CC(=O)C(C#N)c1ccccc1", "C1CC(", "", "O=C1CCNCC1"]

@@ -16,16 +16,21 @@ import pytest
 from click.testing import CliRunner
 from rdkit import Chem
 
-from precursor_screen.cli import Cli
-from precursor_screen.manifest import run_metadata
-from precursor_screen.report import (HtmlReport, render_results, render_verdicts, write_html,
-                                     write_html_from_results)
-from precursor_screen.cli.screen import report_cmd
 from precursor_screen.chem.depict import HIGHLIGHT_HEX, Drawer, shared_atoms
+from precursor_screen.cli import Cli
+from precursor_screen.cli.screen import report_cmd
+from precursor_screen.manifest import run_metadata
+from precursor_screen.reference import builtin_registry
+from precursor_screen.report import (
+    HtmlReport,
+    render_results,
+    render_verdicts,
+    write_html,
+    write_html_from_results,
+)
 from precursor_screen.results import read_results, write_results
 from precursor_screen.rules.groups import load_groups
 from precursor_screen.types import Flag, Hit, Route, Step, Verdict
-from precursor_screen.reference import builtin_registry
 
 REGISTRY = builtin_registry().filter()
 GROUPS = load_groups()

@@ -8,9 +8,9 @@ import random
 import pytest
 
 from precursor_screen.io.readers import Record
+from precursor_screen.reference import builtin_registry
 from precursor_screen.screen import Screener
 from precursor_screen.types import Flag
-from precursor_screen.reference import builtin_registry
 
 SCREENER = Screener()
 OLD = Screener(builtin_registry().filter(as_of=dt.date(2012, 12, 31)))

@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 from rdkit import Chem
 
-from precursor_screen.search import substructure as search_module
 from precursor_screen.chem.fingerprint import get_recipe
+from precursor_screen.search import substructure as search_module
+from precursor_screen.search.substructure import (
+    QueryError,
+    SubstructureIndex,
+    atom_difference,
+)
 from precursor_screen.search.tanimoto import IndexFileError
-from precursor_screen.search.substructure import QueryError, SubstructureIndex, atom_difference
 
 DATA = Path(__file__).parent / "data" / "molecules.smi"
 

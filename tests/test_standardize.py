@@ -7,7 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rdkit import Chem
 
-from precursor_screen.chem.standardize import StandardizeError, standardize, standardize_smiles
+from precursor_screen.chem.standardize import (
+    StandardizeError,
+    standardize,
+    standardize_smiles,
+)
 from precursor_screen.reference import builtin_registry
 
 REGISTRY = builtin_registry()

@@ -15,10 +15,15 @@ from click.testing import CliRunner
 from rdkit import Chem, DataStructs
 
 from precursor_screen import __version__
-from precursor_screen.cli import Cli
 from precursor_screen.chem.fingerprint import get_recipe
-from precursor_screen.cli.survey import (derivatives_cmd, enumerate_cmd, group_cmd,
-                                              index_group, search_cmd)
+from precursor_screen.cli import Cli
+from precursor_screen.cli.survey import (
+    derivatives_cmd,
+    enumerate_cmd,
+    group_cmd,
+    index_group,
+    search_cmd,
+)
 
 LIBRARY = """smiles\tid
 CC(=O)Cc1ccccc1\tP2P

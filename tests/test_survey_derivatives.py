@@ -16,17 +16,21 @@ import pytest
 from click.testing import CliRunner
 from rdkit import Chem, DataStructs
 
-from precursor_screen.cli import Cli
 from precursor_screen.chem.fingerprint import get_recipe
+from precursor_screen.chem.standardize import match_key, standardize_smiles
+from precursor_screen.cli import Cli
 from precursor_screen.io.readers import Record
+from precursor_screen.reference import builtin_registry
 from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.groups import load_groups
-from precursor_screen.chem.standardize import match_key, standardize_smiles
 from precursor_screen.survey import LibraryIndex, build_index
-from precursor_screen.survey.derivatives import (RELATIONS, DerivativeParameters, find_derivatives,
-                                                 survey_substances)
+from precursor_screen.survey.derivatives import (
+    RELATIONS,
+    DerivativeParameters,
+    find_derivatives,
+    survey_substances,
+)
 from precursor_screen.survey.sets import load_designer_precursors, load_legitimate
-from precursor_screen.reference import builtin_registry
 
 EXTRA = [  # hand-picked relatives of BMK and PMK, and an injection attempt in an id
     ("CCCCCOC(=O)C1(C)OC1c1ccccc1", "BMK pentyl glycidate"),

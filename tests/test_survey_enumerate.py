@@ -8,13 +8,13 @@ import io
 import pytest
 from click.testing import CliRunner
 
+from precursor_screen.chem.standardize import match_key, standardize_smiles
 from precursor_screen.cli import cli
+from precursor_screen.reference import builtin_registry
 from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.groups import load_groups
-from precursor_screen.chem.standardize import match_key, standardize_smiles
 from precursor_screen.survey.masks import enumerate_masked
 from precursor_screen.survey.sets import load_designer_precursors
-from precursor_screen.reference import builtin_registry
 
 BMK_DEPTH_1 = [  # the list: (SMILES, what the list says)
     pytest.param("CC(=O)C(C#N)c1ccccc1", "listed", id="APAAN"),
@@ -120,8 +120,11 @@ def _key(smiles: str) -> str:
 
 
 def test_reverse_synthesis_rules_give_back_the_substrates() -> None:
-    from precursor_screen.rules.synthesis import (load_reverse_templates, load_synthesis_rules,
-                                                  reverse_synthesis_rule_set)
+    from precursor_screen.rules.synthesis import (
+        load_reverse_templates,
+        load_synthesis_rules,
+        reverse_synthesis_rule_set,
+    )
 
     rev = reverse_synthesis_rule_set()
     written = load_reverse_templates()

@@ -18,12 +18,12 @@ from click.testing import CliRunner
 
 from precursor_screen.cli import Cli
 from precursor_screen.io.readers import Record
+from precursor_screen.reference import builtin_registry
 from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.groups import load_group_file
 from precursor_screen.survey import LibraryIndex, build_index
 from precursor_screen.survey.groupcheck import check_groups
 from precursor_screen.survey.sets import load_designer_precursors, load_legitimate
-from precursor_screen.reference import builtin_registry
 
 DRAFT = """
 [bmk-glycidates-generic]

@@ -18,10 +18,10 @@ from rdkit import Chem, DataStructs
 
 from precursor_screen.chem.fingerprint import get_recipe
 from precursor_screen.io.readers import Record, read_records
+from precursor_screen.reference import builtin_registry
 from precursor_screen.search.substructure import QueryError
 from precursor_screen.survey import LibraryIndex, LibraryIndexError, build_index
 from precursor_screen.survey.sets import load_designer_precursors, load_legitimate
-from precursor_screen.reference import builtin_registry
 
 JUNK = ["C1CC", "", "c1ccccc1N(=O)=O=O", "[Xx]", "C" * 300, "CC(=O)Cc1ccccc1.[Na+].[Cl-]"]
 SUBSTITUENTS = ["C", "F", "Cl", "OC", "C(=O)O", "N"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from rdkit import Chem
 
+from precursor_screen.chem.standardize import standardize_smiles
 from precursor_screen.errors import ShippedDataError
 from precursor_screen.rules.conversions import ConversionRule, load_conversion_rules
 from precursor_screen.rules.synthesis import (
@@ -18,7 +19,6 @@ from precursor_screen.rules.synthesis import (
     load_synthesis_rules,
     synthesis_rule_set,
 )
-from precursor_screen.chem.standardize import standardize_smiles
 
 FORWARD = synthesis_rule_set()
 COMBINED = synthesis_rule_set(load_conversion_rules())

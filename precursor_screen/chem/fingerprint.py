@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
 from precursor_screen.errors import PrecursorScreenError, ShippedDataError
+from precursor_screen.io.readers import read_toml
 
 __all__ = ["Recipe", "UnknownRecipeError", "load_recipes", "get_recipe", "recipes_path",
            "pack_bitvects", "popcounts", "BIT_ORDER"]
@@ -248,13 +248,7 @@ def load_recipes(path: str | Path | None = None) -> dict[str, Recipe]:
     ['atompair', 'featmorgan2', 'morgan2', 'pattern']
     """
     path = Path(path) if path is not None else recipes_path()
-    try:
-        with open(path, "rb") as fh:
-            tables = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ShippedDataError(f"{path}: recipe file missing") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ShippedDataError(f"{path.name}: not valid TOML: {exc}") from None
+    tables = read_toml(path, name=path.name, error=ShippedDataError, what="recipe file")
     recipes: dict[str, Recipe] = {}
     for name, table in tables.items():
         if not isinstance(table, dict):

@@ -13,8 +13,13 @@ import click
 
 from precursor_screen.cli.declarations import declarations_cmd, rescreen_cmd
 from precursor_screen.cli.screen import check_cmd, list_cmd, report_cmd, screen_cmd
-from precursor_screen.cli.survey import (derivatives_cmd, enumerate_cmd, group_cmd, index_group,
-                                         search_cmd)
+from precursor_screen.cli.survey import (
+    derivatives_cmd,
+    enumerate_cmd,
+    group_cmd,
+    index_group,
+    search_cmd,
+)
 from precursor_screen.errors import USER_ERRORS
 from precursor_screen.version import __version__
 

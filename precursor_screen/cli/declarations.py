@@ -7,14 +7,30 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (check_dask, jobs, load_reference, progress,
-                                         progress_option, reference_options, reference_parameters)
+from precursor_screen.cli.common import (
+    check_dask,
+    jobs,
+    load_reference,
+    progress,
+    progress_option,
+    reference_options,
+    reference_parameters,
+)
 from precursor_screen.declarations.rescreen import rescreen
 from precursor_screen.declarations.resolve import Opsin
-from precursor_screen.declarations.run import (DaskExecutor, InlineExecutor, ProcessExecutor,
-                                               declarations_format, output_metadata,
-                                               run_declarations)
-from precursor_screen.declarations.schema import InputSpec, load_config, parse_column_options
+from precursor_screen.declarations.run import (
+    DaskExecutor,
+    InlineExecutor,
+    ProcessExecutor,
+    declarations_format,
+    output_metadata,
+    run_declarations,
+)
+from precursor_screen.declarations.schema import (
+    InputSpec,
+    load_config,
+    parse_column_options,
+)
 from precursor_screen.declarations.verdict import DeclarationConfig
 from precursor_screen.errors import InputError
 from precursor_screen.screen import ScreenParameters

@@ -8,8 +8,13 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (date_option, jobs, load_reference, progress,
-                                         reference_options)
+from precursor_screen.cli.common import (
+    date_option,
+    jobs,
+    load_reference,
+    progress,
+    reference_options,
+)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.formats import output_format
 from precursor_screen.io.readers import read_inputs
@@ -17,7 +22,13 @@ from precursor_screen.io.writers import TableWriter, render_records, write_text
 from precursor_screen.manifest import run_metadata
 from precursor_screen.reference import builtin_drugs, builtin_registry
 from precursor_screen.report import write_html, write_html_from_results
-from precursor_screen.results import SCREEN, Summary, check_json, read_results, verdict_row
+from precursor_screen.results import (
+    SCREEN,
+    Summary,
+    check_json,
+    read_results,
+    verdict_row,
+)
 from precursor_screen.screen import Screener, ScreenParameters
 
 __all__ = ["list_cmd", "screen_cmd", "check_cmd", "report_cmd"]

@@ -11,12 +11,21 @@ import datetime as dt
 import json
 import os
 import time
+from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (check_dask, dask_options, input_options, jobs,
-                                         load_group_files, load_reference, progress,
-                                         progress_option, reference_options)
+from precursor_screen.cli.common import (
+    check_dask,
+    dask_options,
+    input_options,
+    jobs,
+    load_group_files,
+    load_reference,
+    progress,
+    progress_option,
+    reference_options,
+)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.formats import output_format
 from precursor_screen.io.readers import read_inputs
@@ -25,22 +34,45 @@ from precursor_screen.manifest import survey_metadata
 from precursor_screen.parallel import dask_client
 from precursor_screen.reference import builtin_registry
 from precursor_screen.report.survey import derivatives_html, group_html, group_text
-from precursor_screen.results import (DERIVATIVES, ENUMERATE, GROUP_FINDINGS, SEARCH_SIMILAR,
-                                      SEARCH_SMARTS)
+from precursor_screen.results import (
+    DERIVATIVES,
+    ENUMERATE,
+    GROUP_FINDINGS,
+    SEARCH_SIMILAR,
+    SEARCH_SMARTS,
+)
 from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.drug_targets import DrugTargets
 from precursor_screen.rules.groups import load_group_file
 from precursor_screen.screen import Screener
-from precursor_screen.survey.derivatives import (RELATIONS, DerivativeParameters,
-                                                 derivative_rows, find_derivatives,
-                                                 survey_substances)
+from precursor_screen.survey.derivatives import (
+    RELATIONS,
+    DerivativeParameters,
+    derivative_rows,
+    find_derivatives,
+    survey_substances,
+)
 from precursor_screen.survey.groupcheck import check_groups, finding_row, impacts_json
-from precursor_screen.survey.library import (LibraryIndex, build_index, read_queries,
-                                             similar_rows, smarts_rows)
-from precursor_screen.survey.masks import (DRUGS, enumerate_drug_precursors, enumerate_masked,
-                                           enumeration_summary, enumeration_targets, masked_row)
-from precursor_screen.survey.sets import (load_designer_precursors, load_legitimate,
-                                          read_compound_file)
+from precursor_screen.survey.library import (
+    LibraryIndex,
+    build_index,
+    read_queries,
+    similar_rows,
+    smarts_rows,
+)
+from precursor_screen.survey.masks import (
+    DRUGS,
+    enumerate_drug_precursors,
+    enumerate_masked,
+    enumeration_summary,
+    enumeration_targets,
+    masked_row,
+)
+from precursor_screen.survey.sets import (
+    load_designer_precursors,
+    load_legitimate,
+    read_compound_file,
+)
 
 __all__ = ["index_group", "search_cmd", "derivatives_cmd", "group_cmd", "enumerate_cmd"]
 

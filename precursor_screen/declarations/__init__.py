@@ -11,6 +11,11 @@ The command-line side (``precursor-screen declarations``, ``rescreen``) is in ``
 ``run`` streams files resumably, ``distributed`` runs the same chunks on Dask.
 """
 
-from precursor_screen.declarations.schema import FIELDS, Declaration, InputSpec, read_declarations
+from precursor_screen.declarations.schema import (
+    FIELDS,
+    Declaration,
+    InputSpec,
+    read_declarations,
+)
 
 __all__ = ["FIELDS", "Declaration", "InputSpec", "read_declarations"]

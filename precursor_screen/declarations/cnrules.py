@@ -21,8 +21,8 @@ from typing import Any
 
 from rdkit import Chem
 
-from precursor_screen.errors import ShippedDataError
 from precursor_screen.chem.standardize import Standardized
+from precursor_screen.errors import ShippedDataError
 
 __all__ = ["CnCode", "parse_cn", "ListedCode", "CnRules", "Functions", "load_functions",
            "RULES_FILE", "HEADINGS_FILE"]

@@ -35,13 +35,28 @@ import pyarrow.parquet as pq
 from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.chem.standardize import StandardizeError, standardize_smiles
 from precursor_screen.declarations.cnrules import parse_cn
-from precursor_screen.declarations.resolve import (cas_numbers_in, graded_name_key, name_key,
-                                                   normalize_cas, split_cas, stripped_name_key)
-from precursor_screen.declarations.run import (declarations_format, part_table, read_output,
-                                               write_rows)
+from precursor_screen.declarations.resolve import (
+    cas_numbers_in,
+    graded_name_key,
+    name_key,
+    normalize_cas,
+    split_cas,
+    stripped_name_key,
+)
+from precursor_screen.declarations.run import (
+    declarations_format,
+    part_table,
+    read_output,
+    write_rows,
+)
 from precursor_screen.declarations.schema import Declaration
-from precursor_screen.declarations.verdict import (OUTPUT_COLUMNS, VERDICTS, DeclarationConfig,
-                                                   DeclarationScreener, reference_inventory)
+from precursor_screen.declarations.verdict import (
+    OUTPUT_COLUMNS,
+    VERDICTS,
+    DeclarationConfig,
+    DeclarationScreener,
+    reference_inventory,
+)
 from precursor_screen.errors import InputError
 from precursor_screen.io.writers import TableWriter
 from precursor_screen.manifest import file_sha256, run_metadata

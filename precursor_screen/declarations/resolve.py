@@ -30,9 +30,9 @@ from typing import Any
 
 from rdkit import Chem
 
-from precursor_screen.errors import InputError, ShippedDataError
 from precursor_screen.chem.parse import parse_smiles, quiet_rdkit
 from precursor_screen.chem.standardize import StandardizeError, standardize
+from precursor_screen.errors import InputError, ShippedDataError
 from scheduled_substances import cas_is_valid
 
 from .schema import Declaration

@@ -35,17 +35,31 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from precursor_screen.chem.parse import quiet_rdkit
-from precursor_screen.declarations.schema import (Declaration, InputSpec, count_rows,
-                                                  expand_inputs, read_declarations)
-from precursor_screen.declarations.verdict import (VERDICTS, DeclarationConfig,
-                                                   DeclarationScreener, reference_inventory)
+from precursor_screen.declarations.schema import (
+    Declaration,
+    InputSpec,
+    count_rows,
+    expand_inputs,
+    read_declarations,
+)
+from precursor_screen.declarations.verdict import (
+    VERDICTS,
+    DeclarationConfig,
+    DeclarationScreener,
+    reference_inventory,
+)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.formats import output_format
 from precursor_screen.io.readers import read_arrow
 from precursor_screen.io.writers import META_KEY, arrow_table, atomic_open, write_arrow
 from precursor_screen.manifest import file_sha256, run_metadata
-from precursor_screen.parallel import (dask_client, dask_wait_some, dask_workers,
-                                       process_executor, windowed)
+from precursor_screen.parallel import (
+    dask_client,
+    dask_wait_some,
+    dask_workers,
+    process_executor,
+    windowed,
+)
 from precursor_screen.results import DECLARATIONS, names
 from precursor_screen.version import __version__
 

@@ -15,7 +15,6 @@ import csv
 import gzip
 import io
 import os
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -25,6 +24,7 @@ import pyarrow.parquet as pq
 
 from precursor_screen.errors import InputError
 from precursor_screen.io import formats
+from precursor_screen.io.readers import read_toml
 
 __all__ = ["FIELDS", "Declaration", "InputSpec", "load_config", "parse_column_options",
            "read_declarations", "expand_inputs", "count_rows"]
@@ -98,13 +98,7 @@ def load_config(path: str) -> dict[str, Any]:
     ``[resolve]`` (``map_files``: CAS/name mapping files, relative to the config file;
     ``opsin``: bool). Unknown keys are errors, so a typo does not pass silently.
     """
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, what="config file")
     allowed = {"columns": set(FIELDS), "input": {"delimiter", "format"},
                "resolve": {"map_files", "opsin"}}
     for table, value in data.items():

@@ -26,10 +26,21 @@ from typing import Any
 
 from rdkit import Chem
 
-from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.chem.standardize import (
+    Standardized,
+    StandardizeError,
+    standardize,
+)
 from precursor_screen.declarations.cnrules import CnCode, CnRules, parse_cn
-from precursor_screen.declarations.resolve import (Entry, Opsin, Resolution, Resolved, Resolver,
-                                                   build_table, load_mapping_file)
+from precursor_screen.declarations.resolve import (
+    Entry,
+    Opsin,
+    Resolution,
+    Resolved,
+    Resolver,
+    build_table,
+    load_mapping_file,
+)
 from precursor_screen.declarations.schema import Declaration
 from precursor_screen.io.readers import Record
 from precursor_screen.manifest import file_sha256
@@ -143,11 +154,9 @@ class ScreenResult:
 
 
 @dataclass(frozen=True, slots=True)
-class DeclarationVerdict:
-    """The answer for one declaration row: one per row, always."""
+class _Outcome:
+    """What a declaration is found to be: the verdict, its reason and evidence."""
 
-    row: int
-    declaration_id: str
     verdict: str
     reason: str
     rules: tuple[str, ...]
@@ -157,6 +166,14 @@ class DeclarationVerdict:
     similarity: float
     resolved_smiles: str
     resolved_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeclarationVerdict(_Outcome):
+    """The answer for one declaration row: one per row, always."""
+
+    row: int
+    declaration_id: str
     declaration: Declaration
 
     def as_row(self, tool_version: str, reference_sha256: str) -> tuple[Any, ...]:
@@ -169,18 +186,9 @@ class DeclarationVerdict:
 
 
 @dataclass(frozen=True, slots=True)
-class _Template:
+class _Template(_Outcome):
     """A verdict without the row's identity: shared by every row declaring the same thing."""
 
-    verdict: str
-    reason: str
-    rules: tuple[str, ...]
-    flag: str
-    match_id: str
-    match_name: str
-    similarity: float
-    resolved_smiles: str
-    resolved_by: str
     rules_text: str = ""
 
 
@@ -218,9 +226,9 @@ class DeclarationScreener:
 
     def judge(self, decls: Sequence[Declaration]) -> list[DeclarationVerdict]:
         """One verdict per declaration, in order."""
-        return [DeclarationVerdict(d.row, d.declaration_id, t.verdict, t.reason, t.rules, t.flag,
-                                   t.match_id, t.match_name, t.similarity, t.resolved_smiles,
-                                   t.resolved_by, d)
+        return [DeclarationVerdict(t.verdict, t.reason, t.rules, t.flag, t.match_id, t.match_name,
+                                   t.similarity, t.resolved_smiles, t.resolved_by,
+                                   row=d.row, declaration_id=d.declaration_id, declaration=d)
                 for d, t in zip(decls, self._templates_for(decls))]
 
     def judge_rows(self, decls: Sequence[Declaration], tool_version: str,

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import sys
+import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -27,8 +28,8 @@ from precursor_screen.errors import InputError
 from precursor_screen.io.formats import input_format, output_format
 from precursor_screen.io.writers import META_KEY, arrow_schema
 
-__all__ = ["Record", "read_records", "read_inputs", "read_rows", "read_arrow", "SMILES_COLUMNS",
-           "ID_COLUMNS"]
+__all__ = ["Record", "read_records", "read_inputs", "read_rows", "read_arrow", "read_toml",
+           "SMILES_COLUMNS", "ID_COLUMNS"]
 
 SMILES_COLUMNS = ("smiles", "canonical_smiles", "isomeric_smiles", "smi", "structure", "mol_smiles")
 ID_COLUMNS = ("id", "name", "compound_id", "mol_id", "identifier", "title", "chembl_id", "zinc_id",
@@ -304,3 +305,19 @@ def read_arrow(path: str, columns: Sequence[Any]) -> tuple[Iterator[pa.Table], d
             yield pa.Table.from_batches([batch]).select(names).cast(schema)
 
     return tables(), meta
+
+
+def read_toml(path: str | os.PathLike[str], *, name: str | None = None,
+              error: type[Exception] = InputError, what: str = "file") -> dict[str, Any]:
+    """The tables of a TOML file. A missing, unreadable or invalid file raises ``error`` with
+    one line naming the file (``name``, default the path) and what is wrong with it."""
+    name = name or str(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise error(f"{name}: no such {what}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{name}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{name}: cannot read {what}: {exc}") from None

@@ -5,8 +5,15 @@ reports a results file read back with :func:`precursor_screen.results.read_resul
 (``precursor-screen report``); ``HtmlReport`` takes rows one at a time for very large screens.
 """
 
-from precursor_screen.report.html import (MAX_CARDS, MAX_TABLE_ROWS, HtmlReport, render_results,
-                                          render_verdicts, write_html, write_html_from_results)
+from precursor_screen.report.html import (
+                                          MAX_CARDS,
+                                          MAX_TABLE_ROWS,
+                                          HtmlReport,
+                                          render_results,
+                                          render_verdicts,
+                                          write_html,
+                                          write_html_from_results,
+)
 
 __all__ = ["HtmlReport", "write_html", "write_html_from_results", "render_verdicts", "render_results",
            "MAX_CARDS", "MAX_TABLE_ROWS"]

@@ -30,7 +30,6 @@ Rules are data; a bad rule fails at load with `ShippedDataError` naming the file
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +39,13 @@ from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
 from precursor_screen.chem.parse import quiet_rdkit
-from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.chem.standardize import (
+    Standardized,
+    StandardizeError,
+    standardize,
+)
 from precursor_screen.errors import ShippedDataError
+from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.files import data_file
 from precursor_screen.types import Route, Step
 
@@ -427,19 +431,28 @@ def read_rule_file(path: str | Path | None, shipped: str) -> tuple[dict[str, Any
     """The TOML tables of a rule file and its name for messages: ``path``, or the shipped
     ``precursor_screen/rules/data/<shipped>`` when None. Raises `ShippedDataError` when the file
     is missing or unreadable, or not valid TOML."""
-    if path is None:
-        source = shipped
-        text = data_file(shipped).read_text(encoding="utf-8")
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ShippedDataError(f"{source}: cannot read rule file: {exc.strerror}") from None
-    try:
-        return tomllib.loads(text), source
-    except tomllib.TOMLDecodeError as exc:
-        raise ShippedDataError(f"{source}: not valid TOML: {exc}") from None
+    file, source = (data_file(shipped), shipped) if path is None else (Path(path), str(path))
+    return read_toml(file, name=source, error=ShippedDataError, what="rule file"), source
+
+
+def rule_examples(table: dict[str, Any], where: str
+                  ) -> tuple[list[tuple[str, str]], list[str]]:
+    """A rule's test molecules: ``examples`` as (substrate, product) SMILES pairs and the
+    ``negatives`` it must leave alone; ShippedDataError naming ``where`` when one is malformed or
+    does not parse."""
+    examples = []
+    for pair in table["examples"]:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
+            raise ShippedDataError(f"{where}: each example must be [substrate, product] SMILES")
+        examples.append((pair[0], pair[1]))
+    negatives = table["negatives"]
+    if not all(isinstance(s, str) for s in negatives):
+        raise ShippedDataError(f"{where}: negatives must be SMILES strings")
+    with quiet_rdkit():
+        for smiles in [s for pair in examples for s in pair] + negatives:
+            if Chem.MolFromSmiles(smiles) is None:
+                raise ShippedDataError(f"{where}: unparsable test SMILES {smiles!r}")
+    return examples, negatives
 
 
 def _parse_rule(rule_id: str, table: object, source: str) -> ConversionRule:
@@ -462,18 +475,7 @@ def _parse_rule(rule_id: str, table: object, source: str) -> ConversionRule:
             raise ShippedDataError(f"{where}: field '{field}' is empty")
     if table["kind"] not in KINDS:
         raise ShippedDataError(f"{where}: unknown kind {table['kind']!r} (known: {', '.join(KINDS)})")
-    examples = []
-    for pair in table["examples"]:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
-            raise ShippedDataError(f"{where}: each example must be [substrate, product] SMILES")
-        examples.append((pair[0], pair[1]))
-    negatives = table["negatives"]
-    if not all(isinstance(s, str) for s in negatives):
-        raise ShippedDataError(f"{where}: negatives must be SMILES strings")
-    with quiet_rdkit():
-        for smiles in [s for pair in examples for s in pair] + negatives:
-            if Chem.MolFromSmiles(smiles) is None:
-                raise ShippedDataError(f"{where}: unparsable test SMILES {smiles!r}")
+    examples, negatives = rule_examples(table, where)
     return ConversionRule(
         id=rule_id, name=table["name"], smarts=table["smarts"], removes=table["removes"],
         kind=table["kind"], rationale=table["rationale"], examples=tuple(examples),

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from itertools import permutations
 from dataclasses import dataclass, field
+from itertools import permutations
 from typing import Any
 
 from rdkit import Chem

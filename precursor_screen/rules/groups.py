@@ -17,10 +17,8 @@ groups and recompiles on arrival, so it crosses process boundaries unchanged.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +26,13 @@ from rdkit import Chem
 
 from precursor_screen.chem.fingerprint import get_recipe
 from precursor_screen.chem.parse import quiet_rdkit
-from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize_smiles
-from precursor_screen.errors import PrecursorScreenError, ReferenceFileError, ShippedDataError
+from precursor_screen.chem.standardize import (
+    Standardized,
+    StandardizeError,
+    standardize_smiles,
+)
+from precursor_screen.errors import ReferenceFileError, ShippedDataError
+from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.files import DATA_DIR
 
 __all__ = ["Group", "Example", "GroupSet", "load_groups", "load_group_file", "shipped_group_files",
@@ -280,7 +283,7 @@ class GroupSet:
 
 # --- loading -------------------------------------------------------------------------------------
 
-def shipped_group_files() -> list[Traversable]:
+def shipped_group_files() -> list[Path]:
     """Return the shipped group files (``rules/data/groups*.toml``), sorted by name."""
     files = [f for f in DATA_DIR.iterdir() if f.name.startswith("groups") and f.name.endswith(".toml")]
     return sorted(files, key=lambda f: f.name)
@@ -302,7 +305,7 @@ def load_groups(path: str | Path | None = None) -> GroupSet:
         return _load_one(_read(file, file.name, ShippedDataError), file.name, ShippedDataError)
     files = shipped_group_files()
     if not files:
-        raise ShippedDataError(f"no group files in {_data_dir()}: the package is incomplete")
+        raise ShippedDataError(f"no group files in {DATA_DIR}: the package is incomplete")
     sets = [_load_one(_read(f, f.name, ShippedDataError), f.name, ShippedDataError) for f in files]
     try:
         return sets[0].merged(*sets[1:])
@@ -327,20 +330,11 @@ def load_group_file(path: str | Path, *, check_examples: bool = True) -> GroupSe
     return groups
 
 
-def _read(file: Traversable | Path, fname: str, error: type[PrecursorScreenError]) -> str:
-    try:
-        return file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{fname}: no such group file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{fname}: cannot read: {exc}") from None
+def _read(file: Path, fname: str, error: type[Exception]) -> dict[str, Any]:
+    return read_toml(file, name=fname, error=error, what="group file")
 
 
-def _load_one(text: str, fname: str, error: type[PrecursorScreenError]) -> GroupSet:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise error(f"{fname}: not valid TOML: {exc}") from None
+def _load_one(data: dict[str, Any], fname: str, error: type[Exception]) -> GroupSet:
     if not data:
         raise error(f"{fname}: no groups defined")
     groups = []
@@ -356,8 +350,8 @@ def _load_one(text: str, fname: str, error: type[PrecursorScreenError]) -> Group
 
 
 def _group(gid: str, table: Mapping[str, Any], where: str, source: str,
-           error: type[PrecursorScreenError]) -> Group:
-    def fail(problem: str) -> PrecursorScreenError:
+           error: type[Exception]) -> Group:
+    def fail(problem: str) -> Exception:
         return error(f"{where}: {problem}")
 
     if not _SLUG.match(gid):

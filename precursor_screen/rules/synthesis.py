@@ -26,10 +26,14 @@ from typing import Any
 
 from rdkit import Chem
 
-from precursor_screen.errors import ShippedDataError
-from precursor_screen.chem.parse import quiet_rdkit
-from precursor_screen.rules.conversions import ConversionRule, RuleSet, read_rule_file
 from precursor_screen.chem.standardize import Standardized
+from precursor_screen.errors import ShippedDataError
+from precursor_screen.rules.conversions import (
+    ConversionRule,
+    RuleSet,
+    read_rule_file,
+    rule_examples,
+)
 from precursor_screen.types import Route
 
 __all__ = ["SynthesisRuleSet", "load_synthesis_rules", "synthesis_rule_set", "SYNTHESIS_FILE",
@@ -173,18 +177,7 @@ def _parse_rule(rule_id: str, table: object, source: str) -> tuple[ConversionRul
     for field in ("name", "reagent", "smarts", "rationale"):
         if not table[field].strip():
             raise ShippedDataError(f"{where}: field '{field}' is empty")
-    examples = []
-    for pair in table["examples"]:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
-            raise ShippedDataError(f"{where}: each example must be [substrate, product] SMILES")
-        examples.append((pair[0], pair[1]))
-    negatives = table["negatives"]
-    if not all(isinstance(s, str) for s in negatives):
-        raise ShippedDataError(f"{where}: negatives must be SMILES strings")
-    with quiet_rdkit():
-        for smiles in [s for pair in examples for s in pair] + negatives:
-            if Chem.MolFromSmiles(smiles) is None:
-                raise ShippedDataError(f"{where}: unparsable test SMILES {smiles!r}")
+    examples, negatives = rule_examples(table, where)
     rule = ConversionRule(
         id=rule_id, name=table["name"].strip(), smarts=table["smarts"], removes="",
         kind=SYNTHESIS_KIND, rationale=" ".join(table["rationale"].split()),

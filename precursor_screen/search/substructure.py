@@ -47,9 +47,14 @@ import rdkit
 from rdkit import Chem
 from rdkit.Chem import rdSubstructLibrary
 
-from precursor_screen.errors import PrecursorScreenError
 from precursor_screen.chem.fingerprint import Recipe, _bitwise_count, get_recipe
-from precursor_screen.search.tanimoto import IndexFileError, _read_array, _read_manifest, _write_dir
+from precursor_screen.errors import PrecursorScreenError
+from precursor_screen.search.tanimoto import (
+    IndexFileError,
+    _read_array,
+    _read_manifest,
+    _write_dir,
+)
 from precursor_screen.version import __version__
 
 __all__ = ["SubstructureIndex", "QueryError", "atom_difference"]

@@ -53,9 +53,9 @@ import faiss
 import numpy as np
 import rdkit
 
-from precursor_screen.errors import PrecursorScreenError
 from precursor_screen.chem.fingerprint import Recipe, _bitwise_count
 from precursor_screen.chem.fingerprint import popcounts as _popcounts
+from precursor_screen.errors import PrecursorScreenError
 from precursor_screen.version import __version__
 
 __all__ = ["TanimotoIndex", "HitArrays", "IndexFileError", "tanimoto", "tanimoto_from_counts"]

@@ -7,7 +7,12 @@
 * :mod:`~precursor_screen.survey.distributed`: the Dask client behind ``--scheduler``/``--workers``.
 """
 
-from precursor_screen.survey.library import (LibraryIndex, LibraryIndexError, Shard, build_index,
-                                             merge_hits)
+from precursor_screen.survey.library import (
+                                             LibraryIndex,
+                                             LibraryIndexError,
+                                             Shard,
+                                             build_index,
+                                             merge_hits,
+)
 
 __all__ = ["LibraryIndex", "LibraryIndexError", "Shard", "build_index", "merge_hits"]

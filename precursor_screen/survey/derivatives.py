@@ -29,7 +29,11 @@ from typing import Any
 from rdkit import Chem
 
 from precursor_screen.chem.parse import quiet_rdkit
-from precursor_screen.chem.standardize import StandardizeError, match_key, standardize_smiles
+from precursor_screen.chem.standardize import (
+    StandardizeError,
+    match_key,
+    standardize_smiles,
+)
 from precursor_screen.errors import UnknownSubstanceError
 from precursor_screen.parallel import ordered_map
 from precursor_screen.results import DERIVATIVES, names, route_text

@@ -59,10 +59,19 @@ from rdkit import Chem
 from precursor_screen.chem.fingerprint import Recipe, get_recipe
 from precursor_screen.chem.parse import parse_record, parse_smiles, quiet_rdkit
 from precursor_screen.chem.standardize import StandardizeError, standardize
-from precursor_screen.errors import InputError, PrecursorScreenError, UnknownSubstanceError
+from precursor_screen.errors import (
+    InputError,
+    PrecursorScreenError,
+    UnknownSubstanceError,
+)
 from precursor_screen.io.readers import Record, read_inputs
 from precursor_screen.manifest import file_sha256
-from precursor_screen.parallel import dask_wait_some, dask_workers, process_executor, windowed
+from precursor_screen.parallel import (
+    dask_wait_some,
+    dask_workers,
+    process_executor,
+    windowed,
+)
 from precursor_screen.search.substructure import QueryError, SubstructureIndex
 from precursor_screen.search.tanimoto import HitArrays, TanimotoIndex
 from precursor_screen.version import __version__
@@ -390,21 +399,20 @@ class LibraryIndex:
 
     def similarity(self, shard: Shard) -> TanimotoIndex | None:
         """The shard's TanimotoIndex (None when no row of it could be read)."""
-        if not shard.indexed:
-            return None
-        if shard.name not in self._similarity:
-            self._similarity[shard.name] = _load_similarity(self.path, shard, self.mmap, 1)
-            self._rows_of(shard)
-        return self._similarity[shard.name]
+        return self._shard_index(self._similarity, _load_similarity, shard)
 
     def substructure(self, shard: Shard) -> SubstructureIndex | None:
         """The shard's SubstructureIndex (None when no row of it could be read)."""
+        return self._shard_index(self._substructure, _load_substructure, shard)
+
+    def _shard_index(self, cache: dict[str, Any], load: Callable[..., Any], shard: Shard) -> Any:
+        """A shard's index, loaded once (and the shard's row map with it)."""
         if not shard.indexed:
             return None
-        if shard.name not in self._substructure:
-            self._substructure[shard.name] = _load_substructure(self.path, shard, self.mmap, 1)
+        if shard.name not in cache:
+            cache[shard.name] = load(self.path, shard, self.mmap, 1)
             self._rows_of(shard)
-        return self._substructure[shard.name]
+        return cache[shard.name]
 
     def table(self, shard: Shard, columns: Sequence[str] = TABLE_COLUMNS) -> Any:
         """The shard's Parquet table (pyarrow), read once per column set."""

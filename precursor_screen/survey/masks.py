@@ -33,8 +33,13 @@ from typing import Any
 from rdkit import Chem
 
 from precursor_screen.chem.parse import quiet_rdkit
-from precursor_screen.chem.standardize import (Standardized, StandardizeError, parent_or_none,
-                                               smiles_key, standardize_smiles)
+from precursor_screen.chem.standardize import (
+    Standardized,
+    StandardizeError,
+    parent_or_none,
+    smiles_key,
+    standardize_smiles,
+)
 from precursor_screen.errors import UnknownSubstanceError
 from precursor_screen.results import ENUMERATE, names, route_text
 from precursor_screen.rules.synthesis import reverse_synthesis_rule_set
