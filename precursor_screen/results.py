@@ -64,7 +64,8 @@ SCREEN: tuple[Column, ...] = (
     Column("relation", str, "the kind of evidence (`identical`, `salt`, `stereoisomer`, "
                             "`converts`, `drug`, `group`, `contains`, `similar`, ...)"),
     Column("match_list", str, "the list the match is on (built-in, or your reference file)"),
-    Column("route", str, "the route as `rule -> product | rule (+ reagent) -> product`"),
+    Column("route", str, "the route: each step as `rule -> product` (`rule (+ reagent) -> "
+                         "product` for a reagent step), steps separated by a vertical bar"),
     Column("group_id", str, "the generic group, for a group member"),
     Column("standardized_smiles", str, "the parent structure compared"),
     *_STAMPS,

@@ -154,3 +154,42 @@ def test_one_table_of_output_columns() -> None:
                                         "precursor_screen.declarations.resolve",
                                         "scheduled_substances")) if literal.search(text)]
     assert not found
+
+
+# What each part of precursor_screen may import (besides errors, types and version), as the
+# README's architecture table says: the data flow read -> chem -> search/rules -> screen ->
+# results -> report, with the workflows and the command line on top.
+_EVERYTHING = {"io", "chem", "reference", "search", "rules", "parallel", "manifest", "results",
+               "screen", "report", "survey", "declarations", "scheduled_substances"}
+ALLOWED = {
+    "io": set(),
+    "chem": {"io"},
+    "reference": {"chem", "io", "scheduled_substances"},
+    "search": {"chem"},
+    "rules": {"chem", "io", "reference", "scheduled_substances"},
+    "parallel": set(),
+    "manifest": set(),
+    "results": {"io"},
+    "screen": {"chem", "io", "parallel", "reference", "rules", "search"},
+    "report": {"chem", "io", "manifest", "reference", "results", "rules"},
+    "survey": _EVERYTHING - {"report", "survey", "declarations", "screen"},
+    "declarations": _EVERYTHING - {"report", "survey", "declarations"},
+    "cli": _EVERYTHING,
+    "errors": {"scheduled_substances"},
+    "precursor_screen": _EVERYTHING,
+    "__main__": {"cli"},
+}
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    if parts[0] == "scheduled_substances":
+        return "scheduled_substances"
+    return parts[1] if len(parts) > 1 else "precursor_screen"
+
+
+def test_each_part_imports_only_what_comes_before_it() -> None:
+    bad = sorted((m, t) for m, ts in GRAPH.items() if m.startswith("precursor_screen")
+                 for t in ts if _part(t) != _part(m)
+                 and _part(t) not in ALLOWED[_part(m)] | {"errors", "types", "version"})
+    assert not bad

@@ -1,4 +1,4 @@
-"""Trade-declaration screening: resolve each declaration to a structure, screen it, weigh CN rules.
+"""The customs workflow: resolve each trade declaration to a structure, screen it, weigh CN rules.
 
 From a notebook::
 
@@ -7,15 +7,14 @@ From a notebook::
     for v in ds.judge(list(read_declarations(["examples/declarations.csv"]))):
         print(v.declaration_id, v.verdict, v.reason)
 
-The command-line side (``precursor-screen declarations``, ``rescreen``) is in ``commands``;
-``run`` streams files resumably, ``distributed`` runs the same chunks on Dask.
+``run`` streams files resumably (in this process, on worker processes or on Dask), ``rescreen``
+redoes only the rows a change of the list touches; the commands are in ``precursor_screen.cli``.
 """
 
-from precursor_screen.declarations.schema import (
-    FIELDS,
-    Declaration,
-    InputSpec,
-    read_declarations,
-)
+from precursor_screen.declarations.rescreen import rescreen
+from precursor_screen.declarations.run import run_declarations
+from precursor_screen.declarations.schema import FIELDS, Declaration, InputSpec, read_declarations
+from precursor_screen.declarations.verdict import DeclarationConfig, DeclarationScreener
 
-__all__ = ["FIELDS", "Declaration", "InputSpec", "read_declarations"]
+__all__ = ["FIELDS", "Declaration", "DeclarationConfig", "DeclarationScreener", "InputSpec",
+           "read_declarations", "rescreen", "run_declarations"]
