@@ -43,6 +43,12 @@ _STAMPS = (
                                     "on every row"),
 )
 
+_LIBRARY_ROW = (
+    Column("row", int, "the library row"),
+    Column("id", str, "the library compound's id"),
+    Column("smiles", str, "its standardized SMILES"),
+)
+
 SCREEN: tuple[Column, ...] = (
     Column("row", int, "0-based input position (continuous across several input files)"),
     Column("id", str, "the input's id (second field of a .smi line, an id column, the SDF title), "
@@ -121,9 +127,7 @@ DERIVATIVES: tuple[Column, ...] = (
     Column("rank", int, "1 for the strongest derivative of a substance"),
     Column("substance_id", str, "the listed substance"),
     Column("substance_name", str, "its name"),
-    Column("row", int, "the library row"),
-    Column("id", str, "the library compound's id"),
-    Column("smiles", str, "its standardized SMILES"),
+    *_LIBRARY_ROW,
     Column("relation", str, "the strongest relation: identical, converts, group, contains, "
                             "similar, contained_in"),
     Column("relations", str, "every relation found, `;`-separated"),
@@ -172,18 +176,12 @@ SEARCH_SIMILAR: tuple[Column, ...] = (
     Column("query_smiles", str, "the query as given"),
     Column("query_status", str, "`ok`, or why the query could not be read"),
     Column("rank", int, "1 for the most similar hit of a query"),
-    Column("row", int, "the library row"),
-    Column("id", str, "the library compound's id"),
-    Column("smiles", str, "its standardized SMILES"),
+    *_LIBRARY_ROW,
     Column("similarity", float, "Morgan radius-2 Tanimoto"),
 )
 """Columns of ``search --similar``."""
 
-SEARCH_SMARTS: tuple[Column, ...] = (
-    Column("row", int, "the library row"),
-    Column("id", str, "the library compound's id"),
-    Column("smiles", str, "its standardized SMILES"),
-)
+SEARCH_SMARTS: tuple[Column, ...] = _LIBRARY_ROW
 """Columns of ``search --smarts``."""
 
 TABLES: dict[str, tuple[Column, ...]] = {

@@ -17,9 +17,10 @@ from scheduled_substances import Registry
 
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
            "input_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
-           "load_group_files", "INPUT_FORMATS"]
+           "load_group_files", "groups_option", "INPUT_FORMATS", "EXISTING_FILE"]
 
 INPUT_FORMATS = click.Choice(["smi", "sdf", "csv", "tsv", "parquet"])
+EXISTING_FILE = click.Path(exists=True, dir_okay=False)
 
 
 def date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -113,6 +114,12 @@ def progress(total: int | None, desc: str, enabled: bool | None, unit: str = "mo
 def jobs(n: int) -> int:
     """``--jobs``: 0 means every core."""
     return n or (os.cpu_count() or 1)
+
+
+def groups_option(f: Any) -> Any:
+    """``--groups FILE`` (repeatable): draft group files whose groups count beside the shipped."""
+    return click.option("--groups", "group_files", multiple=True, type=EXISTING_FILE,
+                        help="A draft group file whose groups count too (repeatable).")(f)
 
 
 def load_group_files(group_files: tuple[str, ...], *, check_examples: bool = True) -> GroupSet:

@@ -7,15 +7,8 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (
-    check_dask,
-    jobs,
-    load_reference,
-    progress,
-    progress_option,
-    reference_options,
-    reference_parameters,
-)
+from precursor_screen.cli.common import (EXISTING_FILE, check_dask, jobs, load_reference, progress,
+                                         progress_option, reference_options, reference_parameters)
 from precursor_screen.declarations.rescreen import rescreen
 from precursor_screen.declarations.resolve import Opsin
 from precursor_screen.declarations.run import (
@@ -51,9 +44,9 @@ __all__ = ["declarations_cmd", "rescreen_cmd"]
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN",
               help="Read FIELD from the input column COLUMN (repeatable), e.g. cas='CAS RN'. "
                    "Fields: declaration_id cn_code cas name smiles description quantity_kg.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+@click.option("--config", "config_file", type=EXISTING_FILE,
               help="TOML file with [columns], [input] and [resolve] tables (docs/declarations.md).")
-@click.option("--map", "map_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--map", "map_files", multiple=True, type=EXISTING_FILE,
               help="A CAS/name-to-structure mapping file, CSV/TSV with smiles and cas and/or "
                    "name columns (repeatable); looked up after the registry and the bundled table.")
 @click.option("--opsin/--no-opsin", default=None,
@@ -136,7 +129,7 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
 
 
 @click.command("rescreen")
-@click.argument("previous", type=click.Path(exists=True, dir_okay=False))
+@click.argument("previous", type=EXISTING_FILE)
 @click.option("-o", "--output", default="-", show_default=True,
               help="Where the rows whose verdict changes go (.csv .tsv .parquet; '-': CSV on stdout).")
 @click.option("--full", "full_output", type=click.Path(dir_okay=False),

@@ -8,13 +8,8 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (
-    date_option,
-    jobs,
-    load_reference,
-    progress,
-    reference_options,
-)
+from precursor_screen.cli.common import (EXISTING_FILE, date_option, jobs, load_reference, progress,
+                                         reference_options)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.formats import output_format
 from precursor_screen.io.readers import read_inputs
@@ -233,7 +228,7 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
 
 
 @click.command("report")
-@click.argument("results", type=click.Path(exists=True, dir_okay=False))
+@click.argument("results", type=EXISTING_FILE)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The HTML file to write.")
 @reference_options

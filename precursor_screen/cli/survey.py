@@ -15,17 +15,9 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (
-    check_dask,
-    dask_options,
-    input_options,
-    jobs,
-    load_group_files,
-    load_reference,
-    progress,
-    progress_option,
-    reference_options,
-)
+from precursor_screen.cli.common import (EXISTING_FILE, check_dask, dask_options, groups_option,
+                                         input_options, jobs, load_group_files, load_reference,
+                                         progress, progress_option, reference_options)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.formats import output_format
 from precursor_screen.io.readers import read_inputs
@@ -282,8 +274,7 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
               help="Only these relations (repeatable; default all).")
 @click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
               help="Conversion steps to follow.")
-@click.option("--groups", "group_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="A draft group file whose groups count too (repeatable).")
+@groups_option
 @click.option("--include-bulk", is_flag=True, help="With --all: bulk chemicals too.")
 @reference_options
 @click.option("-o", "--output", default="-", show_default=True,
@@ -359,10 +350,10 @@ def group_cmd() -> None:
 
 
 @group_cmd.command("check")
-@click.argument("group_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("group_file", type=EXISTING_FILE)
 @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False),
               help="A library index: count and show the library compounds each group captures.")
-@click.option("--legit", "legit_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--legit", "legit_files", multiple=True, type=EXISTING_FILE,
               help="A file of legitimate chemicals (any input format) checked for collateral "
                    "(repeatable); the bundled set is always checked too.")
 @click.option("--no-default-legit", is_flag=True,
@@ -442,8 +433,7 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
               show_default=True,
               help="Where the names are looked up: the precursor list, the controlled drugs, or "
                    "both (a name on both is taken as the precursor, with a note).")
-@click.option("--groups", "group_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="A draft group file whose groups count as coverage too (repeatable).")
+@groups_option
 @reference_options
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file: .csv, .parquet or .jsonl (default: CSV on stdout).")

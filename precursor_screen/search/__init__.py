@@ -3,6 +3,6 @@ Hamming kernels, every score equal to RDKit's) and substructure search behind a 
 fingerprint screen (every hit confirmed by RDKit)."""
 
 from precursor_screen.search.substructure import QueryError, SubstructureIndex
-from precursor_screen.search.tanimoto import HitArrays, TanimotoIndex, tanimoto
+from precursor_screen.search.tanimoto import HitArrays, TanimotoIndex
 
-__all__ = ["HitArrays", "QueryError", "SubstructureIndex", "TanimotoIndex", "tanimoto"]
+__all__ = ["HitArrays", "QueryError", "SubstructureIndex", "TanimotoIndex"]
