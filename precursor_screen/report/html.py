@@ -17,11 +17,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import html
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from importlib import resources
 from string import Template
 from typing import Any
@@ -30,8 +28,8 @@ from precursor_screen.chem.depict import Drawer
 from precursor_screen.errors import InputError
 from precursor_screen.io.writers import write_text
 from precursor_screen.manifest import file_sha256
-from precursor_screen.reference import builtin_drugs
-from precursor_screen.results import COLUMNS, verdict_row
+from precursor_screen.report.cards import UNREADABLE, CardRow, Cards, esc, parse_route
+from precursor_screen.results import COLUMNS
 from precursor_screen.rules.groups import load_groups
 from precursor_screen.types import FLAG_ORDER, Verdict
 from precursor_screen.version import __version__
@@ -45,75 +43,8 @@ MAX_CARDS = 500
 MAX_TABLE_ROWS = 20_000
 """Table rows at most: flagged and unreadable rows first, then unflagged ones in input order."""
 
-BIG = (280, 210)
-SMALL = (180, 135)
 FLAGS = tuple(f.value for f in FLAG_ORDER)
-UNREADABLE = "unreadable"
 _NEEDED = ("row", "id", "status", "flag")
-
-
-def esc(value: Any) -> str:
-    """Escape any value for HTML text and double-quoted attributes."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """One row of the report: the output columns plus the best hit's route as (rule, product)."""
-
-    row: Mapping[str, Any]
-    index: int
-    steps: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def number(self) -> int:
-        try:
-            return int(self.row.get("row", self.index))
-        except (TypeError, ValueError):
-            return self.index
-
-    @property
-    def ok(self) -> bool:
-        return str(self.row.get("status", "")) == "ok"
-
-    @property
-    def flag(self) -> str:
-        if not self.ok:
-            return UNREADABLE
-        return str(self.row.get("flag") or "none")
-
-    @property
-    def flagged(self) -> bool:
-        return self.ok and self.flag != "none"
-
-    def num(self, key: str) -> float:
-        try:
-            value = float(self.row.get(key) or 0.0)
-        except (TypeError, ValueError):
-            return 0.0
-        return value if math.isfinite(value) else 0.0
-
-    def text(self, key: str) -> str:
-        value = self.row.get(key)
-        return "" if value is None else str(value)
-
-
-def parse_route(text: str) -> tuple[tuple[str, str], ...]:
-    """Split a results file's route column back into (rule name, product SMILES) steps.
-
-    >>> parse_route("ketal hydrolysis -> CC(=O)Cc1ccccc1")
-    (('ketal hydrolysis', 'CC(=O)Cc1ccccc1'),)
-    >>> parse_route("")
-    ()
-    """
-    steps = []
-    for part in (text or "").split(" | "):
-        part = part.strip()
-        if not part:
-            continue
-        rule, sep, product = part.rpartition(" -> ")
-        steps.append((rule, product) if sep else (part, ""))
-    return tuple(steps)
 
 
 # --- entry points ------------------------------------------------------------------------------
@@ -189,18 +120,14 @@ class HtmlReport:
         self.counts: Counter[str] = Counter()
         self.unreadable: Counter[str] = Counter()
         self.bins: list[Counter[str]] = [Counter() for _ in range(10)]
-        self._strong: list[_Entry] = []   # flagged and unreadable rows, for the table
-        self._weak: list[_Entry] = []     # unflagged rows, for the table while there is room
-        self._cards: list[_Entry] = []
+        self._strong: list[CardRow] = []   # flagged and unreadable rows, for the table
+        self._weak: list[CardRow] = []     # unflagged rows, for the table while there is room
+        self._cards: list[CardRow] = []
         self._order = {f: i for i, f in enumerate(FLAGS)}
 
     def add_verdict(self, v: Verdict) -> None:
         """Add one verdict (its best hit gives the card's relation, route and group)."""
-        best = v.hits[0] if v.hits else None
-        steps = tuple((f"{s.rule_name} (+ {s.reagent})" if s.reagent else s.rule_name, s.product)
-                      for s in best.route.steps) \
-            if best is not None and best.route is not None else ()
-        self._add(_Entry(verdict_row(v, "", ""), self.total, steps))
+        self._add(CardRow.of_verdict(v, self.total))
 
     def add_row(self, row: Mapping[str, Any], source: str = "") -> None:
         """Add one results row (the columns of :data:`precursor_screen.results.COLUMNS`)."""
@@ -209,9 +136,9 @@ class HtmlReport:
             if missing:
                 raise InputError(f"{source or 'the input'} is not a precursor-screen results file: "
                                  f"no column {', '.join(missing)} (expected {', '.join(COLUMNS)})")
-        self._add(_Entry(row, self.total, parse_route(str(row.get("route") or ""))))
+        self._add(CardRow(row, self.total, parse_route(str(row.get("route") or ""))))
 
-    def _add(self, e: _Entry) -> None:
+    def _add(self, e: CardRow) -> None:
         self.total += 1
         flag = e.flag
         self.counts[flag] += 1
@@ -229,7 +156,7 @@ class HtmlReport:
             if len(self._cards) >= 2 * self.max_cards:
                 self._cards = self._strongest()
 
-    def _strongest(self) -> list[_Entry]:
+    def _strongest(self) -> list[CardRow]:
         self._cards.sort(key=lambda e: (self._order.get(e.flag, len(self._order)), -e.num("score"), e.index))
         return self._cards[: self.max_cards]
 
@@ -238,7 +165,7 @@ class HtmlReport:
         """Rows with a flag other than none."""
         return sum(n for f, n in self.counts.items() if f not in ("none", UNREADABLE))
 
-    def table_rows(self) -> list[_Entry]:
+    def table_rows(self) -> list[CardRow]:
         """The rows the table holds, in input order."""
         keep = (self._strong + self._weak)[: self.max_table_rows]
         return sorted(keep, key=lambda e: e.index)
@@ -263,19 +190,12 @@ def _template(name: str) -> str:
 
 
 class _Report:
-    def __init__(self, rows: HtmlReport, cards: list[_Entry], metadata: Mapping[str, Any], groups: Any,
+    def __init__(self, rows: HtmlReport, cards: list[CardRow], metadata: Mapping[str, Any], groups: Any,
                  source: str) -> None:
         self.rows, self.meta, self.reference, self.groups = rows, metadata, rows.reference, groups
         self.source = source
         self.drawer = Drawer()
-        self.substances: dict[tuple[str, str], Any] = {}
-        self.by_id: dict[str, Any] = {}
-        for s in self.reference or ():
-            self.substances.setdefault((s.id, s.list_name), s)
-            self.by_id.setdefault(s.id, s)
-        # the controlled drugs named by drug-precursor flags (structure and control for the card)
-        for t in builtin_drugs():
-            self.substances.setdefault((t.id, t.list_name), t)
+        self.cards = Cards(self.reference, groups, self.drawer)
         self.counts = rows.counts
         self.n_flagged = rows.flagged
         self.carded = cards
@@ -443,108 +363,8 @@ class _Report:
                     f'table below and in the results file.</p>')
         if not n:
             return head + '<p class="muted">No candidate was flagged.</p>'
-        cards = "\n".join(self._card(e) for e in self.carded)
+        cards = "\n".join(self.cards.card(e) for e in self.carded)
         return f'{head}\n{note}<div class="cards">\n{cards}\n</div>'
-
-    def _substance(self, e: _Entry) -> Any:
-        key = (e.text("match_id"), e.text("match_list"))
-        return self.substances.get(key) or self.by_id.get(key[0])
-
-    def _group(self, group_id: str) -> Any:
-        if not group_id or self.groups is None or group_id not in self.groups:
-            return None
-        return self.groups[group_id]
-
-    def _card(self, e: _Entry) -> str:
-        d = self.drawer
-        flag, num = e.flag, e.number
-        cand = e.text("standardized_smiles") or e.text("input_smiles")
-        sub = self._substance(e)
-        listed = _substance_smiles(sub)
-        if not listed and e.text("relation") == "drug" and e.steps:
-            listed = e.steps[-1][1]  # a member of a generic drug family: the route's product
-        group = self._group(e.text("group_id"))
-        cand_hl: tuple[int, ...] = ()
-        listed_hl: tuple[int, ...] = ()
-        how = ""
-        if cand and listed:
-            cand_hl, listed_hl = d.shared(cand, listed, loose=e.text("relation") != "similar")
-            how = (f"highlighted: the part both share ({len(cand_hl)} heavy atoms)"
-                   if cand_hl else "no common substructure to highlight")
-        if group is not None and cand:
-            mol = d.mol(cand)
-            atoms = self.groups.matching_atoms(mol, group) if mol is not None else ()
-            if atoms:
-                cand_hl = tuple(atoms)
-                how = (f"highlighted in the candidate: the {len(atoms)} atoms matched by the group's "
-                       "SMARTS; in the listed substance: the part both share")
-        cid = esc(e.text("id"))
-        name = esc(sub.name if sub is not None else e.text("match_name"))
-        cand_svg = d.use(d.draw(cand, cand_hl, BIG), BIG, f"candidate {cid}")
-        inp = e.text("input_smiles")
-        inp_line = (f'<div class="muted">input: <span class="smiles">{esc(inp)}</span></div>'
-                    if inp and inp != cand else "")
-        if listed:
-            listed_svg = d.use(d.draw(listed, listed_hl, BIG), BIG, f"listed substance {name}")
-        else:
-            listed_svg = '<div class="mol nodraw">no structure on the reference list</div>'
-        pair = (f'<div class="pair"><div class="pane cand"><div class="label">candidate</div>'
-                f'<div class="name">{cid}</div>{cand_svg}<div class="smiles">{esc(cand)}</div>{inp_line}'
-                f'</div><div class="pane listed"><div class="label">listed substance</div>'
-                f'<div class="name">{name} <span class="muted">[{esc(e.text("match_id"))}]</span></div>'
-                f'{listed_svg}<div class="smiles">{esc(listed)}</div></div></div>')
-        route = self._route(e, cand, sub)
-        facts = [("relation", esc(e.text("relation"))),
-                 ("similarity", f'Tanimoto {e.num("similarity"):.2f} (Morgan radius 2) to the nearest '
-                                'listed substance'),
-                 ("reason", esc(e.text("reason")))]
-        if group is not None:
-            smarts = "; ".join(group.smarts)
-            facts.append(("group", f'{esc(group.title)} <span class="muted">({esc(group.id)}, '
-                                   f'{esc(group.status)}; parents {esc(", ".join(group.parents))})</span>'
-                                   f'<br><code>{esc(smarts)}</code>'))
-        elif e.text("group_id"):
-            facts.append(("group", f'{esc(e.text("group_id"))} <span class="muted">(definition not '
-                                   f'available to this report)</span>'))
-        facts += self._listing(sub, e)
-        if how:
-            facts.append(("drawing", esc(how)))
-        dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
-        return (f'<article class="card flag-{esc(flag)}" id="card-{num}" data-flag="{esc(flag)}" '
-                f'data-row="{num}"><header><span class="flag flag-{esc(flag)}">{esc(flag)}</span>'
-                f'<h3>{cid}</h3><span class="muted">row {num}</span><span class="score">score '
-                f'{e.num("score"):.2f}</span></header>{pair}{route}<dl class="facts">{dl}</dl></article>')
-
-    def _route(self, e: _Entry, cand: str, sub: Any) -> str:
-        if not e.steps:
-            return ""
-        d = self.drawer
-        parts = [f'<figure>{d.use(d.draw(cand, (), SMALL), SMALL, "candidate", "mol small")}'
-                 f'<figcaption>candidate</figcaption></figure>']
-        for i, (rule, product) in enumerate(e.steps):
-            last = i == len(e.steps) - 1
-            caption = esc(sub.name) if last and sub is not None else f'<code>{esc(product)}</code>'
-            parts.append(f'<div class="arrow"><b>\u2192</b><span>{esc(rule)}</span></div>')
-            parts.append(f'<figure>{d.use(d.draw(product, (), SMALL), SMALL, esc(product), "mol small")}'
-                         f'<figcaption>{caption}</figcaption></figure>')
-        return f'<div class="route" aria-label="conversion path">{"".join(parts)}</div>'
-
-    def _listing(self, sub: Any, e: _Entry) -> list[tuple[str, str]]:
-        if sub is None:
-            where = e.text("match_list")
-            return [("listing", esc(f"on list {where}" if where else "not on the reference list "
-                                     "given to this report"))]
-        out = [("listing", esc(sub.listing()))]
-        if getattr(sub, "list_name", "built-in") == "built-in":
-            out.append(("act", esc(sub.eu_act or "\u2014")))
-            cat = [f"EU category {sub.eu_category}"] if sub.eu_category else []
-            if sub.un_table:
-                cat.append(f"UN Table {sub.un_table}")
-            out.append(("category", esc(", ".join(cat) or "\u2014")))
-            out.append(("CN code", esc(", ".join(sub.cn_codes) or "\u2014")))
-            if sub.cas:
-                out.append(("CAS", esc(", ".join(sub.cas))))
-        return out
 
     # -- table -----------------------------------------------------------------------------------
 
@@ -570,7 +390,7 @@ class _Report:
                 f'<table class="rows" id="rows"><thead><tr>{head}</tr></thead><tbody>\n{body}\n'
                 f'</tbody></table>')
 
-    def _tr(self, e: _Entry) -> str:
+    def _tr(self, e: CardRow) -> str:
         flag, num = e.flag, e.number
         ident = esc(e.text("id"))
         if e.index in self.card_rows:
@@ -584,13 +404,6 @@ class _Report:
                 f'<td>{esc(e.text("match_name"))}</td><td>{esc(e.text("relation"))}</td>'
                 f'<td class="reason">{esc(reason)}</td>'
                 f'<td class="smiles">{esc(e.text("input_smiles"))}</td></tr>')
-
-
-def _substance_smiles(sub: Any) -> str:
-    if sub is None:
-        return ""
-    parent = getattr(sub, "parent", None)
-    return str(parent.smiles if parent is not None else getattr(sub, "smiles", "") or "")
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
