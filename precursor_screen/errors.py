@@ -14,7 +14,7 @@ from scheduled_substances.errors import (
 )
 
 __all__ = ["PrecursorScreenError", "ShippedDataError", "ReferenceFileError", "InputError",
-           "UnknownSubstanceError", "RegistryError", "USER_ERRORS"]
+           "QueryError", "UnknownSubstanceError", "RegistryError", "USER_ERRORS"]
 
 
 class PrecursorScreenError(Exception):
@@ -27,6 +27,11 @@ class ReferenceFileError(PrecursorScreenError):
 
 class InputError(PrecursorScreenError):
     """An input file cannot be read at all (missing, wrong columns, unknown format)."""
+
+
+class QueryError(PrecursorScreenError):
+    """A query (``check``, the lab bench) names no structure the screen can read: an unparsable
+    SMILES, an unknown name or CAS number; says why in one line."""
 
 
 USER_ERRORS = (PrecursorScreenError, RegistryError)

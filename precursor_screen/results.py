@@ -8,7 +8,7 @@ checked against it (``tests/test_docs.py``). A verdict becomes a row with :func:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -224,10 +224,14 @@ def verdict_row(v: Verdict, tool_version: str, reference_sha256: str) -> dict[st
     }
 
 
-def check_json(query: str, v: Verdict, reference_sha256: str) -> dict[str, Any]:
-    """One compound's full answer as data (what ``check --json`` prints): the verdict and every
-    hit with its relation, listed substance, score, similarity, reason and route."""
-    return {"query": query, "standardized_smiles": v.standardized_smiles,
+def check_json(query: str, v: Verdict, reference_sha256: str,
+               interpretation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One compound's full answer as data (what ``check --json`` prints and the lab bench's
+    ``POST /check`` returns): how the query was read (``interpretation``, see
+    :class:`precursor_screen.lookup.Interpretation`), the verdict and every hit with its relation,
+    listed substance, score, similarity, reason and route."""
+    return {"query": query, "interpretation": dict(interpretation or {}),
+            "standardized_smiles": v.standardized_smiles,
             "flag": v.flag.value if v.flag is not None else "", "score": v.score,
             "reason": v.reason, "similarity": v.similarity, "reference_sha256": reference_sha256,
             "hits": [{"relation": h.relation, "substance_id": h.substance_id,

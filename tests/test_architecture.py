@@ -160,7 +160,8 @@ def test_one_table_of_output_columns() -> None:
 # README's architecture table says: the data flow read -> chem -> search/rules -> screen ->
 # results -> report, with the workflows and the command line on top.
 _EVERYTHING = {"io", "chem", "reference", "search", "rules", "parallel", "manifest", "results",
-               "screen", "report", "survey", "declarations", "scheduled_substances"}
+               "screen", "report", "survey", "declarations", "lookup", "frame", "serve",
+               "scheduled_substances"}
 ALLOWED = {
     "io": set(),
     "chem": {"io"},
@@ -172,8 +173,12 @@ ALLOWED = {
     "results": {"io"},
     "screen": {"chem", "io", "parallel", "reference", "rules", "search"},
     "report": {"chem", "io", "manifest", "reference", "results", "rules"},
-    "survey": _EVERYTHING - {"report", "survey", "declarations", "screen"},
-    "declarations": _EVERYTHING - {"report", "survey", "declarations"},
+    "survey": _EVERYTHING - {"report", "survey", "declarations", "screen", "lookup", "frame",
+                             "serve"},
+    "declarations": _EVERYTHING - {"report", "survey", "declarations", "lookup", "frame", "serve"},
+    "lookup": {"chem", "declarations", "reference"},
+    "frame": {"io", "results", "screen"},
+    "serve": _EVERYTHING - {"serve"},
     "cli": _EVERYTHING,
     "errors": {"scheduled_substances"},
     "precursor_screen": _EVERYTHING,

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from precursor_screen.cli.declarations import declarations_cmd, rescreen_cmd
-from precursor_screen.cli.screen import check_cmd, list_cmd, report_cmd, screen_cmd
+from precursor_screen.cli.screen import check_cmd, examples_cmd, list_cmd, report_cmd, screen_cmd
 from precursor_screen.cli.survey import (
     derivatives_cmd,
     enumerate_cmd,
@@ -54,8 +54,8 @@ def cli(debug: bool) -> None:
     """
 
 
-for _command in (list_cmd, screen_cmd, check_cmd, report_cmd, declarations_cmd, rescreen_cmd,
-                 index_group, search_cmd, derivatives_cmd, group_cmd, enumerate_cmd):
+for _command in (list_cmd, screen_cmd, check_cmd, report_cmd, examples_cmd, declarations_cmd,
+                 rescreen_cmd, index_group, search_cmd, derivatives_cmd, group_cmd, enumerate_cmd):
     cli.add_command(_command)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from typing import Any
 
 import click
@@ -11,9 +12,11 @@ import click
 from precursor_screen.cli.common import (EXISTING_FILE, date_option, jobs, load_reference, progress,
                                          reference_options)
 from precursor_screen.errors import InputError, PrecursorScreenError
+from precursor_screen.io.examples import copy_examples
 from precursor_screen.io.formats import output_format
 from precursor_screen.io.readers import read_inputs
 from precursor_screen.io.writers import TableWriter, render_records, write_text
+from precursor_screen.lookup import Lookup, check_query
 from precursor_screen.manifest import run_metadata
 from precursor_screen.reference import builtin_drugs, builtin_registry
 from precursor_screen.report import write_html, write_html_from_results
@@ -26,7 +29,7 @@ from precursor_screen.results import (
 )
 from precursor_screen.screen import Screener, ScreenParameters
 
-__all__ = ["list_cmd", "screen_cmd", "check_cmd", "report_cmd"]
+__all__ = ["list_cmd", "screen_cmd", "check_cmd", "report_cmd", "examples_cmd"]
 
 LIST_TABLE = (("id", 30), ("name", 38), ("status", 9), ("eu_category", 5), ("un_table", 5),
               ("eu_date", 10), ("cas", 12), ("cn_code", 12))
@@ -183,33 +186,47 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
 @click.argument("query")
 @reference_options
 @click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True)
+@click.option("--opsin/--no-opsin", default=True, show_default=True,
+              help="Parse systematic names no table knows with OPSIN (needs the 'names' extra "
+                   "and a Java runtime; without them such a name is an error saying so).")
 @click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
 def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
               extra_reference: tuple[str, ...], include: tuple[str, ...], depth: int,
-              as_json: bool) -> None:
+              opsin: bool, as_json: bool) -> None:
     """Answer one compound in full: nearest listed substances, relations, routes, groups,
     and routes to controlled drugs with the reagent of each step.
 
-    QUERY is a SMILES, or a name, synonym, CAS number or id on the list (or a controlled drug's).
+    QUERY is a SMILES, an InChI, a CAS number, a name or synonym (of a listed substance, a
+    controlled drug or one of the bundled traded chemicals), the InChIKey of a listed substance,
+    or a systematic name (OPSIN). A name means the same whatever --as-of says; the answer says
+    how the query was read ("interpreted"). '-' reads the query from standard input (a SMILES,
+    a name or a whole molfile).
 
     \b
     Example:
       precursor-screen check "CC(=O)C(C#N)c1ccccc1"
       precursor-screen check APAAN --as-of 2012-12-31
-      precursor-screen check "CCC(=O)c1ccc(C)cc1"
+      precursor-screen check 121-33-5
+      precursor-screen check "1-(4-methylphenyl)propan-1-one" --json
     """
+    if query == "-":
+        query = sys.stdin.read()
     reg = load_reference(reference, as_of, include, extra_reference)
     screener = Screener(reg, as_of=as_of, parameters=ScreenParameters(depth=depth))
-    v = screener.check(query)
-    if v.status != "ok" or v.flag is None:
-        raise PrecursorScreenError(f"{query}: {v.status}")
+    lookup = Lookup([reg] if reference or extra_reference else [], opsin=opsin)
+    try:
+        meant, v = check_query(lookup, screener, query)
+    finally:
+        lookup.close()
+    shown = query.strip() if "\n" not in query.strip() else "(molfile)"
     if as_json:
-        click.echo(json.dumps(check_json(query, v, reg.content_hash), indent=1,
+        click.echo(json.dumps(check_json(shown, v, reg.content_hash, meant.as_dict()), indent=1,
                               ensure_ascii=False))
         return
-    click.echo(f"query:        {query}")
+    click.echo(f"query:        {shown}")
+    click.echo(f"interpreted:  {meant.text()}")
     click.echo(f"standardized: {v.standardized_smiles}")
-    click.echo(f"flag:         {v.flag.value} (score {v.score:.2f})")
+    click.echo(f"flag:         {v.flag.value} (score {v.score:.2f})")  # type: ignore[union-attr]
     click.echo(f"why:          {v.reason}")
     click.echo(f"list:         {reg.source}, {len(reg)} substances, sha256 {reg.content_hash[:16]}"
                + (f", as of {as_of}" if as_of else ""))
@@ -259,3 +276,29 @@ def report_cmd(results: str, output: str, reference: str | None, as_of: dt.date 
                   if str(r.get("status")) == "ok" and r.get("flag") not in ("", "none", None))
     click.echo(f"{len(rows)} rows, {flagged} flagged ({min(flagged, max_cards)} cards): {output}",
                err=True)
+
+
+@click.command("examples")
+@click.argument("directory", default="examples", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite example files that were changed.")
+def examples_cmd(directory: str, force: bool) -> None:
+    """Copy the example inputs shipped with the package into DIRECTORY (default: examples).
+
+    seized.smi (listed substances, designer precursors, legitimate look-alikes and a broken
+    row) is the input of the README's first command; declarations.csv holds trade declarations.
+    A file already there is left alone when it is the same, and kept (exit 1) when it differs,
+    unless --force. What was done goes to stderr.
+
+    \b
+    Example:
+      precursor-screen examples && precursor-screen screen examples/seized.smi -o results.csv
+      precursor-screen examples /tmp/try
+    """
+    copied = copy_examples(directory, force=force)
+    for c in copied:
+        click.echo(f"{c.path}: {c.outcome}", err=True)
+    kept = [str(c.path) for c in copied if c.outcome == "kept"]
+    if kept:
+        raise PrecursorScreenError(f"{', '.join(kept)} differ{'s' if len(kept) == 1 else ''} "
+                                   "from the shipped example; left as it is (--force "
+                                   "overwrites)")

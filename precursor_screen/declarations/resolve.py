@@ -352,7 +352,7 @@ class Opsin:
     def problem(self) -> str:
         """Why OPSIN cannot run here ('' when it can)."""
         if not self.jar:
-            return "OPSIN needs the optional package py2opsin (pip install 'precursor-screen[opsin]')"
+            return "OPSIN needs the optional package py2opsin (pip install 'precursor-screen[names]')"
         if not self.java:
             return "OPSIN needs a Java runtime (e.g. apt-get install default-jre-headless)"
         return ""
