@@ -106,3 +106,40 @@ def test_not_parquet_and_unknown_format(tmp_path: Path) -> None:
         list(read_records(str(tmp_path / "x.xyz")))
     with pytest.raises(InputError, match="no such file"):
         list(read_records(str(tmp_path / "missing.smi")))
+
+
+@pytest.mark.parametrize("name, text", [
+    ("semicolons.csv", "id;smiles;note\nm1;CC(=O)Cc1ccccc1;a, b\nm2;CCO;c\n"),
+    ("tabs.csv", "id\tsmiles\nm1\tCC(=O)Cc1ccccc1\nm2\tCCO\n"),
+    ("commas.tsv", "id,smiles\nm1,CC(=O)Cc1ccccc1\nm2,CCO\n"),
+    ("pipes.txt", "id|smiles\nm1|CC(=O)Cc1ccccc1\nm2|CCO\n"),
+])
+def test_the_delimiter_is_read_from_the_header(tmp_path: Path, name: str, text: str) -> None:
+    f = tmp_path / name
+    f.write_text(text, encoding="utf-8")
+    notes: list[str] = []
+    recs = list(read_records(str(f), fmt="csv" if name.endswith(".txt") else None,
+                             notify=notes.append))
+    assert [(r.id, r.smiles, r.error) for r in recs] == [("m1", "CC(=O)Cc1ccccc1", ""),
+                                                          ("m2", "CCO", "")]
+    default = "\t" if name.endswith(".tsv") else ","
+    assert bool(notes) == (text.split("\n")[0][2] != default)   # said when not the extension's
+
+
+@pytest.mark.parametrize("column", ["Compound", "compound name", "Sample_ID", "CAS", "label"])
+def test_common_id_columns_are_found(tmp_path: Path, column: str) -> None:
+    f = tmp_path / "a.csv"
+    f.write_text(f"SMILES,{column}\nCCO,ethanol\n", encoding="utf-8")
+    notes: list[str] = []
+    assert [r.id for r in read_records(str(f), notify=notes.append)] == ["ethanol"]
+    assert notes == []
+
+
+def test_no_id_column_is_said_and_rows_are_numbered(tmp_path: Path) -> None:
+    f = tmp_path / "a.csv"
+    f.write_text("smiles,weight\nCCO,46\nCCN,45\n", encoding="utf-8")
+    notes: list[str] = []
+    assert [r.id for r in read_records(str(f), notify=notes.append)] == ["0", "1"]
+    assert notes == [f"warning: {f}: no id column among smiles, weight; the row numbers are the "
+                     "ids (name the column with --id-column)"]
+    assert [r.id for r in read_records(str(f), id_column="weight")] == ["46", "45"]

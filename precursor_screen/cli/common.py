@@ -17,7 +17,7 @@ from scheduled_substances import Registry
 
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
            "input_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
-           "load_group_files", "groups_option", "INPUT_FORMATS", "EXISTING_FILE"]
+           "load_group_files", "groups_option", "notify", "INPUT_FORMATS", "EXISTING_FILE"]
 
 INPUT_FORMATS = click.Choice(["smi", "sdf", "csv", "tsv", "parquet"])
 EXISTING_FILE = click.Path(exists=True, dir_okay=False)
@@ -109,6 +109,11 @@ def progress(total: int | None, desc: str, enabled: bool | None, unit: str = "mo
     show = sys.stderr.isatty() if enabled is None else enabled
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not show,
                 mininterval=0.5, smoothing=0.1)
+
+
+def notify(message: str) -> None:
+    """A note for the user from the library (how an input was read): one line on stderr."""
+    click.echo(message, err=True)
 
 
 def jobs(n: int) -> int:

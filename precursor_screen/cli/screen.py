@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (EXISTING_FILE, date_option, jobs, load_reference, progress,
-                                         reference_options)
+from precursor_screen.cli.common import (EXISTING_FILE, date_option, jobs, load_reference, notify,
+                                         progress, reference_options)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.examples import copy_examples
 from precursor_screen.io.formats import output_format
@@ -166,7 +166,7 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
                               "extra_reference": list(extra_reference)}, list(inputs))
     summary = Summary()
     records = read_inputs(inputs, fmt=input_format, smiles_column=smiles_column,
-                          id_column=id_column)
+                          id_column=id_column, notify=notify)
     verdicts_for_report: list[Any] | None = [] if report else None
     with progress(None, "screening", show_progress) as bar, \
             TableWriter(output, out_fmt, SCREEN, meta) as w:

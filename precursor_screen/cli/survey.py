@@ -17,7 +17,7 @@ import click
 
 from precursor_screen.cli.common import (EXISTING_FILE, check_dask, dask_options, groups_option,
                                          input_options, jobs, load_group_files, load_reference,
-                                         progress, progress_option, reference_options)
+                                         notify, progress, progress_option, reference_options)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.formats import output_format
 from precursor_screen.io.readers import read_inputs
@@ -123,7 +123,7 @@ def index_build_cmd(library: tuple[str, ...], directory: str, append: bool, shar
     with dask_client(scheduler, workers) as client, \
             progress(None, "indexing", show_progress) as bar:
         manifest = build_index(read_inputs(library, fmt=input_format, smiles_column=smiles_column,
-                                           id_column=id_column),
+                                           id_column=id_column, notify=notify),
                                directory, append=append, shard_size=shard_size,
                                jobs=jobs(n_jobs) if client is None else 1, client=client,
                                on_shard=lambda s: bar.update(s.rows), inputs=list(library))
@@ -235,7 +235,8 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
             threshold = 0.7
         try:
             queries, inputs = read_queries(similar, builtin_registry(), fmt=input_format,
-                                           smiles_column=smiles_column, id_column=id_column)
+                                           smiles_column=smiles_column, id_column=id_column,
+                                           notify=notify)
         except InputError as exc:
             raise click.BadParameter(str(exc), param_hint="--similar") from None
         params = {"similar": similar, "threshold": threshold, "top": top,
@@ -396,7 +397,7 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
     if not no_default_legit:
         legit["legitimate"] = load_legitimate()
     for path in legit_files:
-        legit[os.path.basename(path)] = read_compound_file(path)
+        legit[os.path.basename(path)] = read_compound_file(path, notify=notify)
     index = _open_index(index_dir) if index_dir else None
     meta = survey_metadata("group check", {"group_file": group_file, "depth": depth,
                                            "examples": examples,

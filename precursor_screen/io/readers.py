@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import os
 import sys
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -29,11 +30,19 @@ from precursor_screen.io.formats import input_format, output_format
 from precursor_screen.io.writers import META_KEY, arrow_schema
 
 __all__ = ["Record", "read_records", "read_inputs", "read_rows", "read_arrow", "read_toml",
-           "SMILES_COLUMNS", "ID_COLUMNS"]
+           "sniff_delimiter", "SMILES_COLUMNS", "ID_COLUMNS", "DELIMITERS", "Notify"]
 
 SMILES_COLUMNS = ("smiles", "canonical_smiles", "isomeric_smiles", "smi", "structure", "mol_smiles")
-ID_COLUMNS = ("id", "name", "compound_id", "mol_id", "identifier", "title", "chembl_id", "zinc_id",
+ID_COLUMNS = ("id", "name", "compound_id", "compound", "compound_name", "mol_id", "molecule_id",
+              "molecule", "molecule_name", "identifier", "title", "label", "sample_id", "sample",
+              "code", "chembl_id", "zinc_id", "cid", "pubchem_cid", "cas", "cas_number",
               "declaration_id")
+"""Column names taken as the id, first found first (case, spaces and a leading BOM ignored)."""
+DELIMITERS = (",", "\t", ";", "|")
+"""Field delimiters a CSV/TSV input may use; the header line tells which (:func:`sniff_delimiter`)."""
+
+Notify = Callable[[str], None]
+"""Receives a note for the user about how an input was read (the CLI prints it on stderr)."""
 csv.field_size_limit(2**31 - 1)
 
 
@@ -67,12 +76,31 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+def sniff_delimiter(header: str, default: str) -> str:
+    r"""The delimiter of a CSV/TSV file, from its header line: the one of :data:`DELIMITERS`
+    that splits it into the most fields (quotes respected), ``default`` (the extension's) when
+    none splits it more than that one does.
+
+    >>> sniff_delimiter("id;smiles;name", ","), sniff_delimiter("smiles\tid", ",")
+    (';', '\t')
+    >>> sniff_delimiter("smiles", "\t"), sniff_delimiter('"a,b";smiles', ",")
+    ('\t', ';')
+    """
+    def fields(delimiter: str) -> int:
+        return len(next(csv.reader([header], delimiter=delimiter), []))
+
+    best = max(DELIMITERS, key=lambda d: (fields(d), d == default))
+    return best if fields(best) > fields(default) else default
+
+
 def read_records(path: str, *, fmt: str | None = None, smiles_column: str | None = None,
-                 id_column: str | None = None, start_row: int = 0) -> Iterator[Record]:
+                 id_column: str | None = None, start_row: int = 0,
+                 notify: Notify | None = None) -> Iterator[Record]:
     """Yield one Record per input row of ``path`` (``-`` is standard input).
 
     ``start_row`` offsets the row numbers, so several files read in turn number their rows
-    continuously.
+    continuously. ``notify`` hears how a table was read when it matters: a delimiter other than
+    the extension's, no id column found (the ids are then row numbers).
     """
     kind = input_format(path, fmt)
     if kind == "smi":
@@ -80,18 +108,20 @@ def read_records(path: str, *, fmt: str | None = None, smiles_column: str | None
     elif kind == "sdf":
         yield from _read_sdf(path, start_row)
     elif kind in ("csv", "tsv"):
-        yield from _read_csv(path, "\t" if kind == "tsv" else ",", smiles_column, id_column, start_row)
+        yield from _read_csv(path, "\t" if kind == "tsv" else ",", smiles_column, id_column,
+                             start_row, notify)
     else:
-        yield from _read_parquet(path, smiles_column, id_column, start_row)
+        yield from _read_parquet(path, smiles_column, id_column, start_row, notify)
 
 
 def read_inputs(paths: Sequence[str], *, fmt: str | None = None,
-                smiles_column: str | None = None, id_column: str | None = None) -> Iterator[Record]:
+                smiles_column: str | None = None, id_column: str | None = None,
+                notify: Notify | None = None) -> Iterator[Record]:
     """Yield one Record per input row of every file in ``paths``, rows numbered on across files."""
     start = 0
     for path in paths:
         for rec in read_records(path, fmt=fmt, smiles_column=smiles_column, id_column=id_column,
-                                start_row=start):
+                                start_row=start, notify=notify):
             yield rec
             start = rec.row + 1
 
@@ -169,33 +199,40 @@ def _sdf_properties(lines: Sequence[str]) -> dict[str, str]:
 
 
 def _pick_column(columns: Sequence[str], given: str | None, candidates: Sequence[str],
-                 what: str, path: str, required: bool) -> str | None:
+                 what: str, path: str, required: bool, notify: Notify | None = None) -> str | None:
     if given:
         if given not in columns:
             raise InputError(f"{path}: no column {given!r} (columns: {', '.join(columns)})")
         return given
-    lowered = {c.lower().strip(): c for c in columns}
+    lowered = {c.lower().strip().replace(" ", "_"): c for c in columns}
     for cand in candidates:
         if cand in lowered:
             return lowered[cand]
     if required:
         raise InputError(f"{path}: no {what} column found among {', '.join(columns) or 'none'}; "
                          f"name it with --{what}-column")
+    if notify is not None:
+        notify(f"warning: {path}: no {what} column among {', '.join(columns)}; the row numbers are the "
+               f"ids (name the column with --{what}-column)")
     return None
 
 
-def _read_csv(path: str, delimiter: str, smiles_column: str | None, id_column: str | None,
-              start_row: int) -> Iterator[Record]:
+def _read_csv(path: str, default: str, smiles_column: str | None, id_column: str | None,
+              start_row: int, notify: Notify | None = None) -> Iterator[Record]:
     fh = _open_binary(path)
     text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
     try:
-        reader = csv.reader(text, delimiter=delimiter)
+        first = text.readline()
+        delimiter = sniff_delimiter(first.rstrip("\r\n"), default)
+        if delimiter != default and notify is not None:
+            notify(f"note: {path}: fields separated by {delimiter!r}")
+        reader = csv.reader(itertools.chain([first], text), delimiter=delimiter)
         header = next(reader, None)
         if header is None:
             return
         header = [h.lstrip("\ufeff") for h in header]
         s_col = _pick_column(header, smiles_column, SMILES_COLUMNS, "smiles", path, True)
-        i_col = _pick_column(header, id_column, ID_COLUMNS, "id", path, False)
+        i_col = _pick_column(header, id_column, ID_COLUMNS, "id", path, False, notify)
         s_idx = header.index(s_col)  # type: ignore[arg-type]
         i_idx = header.index(i_col) if i_col else None
         row = start_row
@@ -214,7 +251,7 @@ def _read_csv(path: str, delimiter: str, smiles_column: str | None, id_column: s
 
 
 def _read_parquet(path: str, smiles_column: str | None, id_column: str | None,
-                  start_row: int) -> Iterator[Record]:
+                  start_row: int, notify: Notify | None = None) -> Iterator[Record]:
     if path == "-":
         raise InputError("Parquet cannot be read from standard input; give a file")
     if not os.path.exists(path):
@@ -225,7 +262,7 @@ def _read_parquet(path: str, smiles_column: str | None, id_column: str | None,
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
     columns = pf.schema_arrow.names
     s_col = _pick_column(columns, smiles_column, SMILES_COLUMNS, "smiles", path, True)
-    i_col = _pick_column(columns, id_column, ID_COLUMNS, "id", path, False)
+    i_col = _pick_column(columns, id_column, ID_COLUMNS, "id", path, False, notify)
     wanted = [c for c in (s_col, i_col) if c]
     row = start_row
     for batch in pf.iter_batches(columns=wanted, batch_size=65536):

@@ -64,7 +64,7 @@ from precursor_screen.errors import (
     PrecursorScreenError,
     UnknownSubstanceError,
 )
-from precursor_screen.io.readers import Record, read_inputs
+from precursor_screen.io.readers import Notify, Record, read_inputs
 from precursor_screen.manifest import file_sha256
 from precursor_screen.parallel import (
     dask_wait_some,
@@ -802,8 +802,8 @@ Query = tuple[int, str, str, "Chem.Mol | None", str]
 
 
 def read_queries(text: str, registry: Any, *, fmt: str | None = None,
-                 smiles_column: str | None = None, id_column: str | None = None
-                 ) -> tuple[list[Query], list[str]]:
+                 smiles_column: str | None = None, id_column: str | None = None,
+                 notify: Notify | None = None) -> tuple[list[Query], list[str]]:
     """The queries ``text`` stands for, and the files read: a file of molecules (or ``-``), one
     SMILES, or the name, id or CAS number of a substance on ``registry``. A query that cannot be
     read keeps its row with the reason as status; text that is none of these raises InputError."""
@@ -823,7 +823,7 @@ def read_queries(text: str, registry: Any, *, fmt: str | None = None,
     if text == "-" or os.path.isfile(text):
         return ([one(r.row, r.id, r.smiles, r.molblock, r.error)
                  for r in read_inputs((text,), fmt=fmt, smiles_column=smiles_column,
-                                      id_column=id_column)], [text])
+                                      id_column=id_column, notify=notify)], [text])
     mol, _ = parse_smiles(text)
     if mol is not None:
         return [one(0, text, text)], []

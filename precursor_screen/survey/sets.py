@@ -25,7 +25,7 @@ from rdkit import Chem
 
 from precursor_screen.chem.parse import parse_molblock
 from precursor_screen.errors import ShippedDataError
-from precursor_screen.io.readers import read_records
+from precursor_screen.io.readers import Notify, read_records
 
 __all__ = ["Compound", "load_designer_precursors", "load_legitimate", "read_compound_file"]
 
@@ -99,10 +99,12 @@ def load_legitimate() -> tuple[Compound, ...]:
 
 
 def read_compound_file(path: str, *, smiles_column: str | None = None,
-                       id_column: str | None = None) -> tuple[Compound, ...]:
+                       id_column: str | None = None,
+                       notify: Notify | None = None) -> tuple[Compound, ...]:
     """A user's set (any input format): one Compound per row, unreadable rows with their reason."""
     out = []
-    for rec in read_records(path, smiles_column=smiles_column, id_column=id_column):
+    for rec in read_records(path, smiles_column=smiles_column, id_column=id_column,
+                            notify=notify):
         smiles, status = rec.smiles, rec.error or "ok"
         if rec.molblock is not None and status == "ok":
             mol, problem = parse_molblock(rec.molblock)
