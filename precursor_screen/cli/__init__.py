@@ -13,6 +13,7 @@ import click
 
 from precursor_screen.cli.declarations import declarations_cmd, rescreen_cmd
 from precursor_screen.cli.screen import check_cmd, examples_cmd, list_cmd, report_cmd, screen_cmd
+from precursor_screen.cli.serve import serve_cmd
 from precursor_screen.cli.survey import (
     derivatives_cmd,
     enumerate_cmd,
@@ -55,7 +56,8 @@ def cli(debug: bool) -> None:
 
 
 for _command in (list_cmd, screen_cmd, check_cmd, report_cmd, examples_cmd, declarations_cmd,
-                 rescreen_cmd, index_group, search_cmd, derivatives_cmd, group_cmd, enumerate_cmd):
+                 rescreen_cmd, index_group, search_cmd, derivatives_cmd, group_cmd, enumerate_cmd,
+                 serve_cmd):
     cli.add_command(_command)
 
 

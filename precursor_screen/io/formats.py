@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from precursor_screen.errors import InputError
 
-__all__ = ["INPUT_FORMATS", "OUTPUT_FORMATS", "input_format", "output_format"]
+__all__ = ["INPUT_FORMATS", "OUTPUT_FORMATS", "input_format", "output_format", "content_format"]
 
 INPUT_FORMATS = ("smi", "sdf", "csv", "tsv", "parquet")
 OUTPUT_FORMATS = ("csv", "tsv", "parquet", "sdf", "jsonl", "html", "json", "txt")
@@ -78,3 +78,26 @@ def output_format(path: str, given: str | None = None, *,
     if fmt == "parquet" and path == "-":
         raise InputError("Parquet output needs a file: use -o FILE.parquet")
     return fmt
+
+
+def content_format(head: bytes) -> str:
+    """Guess an input's format from its first bytes, for an input without a telling name (an
+    upload to the lab bench): Parquet by its magic, SDF by a molfile's lines, CSV or TSV by a
+    header of several fields, else SMILES lines.
+
+    >>> content_format(b"PAR1..."), content_format(b"x\\n  RDKit\\n\\n  1  0  0  0  0  0  0  0  0  0999 V2000")
+    ('parquet', 'sdf')
+    >>> content_format(b"id,smiles\\n1,CCO\\n"), content_format(b"CCO ethanol\\n")
+    ('csv', 'smi')
+    """
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    text = head.decode("utf-8", errors="replace")
+    if "M  END" in text or " V2000" in text or " V3000" in text:
+        return "sdf"
+    first = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r")
+    for delimiter, fmt in ((",", "csv"), ("\t", "tsv"), (";", "csv")):
+        if len(first.split(delimiter)) >= 3 or (
+                len(first.split(delimiter)) == 2 and delimiter != "\t"):
+            return fmt
+    return "smi"

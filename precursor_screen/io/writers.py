@@ -25,7 +25,7 @@ from rdkit import Chem
 
 from precursor_screen.errors import InputError
 
-__all__ = ["atomic_open", "write_text", "write_metadata", "TableWriter", "arrow_schema",
+__all__ = ["atomic_open", "write_text", "write_bytes", "write_metadata", "TableWriter", "arrow_schema",
            "arrow_table", "write_arrow", "render_records", "META_KEY", "EMPTY_MOLBLOCK"]
 
 META_KEY = b"precursor_screen"
@@ -67,6 +67,12 @@ def write_text(path: str, text: str) -> None:
         return
     with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write(text)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (an uploaded input kept beside its results)."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
 
 
 def write_metadata(path: str, metadata: Mapping[str, Any]) -> None:
