@@ -41,7 +41,7 @@ CHECK_QUERIES = (
     ("APAAN",), ("CC(=O)C(C#N)c1ccccc1",), ("103-79-7",), ("CCC(=O)c1ccc(C)cc1",),
     ("CC1(Cc2ccccc2)OCCO1",), ("CC(C)(C)OC(=O)N1CCC(Nc2ccccc2)CC1",), ("mephedrone",),
     ("O=C1CCN(CCc2ccccc2)CC1.Cl",), ("C[C@H](N)[C@@H](O)c1ccccc1",), ("CCOC(=O)Cc1ccccc1",),
-    ("APAAN", "--as-of", "2012-12-31"), ("CC(=O)CCc1ccccc1",),
+    ("APAAN", "--as-of", "2012-12-31"), ("CC(=O)CCc1ccccc1",), ("vanillin",), ("121-33-5",),
 )
 
 # (name, argv, files it writes that are compared); run in order, in one working directory
