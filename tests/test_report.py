@@ -364,3 +364,18 @@ def test_report_command_errors(tmp_path: Path) -> None:
     no_out = CliRunner().invoke(_group(), ["report", str(smi)])
     assert no_out.exit_code == 2
     assert not (tmp_path / "x.html").exists()
+
+
+def test_cards_come_before_the_run_metadata() -> None:
+    """A reader comes for the flagged candidates; how the run was made follows them."""
+    page = render_results([{"row": 0, "id": "bmk", "status": "ok", "flag": "scheduled",
+                            "score": 1.0, "match_id": "bmk", "match_name": "BMK",
+                            "relation": "identical", "match_list": "built-in",
+                            "standardized_smiles": "CC(=O)Cc1ccccc1",
+                            "input_smiles": "CC(=O)Cc1ccccc1", "reason": "is BMK"}],
+                          {"tool_version": "x", "reference_sha256": REGISTRY.content_hash},
+                          REGISTRY)
+    summary, card = page.index('id="counts"'), page.index('<article class="card')
+    table, run = page.index('id="rows"'), page.index('id="run"')
+    assert summary < card < table < run
+    assert '<a href="#run">' in page

@@ -5,10 +5,10 @@ JavaScript are inline, and a Content-Security-Policy forbids every fetch and eve
 report's own (by its hash). Everything taken from the input (ids, SMILES, names, reasons) passes
 through :func:`html.escape`; ids and SMILES from seized goods are untrusted text.
 
-Sections, top to bottom: counts per flag and a chart of the scores; the run's metadata; one card
-per flagged candidate (candidate and listed substance side by side with the shared part
-highlighted, the conversion path, the evidence and the legal listing); a table of every row that
-sorts, filters and pages in the browser. Large screens stay usable: cards are capped
+Sections, top to bottom: counts per flag and a chart of the scores; one card per flagged
+candidate (candidate and listed substance side by side with the shared part highlighted, the
+conversion path, the evidence and the legal listing); a table of every row that sorts, filters
+and pages in the browser; the run's metadata (linked from the top). Large screens stay usable: cards are capped
 (``max_cards``) and so is the table (``max_table_rows``), each with a note saying what was left out.
 """
 
@@ -202,8 +202,10 @@ class _Report:
         self.card_rows = {e.index for e in cards}
 
     def html(self) -> str:
-        body = "\n".join([self._head(), self._warnings(), self._summary(), self._run(),
-                          self._controls(), self._cards(), self._table()])
+        # what a reader came for first: counts, the flagged candidates, every row; how the run
+        # was made (versions, list, parameters, inputs) after them
+        body = "\n".join([self._head(), self._warnings(), self._summary(), self._controls(),
+                          self._cards(), self._table(), self._run()])
         script = _template("report.js")
         digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
         csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; "
@@ -228,7 +230,7 @@ class _Report:
         return (f'<h1>{esc(self._title())}</h1>\n<p class="muted">{self.rows.total} rows screened'
                 f'{" on " + esc(created) if created else ""} with precursor-screen '
                 f'{esc(self.meta.get("tool_version", "?"))}; report written {esc(now)} by '
-                f'precursor-screen {esc(__version__)}.</p>')
+                f'precursor-screen {esc(__version__)} (<a href="#run">how it was run</a>).</p>')
 
     def _warnings(self) -> str:
         out = []
