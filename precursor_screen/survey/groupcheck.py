@@ -71,17 +71,25 @@ class GroupImpact:
         return out
 
     def summary(self) -> str:
-        """One line: listed substances and designer precursors covered and missed, library
-        compounds captured, legitimate chemicals caught (collateral)."""
+        """One line, each set in its own clause: listed substances and known designer precursors
+        covered and missed, library compounds captured, legitimate chemicals caught.
+
+        The library's captures get a clause of their own: they used to follow the designer
+        precursors' "missed" count ("... missed 13, library 19 captured") and read as missed.
+        """
         c = self.counts()
-        lib = (f", library {self.library_captured} captured"
-               if self.library_captured is not None else "")
+        listed, designer = c.get("listed", {}), c.get("designer", {})
+        parts = [f"listed substances: {listed.get('covered', 0)} covered, "
+                 f"{listed.get('missed', 0)} missed",
+                 f"known designer precursors: {designer.get('covered', 0)} covered, "
+                 f"{designer.get('missed', 0)} missed"]
+        if self.library_captured is not None:
+            parts.append(f"library: {self.library_captured} captured ({self.library_distinct} "
+                         f"distinct) of {self.set_sizes.get('library', 0)}")
         collateral = sum(v.get("collateral", 0) for k, v in c.items()
                          if k not in ("listed", "designer", "library"))
-        return (f"[{self.group.id}] listed covered {c.get('listed', {}).get('covered', 0)}, "
-                f"missed {c.get('listed', {}).get('missed', 0)}; designer precursors covered "
-                f"{c.get('designer', {}).get('covered', 0)}, missed "
-                f"{c.get('designer', {}).get('missed', 0)}{lib}; collateral {collateral}")
+        parts.append(f"legitimate chemicals caught: {collateral}")
+        return f"[{self.group.id}] " + "; ".join(parts)
 
 
 def check_groups(draft: Any, *, reference: Any, rules: Any, designer: Sequence[Any] = (),
