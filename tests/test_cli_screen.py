@@ -98,8 +98,8 @@ def test_check_prints_evidence_and_json() -> None:
 
 
 def test_errors_and_exit_codes(tmp_path: Path) -> None:
-    missing = run("screen", str(tmp_path / "none.smi"))
-    assert missing.exit_code == 1 and "no such file" in missing.stderr
+    missing = run("screen", str(tmp_path / "none.smi"))   # a usage error, as for every command
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
     bad_col = tmp_path / "a.csv"
     bad_col.write_text("x,y\n1,2\n", encoding="utf-8")
     assert "no smiles column" in run("screen", str(bad_col)).stderr

@@ -358,12 +358,28 @@ def test_report_command_errors(tmp_path: Path) -> None:
     smi = tmp_path / "in.smi"
     smi.write_text("CCO ethanol\n")
     bad = CliRunner().invoke(_group(), ["report", str(smi), "-o", str(tmp_path / "x.html")])
-    assert bad.exit_code == 1 and bad.stderr.startswith("Error: ") and "--format" in bad.stderr
+    assert bad.exit_code == 2 and "not a results file" in bad.stderr
     missing = CliRunner().invoke(_group(), ["report", str(tmp_path / "nope.csv"), "-o", "x.html"])
     assert missing.exit_code == 2
-    no_out = CliRunner().invoke(_group(), ["report", str(smi)])
-    assert no_out.exit_code == 2
     assert not (tmp_path / "x.html").exists()
+
+
+def test_report_writes_to_stdout_and_reads_stdin(tmp_path: Path) -> None:
+    from precursor_screen.cli import cli
+
+    results = tmp_path / "r.csv"
+    made = CliRunner().invoke(cli, ["screen", "-", "-o", str(results), "--jobs", "1"],
+                              input="CC(=O)Cc1ccccc1 bmk\nCCO ethanol\n")
+    assert made.exit_code == 0, made.stderr
+    to_stdout = CliRunner().invoke(cli, ["report", str(results)])
+    assert to_stdout.exit_code == 0, to_stdout.stderr
+    assert to_stdout.stdout.startswith("<!DOCTYPE html>") and 'id="card-0"' in to_stdout.stdout
+    assert "2 rows, 1 flagged" in to_stdout.stderr
+    from_stdin = CliRunner().invoke(cli, ["report", "-", "-o", str(tmp_path / "s.html")],
+                                    input=results.read_text(encoding="utf-8"))
+    assert from_stdin.exit_code == 0, from_stdin.stderr
+    page = (tmp_path / "s.html").read_text(encoding="utf-8")
+    assert 'id="card-0"' in page and "No run metadata" in page   # a pipe carries no sidecar
 
 
 def test_cards_come_before_the_run_metadata() -> None:

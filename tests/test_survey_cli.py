@@ -165,4 +165,4 @@ def test_runtime_errors_exit_1(index_dir: Path, tmp_path: Path) -> None:
     result = run("search", "--index", str(tmp_path), "--smarts", "C")
     assert result.exit_code == 1 and "not a library index" in result.stderr
     result = run("search", "--index", str(index_dir), "--smarts", "C", "-o", "x.xlsx")
-    assert result.exit_code == 1 and "output format" in result.stderr
+    assert result.exit_code == 2 and "output format" in result.stderr   # a usage error

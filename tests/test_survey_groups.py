@@ -188,4 +188,4 @@ def test_cli_draft_with_failing_examples(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "must_not_match 'oops'" in result.stderr
     result = CliRunner().invoke(cli_app(), ["group", "check", str(bad), "--skip-example-check",
                                             "--no-default-legit", "--report", "x.pdf"])
-    assert result.exit_code == 1 and "output format" in result.stderr
+    assert result.exit_code == 2 and "output format" in result.stderr   # a usage error

@@ -2,25 +2,80 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import shutil
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
 from tqdm import tqdm
 
+from precursor_screen.errors import InputError
+from precursor_screen.io.formats import input_format as _input_format
+from precursor_screen.io.formats import output_format as _output_format
 from precursor_screen.reference import load_reference as _load_reference
 from precursor_screen.rules.groups import GroupSet, load_group_file, load_groups
 from scheduled_substances import Registry
 
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
            "input_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
-           "load_group_files", "groups_option", "notify", "INPUT_FORMATS", "EXISTING_FILE"]
+           "load_group_files", "groups_option", "notify", "output_format", "check_input_formats",
+           "stdin_as_file", "count_progress", "INPUT_FORMATS", "EXISTING_FILE", "INPUT_FILE",
+           "INPUT_FILE_OR_DIR"]
 
 INPUT_FORMATS = click.Choice(["smi", "sdf", "csv", "tsv", "parquet"])
 EXISTING_FILE = click.Path(exists=True, dir_okay=False)
+INPUT_FILE = click.Path(exists=True, dir_okay=False, allow_dash=True)
+"""An input file, or '-' for standard input; a missing one is a usage error (exit 2)."""
+INPUT_FILE_OR_DIR = click.Path(exists=True, allow_dash=True)
+"""An input file or folder, or '-'; a missing one is a usage error (exit 2)."""
+
+
+def output_format(output: str, given: str | None = None, *,
+                  allowed: Sequence[str] = ("csv", "tsv", "parquet", "sdf", "jsonl"),
+                  option: str = "-o") -> str:
+    """The format to write ``output`` in; an extension no format is known for (or Parquet to
+    stdout) is a usage error of ``option`` (exit 2)."""
+    try:
+        return _output_format(output, given, allowed=allowed)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def check_input_formats(paths: Sequence[str], given: str | None, **kwargs: Any) -> None:
+    """A usage error (exit 2) for an input whose format neither ``--input-format`` nor its
+    extension tells, before any work starts."""
+    for path in paths:
+        try:
+            _input_format(path, given, **kwargs)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="INPUT") from None
+
+
+@contextlib.contextmanager
+def stdin_as_file(paths: Sequence[str], suffix: str) -> Iterator[list[str]]:
+    """``paths`` with '-' replaced by a temporary file holding standard input (named
+    ``stdin<suffix>``), for commands that read an input twice or hash it; removed afterwards.
+    ``suffix`` "auto" is ``.parquet`` for Parquet data (its magic bytes), else ``.csv``."""
+    if "-" not in paths:
+        yield list(paths)
+        return
+    folder = tempfile.mkdtemp(prefix="precursor-screen-stdin-")
+    try:
+        spooled = os.path.join(folder, "stdin")
+        with open(spooled, "wb") as fh:
+            shutil.copyfileobj(sys.stdin.buffer, fh)
+        if suffix == "auto":
+            with open(spooled, "rb") as fh:
+                suffix = ".parquet" if fh.read(4) == b"PAR1" else ".csv"
+        os.replace(spooled, spooled + suffix)
+        yield [spooled + suffix if p == "-" else p for p in paths]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def date_option(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -38,12 +93,11 @@ def reference_options(f: Any) -> Any:
     f = click.option("--include", "include", multiple=True,
                      type=click.Choice(["proposed", "watch"]),
                      help="Also screen against substances proposed for control or on watch lists.")(f)
-    f = click.option("--extra-reference", "extra_reference", multiple=True,
-                     type=click.Path(dir_okay=False),
+    f = click.option("--extra-reference", "extra_reference", multiple=True, type=EXISTING_FILE,
                      help="A local list added on top of the built-in one (repeatable).")(f)
     f = click.option("--as-of", "as_of", callback=date_option,
                      help="Use the built-in list as it stood on this date (YYYY-MM-DD).")(f)
-    f = click.option("--reference", "reference", type=click.Path(dir_okay=False),
+    f = click.option("--reference", "reference", type=EXISTING_FILE,
                      help="Screen against this list (CSV with name,smiles; SDF; .smi) instead "
                           "of the built-in one.")(f)
     return f
@@ -109,6 +163,14 @@ def progress(total: int | None, desc: str, enabled: bool | None, unit: str = "mo
     show = sys.stderr.isatty() if enabled is None else enabled
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not show,
                 mininterval=0.5, smoothing=0.1)
+
+
+def count_progress(bar: Any, paths: Sequence[str], count: Callable[[], int]) -> None:
+    """Give a shown bar its total: ``count()`` rows, when every input is a file (standard input
+    cannot be read twice). Counting is a pass over the text, no chemistry."""
+    if not bar.disable and "-" not in paths:
+        bar.total = count()
+        bar.refresh()
 
 
 def notify(message: str) -> None:

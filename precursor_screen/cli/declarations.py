@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (EXISTING_FILE, check_dask, jobs, load_reference, progress,
-                                         progress_option, reference_options, reference_parameters)
+from precursor_screen.cli.common import (EXISTING_FILE, INPUT_FILE, INPUT_FILE_OR_DIR, check_dask,
+                                         count_progress, jobs, load_reference, notify, progress,
+                                         progress_option, reference_options, reference_parameters,
+                                         stdin_as_file)
 from precursor_screen.declarations.rescreen import rescreen
 from precursor_screen.declarations.resolve import Opsin
 from precursor_screen.declarations.run import (
@@ -21,18 +23,20 @@ from precursor_screen.declarations.run import (
 )
 from precursor_screen.declarations.schema import (
     InputSpec,
+    count_rows,
     load_config,
     parse_column_options,
 )
 from precursor_screen.declarations.verdict import DeclarationConfig
-from precursor_screen.errors import InputError
+from precursor_screen.errors import InputError, PrecursorScreenError
+from precursor_screen.io.readers import count_output_rows
 from precursor_screen.screen import ScreenParameters
 
 __all__ = ["declarations_cmd", "rescreen_cmd"]
 
 
 @click.command("declarations")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_FILE_OR_DIR)
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file; format from the extension (.csv .tsv .parquet .jsonl). "
                    "'-' writes CSV to stdout (not resumable).")
@@ -80,15 +84,24 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
 
     Each row is resolved to a structure (SMILES or InChI, then CAS number, then name, then OPSIN
     if enabled), screened, and weighed with CN-code rules: scheduled, suspect, clear or
-    unresolved. Every input row gives one output row; a summary goes to stderr. A run that is
-    killed resumes when started again with the same command, and ends with the same output.
+    unresolved. INPUT is a CSV/TSV file (the delimiter read from the header, or --delimiter),
+    a Parquet file, a folder of Parquet files, or '-' (standard input, CSV unless
+    --input-format). Every input row gives one output row; the progress bar and a summary go to
+    stderr. A run that is killed resumes when started again with the same command (and, from
+    standard input, the same data), and ends with the same output.
 
     \b
     Example:
       precursor-screen declarations examples/declarations.csv -o verdicts.csv
       precursor-screen declarations exports/ --column cas='CAS RN' --workers 4 -o v.parquet
+      zcat today.csv.gz | precursor-screen declarations - -o verdicts.csv
     """
     check_dask(scheduler, workers, n_jobs)
+    if output != "-":
+        try:
+            declarations_format(output, fmt)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="-o") from None
     conf: dict[str, Any] = {"columns": {}, "input": {}, "resolve": {}}
     if config_file:
         conf = load_config(config_file)
@@ -105,31 +118,42 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
     if use_opsin:
         problem = Opsin().problem()
         if problem:
-            raise click.UsageError(f"--opsin: {problem}")
-    meta = output_metadata(config, inputs, spec,
-                           reference_parameters(reference, as_of, include, extra_reference))
-    notify = lambda msg: click.echo(msg, err=True)  # noqa: E731
-    n_jobs = jobs(n_jobs)
-    with progress(None, "declarations", show_progress, unit="row") as bar:
-        if workers or scheduler:
-            with DaskExecutor(config, scheduler, workers) as executor:
-                summary = run_declarations(inputs, output, config, spec=spec, fmt=fmt,
-                                           chunk_size=chunk_size, executor=executor,
-                                           work_dir=work_dir, keep_parts=keep_parts,
-                                           metadata=meta, progress=bar, notify=notify)
-        else:
-            executor = InlineExecutor(config) if n_jobs <= 1 else ProcessExecutor(config, n_jobs)
-            summary = run_declarations(inputs, output, config, spec=spec, fmt=fmt,
-                                       chunk_size=chunk_size, executor=executor,
-                                       work_dir=work_dir, keep_parts=keep_parts, metadata=meta,
-                                       progress=bar, notify=notify)
+            raise PrecursorScreenError(f"--opsin: {problem}")
+    suffix = "." + (spec.fmt or "csv")
+    with stdin_as_file(inputs, suffix) as paths:
+        meta = output_metadata(config, paths, spec,
+                               reference_parameters(reference, as_of, include, extra_reference))
+        spooled = {p for given, p in zip(inputs, paths) if given == "-"}
+        for entry in meta["inputs"]:
+            if entry["path"] in spooled:
+                entry["path"] = "-"
+        summary = _run(paths, output, config, spec, fmt, chunk_size, n_jobs, workers, scheduler,
+                       work_dir, keep_parts, meta, show_progress)
     click.echo(summary.text(), err=True)
     if summary.rows_in != summary.rows_out:  # pragma: no cover - the run checks this itself
         raise click.ClickException(f"{summary.rows_in} rows read but {summary.rows_out} written")
 
 
+def _run(inputs: list[str], output: str, config: DeclarationConfig, spec: InputSpec,
+         fmt: str | None, chunk_size: int, n_jobs: int, workers: int | None,
+         scheduler: str | None, work_dir: str | None, keep_parts: bool, meta: dict[str, Any],
+         show_progress: bool | None) -> Any:
+    """One declarations run on this machine's processes or on Dask, with a progress bar whose
+    total is the rows of the inputs (counted first when the bar is shown)."""
+    n_jobs = jobs(n_jobs)
+    with progress(None, "declarations", show_progress, unit="row") as bar:
+        count_progress(bar, inputs, lambda: count_rows(inputs, spec, exact=True) or 0)
+        common = dict(spec=spec, fmt=fmt, chunk_size=chunk_size, work_dir=work_dir,
+                      keep_parts=keep_parts, metadata=meta, progress=bar, notify=notify)
+        if workers or scheduler:
+            with DaskExecutor(config, scheduler, workers) as executor:
+                return run_declarations(inputs, output, config, executor=executor, **common)
+        executor = InlineExecutor(config) if n_jobs <= 1 else ProcessExecutor(config, n_jobs)
+        return run_declarations(inputs, output, config, executor=executor, **common)
+
+
 @click.command("rescreen")
-@click.argument("previous", type=EXISTING_FILE)
+@click.argument("previous", type=INPUT_FILE)
 @click.option("-o", "--output", default="-", show_default=True,
               help="Where the rows whose verdict changes go (.csv .tsv .parquet; '-': CSV on stdout).")
 @click.option("--full", "full_output", type=click.Path(dir_okay=False),
@@ -143,20 +167,26 @@ def rescreen_cmd(previous: str, output: str, full_output: str | None, reference:
 
     Compares the list recorded in PREVIOUS with the new one (the built-in list by default, or
     --reference / --as-of), redoes only the rows related to a substance added or removed, and
-    reports the rows whose verdict changes and why. A summary of what was redone goes to stderr.
+    reports the rows whose verdict changes and why. PREVIOUS '-' reads it from standard input
+    (Parquet, which carries its metadata; a CSV's metadata is in its .meta.json and cannot come
+    along). The progress bar and a summary of what was redone go to stderr.
 
     \b
     Example:
       precursor-screen declarations decl.csv --as-of 2019-12-31 -o verdicts-2019.csv
       precursor-screen rescreen verdicts-2019.csv -o changes.csv
     """
-    fmt = declarations_format(output) if output != "-" else "csv"
+    try:
+        fmt = declarations_format(output) if output != "-" else "csv"
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="-o") from None
     if fmt == "jsonl":
         raise click.BadParameter("changes are written as CSV, TSV or Parquet", param_hint="-o")
     reg = load_reference(reference, as_of, include, extra_reference)
-    notify = lambda msg: click.echo(msg, err=True)  # noqa: E731
-    with progress(None, "rescreen", show_progress, unit="row") as bar:
-        summary = rescreen(previous, reg, output, full_output=full_output, changes_format=fmt,
+    with stdin_as_file([previous], "auto") as (path,), \
+            progress(None, "rescreen", show_progress, unit="row") as bar:
+        count_progress(bar, [path], lambda: count_output_rows(path))
+        summary = rescreen(path, reg, output, full_output=full_output, changes_format=fmt,
                            extra_parameters=reference_parameters(reference, as_of, include,
                                                                   extra_reference),
                            progress=bar, notify=notify)

@@ -9,12 +9,14 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (EXISTING_FILE, date_option, jobs, load_reference, notify,
-                                         progress, reference_options)
+from precursor_screen.cli.common import (INPUT_FILE, check_input_formats,
+                                         count_progress, date_option, input_options, jobs,
+                                         load_reference, notify, output_format, progress,
+                                         progress_option, reference_options, stdin_as_file)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.examples import copy_examples
-from precursor_screen.io.formats import output_format
-from precursor_screen.io.readers import read_inputs
+from precursor_screen.io.formats import output_format as _output_format
+from precursor_screen.io.readers import read_inputs, read_records
 from precursor_screen.io.writers import TableWriter, render_records, write_text
 from precursor_screen.lookup import Lookup, check_query
 from precursor_screen.manifest import run_metadata
@@ -46,7 +48,7 @@ def _list_format(fmt: str | None, output: str) -> str:
     if output == "-":
         return "table"
     try:
-        return output_format(output, allowed=("csv", "json", "sdf"))
+        return _output_format(output, allowed=("csv", "json", "sdf"))
     except InputError:
         return "table"
 
@@ -122,15 +124,12 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
 
 
 @click.command("screen")
-@click.argument("inputs", nargs=-1, required=True)
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_FILE)
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file; format from the extension (.csv .tsv .parquet .sdf .jsonl).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "tsv", "parquet", "sdf", "jsonl"]),
               help="Output format, overriding the extension.")
-@click.option("--input-format", type=click.Choice(["smi", "sdf", "csv", "tsv", "parquet"]),
-              help="Input format, overriding the extension (needed for '-' unless SMILES).")
-@click.option("--smiles-column", help="Name of the SMILES column of CSV/TSV/Parquet input.")
-@click.option("--id-column", help="Name of the id column of CSV/TSV/Parquet input.")
+@input_options
 @reference_options
 @click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
               help="Worker processes (default 0: all cores).")
@@ -140,8 +139,7 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
               help="Cap on distinct conversion products per candidate.")
 @click.option("--report", "report", type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML report here.")
-@click.option("--progress/--no-progress", "show_progress", default=None,
-              help="Progress bar on stderr (default: when stderr is a terminal).")
+@progress_option
 def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_format: str | None,
                smiles_column: str | None, id_column: str | None, reference: str | None,
                as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
@@ -149,8 +147,11 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
                show_progress: bool | None) -> None:
     """Screen molecules and flag scheduled substances and designer precursors, with reasons.
 
-    Every input row gives exactly one output row (unreadable rows get a status saying why).
-    A summary of counts per flag goes to stderr.
+    INPUT is SMILES (.smi), SDF, CSV/TSV (the delimiter read from the header; the SMILES and
+    id columns found by name, or --smiles-column and --id-column) or Parquet; '-' reads
+    standard input (SMILES unless --input-format). Every input row gives exactly one output row
+    (unreadable rows get a status saying why). The progress bar and a summary of counts per
+    flag go to stderr.
 
     \b
     Example:
@@ -158,6 +159,7 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
       cat list.smi | precursor-screen screen - --as-of 2012-12-31 > results.csv
     """
     out_fmt = output_format(output, fmt)
+    check_input_formats(inputs, input_format)
     reg = load_reference(reference, as_of, include, extra_reference)
     screener = Screener(reg, as_of=as_of,
                         parameters=ScreenParameters(depth=depth, max_products=max_products))
@@ -165,11 +167,17 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
     meta = run_metadata(reg, {**screener.metadata(), "jobs": n_jobs, "include": list(include),
                               "extra_reference": list(extra_reference)}, list(inputs))
     summary = Summary()
+    for path in inputs:  # a file that cannot be read (no SMILES column) fails before any output
+        if path != "-":
+            next(read_records(path, fmt=input_format, smiles_column=smiles_column,
+                              id_column=id_column), None)
     records = read_inputs(inputs, fmt=input_format, smiles_column=smiles_column,
                           id_column=id_column, notify=notify)
     verdicts_for_report: list[Any] | None = [] if report else None
     with progress(None, "screening", show_progress) as bar, \
             TableWriter(output, out_fmt, SCREEN, meta) as w:
+        count_progress(bar, inputs, lambda: sum(1 for _ in read_inputs(
+            inputs, fmt=input_format, smiles_column=smiles_column, id_column=id_column)))
         for v in screener.screen(records, jobs=n_jobs):
             summary.add(v)
             w.write(verdict_row(v, meta["tool_version"], meta["reference_sha256"]))
@@ -245,9 +253,9 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
 
 
 @click.command("report")
-@click.argument("results", type=EXISTING_FILE)
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="The HTML file to write.")
+@click.argument("results", type=INPUT_FILE)
+@click.option("-o", "--output", default="-", show_default=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write (default: standard output).")
 @reference_options
 @click.option("--max-cards", type=click.IntRange(min=0), default=500, show_default=True,
               help="Draw at most this many flagged candidates as cards (the rest stay in the table).")
@@ -262,16 +270,28 @@ def report_cmd(results: str, output: str, reference: str | None, as_of: dt.date 
     flagged candidate (both structures with the shared part highlighted, the conversion path,
     the legal listing) and a table of all rows that sorts and filters. Give the same reference
     options as the screen, so listings come from the list the rows were screened against.
+    RESULTS '-' reads a CSV results file from standard input (its metadata cannot come along).
 
     \b
     Example:
       precursor-screen screen examples/seized.smi -o results.csv
       precursor-screen report results.csv -o report.html
+      precursor-screen screen examples/seized.smi | precursor-screen report - > report.html
     """
-    rows, meta = read_results(results)
+    if output != "-":
+        output_format(output, allowed=("html",))
+    if results != "-":
+        try:
+            _output_format(results)
+        except InputError:
+            raise click.BadParameter(f"{results}: not a results file (.csv .tsv .parquet .jsonl "
+                                     ".sdf, as `screen -o` writes)", param_hint="RESULTS") from None
     reg = load_reference(reference, as_of, include, extra_reference)
-    write_html_from_results(output, rows, meta, reg, source=results, max_cards=max_cards,
-                            max_table_rows=max_table_rows)
+    with stdin_as_file([results], ".csv") as (path,):
+        rows, meta = read_results(path)
+        write_html_from_results(output, rows, meta, reg,
+                                source=results if results != "-" else "(standard input)",
+                                max_cards=max_cards, max_table_rows=max_table_rows)
     flagged = sum(1 for r in rows
                   if str(r.get("status")) == "ok" and r.get("flag") not in ("", "none", None))
     click.echo(f"{len(rows)} rows, {flagged} flagged ({min(flagged, max_cards)} cards): {output}",

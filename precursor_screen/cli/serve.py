@@ -64,10 +64,9 @@ def serve_cmd(host: str, port: int, max_upload_mb: float, max_rows: int, referen
     problem = serve_problem()
     if problem:
         raise PrecursorScreenError(problem)
-    # the web packages are an optional extra: imported only when the bench starts
-    import uvicorn
+    import uvicorn  # the 'serve' extra: imported only when the bench starts
 
-    from precursor_screen.serve import Bench, Limits, create_app
+    from precursor_screen.serve import Bench, Limits, create_app  # needs Starlette (the extra)
 
     if not _loopback(host):
         click.echo(f"warning: listening on {host}: other machines can use the bench and see "

@@ -15,11 +15,12 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (EXISTING_FILE, check_dask, dask_options, groups_option,
+from precursor_screen.cli.common import (EXISTING_FILE, INPUT_FILE, check_dask, check_input_formats,
+                                         count_progress, dask_options, groups_option,
                                          input_options, jobs, load_group_files, load_reference,
-                                         notify, progress, progress_option, reference_options)
+                                         notify, output_format, progress, progress_option,
+                                         reference_options, stdin_as_file)
 from precursor_screen.errors import InputError, PrecursorScreenError
-from precursor_screen.io.formats import output_format
 from precursor_screen.io.readers import read_inputs
 from precursor_screen.io.writers import TableWriter, write_text
 from precursor_screen.manifest import survey_metadata
@@ -88,7 +89,7 @@ def index_group() -> None:
 
 
 @index_group.command("build")
-@click.argument("library", nargs=-1, required=True)
+@click.argument("library", nargs=-1, required=True, type=INPUT_FILE)
 @click.option("-o", "--output", "directory", required=True, type=click.Path(file_okay=False),
               help="The index directory to write (or to extend with --append).")
 @click.option("--append", is_flag=True, help="Add the molecules to an existing index.")
@@ -111,7 +112,8 @@ def index_build_cmd(library: tuple[str, ...], directory: str, append: bool, shar
     bits) in faiss's binary layout; the pattern-fingerprint substructure screen. manifest.json
     holds counts, fingerprint recipes, versions and the sha256 of every file. Unreadable rows
     are kept with their reason. Shards are built in parallel (--jobs, or on Dask with
-    --scheduler/--workers; Dask workers must see the directory).
+    --scheduler/--workers; Dask workers must see the directory). LIBRARY '-' reads standard
+    input (SMILES unless --input-format); a bar counts the rows when shown.
 
     \b
     Example:
@@ -119,9 +121,12 @@ def index_build_cmd(library: tuple[str, ...], directory: str, append: bool, shar
       precursor-screen index build more.sdf -o library.idx --append
     """
     check_dask(scheduler, workers, n_jobs)
+    check_input_formats(library, input_format)
     start = time.perf_counter()
     with dask_client(scheduler, workers) as client, \
             progress(None, "indexing", show_progress) as bar:
+        count_progress(bar, library, lambda: sum(1 for _ in read_inputs(
+            library, fmt=input_format, smiles_column=smiles_column, id_column=id_column)))
         manifest = build_index(read_inputs(library, fmt=input_format, smiles_column=smiles_column,
                                            id_column=id_column, notify=notify),
                                directory, append=append, shard_size=shard_size,
@@ -351,7 +356,7 @@ def group_cmd() -> None:
 
 
 @group_cmd.command("check")
-@click.argument("group_file", type=EXISTING_FILE)
+@click.argument("group_file", type=INPUT_FILE)
 @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False),
               help="A library index: count and show the library compounds each group captures.")
 @click.option("--legit", "legit_files", multiple=True, type=EXISTING_FILE,
@@ -383,6 +388,8 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
     and those related to its parents (a parent, or convertible into one) that it misses; how
     many library compounds it captures, with examples (--index); the legitimate chemicals it
     would catch (the bundled set of traded chemicals and approved drugs, and --legit files).
+    GROUP_FILE '-' reads the TOML from standard input. One summary line per group goes to
+    stderr.
 
     \b
     Example:
@@ -390,9 +397,11 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
       precursor-screen group check draft.toml --legit catalogue.csv -o impact.json
     """
     fmt = output_format(output, allowed=("csv", "parquet", "jsonl", "json"))
-    report_fmt = output_format(report, allowed=("html", "txt")) if report is not None else ""
+    report_fmt = (output_format(report, allowed=("html", "txt"), option="--report")
+                  if report is not None else "")
     reg = load_reference(reference, as_of, include, extra_reference)
-    draft = load_group_file(group_file, check_examples=not skip_example_check)
+    with stdin_as_file([group_file], ".toml") as (path,):
+        draft = load_group_file(path, check_examples=not skip_example_check)
     legit: dict[str, Any] = {}
     if not no_default_legit:
         legit["legitimate"] = load_legitimate()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 
 from precursor_screen.errors import InputError
 from precursor_screen.io import formats
-from precursor_screen.io.readers import read_toml
+from precursor_screen.io.readers import read_toml, sniff_delimiter
 
 __all__ = ["FIELDS", "Declaration", "InputSpec", "load_config", "parse_column_options",
            "read_declarations", "expand_inputs", "count_rows"]
@@ -196,13 +197,19 @@ def read_declarations(paths: Sequence[str], spec: InputSpec | None = None,
             row = decl.row + 1
 
 
-def count_rows(paths: Sequence[str], spec: InputSpec | None = None) -> int | None:
-    """Rows in the inputs when cheap to know (Parquet metadata), else None."""
+def count_rows(paths: Sequence[str], spec: InputSpec | None = None, *,
+               exact: bool = False) -> int | None:
+    """Rows in the inputs when cheap to know (Parquet metadata), else None; ``exact`` counts
+    CSV/TSV rows too (a pass over the text, as they will be read)."""
     spec = spec or InputSpec()
     total = 0
     for path in expand_inputs(paths):
-        if input_format(path, spec.fmt) != "parquet":
-            return None
+        kind = input_format(path, spec.fmt)
+        if kind != "parquet":
+            if not exact:
+                return None
+            total += sum(1 for _ in _read_csv(path, spec, "\t" if kind == "tsv" else ",", 0))
+            continue
         try:
             total += pq.ParquetFile(path).metadata.num_rows
         except Exception:  # noqa: BLE001 - an unreadable file is reported when read
@@ -218,9 +225,11 @@ def _open_text(path: str) -> io.TextIOWrapper:
 
 
 def _read_csv(path: str, spec: InputSpec, delimiter: str, start_row: int) -> Iterator[Declaration]:
-    delimiter = spec.delimiter or delimiter
     with _open_text(path) as text:
-        reader = csv.reader(text, delimiter=delimiter)
+        first = text.readline()
+        # --delimiter, else the one the header line shows (',' ';' tab '|'), else the extension's
+        delimiter = spec.delimiter or sniff_delimiter(first.rstrip("\r\n"), delimiter)
+        reader = csv.reader(itertools.chain([first], text), delimiter=delimiter)
         header = next(reader, None)
         if header is None:
             return

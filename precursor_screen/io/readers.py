@@ -30,6 +30,7 @@ from precursor_screen.io.formats import input_format, output_format
 from precursor_screen.io.writers import META_KEY, arrow_schema
 
 __all__ = ["Record", "read_records", "read_inputs", "read_rows", "read_arrow", "read_toml",
+           "count_output_rows",
            "sniff_delimiter", "SMILES_COLUMNS", "ID_COLUMNS", "DELIMITERS", "Notify"]
 
 SMILES_COLUMNS = ("smiles", "canonical_smiles", "isomeric_smiles", "smi", "structure", "mol_smiles")
@@ -272,6 +273,21 @@ def _read_parquet(path: str, smiles_column: str | None, id_column: str | None,
             yield Record(row, str(ident) if ident is not None else str(row),
                          "" if smi is None else str(smi), source=path)
             row += 1
+
+
+def count_output_rows(path: str) -> int:
+    """Rows of an output the tool wrote (Parquet from its metadata, CSV/TSV/JSON Lines counted
+    by Arrow's reader): a progress bar's total."""
+    fmt = output_format(path, allowed=("csv", "tsv", "parquet", "jsonl"))
+    if fmt == "parquet":
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    if fmt == "jsonl":
+        with open(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    reader = pacsv.open_csv(path, parse_options=pacsv.ParseOptions(
+        delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False))
+    return sum(batch.num_rows for batch in reader)
 
 
 def read_rows(path: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
