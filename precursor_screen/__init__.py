@@ -22,6 +22,7 @@ from precursor_screen.chem.standardize import (
            StandardizeError,
            standardize,
 )
+from precursor_screen.frame import screen_frame
 from precursor_screen.reference import builtin_drugs, builtin_registry, load_reference
 from precursor_screen.results import read_results, write_results
 from precursor_screen.screen import Screener, ScreenParameters, screen
@@ -30,4 +31,5 @@ from precursor_screen.version import __version__
 
 __all__ = ["__version__", "Flag", "Hit", "Route", "ScreenParameters", "Screener", "Standardized",
            "StandardizeError", "Step", "Verdict", "builtin_drugs", "builtin_registry",
-           "load_reference", "read_results", "screen", "standardize", "write_results"]
+           "load_reference", "read_results", "screen", "screen_frame", "standardize",
+           "write_results"]

@@ -177,7 +177,7 @@ ALLOWED = {
                              "serve"},
     "declarations": _EVERYTHING - {"report", "survey", "declarations", "lookup", "frame", "serve"},
     "lookup": {"chem", "declarations", "reference"},
-    "frame": {"io", "results", "screen"},
+    "frame": {"io", "manifest", "results", "screen"},
     "serve": _EVERYTHING - {"serve"},
     "cli": _EVERYTHING,
     "errors": {"scheduled_substances"},
