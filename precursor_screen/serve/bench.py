@@ -13,6 +13,7 @@ line saying why; a file within the limits gets exactly one result row per input 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import secrets
@@ -158,7 +159,7 @@ class Bench:
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             raise
-        self._remember(run)
+        self._remember(dataclasses.replace(run, results=[]))  # its rows are in its files
         return run
 
     def run(self, run_id: str) -> Run | None:
