@@ -14,7 +14,8 @@ from scheduled_substances.errors import (
 )
 
 __all__ = ["PrecursorScreenError", "ShippedDataError", "ReferenceFileError", "InputError",
-           "QueryError", "UnknownSubstanceError", "RegistryError", "USER_ERRORS"]
+           "QueryError", "UnknownSubstanceError", "RegistryError", "RegistryIntegrityWarning",
+           "USER_ERRORS"]
 
 
 class PrecursorScreenError(Exception):
@@ -35,3 +36,9 @@ class QueryError(PrecursorScreenError):
 
 
 USER_ERRORS = (PrecursorScreenError, RegistryError)
+
+
+class RegistryIntegrityWarning(UserWarning):
+    """The built-in list loaded differs from the one shipped
+    (``scheduled_substances/shipped.sha256``): it was edited after release. The screen runs;
+    every output records the difference."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import rdkit
 
+from precursor_screen.reference import registry_metadata
 from precursor_screen.version import __version__
 
 __all__ = ["run_metadata", "survey_metadata", "file_sha256"]
@@ -34,8 +35,9 @@ def run_metadata(reference: Any, parameters: dict[str, Any] | None = None,
                  inputs: list[str] | None = None) -> dict[str, Any]:
     """Return the metadata block recorded in every output.
 
-    ``reference`` is the Registry screened against: its source, size and content hash identify
-    the list version.
+    ``reference`` is the Registry screened against: its source, size, content hash, view
+    (jurisdictions, as-of day) and overlays identify the list version; the built-in lists' hashes
+    and whether they are the ones shipped are recorded too (``warnings`` when not).
     """
     meta: dict[str, Any] = {
         "tool": "precursor-screen",
@@ -47,6 +49,7 @@ def run_metadata(reference: Any, parameters: dict[str, Any] | None = None,
         "reference_sha256": reference.content_hash,
         "reference_size": len(reference),
         "reference_as_of": reference.as_of.isoformat() if reference.as_of else "",
+        **registry_metadata(reference),
         "parameters": dict(parameters or {}),
     }
     if inputs is not None:
@@ -68,6 +71,7 @@ def survey_metadata(command: str, parameters: Mapping[str, Any], *, index: Any =
         "parameters": dict(parameters),
         "reference_source": getattr(reference, "source", "") if reference is not None else "",
         "reference_sha256": getattr(reference, "content_hash", "") if reference is not None else "",
+        **registry_metadata(reference),
         "index": index.describe() if index is not None else None,
         "index_manifest_sha256": index.manifest_sha256 if index is not None else "",
     }

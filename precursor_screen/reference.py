@@ -3,6 +3,9 @@ and user reference lists read from files.
 
 The registries (``scheduled_substances``) are loaded with this package's standardizer, so that a
 listed substance and a candidate meet in one standardized form; they are read once per process.
+A built-in list that differs from the one shipped (``Registry.integrity``) raises a
+:class:`~precursor_screen.errors.RegistryIntegrityWarning` on that first load; the commands print
+it on stderr and every output records it in its metadata (``manifest.py``).
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ import csv
 import datetime as dt
 import functools
 import os
+import warnings
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rdkit import Chem
 
 from precursor_screen.chem.parse import parse_molblock, parse_smiles, quiet_rdkit
 from precursor_screen.chem.standardize import StandardizeError, standardize
-from precursor_screen.errors import InputError, ReferenceFileError
+from precursor_screen.errors import InputError, ReferenceFileError, RegistryIntegrityWarning
 from precursor_screen.io.formats import input_format
 from precursor_screen.io.readers import read_records
 from scheduled_substances import (
+    DEFAULT_JURISDICTIONS,
     EU_CATEGORIES,
     DrugRegistry,
     Registry,
@@ -31,35 +37,78 @@ from scheduled_substances import (
 )
 from scheduled_substances.validate import split_values
 
-__all__ = ["builtin_registry", "builtin_drugs", "load_reference", "load_reference_file"]
+__all__ = ["builtin_registry", "builtin_drugs", "load_reference", "load_reference_file",
+           "registry_metadata", "integrity_problems"]
 
 
 @functools.cache
 def builtin_registry() -> Registry:
-    """The shipped precursor registry, every substance with its standardized parent."""
-    return load_registry(standardizer=standardize)
+    """The shipped precursor registry, every substance with its standardized parent, in the view
+    of every jurisdiction (``Registry.filter`` narrows it)."""
+    reg = load_registry(standardizer=standardize)
+    _warn_if_edited(reg.integrity)
+    return reg
 
 
 @functools.cache
 def builtin_drugs() -> DrugRegistry:
     """The shipped registry of controlled drugs, each with its standardized parent."""
-    return load_drugs(standardizer=standardize)
+    reg = load_drugs(standardizer=standardize)
+    _warn_if_edited(reg.integrity)
+    return reg
+
+
+def _warn_if_edited(integrity: Any) -> None:
+    if integrity is not None and not integrity.ok:
+        warnings.warn(integrity.problem, RegistryIntegrityWarning, stacklevel=3)
+
+
+def registry_metadata(reference: Any = None) -> dict[str, Any]:
+    """What every output records about the lists: the built-in lists' hashes and whether they are
+    the ones shipped (``warnings`` when not), and the view and overlays of ``reference``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RegistryIntegrityWarning)
+        reg, drugs = builtin_registry(), builtin_drugs()
+    out: dict[str, Any] = {
+        "registry_sha256": reg.content_hash,
+        "registry_shipped_sha256": reg.integrity.expected if reg.integrity else "",
+        "drugs_sha256": drugs.content_hash,
+        "drugs_shipped_sha256": drugs.integrity.expected if drugs.integrity else "",
+    }
+    problems = [i.problem for i in (reg.integrity, drugs.integrity) if i is not None and not i.ok]
+    if problems:
+        out["warnings"] = problems
+    if reference is not None:
+        out["reference_jurisdictions"] = list(getattr(reference, "jurisdictions", ()))
+        out["reference_overlays"] = [{"name": n, "sha256": h, "size": k}
+                                     for n, h, k in getattr(reference, "overlays", ())]
+    return out
+
+
+def integrity_problems() -> list[str]:
+    """What differs between the built-in lists loaded and the ones shipped (one line each)."""
+    return [i.problem for i in (builtin_registry().integrity, builtin_drugs().integrity)
+            if i is not None and not i.ok]
 
 
 def load_reference(reference: str | os.PathLike[str] | Registry | None = None, *,
                    as_of: dt.date | None = None, include: Iterable[str] = (),
-                   extra_references: Sequence[str | os.PathLike[str] | Registry] = ()) -> Registry:
-    """The list to screen against: ``reference`` (a Registry or a file) or the built-in list as
-    of ``as_of`` (with ``include``: "proposed", "watch"), plus ``extra_references`` on top.
+                   extra_references: Sequence[str | os.PathLike[str] | Registry] = (),
+                   jurisdictions: Sequence[str] = DEFAULT_JURISDICTIONS) -> Registry:
+    """The list to screen against: ``reference`` (a Registry or a file) or the built-in list of
+    ``jurisdictions`` as of ``as_of`` (with ``include``: "proposed", "watch"), plus
+    ``extra_references`` on top (each recorded as an overlay with its own hash).
 
-    ``as_of`` applies to the built-in list only (a reference file is taken as it is).
+    ``as_of`` and ``jurisdictions`` apply to the built-in list only (a reference file is taken as
+    it is).
     """
     if isinstance(reference, Registry):
         reg = reference
     elif reference is not None:
         reg = load_reference_file(reference)
     else:
-        reg = builtin_registry().filter(as_of=as_of, include=("scheduled", *include))
+        reg = builtin_registry().filter(as_of=as_of, include=("scheduled", *include),
+                                        jurisdictions=jurisdictions)
     for extra in extra_references:
         reg = reg.merged(extra if isinstance(extra, Registry) else load_reference_file(extra))
     return reg

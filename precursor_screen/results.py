@@ -83,7 +83,9 @@ COLUMNS = names(SCREEN)
 DECLARATIONS: tuple[Column, ...] = (
     Column("row", int, "0-based input row over all inputs"),
     Column("declaration_id", str, "as given"),
-    Column("verdict", str, "`scheduled`, `suspect`, `clear` or `unresolved`"),
+    Column("verdict", str, "`scheduled`, `below-threshold` (a listed substance, but the declared "
+                           "quantity or concentration is below every threshold that applies), "
+                           "`suspect`, `clear` or `unresolved`"),
     Column("reason", str, "the sentences, strongest first, `; `-separated"),
     Column("rules", str, "the rules that fired (docs/declarations.md)"),
     Column("flag", str, "the structure screen's strongest flag (`none` when screened and clear; "
@@ -104,6 +106,8 @@ DECLARATIONS: tuple[Column, ...] = (
     Column("smiles", str, "the declared structure, as read"),
     Column("description", str, "the declared goods description, as read"),
     Column("quantity_kg", str, "the declared net mass, as read"),
+    Column("concentration_pct", str, "the declared concentration of the substance in the goods "
+                                     "(percent by weight), as read"),
     *_STAMPS,
 )
 """Columns of ``declarations``: the verdict, then the declared fields echoed (so ``rescreen``
@@ -119,7 +123,8 @@ RESCREEN_CHANGES: tuple[Column, ...] = (
     Column("old_reason", str, "the earlier reason"),
     *(c for c in DECLARATIONS if c.name in ("rules", "flag", "match_id", "match_name",
                                              "resolved_smiles", "resolved_by", "cn_code", "cas",
-                                             "name", "smiles", "description", "quantity_kg")),
+                                             "name", "smiles", "description", "quantity_kg",
+                                             "concentration_pct")),
 )
 """Columns of ``rescreen``: one row per declaration whose verdict or reason changes."""
 

@@ -75,7 +75,7 @@ DRUG_STAGE_BELOW = 0.85
 one is the stronger finding); `check` (keep_all) runs it always."""
 
 SCORE_BANDS: tuple[tuple[str, str, str], ...] = (
-    ("scheduled", "identical, salt, stereoisomer, mixture", "1.0"),
+    ("scheduled", "identical, salt, stereoisomer, family clause, mixture", "1.0"),
     ("convertible", "converts", "0.87-0.95: 0.9 + 0.05 x kept share - 0.03 per extra step"),
     ("drug-precursor", "drug", "0.80-0.84 (`rules/drug_targets.py`: listed drug or drug family, "
                                "one step or two)"),
@@ -107,6 +107,10 @@ class ScreenParameters:
     max_heavy_atoms: int = 200          # larger inputs get a status instead of a verdict
     top_k: int = 3                      # nearest listed substances kept as evidence
     drug_targets: bool = True           # look for routes to controlled drugs (drug-precursor)
+    jurisdictions: tuple[str, ...] = ("eu", "un")  # whose lists (and families) the screen uses
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "jurisdictions", tuple(self.jurisdictions))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,15 +131,17 @@ class Screener:
     def __init__(self, reference: Any = None, *, as_of: Any = None, include: Sequence[str] = (),
                  extra_references: Sequence[Any] = (), parameters: ScreenParameters | None = None,
                  rules: Any = None, groups: Any = None, drugs: Any = None) -> None:
-        reg = load_reference(reference, as_of=as_of, include=include,
-                             extra_references=extra_references)
-        self.reference = reg
         self.parameters = parameters or ScreenParameters()
+        reg = load_reference(reference, as_of=as_of, include=include,
+                             extra_references=extra_references,
+                             jurisdictions=self.parameters.jurisdictions)
+        self.reference = reg
         self.rules = rules if rules is not None else load_conversion_rules()
         self.groups = groups if groups is not None else load_groups()
         # controlled drugs reached by unmasking and reagent steps (drug-precursor flag)
         self.drugs: DrugTargets = (drugs if drugs is not None
-                                   else DrugTargets(as_of=as_of, unmask=self.rules))
+                                   else DrugTargets(as_of=as_of, unmask=self.rules,
+                                                    jurisdictions=self.parameters.jurisdictions))
         self._organic = [s for s in reg.structures() if not s.is_inorganic]
         self._bulk_keys = frozenset(s.parent.key for s in builtin_registry().structures()
                                     if s.is_bulk and s.parent is not None)
@@ -165,8 +171,8 @@ class Screener:
         """Screen one SMILES (or a listed name, CAS or id, or a controlled drug's) and keep every
         piece of evidence."""
         text = smiles
-        try:
-            text = self.reference.find(smiles).smiles or smiles
+        try:  # a name on the full list (any jurisdiction): screened in this screen's view
+            text = builtin_registry().find(smiles).smiles or smiles
         except Exception:  # noqa: BLE001 - not a name on the list: treat as SMILES
             try:
                 text = self.drugs.registry.find(smiles).smiles
@@ -229,7 +235,7 @@ class Screener:
         if std.inorganic:
             return self._verdict(rec, std, hits, 0.0, keep_all)
         identical = {h.substance_id for h in hits
-                     if h.relation in ("identical", "salt", "stereoisomer", "excluded")}
+                     if h.relation in ("identical", "salt", "stereoisomer", "family", "excluded")}
         hits += self._nearest(near, identical)
         n_atoms = std.mol.GetNumHeavyAtoms()
         words = _Lazy(self._substructures.pattern_words, std.mol)
@@ -407,7 +413,7 @@ class Screener:
         the category of the same substance on the built-in list."""
         if self.parameters.flag_bulk_targets:
             return False
-        if s.eu_category:
+        if s.eu_category or s.list_name == "built-in":
             return s.is_bulk
         return s.list_name != "built-in" and s.parent is not None and s.parent.key in self._bulk_keys
 
@@ -421,12 +427,14 @@ class Screener:
             return Hit("excluded", s.id, s.name, s.list_name, SCORE_EXCLUDED,
                        f"{ident.note}: not a scheduled precursor under {s.short_listing()}")
         what = {"identical": f"is {s.name}", "salt": f"is {ident.note}",
-                "stereoisomer": f"is {ident.note} (the annex covers stereoisomers)"}[ident.relation]
+                "stereoisomer": f"is {ident.note} (the annex covers stereoisomers)",
+                "family": f"is {ident.note}"}[ident.relation]
         if s.status != "scheduled" and s.list_name == "built-in":
             return Hit(ident.relation, s.id, s.name, s.list_name, SCORE_NOT_YET_LISTED,
                        f"{what}, {s.listing()}")
-        return Hit(ident.relation, s.id, s.name, s.list_name, SCORE_LISTED,
-                   f"{what}, {s.listing()}", similarity=1.0)
+        listing = "" if ident.relation == "family" else f", {s.listing()}"  # the note names it
+        return Hit(ident.relation, s.id, s.name, s.list_name, SCORE_LISTED, f"{what}{listing}",
+                   similarity=1.0)
 
     def _product_key(self, smiles: str) -> str:
         key = self._key_cache.get(smiles)
@@ -546,7 +554,7 @@ def _ring_substituted(mol: Chem.Mol, part: Chem.Mol) -> bool:
 
 
 def _flag_of(hit: Hit) -> Flag:
-    if hit.relation in ("identical", "salt", "stereoisomer", "mixture"):
+    if hit.relation in ("identical", "salt", "stereoisomer", "family", "mixture"):
         return Flag.SCHEDULED if hit.score >= 1.0 else Flag.SIMILAR
     if hit.relation == "converts":
         return Flag.CONVERTIBLE

@@ -21,7 +21,10 @@ CASES = [
     ("CN[C@@H](C)[C@H](O)c1ccccc1.Cl", Flag.SCHEDULED, "ephedrine", ["salt of Ephedrine"]),
     ("CN[C@H](C)[C@@H](O)c1ccccc1", Flag.SCHEDULED, "ephedrine", ["enantiomer of Ephedrine"]),
     ("CCCCCOC(=O)C1(C)OC1c1ccccc1", Flag.CONVERTIBLE, "", ["converts in one step", "glycidate"]),
-    ("CC(=Cc1ccccc1)[N+](=O)[O-]", Flag.CONVERTIBLE, "bmk", ["1-Phenyl-2-propanone", "nitro"]),
+    # P2NP: scheduled in the EU since 2026 (tests/test_listings.py), still a masked BMK
+    ("CC(=Cc1ccccc1)[N+](=O)[O-]", Flag.SCHEDULED, "phenyl-2-nitropropene",
+     ["is Phenyl-2-nitropropene", "(EU) 2026/314"]),
+    ("CC(=C/c1ccccc1)/[N+](=O)[O-]", Flag.SCHEDULED, "phenyl-2-nitropropene", ["stereoisomer"]),
     ("CC(O)(Cc1ccccc1)S(=O)(=O)[O-].[Na+]", Flag.CONVERTIBLE, "bmk", ["bisulfite"]),
     ("CC1(Cc2ccccc2)OCCO1", Flag.CONVERTIBLE, "bmk", ["ketal"]),
     ("O=C(OCc1ccccc1)N1CCC(Nc2ccccc2)CC1", Flag.CONVERTIBLE, "4-ap", ["4-AP"]),
@@ -29,9 +32,10 @@ CASES = [
     # one oxidation from cathinone (1971 Convention, Schedule I)
     ("C[C@H](N)[C@@H](O)c1ccccc1", Flag.DRUG_PRECURSOR, "cathinone", ["Cathinone", "Schedule I",
                                                                       "oxidation"]),
-    ("CCC(=O)c1ccc(C)cc1", Flag.DRUG_PRECURSOR, "mephedrone",
-     ["two steps to Mephedrone", "1971 Convention, Schedule II", "+ a brominating agent",
-      "+ methylamine"]),
+    # 4'-methylpropiophenone: scheduled since 2026; a drug precursor before (see BEFORE_2026)
+    ("CCC(=O)c1ccc(C)cc1", Flag.SCHEDULED, "4-methylpropiophenone", ["(EU) 2026/314"]),
+    ("CCC(=O)c1ccc(CC)cc1", Flag.DRUG_PRECURSOR, "", ["two steps to", "+ a brominating agent",
+                                                      "+ methylamine"]),
     ("CC(=O)c1ccccc1", Flag.NONE, "", ["nearest is 1-Phenyl-2-propanone"]),
     ("CCOC(=O)Cc1ccccc1", Flag.NONE, "", ["Phenylacetic acid", "bulk"]),
     ("CC(=O)CCc1ccccc1", Flag.NONE, "", []),

@@ -24,7 +24,7 @@ BMK_DEPTH_1 = [  # the issue's list: (SMILES, what the list says)
     pytest.param("CCOC(=O)C1(C)OC1c1ccccc1", "listed", id="BMK ethyl glycidate"),
     pytest.param("CC1(C(=O)O)OC1c1ccccc1", "listed", id="BMK glycidic acid"),
     pytest.param("CC(O)(Cc1ccccc1)S(=O)(=O)O", "draft group", id="bisulfite adduct"),
-    pytest.param("CC(=Cc1ccccc1)[N+](=O)[O-]", "draft group", id="P2NP"),
+    pytest.param("CC(=Cc1ccccc1)[N+](=O)[O-]", "listed", id="P2NP"),  # EU category 1 since 2026
 ]
 
 
@@ -242,7 +242,7 @@ def test_cli_drug_and_registry_choice(tmp_path) -> None:  # noqa: ANN001
     bromo = next(r for r in rows if r["smiles"] == "Cc1ccc(C(=O)C(C)Br)cc1")
     assert "reagent: methylamine" in bromo["made_by"]
     assert "(+ methylamine)" in bromo["unmask_route"]
-    assert bromo["screen_flag"] == "drug-precursor"
+    assert bromo["screen_flag"] == "scheduled"  # EU category 1 since 2026, a drug precursor before
     assert all(r["screen_flag"] not in ("", "none") for r in rows)
     assert "(controlled drugs)" in result.stderr
     result = CliRunner().invoke(cli, ["enumerate", "mephedrone", "--registry", "precursors"])

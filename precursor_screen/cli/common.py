@@ -8,20 +8,25 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
 from tqdm import tqdm
 
-from precursor_screen.errors import InputError
+from precursor_screen.errors import InputError, RegistryIntegrityWarning
 from precursor_screen.io.formats import input_format as _input_format
 from precursor_screen.io.formats import output_format as _output_format
+from precursor_screen.reference import integrity_problems
 from precursor_screen.reference import load_reference as _load_reference
 from precursor_screen.rules.groups import GroupSet, load_group_file, load_groups
-from scheduled_substances import Registry
+from scheduled_substances import DEFAULT_JURISDICTIONS, Registry
+from scheduled_substances.listings import load_vocabulary
+from scheduled_substances.registry import data_folder
 
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
+           "jurisdiction_option", "warn_if_edited", "list_line",
            "input_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
            "load_group_files", "groups_option", "notify", "output_format", "check_input_formats",
            "stdin_as_file", "count_progress", "INPUT_FORMATS", "EXISTING_FILE", "INPUT_FILE",
@@ -88,8 +93,30 @@ def date_option(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _jurisdictions(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    """Click callback: ``eu,un,us`` (or ``all``) as a tuple of jurisdictions the lists know."""
+    known = load_vocabulary(data_folder()).jurisdictions
+    wanted = tuple(dict.fromkeys(j.strip().lower() for j in value.split(",") if j.strip()))
+    if wanted == ("all",):
+        return known
+    bad = [j for j in wanted if j not in known]
+    if bad or not wanted:
+        raise click.BadParameter(f"{value!r}: jurisdictions are {', '.join(known)} (comma-"
+                                 "separated), or all")
+    return wanted
+
+
+def jurisdiction_option(f: Any) -> Any:
+    """``--jurisdiction eu,un,us``: whose lists the built-in registry is screened or listed in."""
+    return click.option("--jurisdiction", "jurisdictions", default=",".join(DEFAULT_JURISDICTIONS),
+                        show_default=True, callback=_jurisdictions, metavar="LIST",
+                        help="Whose lists to use, comma-separated: eu, un, us, or all (the "
+                             "built-in list only; each hit names the jurisdictions listing it).")(f)
+
+
 def reference_options(f: Any) -> Any:
     """The options choosing the reference list, shared by every screening command."""
+    f = jurisdiction_option(f)
     f = click.option("--include", "include", multiple=True,
                      type=click.Choice(["proposed", "watch"]),
                      help="Also screen against substances proposed for control or on watch lists.")(f)
@@ -104,21 +131,47 @@ def reference_options(f: Any) -> Any:
 
 
 def load_reference(reference: str | None, as_of: dt.date | None, include: tuple[str, ...] = (),
-                   extra_reference: tuple[str, ...] = ()) -> Registry:
-    """The Registry a command screens against, from the shared reference options."""
+                   extra_reference: tuple[str, ...] = (),
+                   jurisdictions: tuple[str, ...] = DEFAULT_JURISDICTIONS) -> Registry:
+    """The Registry a command screens against, from the shared reference options (and a warning
+    on stderr when the built-in list was edited after release)."""
     if reference and as_of:
         raise click.UsageError("--as-of applies to the built-in list; not with --reference")
+    warn_if_edited()
     return _load_reference(reference, as_of=as_of, include=include,
-                           extra_references=extra_reference)
+                           extra_references=extra_reference, jurisdictions=jurisdictions)
+
+
+def warn_if_edited() -> None:
+    """Print on stderr how the built-in lists differ from the ones shipped (nothing when not)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RegistryIntegrityWarning)
+        problems = integrity_problems()
+    for problem in problems:
+        click.echo(f"Warning: {problem}", err=True)
+
+
+def list_line(reg: Registry) -> str:
+    """One line naming the list screened against, as every command prints it on stderr: source,
+    jurisdictions and day, size, content hash, and each overlay's hash."""
+    view = ""
+    if reg.jurisdictions and reg.source.startswith("built-in"):
+        view = " (" + ", ".join(j.upper() for j in reg.jurisdictions) + (
+            f"; as of {reg.as_of}" if reg.as_of else "") + ")"
+    overlays = "".join(f"; overlay {n}: {k} substances, sha256 {h}" for n, h, k in reg.overlays)
+    own = len(reg) - sum(k for _, _, k in reg.overlays)
+    return (f"list: {reg.source.split('+')[0]}{view}, {own} substances, sha256 {reg.content_hash}"
+            f"{overlays}")
 
 
 def reference_parameters(reference: str | None = None, as_of: dt.date | None = None,
-                         include: tuple[str, ...] = (), extra_reference: tuple[str, ...] = ()
+                         include: tuple[str, ...] = (), extra_reference: tuple[str, ...] = (),
+                         jurisdictions: tuple[str, ...] = DEFAULT_JURISDICTIONS
                          ) -> dict[str, Any]:
     """The reference options as recorded in an output's parameters (library runs that pass the
     same dict write the same metadata as the command)."""
     return {"reference": reference or "", "as_of": str(as_of or ""), "include": list(include),
-            "extra_reference": list(extra_reference)}
+            "extra_reference": list(extra_reference), "jurisdictions": list(jurisdictions)}
 
 
 def input_options(f: Any) -> Any:

@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from precursor_screen.cli.common import (EXISTING_FILE, INPUT_FILE, INPUT_FILE_OR_DIR, check_dask,
-                                         count_progress, jobs, load_reference, notify, progress,
-                                         progress_option, reference_options, reference_parameters,
-                                         stdin_as_file)
+                                         count_progress, jobs, list_line, load_reference, notify,
+                                         progress, progress_option, reference_options,
+                                         reference_parameters, stdin_as_file)
 from precursor_screen.declarations.rescreen import rescreen
 from precursor_screen.declarations.resolve import Opsin
 from precursor_screen.declarations.run import (
@@ -47,7 +47,8 @@ __all__ = ["declarations_cmd", "rescreen_cmd"]
 @click.option("--delimiter", help="Field delimiter of CSV input (e.g. ';').")
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN",
               help="Read FIELD from the input column COLUMN (repeatable), e.g. cas='CAS RN'. "
-                   "Fields: declaration_id cn_code cas name smiles description quantity_kg.")
+                   "Fields: declaration_id cn_code cas name smiles description quantity_kg "
+                   "concentration_pct.")
 @click.option("--config", "config_file", type=EXISTING_FILE,
               help="TOML file with [columns], [input] and [resolve] tables (docs/declarations.md).")
 @click.option("--map", "map_files", multiple=True, type=EXISTING_FILE,
@@ -76,7 +77,8 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
                      input_format: str | None, delimiter: str | None, columns: tuple[str, ...],
                      config_file: str | None, map_files: tuple[str, ...], opsin: bool | None,
                      reference: str | None, as_of: dt.date | None,
-                     extra_reference: tuple[str, ...], include: tuple[str, ...], depth: int,
+                     extra_reference: tuple[str, ...], include: tuple[str, ...],
+                     jurisdictions: tuple[str, ...], depth: int,
                      max_products: int, chunk_size: int, n_jobs: int, workers: int | None,
                      scheduler: str | None, work_dir: str | None, keep_parts: bool,
                      show_progress: bool | None) -> None:
@@ -112,8 +114,9 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
     spec = InputSpec(column_map, delimiter or conf["input"].get("delimiter"),
                      input_format or conf["input"].get("format"))
     use_opsin = opsin if opsin is not None else bool(conf["resolve"].get("opsin", False))
-    reg = load_reference(reference, as_of, include, extra_reference)
-    config = DeclarationConfig.create(reg, ScreenParameters(depth=depth, max_products=max_products),
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
+    config = DeclarationConfig.create(reg, ScreenParameters(depth=depth, max_products=max_products,
+                                                            jurisdictions=jurisdictions),
                                       [*conf["resolve"].get("map_files", []), *map_files], use_opsin)
     if use_opsin:
         problem = Opsin().problem()
@@ -122,7 +125,8 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
     suffix = "." + (spec.fmt or "csv")
     with stdin_as_file(inputs, suffix) as paths:
         meta = output_metadata(config, paths, spec,
-                               reference_parameters(reference, as_of, include, extra_reference))
+                               reference_parameters(reference, as_of, include, extra_reference,
+                                                    jurisdictions))
         spooled = {p for given, p in zip(inputs, paths) if given == "-"}
         for entry in meta["inputs"]:
             if entry["path"] in spooled:
@@ -130,6 +134,7 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
         summary = _run(paths, output, config, spec, fmt, chunk_size, n_jobs, workers, scheduler,
                        work_dir, keep_parts, meta, show_progress)
     click.echo(summary.text(), err=True)
+    click.echo(list_line(reg), err=True)
     if summary.rows_in != summary.rows_out:  # pragma: no cover - the run checks this itself
         raise click.ClickException(f"{summary.rows_in} rows read but {summary.rows_out} written")
 
@@ -162,7 +167,8 @@ def _run(inputs: list[str], output: str, config: DeclarationConfig, spec: InputS
 @progress_option
 def rescreen_cmd(previous: str, output: str, full_output: str | None, reference: str | None,
                  as_of: dt.date | None, extra_reference: tuple[str, ...],
-                 include: tuple[str, ...], show_progress: bool | None) -> None:
+                 include: tuple[str, ...], jurisdictions: tuple[str, ...],
+                 show_progress: bool | None) -> None:
     """Re-screen an earlier declarations output against a changed list.
 
     Compares the list recorded in PREVIOUS with the new one (the built-in list by default, or
@@ -182,12 +188,13 @@ def rescreen_cmd(previous: str, output: str, full_output: str | None, reference:
         raise click.BadParameter(str(exc), param_hint="-o") from None
     if fmt == "jsonl":
         raise click.BadParameter("changes are written as CSV, TSV or Parquet", param_hint="-o")
-    reg = load_reference(reference, as_of, include, extra_reference)
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     with stdin_as_file([previous], "auto") as (path,), \
             progress(None, "rescreen", show_progress, unit="row") as bar:
         count_progress(bar, [path], lambda: count_output_rows(path))
         summary = rescreen(path, reg, output, full_output=full_output, changes_format=fmt,
                            extra_parameters=reference_parameters(reference, as_of, include,
-                                                                  extra_reference),
+                                                                  extra_reference, jurisdictions),
                            progress=bar, notify=notify)
     click.echo(summary.text(), err=True)
+    click.echo(list_line(reg), err=True)

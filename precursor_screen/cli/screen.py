@@ -9,10 +9,11 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (INPUT_FILE, check_input_formats,
-                                         count_progress, date_option, input_options, jobs,
-                                         load_reference, notify, output_format, progress,
-                                         progress_option, reference_options, stdin_as_file)
+from precursor_screen.cli.common import (INPUT_FILE, check_input_formats, count_progress,
+                                         date_option, input_options, jobs, jurisdiction_option,
+                                         list_line, load_reference, notify, output_format,
+                                         progress, progress_option, reference_options,
+                                         stdin_as_file, warn_if_edited)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.examples import copy_examples
 from precursor_screen.io.formats import output_format as _output_format
@@ -33,11 +34,11 @@ from precursor_screen.screen import Screener, ScreenParameters
 
 __all__ = ["list_cmd", "screen_cmd", "check_cmd", "report_cmd", "examples_cmd"]
 
-LIST_TABLE = (("id", 30), ("name", 38), ("status", 9), ("eu_category", 5), ("un_table", 5),
-              ("eu_date", 10), ("cas", 12), ("cn_code", 12))
+LIST_TABLE = (("id", 30), ("name", 34), ("status", 9), ("jurisdictions", 13), ("eu_category", 11),
+              ("un_table", 8), ("us_list", 11), ("first_listed", 12), ("cas", 12))
 """The columns (and widths) of ``list``'s table."""
 DRUG_TABLE = (("id", 24), ("name", 34), ("schedule", 14), ("controlled_from", 15),
-              ("eu_act", 44))
+              ("listing", 60))
 """The columns (and widths) of ``list --drugs``'s table."""
 
 
@@ -60,67 +61,68 @@ def _list_format(fmt: str | None, output: str) -> str:
               help="UN 1988 Convention table.")
 @click.option("--search", help="Text in the name, a synonym or the CAS number.")
 @click.option("--added-since", "added_since", callback=date_option,
-              help="Only substances first listed on or after this date.")
+              help="Only substances first listed (in one of --jurisdiction's lists) on or after "
+                   "this date.")
 @click.option("--include", "include", multiple=True, type=click.Choice(["proposed", "watch"]),
               help="Also show proposed or watch-list substances.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "sdf"]),
               default=None, help="Output format (default: from -o's extension, else table).")
 @click.option("-o", "--output", default="-", help="Output file (default: stdout).")
 @click.option("--drugs", is_flag=True,
-              help="Show the controlled drug targets instead (1961/1971 Conventions, EU acts); "
-                   "--as-of and --search apply.")
+              help="Show the controlled drug targets instead (1961/1971 Conventions, EU acts, US "
+                   "schedules); --as-of, --search and --jurisdiction apply.")
+@jurisdiction_option
 def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, search: str | None,
              added_since: dt.date | None, include: tuple[str, ...], fmt: str | None,
-             output: str, drugs: bool) -> None:
+             output: str, drugs: bool, jurisdictions: tuple[str, ...]) -> None:
     """Show the registry of scheduled substances (or of controlled drugs), filtered.
 
-    The registry's content hash identifies the list version; it is recorded in every output.
+    A substance is shown when a list of --jurisdiction has it on the day asked for (--as-of;
+    the latest state of each list without it). The registry's content hash identifies the list
+    version whatever the filter; it is recorded in every output.
 
     \b
     Example:
       precursor-screen list --as-of 2012-12-31 --category 1
+      precursor-screen list --jurisdiction us --added-since 2023-01-01
       precursor-screen list --search APAAN --format json
       precursor-screen list --drugs --as-of 2014-12-31
     """
     fmt = _list_format(fmt, output)
+    warn_if_edited()
     if drugs:
         given = [o for o, v in (("--category", category), ("--un-table", un_table),
                                 ("--added-since", added_since), ("--include", include)) if v]
         if given:
             raise click.UsageError(f"{', '.join(given)} do not apply to --drugs "
                                    "(use --as-of and --search)")
-        full_drugs = builtin_drugs()
-        targets = full_drugs.filter(as_of=as_of, search=search)
+        targets = builtin_drugs().filter(as_of=as_of, search=search, jurisdictions=jurisdictions)
         meta = run_metadata(targets, {"as_of": str(as_of or ""), "search": search or "",
-                                      "drugs": True})
-        meta["registry_sha256"] = full_drugs.content_hash
+                                      "drugs": True, "jurisdictions": list(jurisdictions)})
         rows = []
         for t in targets:
-            schedule = t.un_schedule(as_of)
-            rows.append(dict(t.as_row(), schedule=f"{t.convention} {schedule}" if schedule else "",
-                             listing=t.listing(as_of)))
-        title = (f"# drug registry sha256 {meta['registry_sha256']}"
-                 + (f"; as of {as_of}" if as_of else ""))
+            schedule = t.un_schedule()
+            rows.append(dict(t.as_row(), schedule=f"{t.convention} {schedule}" if schedule else ""))
+        view = ", ".join(j.upper() for j in jurisdictions) + (f"; as of {as_of}" if as_of else "")
+        title = f"# drug registry sha256 {meta['drugs_sha256']}; {view}"
         write_text(output, render_records(rows, fmt, key="drugs", metadata=meta,
                                           table=DRUG_TABLE, title=title))
         click.echo(f"{len(targets)} controlled drugs; drug registry sha256 "
-                   f"{full_drugs.content_hash}", err=True)
+                   f"{meta['drugs_sha256']}", err=True)
         return
-    full = builtin_registry()
-    reg = full.filter(as_of=as_of, include=("scheduled", *include), category=category,
-                      un_table=un_table, search=search, added_since=added_since)
+    reg = builtin_registry().filter(as_of=as_of, include=("scheduled", *include),
+                                    category=category, un_table=un_table, search=search,
+                                    added_since=added_since, jurisdictions=jurisdictions)
     meta = run_metadata(reg, {"as_of": str(as_of or ""), "category": category or "",
                               "un_table": un_table or "", "search": search or "",
-                              "added_since": str(added_since or ""), "include": list(include)})
-    meta["registry_sha256"] = full.content_hash
+                              "added_since": str(added_since or ""), "include": list(include),
+                              "jurisdictions": list(jurisdictions)})
     rows = [s.as_row() for s in reg]
-    if fmt == "table":  # the table shows the UN table as it stood on the day asked for
-        rows = [dict(r, un_table=reg.get(r["id"]).un_table_on(as_of)
-                     if r["list"] == "built-in" else "") for r in rows]
-    title = f"# registry sha256 {meta['registry_sha256']}" + (f"; as of {as_of}" if as_of else "")
+    view = ", ".join(j.upper() for j in jurisdictions) + (f"; as of {as_of}" if as_of else "")
+    title = f"# registry sha256 {reg.content_hash}; {view}"
     write_text(output, render_records(rows, fmt, key="substances", metadata=meta,
                                       table=LIST_TABLE, title=title))
-    click.echo(f"{len(reg)} substances; registry sha256 {full.content_hash}", err=True)
+    click.echo(f"{len(reg)} substances; {list_line(reg)}", err=True)
 
 
 @click.command("screen")
@@ -143,26 +145,28 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
 def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_format: str | None,
                smiles_column: str | None, id_column: str | None, reference: str | None,
                as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
-               n_jobs: int, depth: int, max_products: int, report: str | None,
-               show_progress: bool | None) -> None:
+               jurisdictions: tuple[str, ...], n_jobs: int, depth: int, max_products: int,
+               report: str | None, show_progress: bool | None) -> None:
     """Screen molecules and flag scheduled substances and designer precursors, with reasons.
 
     INPUT is SMILES (.smi), SDF, CSV/TSV (the delimiter read from the header; the SMILES and
     id columns found by name, or --smiles-column and --id-column) or Parquet; '-' reads
     standard input (SMILES unless --input-format). Every input row gives exactly one output row
     (unreadable rows get a status saying why). The progress bar and a summary of counts per
-    flag go to stderr.
+    flag, and the list screened against, go to stderr.
 
     \b
     Example:
       precursor-screen screen examples/seized.smi -o results.csv
+      precursor-screen screen examples/seized.smi --jurisdiction eu,un,us -o results.csv
       cat list.smi | precursor-screen screen - --as-of 2012-12-31 > results.csv
     """
     out_fmt = output_format(output, fmt)
     check_input_formats(inputs, input_format)
-    reg = load_reference(reference, as_of, include, extra_reference)
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     screener = Screener(reg, as_of=as_of,
-                        parameters=ScreenParameters(depth=depth, max_products=max_products))
+                        parameters=ScreenParameters(depth=depth, max_products=max_products,
+                                                    jurisdictions=jurisdictions))
     n_jobs = jobs(n_jobs)
     meta = run_metadata(reg, {**screener.metadata(), "jobs": n_jobs, "include": list(include),
                               "extra_reference": list(extra_reference)}, list(inputs))
@@ -188,6 +192,7 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
     if report:
         write_html(report, verdicts_for_report or [], meta, screener)
     click.echo(summary.text(), err=True)
+    click.echo(list_line(reg), err=True)
 
 
 @click.command("check")
@@ -199,8 +204,8 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
                    "and a Java runtime; without them such a name is an error saying so).")
 @click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
 def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
-              extra_reference: tuple[str, ...], include: tuple[str, ...], depth: int,
-              opsin: bool, as_json: bool) -> None:
+              extra_reference: tuple[str, ...], include: tuple[str, ...],
+              jurisdictions: tuple[str, ...], depth: int, opsin: bool, as_json: bool) -> None:
     """Answer one compound in full: nearest listed substances, relations, routes, groups,
     and routes to controlled drugs with the reagent of each step.
 
@@ -216,11 +221,13 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
       precursor-screen check APAAN --as-of 2012-12-31
       precursor-screen check 121-33-5
       precursor-screen check "1-(4-methylphenyl)propan-1-one" --json
+      precursor-screen check "benzyl cyanide" --jurisdiction eu,un,us
     """
     if query == "-":
         query = sys.stdin.read()
-    reg = load_reference(reference, as_of, include, extra_reference)
-    screener = Screener(reg, as_of=as_of, parameters=ScreenParameters(depth=depth))
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
+    screener = Screener(reg, as_of=as_of, parameters=ScreenParameters(depth=depth,
+                                                                      jurisdictions=jurisdictions))
     lookup = Lookup([reg] if reference or extra_reference else [], opsin=opsin)
     try:
         meant, v = check_query(lookup, screener, query)
@@ -236,8 +243,7 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
     click.echo(f"standardized: {v.standardized_smiles}")
     click.echo(f"flag:         {v.flag.value} (score {v.score:.2f})")  # type: ignore[union-attr]
     click.echo(f"why:          {v.reason}")
-    click.echo(f"list:         {reg.source}, {len(reg)} substances, sha256 {reg.content_hash[:16]}"
-               + (f", as of {as_of}" if as_of else ""))
+    click.echo(f"{list_line(reg).replace('list: ', 'list:         ', 1)}")
     sims = [h for h in v.hits if h.relation == "similar"]
     if sims:
         click.echo("nearest listed substances (Morgan radius 2, 2048 bits):")
@@ -262,8 +268,8 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
 @click.option("--max-table-rows", type=click.IntRange(min=1), default=20_000, show_default=True,
               help="Put at most this many rows in the table (flagged and unreadable rows first).")
 def report_cmd(results: str, output: str, reference: str | None, as_of: dt.date | None,
-               extra_reference: tuple[str, ...], include: tuple[str, ...], max_cards: int,
-               max_table_rows: int) -> None:
+               extra_reference: tuple[str, ...], include: tuple[str, ...],
+               jurisdictions: tuple[str, ...], max_cards: int, max_table_rows: int) -> None:
     """Write a self-contained HTML report of a results file (CSV, TSV, Parquet, JSON Lines, SDF).
 
     The report works offline: run metadata, counts per flag, a chart of the scores, a card per
@@ -286,7 +292,7 @@ def report_cmd(results: str, output: str, reference: str | None, as_of: dt.date 
         except InputError:
             raise click.BadParameter(f"{results}: not a results file (.csv .tsv .parquet .jsonl "
                                      ".sdf, as `screen -o` writes)", param_hint="RESULTS") from None
-    reg = load_reference(reference, as_of, include, extra_reference)
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     with stdin_as_file([results], ".csv") as (path,):
         rows, meta = read_results(path)
         write_html_from_results(output, rows, meta, reg,
@@ -296,6 +302,7 @@ def report_cmd(results: str, output: str, reference: str | None, as_of: dt.date 
                   if str(r.get("status")) == "ok" and r.get("flag") not in ("", "none", None))
     click.echo(f"{len(rows)} rows, {flagged} flagged ({min(flagged, max_cards)} cards): {output}",
                err=True)
+    click.echo(list_line(reg), err=True)
 
 
 @click.command("examples")

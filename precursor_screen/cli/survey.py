@@ -37,7 +37,7 @@ from precursor_screen.results import (
 from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.drug_targets import DrugTargets
 from precursor_screen.rules.groups import load_group_file
-from precursor_screen.screen import Screener
+from precursor_screen.screen import Screener, ScreenParameters
 from precursor_screen.survey.derivatives import (
     RELATIONS,
     DerivativeParameters,
@@ -292,7 +292,8 @@ def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
                     threshold: float | None, top: int | None, relations: tuple[str, ...],
                     depth: int, group_files: tuple[str, ...], include_bulk: bool,
                     reference: str | None, as_of: dt.date | None,
-                    extra_reference: tuple[str, ...], include: tuple[str, ...], output: str,
+                    extra_reference: tuple[str, ...], include: tuple[str, ...],
+                    jurisdictions: tuple[str, ...], output: str,
                     n_jobs: int, scheduler: str | None, workers: int | None) -> None:
     """Find library compounds related to listed substances, ranked, each with its reason.
 
@@ -311,7 +312,7 @@ def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
     if threshold is not None and top is not None:
         raise click.UsageError("give --threshold or --top, not both")
     fmt = output_format(output, allowed=("csv", "parquet", "jsonl", "html"))
-    reg = load_reference(reference, as_of, include, extra_reference)
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     targets = survey_substances(reg, substances, all_=all_, include_bulk=include_bulk)
     params = DerivativeParameters(threshold=None if top else (0.4 if threshold is None
                                                               else threshold),
@@ -380,7 +381,8 @@ def group_cmd() -> None:
 def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[str, ...],
                     no_default_legit: bool, examples: int, depth: int, skip_example_check: bool,
                     reference: str | None, as_of: dt.date | None,
-                    extra_reference: tuple[str, ...], include: tuple[str, ...], output: str,
+                    extra_reference: tuple[str, ...], include: tuple[str, ...],
+                    jurisdictions: tuple[str, ...], output: str,
                     report: str | None, scheduler: str | None, workers: int | None) -> None:
     """Report what a draft group would cover, miss and catch besides.
 
@@ -399,7 +401,7 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
     fmt = output_format(output, allowed=("csv", "parquet", "jsonl", "json"))
     report_fmt = (output_format(report, allowed=("html", "txt"), option="--report")
                   if report is not None else "")
-    reg = load_reference(reference, as_of, include, extra_reference)
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     with stdin_as_file([group_file], ".toml") as (path,):
         draft = load_group_file(path, check_examples=not skip_example_check)
     legit: dict[str, Any] = {}
@@ -449,7 +451,8 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
               help="Output file: .csv, .parquet or .jsonl (default: CSV on stdout).")
 def enumerate_cmd(substances: tuple[str, ...], depth: int, registry: str,
                   group_files: tuple[str, ...], reference: str | None, as_of: dt.date | None,
-                  extra_reference: tuple[str, ...], include: tuple[str, ...], output: str) -> None:
+                  extra_reference: tuple[str, ...], include: tuple[str, ...],
+                  jurisdictions: tuple[str, ...], output: str) -> None:
     """List the masked forms of a listed substance, or the pre-precursors of a controlled drug,
     and whether the list or a group covers each.
 
@@ -471,14 +474,15 @@ def enumerate_cmd(substances: tuple[str, ...], depth: int, registry: str,
       precursor-screen enumerate PMK MDMA --depth 2 --groups draft.toml -o pmk-masks.parquet
     """
     fmt = output_format(output, allowed=("csv", "parquet", "jsonl"))
-    reg = load_reference(reference, as_of, include, extra_reference)
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     rules = load_conversion_rules()
-    drugs = DrugTargets(as_of=as_of, unmask=rules)
+    drugs = DrugTargets(as_of=as_of, unmask=rules, jurisdictions=jurisdictions)
     targets = enumeration_targets(reg, drugs.registry, substances, registry,
                                   notify=lambda msg: click.echo(msg, err=True))
     groups = load_group_files(group_files)
     known = load_designer_precursors()
-    screener = Screener(reg, as_of=as_of, rules=rules, drugs=drugs)
+    screener = Screener(reg, as_of=as_of, rules=rules, drugs=drugs,
+                        parameters=ScreenParameters(jurisdictions=jurisdictions))
     meta = survey_metadata("enumerate", {"substances": [f"{where}:{t.id}" for where, t in targets],
                                          "depth": depth, "registry": registry,
                                          "group_files": list(group_files)},

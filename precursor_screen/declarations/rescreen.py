@@ -308,6 +308,8 @@ def rescreen(previous: str, reference: Any, changes_output: str, *, full_output:
         """One batch: which rows relate (column-wise, cached per value), those redone and spliced
         back, the stamps renewed; untouched rows never become Python objects but for a lookup."""
         n = table.num_rows
+        if "concentration_pct" not in table.schema.names:  # an output of an earlier version
+            table = table.append_column("concentration_pct", pa.array([""] * n, pa.string()))
         col = lambda c: table.column(c).to_pylist()  # noqa: E731
         todo: list[tuple[int, list[str]]] = []
         if relations is not None and n:
@@ -322,10 +324,11 @@ def rescreen(previous: str, reference: Any, changes_output: str, *, full_output:
             assert screener is not None and relations is not None
             old = {c: col(c) for c in ("row", "declaration_id", "verdict", "reason", "match_id",
                                        "cn_code", "cas", "name", "smiles", "description",
-                                       "quantity_kg")}
+                                       "quantity_kg", "concentration_pct")}
             decls = [Declaration(old["row"][i], old["declaration_id"][i], old["cn_code"][i],
                                  old["cas"][i], old["name"][i], old["smiles"][i],
-                                 old["description"][i], old["quantity_kg"][i]) for i, _ in todo]
+                                 old["description"][i], old["quantity_kg"][i],
+                                 old["concentration_pct"][i]) for i, _ in todo]
             with quiet_rdkit():
                 new_rows = screener.judge_rows(decls, *stamp)
             flags = [False] * n
@@ -343,7 +346,7 @@ def rescreen(previous: str, reference: Any, changes_output: str, *, full_output:
                     summary.transitions[f"{old['verdict'][i]}->{verdict}"] += 1
                     why = relations.why(tags, str(old["match_id"][i] or ""), match_id)
                     changes.append((new[0], new[1], old["verdict"][i], verdict, why, reason,
-                                    old["reason"][i], *new[4:8], *new[9:17]))
+                                    old["reason"][i], *new[4:8], *new[9:18]))
                 elif (old["reason"][i], old["match_id"][i]) != (reason, match_id):
                     summary.reason_changed += 1
         summary.rows += n
@@ -408,7 +411,8 @@ def _new_metadata(meta: dict[str, Any], config: DeclarationConfig,
 def _declaration(r: dict[str, Any]) -> Declaration:
     text = lambda k: "" if r.get(k) is None else str(r.get(k))  # noqa: E731
     return Declaration(int(r["row"]), text("declaration_id"), text("cn_code"), text("cas"),
-                       text("name"), text("smiles"), text("description"), text("quantity_kg"))
+                       text("name"), text("smiles"), text("description"), text("quantity_kg"),
+                       text("concentration_pct"))
 
 
 def _write_changes(path: str, fmt: str, rows: list[tuple[Any, ...]], meta: dict[str, Any],

@@ -1,6 +1,6 @@
 """The declaration input schema: fields, column mapping (options or a TOML file), and readers.
 
-A declaration row has up to seven fields (``FIELDS``); only ``declaration_id`` must exist as a
+A declaration row has up to eight fields (``FIELDS``); only ``declaration_id`` must exist as a
 column, every other may be absent or empty. Input files are CSV, TSV (plain or gzipped) or Parquet;
 a directory stands for the Parquet files under it (a partitioned data set), in sorted path order.
 
@@ -30,7 +30,8 @@ from precursor_screen.io.readers import read_toml, sniff_delimiter
 __all__ = ["FIELDS", "Declaration", "InputSpec", "load_config", "parse_column_options",
            "read_declarations", "expand_inputs", "count_rows"]
 
-FIELDS = ("declaration_id", "cn_code", "cas", "name", "smiles", "description", "quantity_kg")
+FIELDS = ("declaration_id", "cn_code", "cas", "name", "smiles", "description", "quantity_kg",
+          "concentration_pct")
 """The default column names, which are also the field names of :class:`Declaration`."""
 
 FORMATS = ("csv", "tsv", "parquet")
@@ -50,11 +51,12 @@ class Declaration:
     smiles: str = ""
     description: str = ""
     quantity_kg: str = ""
+    concentration_pct: str = ""
     error: str = ""
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (self.row, self.declaration_id, self.cn_code, self.cas, self.name, self.smiles,
-                self.description, self.quantity_kg, self.error)
+                self.description, self.quantity_kg, self.concentration_pct, self.error)
 
 
 @dataclass(frozen=True)

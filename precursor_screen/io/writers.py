@@ -258,7 +258,8 @@ def render_records(rows: Sequence[Mapping[str, str]], fmt: str, *, key: str,
         return buf.getvalue()
     if fmt == "sdf":
         buf = io.StringIO()
-        stamp = ("registry_sha256", metadata["registry_sha256"])
+        hash_key = "drugs_sha256" if key == "drugs" else "registry_sha256"
+        stamp = (hash_key, metadata[hash_key])
         for row in rows:
             if not row.get("smiles"):
                 continue

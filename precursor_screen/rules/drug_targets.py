@@ -110,13 +110,15 @@ class DrugTargets:
 
     def __init__(self, registry: Any = None, *, as_of: dt.date | None = None,
                  rules: SynthesisRuleSet | None = None, unmask: RuleSet | None = None,
-                 groups: GroupSet | None = None) -> None:
-        if registry is None:
-            registry = builtin_drugs()
+                 groups: GroupSet | None = None,
+                 jurisdictions: Sequence[str] | None = None) -> None:
+        if registry is None:  # the built-in drugs controlled in these jurisdictions
+            registry = builtin_drugs().filter(as_of=as_of, jurisdictions=jurisdictions)
         if not isinstance(registry, DrugRegistry):
             raise TypeError(f"registry must be a DrugRegistry, not {type(registry).__name__}")
-        if as_of is not None:
-            registry = registry.filter(as_of=as_of)
+        if as_of is not None and registry.as_of != as_of:
+            registry = registry.filter(as_of=as_of, jurisdictions=jurisdictions
+                                       if jurisdictions is not None else registry.jurisdictions)
         self.registry = registry
         self.as_of = as_of if as_of is not None else registry.as_of
         if rules is None:
