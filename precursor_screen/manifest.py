@@ -14,10 +14,9 @@ from typing import Any
 
 import rdkit
 
-from precursor_screen.reference import registry_metadata
 from precursor_screen.version import __version__
 
-__all__ = ["run_metadata", "survey_metadata", "file_sha256"]
+__all__ = ["run_metadata", "survey_metadata", "list_metadata", "file_sha256"]
 
 
 def file_sha256(path: str) -> str:
@@ -29,6 +28,26 @@ def file_sha256(path: str) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def list_metadata(reference: Any) -> dict[str, Any]:
+    """What an output records about the list beyond its hash: the view (jurisdictions), the
+    overlays with their own hashes, and, for a built-in list, its hash beside the one shipped
+    (``warnings`` when they differ: the list was edited after release)."""
+    if reference is None:
+        return {}
+    out: dict[str, Any] = {
+        "reference_jurisdictions": list(getattr(reference, "jurisdictions", ())),
+        "reference_overlays": [{"name": n, "sha256": h, "size": k}
+                               for n, h, k in getattr(reference, "overlays", ())],
+    }
+    integrity = getattr(reference, "integrity", None)
+    if integrity is not None:
+        out[f"{integrity.kind}_sha256"] = integrity.loaded
+        out[f"{integrity.kind}_shipped_sha256"] = integrity.expected
+        if not integrity.ok:
+            out["warnings"] = [integrity.problem]
+    return out
 
 
 def run_metadata(reference: Any, parameters: dict[str, Any] | None = None,
@@ -49,7 +68,7 @@ def run_metadata(reference: Any, parameters: dict[str, Any] | None = None,
         "reference_sha256": reference.content_hash,
         "reference_size": len(reference),
         "reference_as_of": reference.as_of.isoformat() if reference.as_of else "",
-        **registry_metadata(reference),
+        **list_metadata(reference),
         "parameters": dict(parameters or {}),
     }
     if inputs is not None:
@@ -71,7 +90,7 @@ def survey_metadata(command: str, parameters: Mapping[str, Any], *, index: Any =
         "parameters": dict(parameters),
         "reference_source": getattr(reference, "source", "") if reference is not None else "",
         "reference_sha256": getattr(reference, "content_hash", "") if reference is not None else "",
-        **registry_metadata(reference),
+        **list_metadata(reference),
         "index": index.describe() if index is not None else None,
         "index_manifest_sha256": index.manifest_sha256 if index is not None else "",
     }

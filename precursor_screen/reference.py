@@ -38,7 +38,7 @@ from scheduled_substances import (
 from scheduled_substances.validate import split_values
 
 __all__ = ["builtin_registry", "builtin_drugs", "load_reference", "load_reference_file",
-           "registry_metadata", "integrity_problems"]
+           "integrity_problems"]
 
 
 @functools.cache
@@ -61,28 +61,6 @@ def builtin_drugs() -> DrugRegistry:
 def _warn_if_edited(integrity: Any) -> None:
     if integrity is not None and not integrity.ok:
         warnings.warn(integrity.problem, RegistryIntegrityWarning, stacklevel=3)
-
-
-def registry_metadata(reference: Any = None) -> dict[str, Any]:
-    """What every output records about the lists: the built-in lists' hashes and whether they are
-    the ones shipped (``warnings`` when not), and the view and overlays of ``reference``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RegistryIntegrityWarning)
-        reg, drugs = builtin_registry(), builtin_drugs()
-    out: dict[str, Any] = {
-        "registry_sha256": reg.content_hash,
-        "registry_shipped_sha256": reg.integrity.expected if reg.integrity else "",
-        "drugs_sha256": drugs.content_hash,
-        "drugs_shipped_sha256": drugs.integrity.expected if drugs.integrity else "",
-    }
-    problems = [i.problem for i in (reg.integrity, drugs.integrity) if i is not None and not i.ok]
-    if problems:
-        out["warnings"] = problems
-    if reference is not None:
-        out["reference_jurisdictions"] = list(getattr(reference, "jurisdictions", ()))
-        out["reference_overlays"] = [{"name": n, "sha256": h, "size": k}
-                                     for n, h, k in getattr(reference, "overlays", ())]
-    return out
 
 
 def integrity_problems() -> list[str]:

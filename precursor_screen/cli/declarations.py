@@ -85,16 +85,19 @@ def declarations_cmd(inputs: tuple[str, ...], output: str, fmt: str | None,
     """Screen trade declarations: a verdict with its reason for every row.
 
     Each row is resolved to a structure (SMILES or InChI, then CAS number, then name, then OPSIN
-    if enabled), screened, and weighed with CN-code rules: scheduled, suspect, clear or
-    unresolved. INPUT is a CSV/TSV file (the delimiter read from the header, or --delimiter),
-    a Parquet file, a folder of Parquet files, or '-' (standard input, CSV unless
-    --input-format). Every input row gives one output row; the progress bar and a summary go to
-    stderr. A run that is killed resumes when started again with the same command (and, from
-    standard input, the same data), and ends with the same output.
+    if enabled), screened, and weighed with CN-code rules and, for a listed substance, the
+    threshold and mixture rules of its listings against quantity_kg and concentration_pct:
+    scheduled, below-threshold, suspect, clear or unresolved. INPUT is a CSV/TSV file (the
+    delimiter read from the header, or --delimiter), a Parquet file, a folder of Parquet files,
+    or '-' (standard input, CSV unless --input-format). Every input row gives one output row;
+    the progress bar and a summary go to stderr. A run that is killed resumes when started again
+    with the same command (and, from standard input, the same data), and ends with the same
+    output.
 
     \b
     Example:
       precursor-screen declarations examples/declarations.csv -o verdicts.csv
+      precursor-screen declarations examples/thresholds.csv --jurisdiction eu,un,us -o v.csv
       precursor-screen declarations exports/ --column cas='CAS RN' --workers 4 -o v.parquet
       zcat today.csv.gz | precursor-screen declarations - -o verdicts.csv
     """

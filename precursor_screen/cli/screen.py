@@ -122,7 +122,7 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
     title = f"# registry sha256 {reg.content_hash}; {view}"
     write_text(output, render_records(rows, fmt, key="substances", metadata=meta,
                                       table=LIST_TABLE, title=title))
-    click.echo(f"{len(reg)} substances; {list_line(reg)}", err=True)
+    click.echo(list_line(reg), err=True)
 
 
 @click.command("screen")

@@ -147,7 +147,9 @@ class DrugTargets:
 
     def metadata(self) -> dict[str, Any]:
         """Sizes and version of what this stage searches, for a run's metadata."""
-        return {"drugs": len(self.registry), "drugs_sha256": self.registry.content_hash,
+        integrity = getattr(self.registry, "integrity", None)
+        shipped = {"drugs_shipped_sha256": integrity.expected} if integrity is not None else {}
+        return {"drugs": len(self.registry), "drugs_sha256": self.registry.content_hash, **shipped,
                 "drug_groups": len(self.groups), "synthesis_rules": len(self.rules.forward_ids),
                 "drugs_as_of": self.as_of.isoformat() if self.as_of else ""}
 
