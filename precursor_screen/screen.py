@@ -171,8 +171,9 @@ class Screener:
         """Screen one SMILES (or a listed name, CAS or id, or a controlled drug's) and keep every
         piece of evidence."""
         text = smiles
-        try:  # a name on the full list (any jurisdiction): screened in this screen's view
-            text = builtin_registry().find(smiles).smiles or smiles
+        try:  # a name on the list, or on the built-in one in any jurisdiction (then screened in
+            # this screen's view: "benzyl cyanide" is found, and scheduled only with the US)
+            text = _find_name(smiles, self.reference).smiles or smiles
         except Exception:  # noqa: BLE001 - not a name on the list: treat as SMILES
             try:
                 text = self.drugs.registry.find(smiles).smiles
@@ -551,6 +552,14 @@ def _ring_substituted(mol: Chem.Mol, part: Chem.Mol) -> bool:
                    for nb in mol.GetAtomWithIdx(i).GetNeighbors()):
             return False
     return True
+
+
+def _find_name(name: str, reference: Any) -> Any:
+    """The substance ``name`` names on ``reference``, else on the full built-in list."""
+    try:
+        return reference.find(name)
+    except LookupError:
+        return builtin_registry().find(name)
 
 
 def _flag_of(hit: Hit) -> Flag:
