@@ -312,7 +312,8 @@ def examples_cmd(directory: str, force: bool) -> None:
     """Copy the example inputs shipped with the package into DIRECTORY (default: examples).
 
     seized.smi (listed substances, designer precursors, legitimate look-alikes and a broken
-    row) is the input of the README's first command; declarations.csv holds trade declarations.
+    row) is the input of the README's first command; declarations.csv holds trade declarations;
+    thresholds.csv declarations with quantities and concentrations (see --jurisdiction us).
     A file already there is left alone when it is the same, and kept (exit 1) when it differs,
     unless --force. What was done goes to stderr.
 
