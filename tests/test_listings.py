@@ -228,7 +228,7 @@ def test_family_clause_examples() -> None:
 
 def test_every_command_that_screens_or_lists_takes_jurisdiction() -> None:
     for command in ("list", "screen", "check", "report", "declarations", "rescreen",
-                    "derivatives", "enumerate"):
+                    "derivatives", "enumerate", "serve"):
         result = run(command, "--help")
         assert "--jurisdiction" in result.stdout, command
     group = run("group", "check", "--help")
