@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import re
 import shutil
@@ -55,6 +56,12 @@ BEFORE_2026 = {
 }
 US_ONLY = {"benzyl-cyanide": "N#CCc1ccccc1", "propionic-anhydride": "CCC(=O)OC(=O)CC",
            "ethylamine": "CCN", "benzaldehyde": "O=Cc1ccccc1"}
+
+
+@functools.cache
+def _screener(*jurisdictions: str) -> Screener:
+    """One screener per view, built once for the module."""
+    return Screener(parameters=ScreenParameters(jurisdictions=jurisdictions))
 
 
 def run(*args: str) -> "CliRunner.invoke":
@@ -185,7 +192,7 @@ def test_screen_with_us_schedules_us_list_i_chemicals_the_eu_does_not_list(tmp_p
 
 
 def test_each_hit_names_the_jurisdictions_that_list_its_target() -> None:
-    view = Screener(parameters=ScreenParameters(jurisdictions=("eu", "un", "us")))
+    view = _screener("eu", "un", "us")
     bmk = view.check("CC(=O)Cc1ccccc1")
     assert all(w in bmk.reason for w in ("EU category 1", "UN 1988 Convention Table I",
                                          "US Schedule II"))
@@ -205,7 +212,7 @@ def _family_cases() -> list[object]:
 
 @pytest.mark.parametrize("family, smiles", _family_cases())
 def test_us_family_members_are_scheduled_in_the_us_only(family: str, smiles: str) -> None:
-    us = Screener(parameters=ScreenParameters(jurisdictions=("us",))).check(smiles)
+    us = _screener("us").check(smiles)
     listed = [h for h in us.hits if h.relation in ("identical", "salt", "stereoisomer", "family")]
     assert us.flag is Flag.SCHEDULED and listed, us.reason
     owners = {s.id for s in REGISTRY for x in s.listings if family in x.families}
@@ -214,12 +221,12 @@ def test_us_family_members_are_scheduled_in_the_us_only(family: str, smiles: str
 
 
 def test_family_clause_examples() -> None:
-    us = Screener(parameters=ScreenParameters(jurisdictions=("eu", "un", "us")))
+    us = _screener("eu", "un", "us")
     ester = us.check("CCCCCOC(=O)C1(C)OC1c1ccccc1")  # a pentyl ester: US 'and its esters'
     assert ester.flag is Flag.SCHEDULED and ester.match_id == "bmk-glycidic-acid"
     assert "'and its esters' of BMK glycidic acid" in ester.reason
     assert "not covered by the EU or the UN" in ester.reason
-    assert Screener().check("CCCCCOC(=O)C1(C)OC1c1ccccc1").flag is Flag.CONVERTIBLE
+    assert _screener("eu", "un").check("CCCCCOC(=O)C1(C)OC1c1ccccc1").flag is Flag.CONVERTIBLE
     # strawberry aldehyde is no ester of BMK glycidic acid, fentanyl no amide of 4-AP
     assert us.check("CCOC(=O)C1OC1(C)c1ccccc1").flag is Flag.NONE
     fentanyl = us.check("CCC(=O)N(c1ccccc1)C1CCN(CCc2ccccc2)CC1")
