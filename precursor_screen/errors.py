@@ -14,8 +14,8 @@ from scheduled_substances.errors import (
 )
 
 __all__ = ["PrecursorScreenError", "ShippedDataError", "ReferenceFileError", "InputError",
-           "QueryError", "UnknownSubstanceError", "RegistryError", "RegistryIntegrityWarning",
-           "USER_ERRORS"]
+           "QueryError", "OutputError", "UnknownSubstanceError", "RegistryError",
+           "RegistryIntegrityWarning", "USER_ERRORS"]
 
 
 class PrecursorScreenError(Exception):
@@ -33,6 +33,10 @@ class InputError(PrecursorScreenError):
 class QueryError(PrecursorScreenError):
     """A query (``check``, the lab bench) names no structure the screen can read: an unparsable
     SMILES, an unknown name or CAS number; says why in one line."""
+
+
+class OutputError(PrecursorScreenError):
+    """An output cannot be written where asked (an input, a device, a full disk); names it."""
 
 
 USER_ERRORS = (PrecursorScreenError, RegistryError)

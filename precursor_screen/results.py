@@ -54,9 +54,10 @@ SCREEN: tuple[Column, ...] = (
     Column("id", str, "the input's id (second field of a .smi line, an id column, the SDF title), "
                       "else the row number"),
     Column("input_smiles", str, "the structure as given"),
-    Column("status", str, "`ok`, or why the row could not be read (`empty`, `unparsable SMILES: "
-                          "...`, `cannot sanitize: ...`, `too large: ...`, `unreadable: binary "
-                          "...`); such a row has an empty flag"),
+    Column("status", str, "`ok`, or why the row could not be read or screened (`empty`, "
+                          "`unparsable SMILES: ...`, `cannot sanitize: ...`, `too large: ...`, "
+                          "`unreadable: binary ...`, `malformed row: ...`, `timeout: ...`, "
+                          "`error: ...`); such a row has an empty flag"),
     Column("flag", str, "the strongest relation found: `scheduled` > `convertible` > "
                         "`drug-precursor` > `group` > `similar` > `none`"),
     Column("score", float, "risk score in [0, 1], rising with the strength of the evidence "

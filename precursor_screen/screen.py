@@ -13,14 +13,17 @@ scores in its own band (:data:`SCORE_BANDS`); the strongest hit decides the flag
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
 from rdkit import Chem
 
 from precursor_screen.chem.fingerprint import load_recipes
-from precursor_screen.chem.parse import parse_record, quiet_rdkit
+from precursor_screen.chem.parse import MAX_ATOMS, parse_record, quiet_rdkit
 from precursor_screen.chem.standardize import (
     Standardized,
     StandardizeError,
@@ -28,7 +31,8 @@ from precursor_screen.chem.standardize import (
     standardize_smiles,
 )
 from precursor_screen.io.readers import Record
-from precursor_screen.parallel import ordered_map
+from precursor_screen.io.text import shown
+from precursor_screen.parallel import guarded_map, item_started, ordered_map
 from precursor_screen.reference import builtin_registry, load_reference
 from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.drug_targets import DrugTargets
@@ -74,6 +78,10 @@ DRUG_STAGE_BELOW = 0.85
 """The drug stage runs only while no hit scores this much (a listed precursor or a conversion to
 one is the stronger finding); `check` (keep_all) runs it always."""
 
+GATE_MAX_TARGETS = 300
+"""Reference lists with more flaggable substances than this are screened without the route gate
+(see ``Screener._plan_gates``); the built-in list has 62."""
+
 SCORE_BANDS: tuple[tuple[str, str, str], ...] = (
     ("scheduled", "identical, salt, stereoisomer, family clause, mixture", "1.0"),
     ("convertible", "converts", "0.87-0.95: 0.9 + 0.05 x kept share - 0.03 per extra step"),
@@ -105,6 +113,7 @@ class ScreenParameters:
     min_target_atoms: int = 6           # containment of smaller listed substances means nothing
     flag_bulk_targets: bool = False     # let conversions to Category 2A/2B/3 chemicals flag
     max_heavy_atoms: int = 200          # larger inputs get a status instead of a verdict
+    max_atoms: int = MAX_ATOMS          # records with more atoms are not parsed (--max-atoms)
     top_k: int = 3                      # nearest listed substances kept as evidence
     drug_targets: bool = True           # look for routes to controlled drugs (drug-precursor)
     jurisdictions: tuple[str, ...] = ("eu", "un")  # whose lists (and families) the screen uses
@@ -146,10 +155,21 @@ class Screener:
         self._bulk_keys = frozenset(s.parent.key for s in builtin_registry().structures()
                                     if s.is_bulk and s.parent is not None)
         mols = [s.parent.mol for s in self._organic]  # type: ignore[union-attr]
-        self.recipe = load_recipes()["morgan2"]
-        packed, counts = self.recipe.packed(mols)
-        self._index = TanimotoIndex(packed, counts)
-        self._substructures = SubstructureIndex(mols)
+        recipes = load_recipes()
+        self.recipe = recipes["morgan2"]
+        packed, counts, patterns = _fingerprints(mols, self.recipe, recipes["pattern"])
+        # Confidential entries (--extra-reference) get an index of their own: a row's nearest
+        # listed substances, its similarity and a `none` row's reason come from the public list
+        # alone, and a confidential entry counts only where it raises a flag.
+        public = [i for i, s in enumerate(self._organic) if not s.confidential]
+        secret = [i for i, s in enumerate(self._organic) if s.confidential]
+        self._public_rows, self._secret_rows = public, secret
+        self._index = TanimotoIndex(packed[public], counts[public])
+        self._secret_index = TanimotoIndex(packed[secret], counts[secret]) if secret else None
+        self._secret_lists = frozenset(s.list_name for s in reg if s.confidential)
+        self._substructures = SubstructureIndex(
+            mols, recipe=recipes["pattern"], packed=patterns,
+            smiles=[s.parent.smiles for s in self._organic])  # type: ignore[union-attr]
         self._sizes = [m.GetNumHeavyAtoms() for m in mols]
         self._max_target_atoms = max(self._sizes, default=0)
         self._gates, self._route_gate = self._plan_gates()
@@ -182,41 +202,72 @@ class Screener:
         return next(iter(self._screen_chunk([Record(0, id or smiles, text)], keep_all=True)))
 
     def screen(self, molecules: Iterable[Record | str], *, jobs: int = 1,
-               chunk_size: int = 256) -> Iterator[Verdict]:
-        """Yield one Verdict per input, in input order; ``jobs`` worker processes."""
+               chunk_size: int = 256, timeout: float | None = None) -> Iterator[Verdict]:
+        """Yield one Verdict per input, in input order; ``jobs`` worker processes.
+
+        ``timeout``: seconds a molecule may take (parsing, or its checks); one that takes
+        longer gets the status ``timeout: ...`` instead of a verdict. RDKit cannot be stopped
+        from Python, so with a timeout (or ``jobs`` > 1) the molecules are screened in watched
+        worker processes (``parallel.guarded_map``): a worker that dies or overruns is replaced,
+        only its molecule gets the status, and the run never hangs.
+        """
         records = (m if isinstance(m, Record) else Record(i, str(i), m) for i, m in enumerate(molecules))
         chunks = _chunks(records, chunk_size)
-        if jobs <= 1:
+        if jobs <= 1 and timeout is None:
             for chunk in chunks:
                 yield from self._screen_chunk(chunk)
             return
-        for verdicts in ordered_map(_work, chunks, jobs, _init_worker, (self,)):
+        for verdicts in guarded_map(_work, chunks, max(1, jobs), fail=_failed, timeout=timeout,
+                                    initializer=_init_worker, initargs=(self,)):
             yield from verdicts
 
     # -- stages --------------------------------------------------------------------------------
 
     def _screen_chunk(self, records: list[Record], keep_all: bool = False) -> list[Verdict]:
+        """Verdicts of a chunk: each record parsed and standardized, the chunk's nearest listed
+        substances found in one batch, then each judged. A worker's watchdog hears when each
+        record starts (``item_started``, with the time its first pass took); an unexpected
+        error on one record is that record's status, not the chunk's end."""
         prepared: list[tuple[Record, Standardized | None, str]] = []
-        for rec in records:
-            prepared.append(self._prepare(rec))
+        spent: list[float] = []
+        for i, rec in enumerate(records):
+            item_started(i)
+            start = time.monotonic()
+            try:
+                prepared.append(self._prepare(rec))
+            except Exception as exc:  # noqa: BLE001 - one bad record must not end the run
+                prepared.append((rec, None, _internal(exc)))
+            spent.append(time.monotonic() - start)
         organic = [(i, std) for i, (_, std, _) in enumerate(prepared) if std is not None and not std.inorganic]
         near: dict[int, list[tuple[int, float]]] = {}
         if organic:
             packed, _ = self.recipe.packed([std.mol for _, std in organic])
-            for (i, _), hits in zip(organic, self._index.top_k(packed, self.parameters.top_k)):
-                near[i] = hits
+            k = self.parameters.top_k
+            rows = self._public_rows
+            for (i, _), hits in zip(organic, self._index.top_k(packed, k)):
+                near[i] = [(rows[r], sim) for r, sim in hits]
+            if self._secret_index is not None:
+                rows, floor = self._secret_rows, self.parameters.similar_threshold
+                for (i, _), hits in zip(organic, self._secret_index.top_k(packed, k)):
+                    flagging = [(rows[r], sim) for r, sim in hits if sim >= floor]
+                    if flagging:
+                        near[i] = sorted(near[i] + flagging, key=lambda rs: -rs[1])
         out = []
         for i, (rec, std, problem) in enumerate(prepared):
             if std is None:
-                out.append(Verdict(rec.row, rec.id, rec.smiles, problem, None))
+                out.append(_failed(rec, problem))
                 continue
-            out.append(self._judge(rec, std, near.get(i, []), keep_all))
+            item_started(i, spent[i])
+            try:
+                out.append(self._judge(rec, std, near.get(i, []), keep_all))
+            except Exception as exc:  # noqa: BLE001 - one bad record must not end the run
+                out.append(_failed(rec, _internal(exc)))
         return out
 
     def _prepare(self, rec: Record) -> tuple[Record, Standardized | None, str]:
         if rec.error:
             return rec, None, rec.error
-        mol, problem = parse_record(rec.smiles, rec.molblock)
+        mol, problem = parse_record(rec.smiles, rec.molblock, self.parameters.max_atoms)
         if mol is None:
             return rec, None, problem
         try:
@@ -397,12 +448,21 @@ class Screener:
         if self._route_gate is not None:
             return (self._route_gate.unmask_ok(mol, floor) if last_step
                     else self._route_gate.passes(mol, floor))
+        if self._gates is None:
+            return True   # a list too long to gate: every candidate is searched
         return any(mol.HasSubstructMatch(q) for q in self._gates)
 
-    def _plan_gates(self) -> tuple[tuple[Chem.Mol, ...], RouteGate | None]:
+    def _plan_gates(self) -> tuple[tuple[Chem.Mol, ...] | None, RouteGate | None]:
         """Skeleton queries of the flaggable listed substances: refined (`rules.gates`) when the
-        rules keep what the argument needs, else the plain skeletons (elements and bonds only)."""
+        rules keep what the argument needs, else the plain skeletons (elements and bonds only).
+
+        A list of more than :data:`GATE_MAX_TARGETS` substances (a large user list) gets no gate
+        (None): pruning the queries costs time quadratic in their number (200 s for 5,000) and
+        thousands of queries would cost each candidate more than the search they save; without
+        the gate every candidate is searched, with the same flags (the gate is exact)."""
         targets = [s.parent.mol for s in self._organic if not self._bulk(s)]  # type: ignore[union-attr]
+        if len(targets) > GATE_MAX_TARGETS:
+            return None, None
         if targets and rules_keep_skeletons(self.rules):
             return (), RouteGate(targets, [], [])
         return skeleton_gates(targets), None
@@ -487,6 +547,9 @@ class Screener:
 
     def _verdict(self, rec: Record, std: Standardized, hits: list[Hit], best_sim: float,
                  keep_all: bool) -> Verdict:
+        if self._secret_lists:  # a confidential entry is named only where it raises a flag
+            hits = [h for h in hits
+                    if h.list_name not in self._secret_lists or h.score >= FLAG_FLOOR]
         hits.sort(key=lambda h: -h.score)
         top = hits[0] if hits else None
         flag = Flag.NONE
@@ -585,6 +648,51 @@ def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
         yield chunk
 
 
+PARALLEL_FINGERPRINTS = 10_000
+"""From this many reference structures on, their fingerprints are made on every core."""
+
+_MOLS: list[Chem.Mol] = []
+
+
+def _fingerprints(mols: list[Chem.Mol], similarity: Any, pattern: Any
+                  ) -> tuple[Any, Any, Any]:
+    """(similarity bits, their popcounts, pattern bits) of the reference structures; a large
+    list (a user's 100,000 entries) on worker processes, which inherit ``mols`` (fork) and
+    return packed bits."""
+    jobs = os.cpu_count() or 1
+    if len(mols) < PARALLEL_FINGERPRINTS or jobs < 2:
+        bits, counts = similarity.packed(mols)
+        return bits, counts, pattern.packed(mols)[0]
+    step = -(-len(mols) // (4 * jobs))
+    tasks = [(lo, min(lo + step, len(mols)), similarity, pattern)
+             for lo in range(0, len(mols), step)]
+    parts = list(ordered_map(_fingerprint_part, tasks, jobs, _init_fingerprints, (mols,)))
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]))
+
+
+def _init_fingerprints(mols: list[Chem.Mol]) -> None:
+    global _MOLS
+    _MOLS = mols
+
+
+def _fingerprint_part(task: tuple[int, int, Any, Any]) -> tuple[Any, Any, Any]:
+    lo, hi, similarity, pattern = task
+    part = _MOLS[lo:hi]
+    bits, counts = similarity.packed(part)
+    return bits, counts, pattern.packed(part)[0]
+
+
+def _failed(rec: Record, status: str) -> Verdict:
+    """The verdict of a record that could not be screened: its status, no flag, the input
+    echoed (cut short when long: a 1 GB line is not copied into the output)."""
+    return Verdict(rec.row, rec.id, shown(rec.smiles, 200), status, None)
+
+
+def _internal(exc: Exception) -> str:
+    return f"error: {type(exc).__name__} while screening: {shown(str(exc), 200)} (please report)"
+
+
 _WORKER: Screener | None = None
 
 
@@ -602,4 +710,5 @@ def _work(chunk: list[Record]) -> list[Verdict]:
 def screen(molecules: Iterable[Record | str], **kwargs: Any) -> Iterator[Verdict]:
     """Screen molecules against the built-in list: ``screen(["CC(=O)C(C#N)c1ccccc1"])``."""
     jobs = kwargs.pop("jobs", 1)
-    return Screener(**kwargs).screen(molecules, jobs=jobs)
+    timeout = kwargs.pop("timeout", None)
+    return Screener(**kwargs).screen(molecules, jobs=jobs, timeout=timeout)

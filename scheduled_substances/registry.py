@@ -99,6 +99,9 @@ class Substance:
     jurisdictions: tuple[str, ...] = ()   # the view: jurisdictions screened against
     as_of: dt.date | None = None          # the view: the day (None: the latest state)
     inorganic: bool = field(default=False, compare=False, repr=False)
+    # A record of a confidential list (a user's --extra-reference): outputs may name it only
+    # where it raises a flag, and only by its id.
+    confidential: bool = field(default=False, compare=False, repr=False)
     # Derived by the loader's standardizer (see load_registry), never stored: the parent
     # structure every comparison uses, and the excluded stereoisomers' parent SMILES.
     parent: Any = field(default=None, compare=False, repr=False)

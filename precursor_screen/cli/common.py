@@ -15,9 +15,11 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from precursor_screen.chem.parse import MAX_ATOMS
 from precursor_screen.errors import InputError, RegistryIntegrityWarning
 from precursor_screen.io.formats import input_format as _input_format
 from precursor_screen.io.formats import output_format as _output_format
+from precursor_screen.io.text import DEFAULT_LIMITS, Limits
 from precursor_screen.reference import integrity_problems
 from precursor_screen.reference import load_reference as _load_reference
 from precursor_screen.rules.groups import GroupSet, load_group_file, load_groups
@@ -30,7 +32,12 @@ __all__ = ["date_option", "reference_options", "load_reference", "reference_para
            "input_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
            "load_group_files", "groups_option", "notify", "output_format", "check_input_formats",
            "stdin_as_file", "count_progress", "INPUT_FORMATS", "EXISTING_FILE", "INPUT_FILE",
-           "INPUT_FILE_OR_DIR"]
+           "INPUT_FILE_OR_DIR", "limit_options", "reading_limits", "raw_cells_option",
+           "DEFAULT_TIMEOUT"]
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds one molecule may take in ``screen`` (``--timeout``): screening takes milliseconds;
+only a pathological record comes near this."""
 
 INPUT_FORMATS = click.Choice(["smi", "sdf", "csv", "tsv", "parquet"])
 EXISTING_FILE = click.Path(exists=True, dir_okay=False)
@@ -247,3 +254,40 @@ def load_group_files(group_files: tuple[str, ...], *, check_examples: bool = Tru
     groups = load_groups()
     drafts = [load_group_file(f, check_examples=check_examples) for f in group_files]
     return groups.merged(*drafts) if drafts else groups
+
+
+def limit_options(f: Any) -> Any:
+    """What one input may cost: bytes per line or record, gzip inflation (ratio and absolute),
+    atoms per molecule. Each refusal is a row's status (``too large: ...``), or for an inflation
+    limit an error naming the file."""
+    f = click.option("--max-atoms", type=click.IntRange(min=1), default=MAX_ATOMS,
+                     show_default=True,
+                     help="Refuse records with more atoms (hydrogens included) before parsing "
+                          "them: status 'too large'.")(f)
+    f = click.option("--max-inflated-bytes", type=click.IntRange(min=1),
+                     default=DEFAULT_LIMITS.max_inflated_bytes, show_default=True,
+                     help="Stop reading a gzipped input that unpacks to more bytes than this.")(f)
+    f = click.option("--max-inflation", type=click.FloatRange(min=1.0),
+                     default=DEFAULT_LIMITS.max_inflation, show_default=True,
+                     help="Stop reading a gzipped input that unpacks to more than this many "
+                          "times its packed size (a gzip bomb).")(f)
+    f = click.option("--max-record-bytes", type=click.IntRange(min=64),
+                     default=DEFAULT_LIMITS.max_record_bytes, show_default=True,
+                     help="Refuse lines (and SDF records) longer than this, without reading "
+                          "them into memory: status 'too large'.")(f)
+    return f
+
+
+def reading_limits(max_record_bytes: int, max_inflation: float,
+                   max_inflated_bytes: int) -> Limits:
+    """The reading limits of :func:`limit_options`."""
+    return Limits(max_record_bytes=max_record_bytes, max_inflation=max_inflation,
+                  max_inflated_bytes=max_inflated_bytes)
+
+
+def raw_cells_option(f: Any) -> Any:
+    """``--raw-cells``: CSV/TSV cells as they are, without spreadsheet formula neutralisation."""
+    return click.option("--raw-cells", is_flag=True,
+                        help="Write CSV/TSV cells as they are. By default a text cell starting "
+                             "with = + - @ tab or CR gets a leading ' so that a spreadsheet "
+                             "shows it instead of running it as a formula.")(f)

@@ -9,16 +9,18 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (INPUT_FILE, check_input_formats, count_progress,
-                                         date_option, input_options, jobs, jurisdiction_option,
-                                         list_line, load_reference, notify, output_format,
-                                         progress, progress_option, reference_options,
-                                         stdin_as_file, warn_if_edited)
+from precursor_screen.cli.common import (DEFAULT_TIMEOUT, INPUT_FILE, check_input_formats,
+                                         count_progress, date_option, input_options, jobs,
+                                         jurisdiction_option, limit_options, list_line,
+                                         load_reference, notify, output_format, progress,
+                                         progress_option, raw_cells_option, reading_limits,
+                                         reference_options, stdin_as_file, warn_if_edited)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.examples import copy_examples
 from precursor_screen.io.formats import output_format as _output_format
 from precursor_screen.io.readers import read_inputs, read_records
-from precursor_screen.io.writers import TableWriter, render_records, write_text
+from precursor_screen.io.text import InputStats
+from precursor_screen.io.writers import TableWriter, check_output, render_records, write_text
 from precursor_screen.lookup import Lookup, check_query
 from precursor_screen.manifest import run_metadata
 from precursor_screen.reference import builtin_drugs, builtin_registry
@@ -142,18 +144,27 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
 @click.option("--report", "report", type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML report here.")
 @progress_option
+@click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True),
+              default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds one molecule may take; a slower one gets the status 'timeout' "
+                   "(molecules are screened in watched worker processes, also with --jobs 1).")
+@limit_options
+@raw_cells_option
 def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_format: str | None,
                smiles_column: str | None, id_column: str | None, reference: str | None,
                as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
                jurisdictions: tuple[str, ...], n_jobs: int, depth: int, max_products: int,
-               report: str | None, show_progress: bool | None) -> None:
+               report: str | None, show_progress: bool | None, timeout: float,
+               max_record_bytes: int, max_inflation: float, max_inflated_bytes: int,
+               max_atoms: int, raw_cells: bool) -> None:
     """Screen molecules and flag scheduled substances and designer precursors, with reasons.
 
     INPUT is SMILES (.smi), SDF, CSV/TSV (the delimiter read from the header; the SMILES and
     id columns found by name, or --smiles-column and --id-column) or Parquet; '-' reads
     standard input (SMILES unless --input-format). Every input row gives exactly one output row
-    (unreadable rows get a status saying why). The progress bar and a summary of counts per
-    flag, and the list screened against, go to stderr.
+    (unreadable rows get a status saying why), and the run checks that rows out equal rows in.
+    The progress bar and a summary of counts per flag, and the list screened against, go to
+    stderr.
 
     \b
     Example:
@@ -163,36 +174,49 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
     """
     out_fmt = output_format(output, fmt)
     check_input_formats(inputs, input_format)
+    protected = [*inputs, *extra_reference, *([reference] if reference else [])]
+    check_output(output, protected, sidecar=out_fmt in ("csv", "tsv", "jsonl"))
+    if report:
+        check_output(report, [*protected, output], what="report")
     reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     screener = Screener(reg, as_of=as_of,
                         parameters=ScreenParameters(depth=depth, max_products=max_products,
-                                                    jurisdictions=jurisdictions))
+                                                    jurisdictions=jurisdictions,
+                                                    max_atoms=max_atoms))
     n_jobs = jobs(n_jobs)
+    limits = reading_limits(max_record_bytes, max_inflation, max_inflated_bytes)
     meta = run_metadata(reg, {**screener.metadata(), "jobs": n_jobs, "include": list(include),
-                              "extra_reference": list(extra_reference)}, list(inputs))
+                              "extra_reference": list(extra_reference), "timeout": timeout,
+                              "limits": limits.as_dict()}, list(inputs))
     summary = Summary()
     for path in inputs:  # a file that cannot be read (no SMILES column) fails before any output
         if path != "-":
             next(read_records(path, fmt=input_format, smiles_column=smiles_column,
-                              id_column=id_column), None)
+                              id_column=id_column, limits=limits), None)
+    stats = InputStats()
     records = read_inputs(inputs, fmt=input_format, smiles_column=smiles_column,
-                          id_column=id_column, notify=notify)
+                          id_column=id_column, notify=notify, limits=limits, stats=stats)
     verdicts_for_report: list[Any] | None = [] if report else None
     with progress(None, "screening", show_progress) as bar, \
-            TableWriter(output, out_fmt, SCREEN, meta) as w:
+            TableWriter(output, out_fmt, SCREEN, meta, inputs=protected,
+                        expect_rows=lambda: stats.rows, raw_cells=raw_cells) as w:
         count_progress(bar, inputs, lambda: sum(1 for _ in read_inputs(
-            inputs, fmt=input_format, smiles_column=smiles_column, id_column=id_column)))
-        for v in screener.screen(records, jobs=n_jobs):
+            inputs, fmt=input_format, smiles_column=smiles_column, id_column=id_column,
+            limits=limits)))
+        for v in screener.screen(records, jobs=n_jobs, timeout=timeout):
             summary.add(v)
             w.write(verdict_row(v, meta["tool_version"], meta["reference_sha256"]))
             if verdicts_for_report is not None:
                 verdicts_for_report.append(v)
             bar.update(1)
     meta["summary"] = summary.as_dict()
+    meta["input"] = stats.as_dict()
     if report:
         write_html(report, verdicts_for_report or [], meta, screener)
     click.echo(summary.text(), err=True)
     click.echo(list_line(reg), err=True)
+    click.echo(f"{stats.rows} rows in, {w.count} rows out" +
+               (f"; {stats.text()}" if stats.text() else ""), err=True)
 
 
 @click.command("check")

@@ -19,7 +19,7 @@ from precursor_screen.cli.common import (EXISTING_FILE, INPUT_FILE, check_dask, 
                                          count_progress, dask_options, groups_option,
                                          input_options, jobs, load_group_files, load_reference,
                                          notify, output_format, progress, progress_option,
-                                         reference_options, stdin_as_file)
+                                         raw_cells_option, reference_options, stdin_as_file)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.readers import read_inputs
 from precursor_screen.io.writers import TableWriter, write_text
@@ -198,10 +198,11 @@ _QUERY_BATCH = 1024
               help="Shards searched at a time, on threads (default 0: all cores).")
 @dask_options
 @progress_option
+@raw_cells_option
 def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshold: float | None,
                top: int | None, output: str, input_format: str | None, smiles_column: str | None,
                id_column: str | None, n_jobs: int, scheduler: str | None, workers: int | None,
-               show_progress: bool | None) -> None:
+               show_progress: bool | None, raw_cells: bool = False) -> None:
     """Search a library index by SMARTS, or by similarity (exact Tanimoto, threshold or top-k).
 
     Similarity uses the index's fingerprint (Morgan radius 2, 2048 bits) of the standardized
@@ -229,7 +230,7 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
             meta = survey_metadata("search", {"smarts": smarts}, index=index)
             start = time.perf_counter()
             rows = smarts_rows(index, smarts, client=client)
-            with TableWriter(output, fmt, SEARCH_SMARTS, meta) as w:
+            with TableWriter(output, fmt, SEARCH_SMARTS, meta, raw_cells=raw_cells) as w:
                 for row in rows:
                     w.write(row)
             click.echo(f"{len(rows)} rows match {smarts} ({time.perf_counter() - start:.2f} s; "
@@ -249,7 +250,8 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
         meta = survey_metadata("search", params, index=index, inputs=inputs)
         hits_total = 0
         start = time.perf_counter()
-        with TableWriter(output, fmt, SEARCH_SIMILAR, meta) as w, \
+        with TableWriter(output, fmt, SEARCH_SIMILAR, meta, inputs=inputs,
+                         raw_cells=raw_cells) as w, \
                 progress(len(queries), "queries", show_progress) as bar:
             for row in similar_rows(index, queries, threshold=threshold, top=top, client=client,
                                     batch=_QUERY_BATCH, on_batch=bar.update):
@@ -288,13 +290,15 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
 @click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
               help="Processes for the conversion rules (default 0: all cores).")
 @dask_options
+@raw_cells_option
 def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
                     threshold: float | None, top: int | None, relations: tuple[str, ...],
                     depth: int, group_files: tuple[str, ...], include_bulk: bool,
                     reference: str | None, as_of: dt.date | None,
                     extra_reference: tuple[str, ...], include: tuple[str, ...],
                     jurisdictions: tuple[str, ...], output: str,
-                    n_jobs: int, scheduler: str | None, workers: int | None) -> None:
+                    n_jobs: int, scheduler: str | None, workers: int | None,
+                    raw_cells: bool = False) -> None:
     """Find library compounds related to listed substances, ranked, each with its reason.
 
     SUBSTANCE is an id, name, synonym or CAS number on the list. A compound is related when it
@@ -331,7 +335,7 @@ def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
     if fmt == "html":
         write_text(output, derivatives_html(rows, meta))
     else:
-        with TableWriter(output, fmt, DERIVATIVES, meta) as w:
+        with TableWriter(output, fmt, DERIVATIVES, meta, raw_cells=raw_cells) as w:
             for r in rows:
                 w.write(r)
     per = {}
@@ -378,12 +382,14 @@ def group_cmd() -> None:
 @click.option("--report", "report", type=click.Path(dir_okay=False),
               help="Also write the readable report: .html or .txt.")
 @dask_options
+@raw_cells_option
 def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[str, ...],
                     no_default_legit: bool, examples: int, depth: int, skip_example_check: bool,
                     reference: str | None, as_of: dt.date | None,
                     extra_reference: tuple[str, ...], include: tuple[str, ...],
                     jurisdictions: tuple[str, ...], output: str,
-                    report: str | None, scheduler: str | None, workers: int | None) -> None:
+                    report: str | None, scheduler: str | None, workers: int | None,
+                    raw_cells: bool = False) -> None:
     """Report what a draft group would cover, miss and catch besides.
 
     For each group of GROUP_FILE: the listed substances and known designer precursors it covers,
@@ -422,7 +428,8 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
         write_text(output, json.dumps({"metadata": meta, "groups": impacts_json(impacts)},
                                       indent=1, ensure_ascii=False) + "\n")
     else:
-        with TableWriter(output, fmt, GROUP_FINDINGS, meta) as w:
+        with TableWriter(output, fmt, GROUP_FINDINGS, meta,
+                         inputs=[group_file, *legit_files], raw_cells=raw_cells) as w:
             for imp in impacts:
                 for f in imp.findings:
                     w.write(finding_row(f))
@@ -449,10 +456,11 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
 @reference_options
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file: .csv, .parquet or .jsonl (default: CSV on stdout).")
+@raw_cells_option
 def enumerate_cmd(substances: tuple[str, ...], depth: int, registry: str,
                   group_files: tuple[str, ...], reference: str | None, as_of: dt.date | None,
                   extra_reference: tuple[str, ...], include: tuple[str, ...],
-                  jurisdictions: tuple[str, ...], output: str) -> None:
+                  jurisdictions: tuple[str, ...], output: str, raw_cells: bool = False) -> None:
     """List the masked forms of a listed substance, or the pre-precursors of a controlled drug,
     and whether the list or a group covers each.
 
@@ -488,7 +496,7 @@ def enumerate_cmd(substances: tuple[str, ...], depth: int, registry: str,
                                          "group_files": list(group_files)},
                            reference=reg, inputs=list(group_files))
     meta["drug_targets"] = drugs.metadata()
-    with TableWriter(output, fmt, ENUMERATE, meta) as w:
+    with TableWriter(output, fmt, ENUMERATE, meta, raw_cells=raw_cells) as w:
         for where, t in targets:
             if where == DRUGS:
                 forms, stats = enumerate_drug_precursors(t, targets=drugs, unmask=rules,

@@ -56,6 +56,7 @@ from precursor_screen.results import DECLARATIONS, names
 from precursor_screen.screen import Screener, ScreenParameters
 from precursor_screen.types import FLAG_ORDER, Flag
 from precursor_screen.version import __version__
+from scheduled_substances.validate import content_hash
 
 __all__ = ["VERDICTS", "OUTPUT_COLUMNS", "DeclarationConfig", "DeclarationScreener",
            "DeclarationVerdict", "ScreenResult", "reference_inventory"]
@@ -84,10 +85,16 @@ def reference_inventory(reference: Any) -> list[dict[str, Any]]:
     """The reference list, substance by substance, small enough for an output's metadata.
 
     ``rescreen`` diffs two inventories to find what a list change added and removed; ``digest``
-    changes whenever anything recorded about the substance does.
+    changes whenever anything recorded about the substance does. A confidential list
+    (``--extra-reference``) is one entry: its name, size and content hash, never its records
+    (a change in it makes ``rescreen`` redo every row).
     """
     out = []
+    secret: dict[str, list[Any]] = {}
     for s in reference:
+        if getattr(s, "confidential", False):
+            secret.setdefault(s.list_name, []).append(s)
+            continue
         row = s.as_row()
         digest = hashlib.sha256(json.dumps(row, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         out.append({"id": s.id, "name": s.name, "list": s.list_name, "status": s.status,
@@ -96,6 +103,10 @@ def reference_inventory(reference: Any) -> list[dict[str, Any]]:
                     "smiles": s.smiles, "cas": list(s.cas),
                     "cn_codes": list(s.cn_codes), "synonyms": list(s.synonyms),
                     "digest": digest[:16]})
+    for name, records in secret.items():  # a confidential list: its hash and size, no entry
+        out.append({"id": f"{name} (confidential)", "name": f"confidential list {name}",
+                    "list": name, "confidential": True, "size": len(records),
+                    "digest": content_hash(records)[:16]})
     return out
 
 

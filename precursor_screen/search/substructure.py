@@ -102,14 +102,20 @@ class SubstructureIndex:
 
     def __init__(self, molecules: Iterable[Chem.Mol | str], ids: Sequence[Any] | None = None, *,
                  recipe: Recipe | None = None, keep_molecules: bool | None = None,
-                 threads: int = 1):
+                 threads: int = 1, packed: np.ndarray | None = None,
+                 smiles: Sequence[str] | None = None):
+        """``packed`` (the recipe's fingerprints of ``molecules``) and ``smiles`` (their
+        canonical SMILES) may be given when already computed (a large reference list prepares
+        them on several processes)."""
         recipe = recipe if recipe is not None else get_recipe("pattern")
         if recipe.kind != "pattern":
             raise ValueError(f"recipe {recipe.name!r} is {recipe.kind!r}; substructure screening "
                              "needs a pattern fingerprint")
         mols = [_as_mol(m, row) for row, m in enumerate(molecules)]
-        packed, _ = recipe.packed(mols)
-        smiles = [Chem.MolToSmiles(m).encode("ascii") for m in mols]
+        if packed is None:
+            packed, _ = recipe.packed(mols)
+        texts = smiles if smiles is not None else [Chem.MolToSmiles(m) for m in mols]
+        smiles = [t.encode("ascii") for t in texts]
         offsets = np.zeros(len(smiles) + 1, dtype=np.int64)
         np.cumsum([len(s) for s in smiles], out=offsets[1:])
         blob = np.frombuffer(b"".join(smiles), dtype=np.uint8)
