@@ -123,8 +123,9 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
 
     ``confidential`` (the lists of ``--extra-reference``): each record keeps its structure and
     its id only (the ``id`` column, else ``FILE:LINE``); names, synonyms and CAS numbers are
-    dropped on loading, so no output can show them, and the screen names such a record only
-    where it raises a flag (``Substance.confidential``).
+    dropped on loading, so no output can show them (a query may still name the record:
+    ``Substance.aliases``), and the screen names such a record only where it raises a flag
+    (``Substance.confidential``).
     """
     p = str(path)
     if not os.path.exists(p):
@@ -174,7 +175,9 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
         if category and category not in EU_CATEGORIES:
             raise ReferenceFileError(f"{where}: EU category {category!r} unknown")
         synonyms = split_values(extra.get("synonyms", ""))
-        if confidential:
+        aliases: tuple[str, ...] = ()
+        if confidential:  # a query may still name it (find), no output ever does
+            aliases = tuple(x for x in (sname, *synonyms, *cas) if x)
             sname, synonyms, cas = ident, (), ()
             exclusions = [(f"excluded stereoisomer {k + 1}", x) for k, (_, x) in enumerate(exclusions)]
             excluded = [(f"excluded stereoisomer {k + 1}", x) for k, (_, x) in enumerate(excluded)]
@@ -184,7 +187,8 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
             excluded_keys=tuple(excluded),
             synonyms=synonyms, eu_act=f"reference list {name}",
             smiles=text, inchikey=key, list_name=name, line=lineno,
-            inorganic=parent.inorganic, parent=parent, confidential=confidential))
+            inorganic=parent.inorganic, parent=parent, confidential=confidential,
+            aliases=aliases))
     if not substances:
         raise ReferenceFileError(f"{p}: no substances in reference file")
     return Registry(tuple(substances), name)

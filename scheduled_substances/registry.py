@@ -102,6 +102,9 @@ class Substance:
     # A record of a confidential list (a user's --extra-reference): outputs may name it only
     # where it raises a flag, and only by its id.
     confidential: bool = field(default=False, compare=False, repr=False)
+    # Names that find the record (``Registry.find``) but are never written anywhere: what a
+    # confidential record was called in its file (its name, synonyms and CAS numbers).
+    aliases: tuple[str, ...] = field(default=(), compare=False, repr=False)
     # Derived by the loader's standardizer (see load_registry), never stored: the parent
     # structure every comparison uses, and the excluded stereoisomers' parent SMILES.
     parent: Any = field(default=None, compare=False, repr=False)
@@ -356,7 +359,7 @@ class Registry(RecordList):
         """Return the substance named by id, name, synonym or CAS (case-insensitive)."""
         q = norm_name(query)
         for s in self.substances:
-            if any(norm_name(n) == q for n in s.names()):
+            if any(norm_name(n) == q for n in (*s.names(), *s.aliases)):
                 return s
         raise UnknownSubstanceError(f"no listed substance called {query!r}; try "
                                     "`precursor-screen list --search TEXT`")
