@@ -259,8 +259,9 @@ def _read_csv(path: str, spec: InputSpec, delimiter: str, start_row: int,
             error = rec.problem
             n = len(fields)
             if error:  # an unbalanced quote or an oversized line: the line, cut, as description
-                values = [f"line {rec.line}", "", "", "", "",
-                          shown(fields[0] if fields else "", 200), ""]
+                values = [""] * len(FIELDS)
+                values[FIELDS.index("declaration_id")] = f"line {rec.line}"
+                values[FIELDS.index("description")] = shown(fields[0] if fields else "", 200)
             elif n == width:
                 got = pick(fields)
                 values = list(got) if full else _spread(got, slots)
