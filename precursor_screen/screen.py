@@ -34,7 +34,7 @@ from precursor_screen.io.readers import Record
 from precursor_screen.io.text import shown
 from precursor_screen.parallel import guarded_map, item_started, ordered_map
 from precursor_screen.reference import builtin_registry, load_reference
-from precursor_screen.rules.conversions import load_conversion_rules
+from precursor_screen.rules.conversions import ConversionRule
 from precursor_screen.rules.drug_targets import DrugTargets
 from precursor_screen.rules.gates import (
     RouteGate,
@@ -43,9 +43,11 @@ from precursor_screen.rules.gates import (
     skeleton_gates,
 )
 from precursor_screen.rules.groups import load_groups
+from precursor_screen.rules.masks import load_rules
 from precursor_screen.search.substructure import SubstructureIndex
 from precursor_screen.search.tanimoto import TanimotoIndex
 from precursor_screen.types import Flag, Hit, Route, Verdict
+from scheduled_substances import BULK_CATEGORIES
 
 __all__ = ["Screener", "ScreenParameters", "screen", "SCORE_BANDS", "FLAG_FLOOR"]
 
@@ -58,8 +60,19 @@ SCORE_NOT_YET_LISTED = 0.7
 SCORE_EXCLUDED = 0.0
 """A stereoisomer the annex excludes (cathine from norephedrine): reported, never flagged."""
 CONVERTS_BASE, CONVERTS_KEPT, CONVERTS_PER_STEP = 0.9, 0.05, 0.03
-"""A conversion to a listed substance scores 0.9 + 0.05 x (share of the candidate the product
-keeps) - 0.03 per step beyond the first: 0.87 to 0.95."""
+"""A conversion to a listed substance scores 0.9 + 0.05 x (share of the candidate's heavy atoms
+the product keeps) - 0.03 per step beyond the first (mask removals included): 0.81 to 0.95."""
+BULK_BASE = 0.5
+"""A conversion to a bulk Category 2A/2B/3 chemical (phenylacetic acid, acetic anhydride,
+piperidine, ...) scores 0.5 + 0.05 x kept share - 0.03 per extra step (0.44 to 0.55): flagged
+`convertible` in a band of its own, below everything else that flags, and said to be bulk, so a
+user can filter it. Never dropped: esters of phenylacetic acid and acetyl chloride are seized
+designer precursors (`docs/chemistry.md`)."""
+BULK_MIN_KEPT = 0.6
+"""A bulk target flags only when the product keeps most (60%) of the candidate AND at most
+`ScreenParameters.max_removed_atoms` come off (both, not either: benzylpenicillin is not a masked
+phenylacetic acid), and when it has at least `ScreenParameters.min_target_atoms` heavy atoms
+(acetone, butanone and ether are everywhere in small molecules; nobody masks a solvent)."""
 GROUP_ADOPTED, GROUP_DRAFT = 0.8, 0.75
 """Membership of a generic group a legal act defines, or of a draft group."""
 CONTAINS_BASE, CONTAINS_WEIGHT = 0.55, 0.15
@@ -84,7 +97,9 @@ GATE_MAX_TARGETS = 300
 
 SCORE_BANDS: tuple[tuple[str, str, str], ...] = (
     ("scheduled", "identical, salt, stereoisomer, family clause, mixture", "1.0"),
-    ("convertible", "converts", "0.87-0.95: 0.9 + 0.05 x kept share - 0.03 per extra step"),
+    ("convertible", "converts", "0.81-0.95: 0.9 + 0.05 x kept share - 0.03 per extra step"),
+    ("convertible", "converts to a bulk chemical", "0.44-0.55: 0.5 + 0.05 x kept share - 0.03 "
+                                                   "per extra step"),
     ("drug-precursor", "drug", "0.80-0.84 (`rules/drug_targets.py`: listed drug or drug family, "
                                "one step or two)"),
     ("group", "group", "0.8 adopted, 0.75 draft"),
@@ -145,15 +160,15 @@ class Screener:
                              extra_references=extra_references,
                              jurisdictions=self.parameters.jurisdictions)
         self.reference = reg
-        self.rules = rules if rules is not None else load_conversion_rules()
+        self.rules = rules if rules is not None else load_rules()
         self.groups = groups if groups is not None else load_groups()
         # controlled drugs reached by unmasking and reagent steps (drug-precursor flag)
         self.drugs: DrugTargets = (drugs if drugs is not None
                                    else DrugTargets(as_of=as_of, unmask=self.rules,
                                                     jurisdictions=self.parameters.jurisdictions))
         self._organic = [s for s in reg.structures() if not s.is_inorganic]
-        self._bulk_keys = frozenset(s.parent.key for s in builtin_registry().structures()
-                                    if s.is_bulk and s.parent is not None)
+        self._bulk_keys = {s.parent.key: s.eu_category for s in builtin_registry().structures()
+                           if s.is_bulk and s.parent is not None}
         mols = [s.parent.mol for s in self._organic]  # type: ignore[union-attr]
         recipes = load_recipes()
         self.recipe = recipes["morgan2"]
@@ -172,7 +187,10 @@ class Screener:
             smiles=[s.parent.smiles for s in self._organic])  # type: ignore[union-attr]
         self._sizes = [m.GetNumHeavyAtoms() for m in mols]
         self._max_target_atoms = max(self._sizes, default=0)
-        self._gates, self._route_gate = self._plan_gates()
+        self._gates, self._route_gate = self._plan_gates(bulk=False)
+        self._bulk_gates, self._bulk_route_gate = self._plan_gates(bulk=True)
+        self._max_bulk_atoms = max((self._sizes[i] for i, s in enumerate(self._organic)
+                                    if self._bulk(s) and not self._solvent(s)), default=0)
         self._group_gates, self._gated_groups, self._ungated_groups = self._plan_groups()
         self._by_key: dict[str, list[Any]] = {}
         for s in self._organic:
@@ -296,11 +314,13 @@ class Screener:
         # Targets smaller than the floor cannot raise a flag from this candidate (a conversion
         # to them scores 0, containment needs 0.6 of the candidate): the gates may skip them.
         floor = flag_floor(n_atoms, p.min_kept_fraction, p.max_removed_atoms)
+        bulk_floor = self._bulk_floor(n_atoms)
         gated = keep_all or self._gated(std.mol, floor)
+        bulk_gated = keep_all or self._gated(std.mol, bulk_floor, bulk=True)
         if gated:
             hits += self._containment(std.mol, words.value, n_atoms, identical)
-            if not identical or keep_all:
-                hits += self._conversions(std, n_atoms, floor, keep_all)
+        if (gated or bulk_gated) and (not identical or keep_all):
+            hits += self._conversions(std, n_atoms, floor, bulk_floor, keep_all)
         if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
             hits += self._drug_routes(std, keep_all)
         hits += self._groups(std.mol, words, keep_all)
@@ -370,17 +390,22 @@ class Screener:
                                 atoms_removed=removed))
         return hits
 
-    def _conversions(self, std: Standardized, n_atoms: int, floor: float,
+    def _conversions(self, std: Standardized, n_atoms: int, floor: float, bulk_floor: float,
                      keep_all: bool) -> list[Hit]:
-        """4. Unmasking routes whose product is listed. The bulk screen expands an intermediate
-        only while it holds a flaggable target's skeleton, as for the candidate: routes to bulk
-        chemicals may then go unreported."""
+        """4. Routes of mask removals and conversions whose product is listed. The bulk screen
+        expands an intermediate only while it holds the skeleton of a target that could still
+        flag (as for the candidate): routes to targets too small to flag may go unreported."""
         p = self.parameters
-        last_step = None if keep_all else (lambda m: self._gated(m, floor, last_step=True))
+
+        def worth(m: Chem.Mol) -> bool:
+            return (self._gated(m, floor, last_step=True)
+                    or self._gated(m, bulk_floor, last_step=True, bulk=True))
+
         routes = self.rules.apply(std, depth=p.depth, max_products=p.max_products,
                                   max_heavy_atoms=self._max_target_atoms,
-                                  last_step_gate=last_step)
-        return [hit for route in routes if (hit := self._route_hit(route, n_atoms)) is not None]
+                                  last_step_gate=None if keep_all else worth)
+        return [hit for route in routes
+                if (hit := self._route_hit(route, std, n_atoms)) is not None]
 
     def _drug_routes(self, std: Standardized, keep_all: bool) -> list[Hit]:
         """5. Controlled drugs: the candidate is one, or reaches one by unmasking and reagent
@@ -442,41 +467,67 @@ class Screener:
             (gated if ok else ungated).add(g.id)
         return gates, frozenset(gated), frozenset(ungated)
 
-    def _gated(self, mol: Chem.Mol, floor: float = 0.0, last_step: bool = False) -> bool:
+    def _gated(self, mol: Chem.Mol, floor: float = 0.0, last_step: bool = False,
+               bulk: bool = False) -> bool:
         """True when ``mol`` holds the skeleton of a flaggable listed substance (of at least
-        ``floor`` heavy atoms)."""
-        if self._route_gate is not None:
-            return (self._route_gate.unmask_ok(mol, floor) if last_step
-                    else self._route_gate.passes(mol, floor))
-        if self._gates is None:
+        ``floor`` heavy atoms); ``bulk``: of a bulk one (which flags in its own band)."""
+        route_gate, gates = ((self._bulk_route_gate, self._bulk_gates) if bulk
+                             else (self._route_gate, self._gates))
+        if bulk and floor > self._max_bulk_atoms:
+            return False
+        if route_gate is not None:
+            return (route_gate.unmask_ok(mol, floor) if last_step
+                    else route_gate.passes(mol, floor))
+        if gates is None:
             return True   # a list too long to gate: every candidate is searched
-        return any(mol.HasSubstructMatch(q) for q in self._gates)
+        return any(mol.HasSubstructMatch(q) for q in gates)
 
-    def _plan_gates(self) -> tuple[tuple[Chem.Mol, ...] | None, RouteGate | None]:
-        """Skeleton queries of the flaggable listed substances: refined (`rules.gates`) when the
-        rules keep what the argument needs, else the plain skeletons (elements and bonds only).
+    def _bulk_floor(self, n_atoms: int) -> float:
+        """Fewest heavy atoms a bulk target needs to flag from a candidate of ``n_atoms``."""
+        p = self.parameters
+        return max(BULK_MIN_KEPT * n_atoms, n_atoms - p.max_removed_atoms, p.min_target_atoms)
+
+    def _plan_gates(self, bulk: bool) -> tuple[tuple[Chem.Mol, ...] | None, RouteGate | None]:
+        """Skeleton queries of the flaggable listed substances (``bulk``: of the bulk ones of at
+        least `ScreenParameters.min_target_atoms`): refined (`rules.gates`) when the rules keep
+        what the argument needs, else the plain skeletons (elements and bonds only).
 
         A list of more than :data:`GATE_MAX_TARGETS` substances (a large user list) gets no gate
         (None): pruning the queries costs time quadratic in their number (200 s for 5,000) and
         thousands of queries would cost each candidate more than the search they save; without
         the gate every candidate is searched, with the same flags (the gate is exact)."""
-        targets = [s.parent.mol for s in self._organic if not self._bulk(s)]  # type: ignore[union-attr]
+        targets = [s.parent.mol for i, s in enumerate(self._organic)  # type: ignore[union-attr]
+                   if self._bulk(s) == bulk
+                   and (not bulk or (self._sizes[i] >= self.parameters.min_target_atoms
+                                     and not self._solvent(s)))]
+        if not targets:
+            return (), None
         if len(targets) > GATE_MAX_TARGETS:
             return None, None
-        if targets and rules_keep_skeletons(self.rules):
+        if rules_keep_skeletons(self.rules):
             return (), RouteGate(targets, [], [])
         return skeleton_gates(targets), None
 
     # -- evidence ------------------------------------------------------------------------------
 
     def _bulk(self, s: Any) -> bool:
-        """A bulk Category 2A/2B/3 chemical: its own category, or for an entry of a user list
-        the category of the same substance on the built-in list."""
+        """A bulk chemical (EU Category 2A/2B/3, UN Table II, US List II): its own listing, or
+        for an entry of a user list that of the same substance on the built-in list
+        (`flag_bulk_targets` treats none as bulk)."""
         if self.parameters.flag_bulk_targets:
             return False
         if s.eu_category or s.list_name == "built-in":
-            return s.is_bulk
-        return s.list_name != "built-in" and s.parent is not None and s.parent.key in self._bulk_keys
+            return bool(s.is_bulk)
+        return s.parent is not None and s.parent.key in self._bulk_keys
+
+    def _solvent(self, s: Any) -> bool:
+        """A Category 3 chemical: the solvents (toluene, acetone, butanone, ether) and the
+        mineral acids. Conversions to them never flag: nobody masks a solvent, and its "masked
+        forms" are ordinary molecules that contain it."""
+        if not self._bulk(s):
+            return False
+        return s.eu_category == "3" or (s.parent is not None
+                                        and self._bulk_keys.get(s.parent.key) == "3")
 
     def _similar_score(self, sim: float) -> float:
         return (WEAK_WEIGHT * sim if sim < self.parameters.similar_threshold
@@ -507,7 +558,11 @@ class Screener:
             self._key_cache[smiles] = key
         return key
 
-    def _route_hit(self, route: Route, n_atoms: int) -> Hit | None:
+    def _route_hit(self, route: Route, std: Standardized, n_atoms: int) -> Hit | None:
+        """The hit of a route whose product is listed (None otherwise), its reason written from
+        the route found: each step in order with what it actually removed, the counts of mask
+        removals and conversions, and how many of the candidate's heavy atoms the product
+        keeps."""
         targets = self._by_key.get(self._product_key(route.product))
         if not targets:
             return None
@@ -516,34 +571,57 @@ class Screener:
         if mol is not None and any(smi == Chem.MolToSmiles(mol) for _, smi in s.excluded_keys):
             return None  # e.g. a route to cathine is not a route to norephedrine
         size = mol.GetNumHeavyAtoms() if mol is not None else 0
-        frac = size / n_atoms if n_atoms else 0.0
-        removed = max(n_atoms - size, 0)
-        steps_word = "one step" if route.depth == 1 else f"{route.depth} steps"
-        via = "; then ".join(
-            self._step_text(step) + ("" if i == route.depth - 1 else f" gives {step.product}")
-            for i, step in enumerate(route.steps))
-        reason = (f"converts in {steps_word} to {s.name} ({s.listing()}): {via} "
-                  f"(keeps {size} of {n_atoms} heavy atoms)")
-        weak = self._bulk(s) or (frac < self.parameters.min_kept_fraction
-                                 and removed > self.parameters.max_removed_atoms)
-        score = 0.0 if weak else (CONVERTS_BASE + CONVERTS_KEPT * min(frac, 1.0)
-                                  - CONVERTS_PER_STEP * (route.depth - 1))
+        texts, gone, largest, parent = [], 0, 0, std.smiles
+        for i, step in enumerate(route.steps):
+            text, piece = self.rules.step_text(parent, step)
+            atoms = [Chem.MolFromSmiles(p).GetNumHeavyAtoms() for p in piece.split(".") if p]
+            gone += sum(atoms)
+            if not self._rule_of(step).protecting_group:   # its size is no evidence
+                largest = max([largest, *atoms])
+            texts.append(text if i == route.depth - 1 else f"{text} gives {step.product}")
+            parent = step.product
+        removed = min(max(n_atoms - size, gone), n_atoms)
+        if gone < removed:   # a piece could not be named: be strict
+            largest = max(largest, removed - gone)
+        kept = n_atoms - removed
+        frac = kept / n_atoms if n_atoms else 0.0
+        masks = sum(self._is_mask(step) for step in route.steps)
+        reason = (f"converts in {_route_words(route.depth, masks)} to {s.name} ({s.listing()}): "
+                  + "; then ".join(texts) + f" (keeps {kept} of {n_atoms} heavy atoms)")
+        p = self.parameters
+        bulk = self._bulk(s)
+        # what comes off must be masking groups (each piece small) unless the product keeps
+        # most of the candidate; a bulk target needs both
+        if bulk:
+            weak = (self._solvent(s) or frac < BULK_MIN_KEPT or largest > p.max_removed_atoms
+                    or size < p.min_target_atoms)
+        else:
+            weak = frac < p.min_kept_fraction and largest > p.max_removed_atoms
+        base = BULK_BASE if bulk else CONVERTS_BASE
+        score = base + CONVERTS_KEPT * min(frac, 1.0) - CONVERTS_PER_STEP * (route.depth - 1)
+        category = f"EU category {s.eu_category}" if s.eu_category else "a bulk chemical"
         if weak:
-            why = "a bulk Category 2/3 chemical" if self._bulk(s) else "a small part of the candidate"
-            reason += f"; not flagged: the product is {why}"
-        return Hit("converts", s.id, s.name, s.list_name, score, reason, route=route,
+            score = 0.0
+            why = (f"{s.name} is a bulk chemical ({category}) and " + (
+                   "a solvent or mineral acid, which nobody masks" if self._solvent(s)
+                   else "the route ends in a small molecule" if size < p.min_target_atoms
+                   else "the route keeps too little of the candidate") if bulk
+                   else "the product is a small part of the candidate")
+            reason += f"; not flagged: {why}"
+        elif bulk:
+            reason += (f"; {s.name} is a bulk chemical ({category}, traded by the tonne): "
+                       "flagged in the bulk score band")
+        return Hit("converts", s.id, s.name, s.list_name, round(score, 4), reason, route=route,
                    atoms_removed=removed)
 
-    def _step_text(self, step: Any) -> str:
+    def _rule_of(self, step: Any) -> ConversionRule:
         try:
-            removes = self.rules.rule(step.rule_id).removes
-        except Exception:  # noqa: BLE001 - a rule set without that rule: name only
-            removes = ""
-        if removes.startswith("nothing:") or not removes:
-            return step.rule_name  # a split: the kept part is the product, the rest comes off
-        if removes.startswith("nothing (") and removes.endswith(")"):
-            return f"{step.rule_name} ({removes[9:-1]})"
-        return f"{step.rule_name} (removes {removes})"
+            return self.rules.rule(step.rule_id)
+        except KeyError:
+            return _UNKNOWN_RULE
+
+    def _is_mask(self, step: Any) -> bool:
+        return self._rule_of(step).is_mask
 
     def _verdict(self, rec: Record, std: Standardized, hits: list[Hit], best_sim: float,
                  keep_all: bool) -> Verdict:
@@ -579,6 +657,10 @@ class Screener:
             return (f"no listed substance, conversion or group; nearest is {near.substance_name} "
                     f"(Tanimoto {best_sim:.2f}, below {self.parameters.similar_threshold})")
         return "no listed substance, conversion or group found"
+
+
+_UNKNOWN_RULE = ConversionRule("", "", "", "", "", "", (), ())
+"""Stands for a step whose rule the screen's rule set does not hold (a route from elsewhere)."""
 
 
 class _Lazy:
@@ -623,6 +705,19 @@ def _find_name(name: str, reference: Any) -> Any:
         return reference.find(name)
     except LookupError:
         return builtin_registry().find(name)
+
+
+def _route_words(steps: int, masks: int) -> str:
+    """"one step", "2 steps (1 mask removal, 1 conversion)", "3 mask removals", ..."""
+    counted = steps - masks
+    if steps == 1:
+        return "one step" + (" (a mask removal)" if masks else "")
+    if not counted:
+        return f"{steps} mask removals"
+    if not masks:
+        return f"{steps} steps"
+    return (f"{steps} steps ({masks} mask removal{'s' if masks > 1 else ''}, {counted} "
+            f"conversion{'s' if counted > 1 else ''})")
 
 
 def _flag_of(hit: Hit) -> Flag:

@@ -20,7 +20,8 @@ CASES = [
     ("CC(=O)Cc1ccccc1", Flag.SCHEDULED, "bmk", ["is 1-Phenyl-2-propanone", "EU category 1"]),
     ("CN[C@@H](C)[C@H](O)c1ccccc1.Cl", Flag.SCHEDULED, "ephedrine", ["salt of Ephedrine"]),
     ("CN[C@H](C)[C@@H](O)c1ccccc1", Flag.SCHEDULED, "ephedrine", ["enantiomer of Ephedrine"]),
-    ("CCCCCOC(=O)C1(C)OC1c1ccccc1", Flag.CONVERTIBLE, "", ["converts in one step", "glycidate"]),
+    ("CCCCCOC(=O)C1(C)OC1c1ccccc1", Flag.CONVERTIBLE, "", ["converts in one step", "glycidic",
+                                                           "ester hydrolysis", "CCCCCO"]),
     # P2NP: scheduled in the EU since 2026 (tests/test_listings.py), still a masked BMK
     ("CC(=Cc1ccccc1)[N+](=O)[O-]", Flag.SCHEDULED, "phenyl-2-nitropropene",
      ["is Phenyl-2-nitropropene", "(EU) 2026/314"]),
@@ -37,7 +38,9 @@ CASES = [
     ("CCC(=O)c1ccc(CC)cc1", Flag.DRUG_PRECURSOR, "", ["two steps to", "+ a brominating agent",
                                                       "+ methylamine"]),
     ("CC(=O)c1ccccc1", Flag.NONE, "", ["nearest is 1-Phenyl-2-propanone"]),
-    ("CCOC(=O)Cc1ccccc1", Flag.NONE, "", ["Phenylacetic acid", "bulk"]),
+    # a seized phenylacetic acid substitute (Mexico 2010): flagged, in the bulk score band
+    ("CCOC(=O)Cc1ccccc1", Flag.CONVERTIBLE, "phenylacetic-acid",
+     ["Phenylacetic acid", "bulk chemical", "removes the alcohol CCO", "keeps 9 of 12"]),
     ("CC(=O)CCc1ccccc1", Flag.NONE, "", []),
     ("CCOC(=O)C1OC1(C)c1ccccc1", Flag.NONE, "", []),  # strawberry aldehyde, a legal flavour
     ("[Na+].[Na+].[O-]S([O-])(=O)=O", Flag.NONE, "", []),

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from precursor_screen.cli import Cli
 from precursor_screen.io.readers import Record
 from precursor_screen.reference import builtin_registry
-from precursor_screen.rules.conversions import load_conversion_rules
+from precursor_screen.rules.masks import load_rules
 from precursor_screen.rules.groups import load_group_file
 from precursor_screen.survey import LibraryIndex, build_index
 from precursor_screen.survey.groupcheck import check_groups
@@ -86,7 +86,7 @@ def impacts(files: dict[str, Path]) -> dict[str, object]:
     from precursor_screen.survey.sets import read_compound_file
 
     result = check_groups(load_group_file(files["draft"]), reference=builtin_registry().filter(),
-                          rules=load_conversion_rules(), designer=load_designer_precursors(),
+                          rules=load_rules(), designer=load_designer_precursors(),
                           legitimate={"legitimate": load_legitimate(),
                                       "legit.csv": read_compound_file(str(files["legit"]))},
                           library=LibraryIndex(files["index"]), examples=2)

@@ -34,9 +34,9 @@ from precursor_screen.results import (
     SEARCH_SIMILAR,
     SEARCH_SMARTS,
 )
-from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.drug_targets import DrugTargets
 from precursor_screen.rules.groups import load_group_file
+from precursor_screen.rules.masks import load_rules
 from precursor_screen.screen import Screener, ScreenParameters
 from precursor_screen.survey.derivatives import (
     RELATIONS,
@@ -329,7 +329,7 @@ def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
                            index=index, reference=reg, inputs=list(group_files))
     start = time.perf_counter()
     with dask_client(scheduler, workers) as client:
-        found = find_derivatives(index, targets, rules=load_conversion_rules(), groups=groups,
+        found = find_derivatives(index, targets, rules=load_rules(), groups=groups,
                                  parameters=params, jobs=jobs(n_jobs), client=client)
     rows = derivative_rows(found)
     if fmt == "html":
@@ -421,7 +421,7 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
                                            "legit": list(legit), "groups": list(draft.ids)},
                            index=index, reference=reg, inputs=[group_file, *legit_files])
     with dask_client(scheduler, workers) as client:
-        impacts = check_groups(draft, reference=reg, rules=load_conversion_rules(),
+        impacts = check_groups(draft, reference=reg, rules=load_rules(),
                                designer=load_designer_precursors(), legitimate=legit,
                                library=index, examples=examples, depth=depth, client=client)
     if fmt == "json":
@@ -483,7 +483,7 @@ def enumerate_cmd(substances: tuple[str, ...], depth: int, registry: str,
     """
     fmt = output_format(output, allowed=("csv", "parquet", "jsonl"))
     reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
-    rules = load_conversion_rules()
+    rules = load_rules()
     drugs = DrugTargets(as_of=as_of, unmask=rules, jurisdictions=jurisdictions)
     targets = enumeration_targets(reg, drugs.registry, substances, registry,
                                   notify=lambda msg: click.echo(msg, err=True))

@@ -33,10 +33,11 @@ from rdkit import Chem
 
 from precursor_screen.chem.standardize import Standardized, match_key
 from precursor_screen.reference import builtin_drugs
-from precursor_screen.rules.conversions import RuleSet, load_conversion_rules
+from precursor_screen.rules.conversions import RuleSet
 from precursor_screen.rules.files import data_file
 from precursor_screen.rules.gates import RouteGate, flag_floor, gate_problems
 from precursor_screen.rules.groups import Group, GroupSet, load_groups
+from precursor_screen.rules.masks import load_rules
 from precursor_screen.rules.synthesis import SynthesisRuleSet, synthesis_rule_set
 from precursor_screen.types import Hit, Route, Step
 from scheduled_substances.drugs import DrugRegistry
@@ -74,12 +75,14 @@ drug stage's gate off."""
 
 _STEP_WORDS = {1: "one step", 2: "two steps", 3: "three steps", 4: "four steps"}
 
-LEFT_OUT_UNMASKING = ("transesterification",)
+LEFT_OUT_UNMASKING = ("transesterification", "alpha-halo-carbonyl-reduction")
 """Unmasking rules the drug search does without. Exchanging an ester's alcohol for methanol adds
 nothing for drugs: a route that drops the new methyl again is found without it, and the drugs that
 keep it (cocaine, carfentanil, remifentanil) are controlled with their esters anyway (the 1961
 Convention's ecgonine clause, the fentanyl-related class definitions). It fires on every ester,
-so leaving it out saves a sixth of the search."""
+so leaving it out saves a sixth of the search. Reducing an alpha-halo ketone back undoes the
+alpha-bromination the cathinone rules start with: it would double the search on every
+bromoketone and add nothing a drug route needs."""
 
 
 def load_drug_groups(path: str | Path | None = None) -> GroupSet:
@@ -122,7 +125,7 @@ class DrugTargets:
         self.registry = registry
         self.as_of = as_of if as_of is not None else registry.as_of
         if rules is None:
-            unmask = unmask if unmask is not None else load_conversion_rules()
+            unmask = unmask if unmask is not None else load_rules()
             unmask = RuleSet((r for r in unmask.rules if r.id not in LEFT_OUT_UNMASKING),
                              unmask.source)
             rules = synthesis_rule_set(unmask)
@@ -261,8 +264,11 @@ class DrugTargets:
             last = route.product
             score = SCORE_GROUP[min(depth, 2) - 1] - 0.01 * max(depth - 2, 0)
             ident, name, list_name, group_id = group.id, group.title, GROUP_LIST, group.id
-        steps = "; then ".join(self._step_text(step, last if i == depth - 1 else step.product)
-                               for i, step in enumerate(route.steps))
+        texts, parent = [], std.smiles
+        for i, step in enumerate(route.steps):
+            texts.append(self._step_text(parent, step, last if i == depth - 1 else step.product))
+            parent = step.product
+        steps = "; then ".join(texts)
         reason = f"{_STEP_WORDS.get(depth, f'{depth} steps')} to {what}: {std.smiles} {steps}"
         removed = max(n_atoms - min(size, _smallest_on_route(route, n_atoms)), 0)
         if size / max(n_atoms, 1) < min_kept and removed > max_removed:
@@ -272,14 +278,10 @@ class DrugTargets:
         return Hit("drug", ident, name, list_name, round(score, 4), reason, route=route,
                    group_id=group_id, atoms_removed=removed)
 
-    def _step_text(self, step: Step, product: str) -> str:
+    def _step_text(self, parent: str, step: Step, product: str) -> str:
         if step.reagent:
             return f"+ {step.reagent} ({step.rule_name}) gives {product}"
-        try:
-            removes = self.rules.rule(step.rule_id).removes
-        except KeyError:
-            removes = ""
-        return f"by {step.rule_name}{f' (removes {removes})' if removes else ''} gives {product}"
+        return f"by {self.rules.step_text(parent, step)[0]} gives {product}"
 
 
 def _smallest_on_route(route: Route, n_atoms: int) -> int:
