@@ -64,7 +64,10 @@ SCREEN: tuple[Column, ...] = (
                            "(`precursor_screen.screen.SCORE_BANDS`): for ranking and ROC curves"),
     Column("match_id", str, "the listed substance (or group) behind the flag"),
     Column("match_name", str, "its name"),
-    Column("similarity", float, "best Morgan radius-2 (2048-bit) Tanimoto to the list"),
+    Column("similarity", float, "Morgan radius-2 (2048-bit) Tanimoto to the substance the reason "
+                                "names (a listed substance, a controlled drug, the drug-family "
+                                "member a route reaches, a group's first parent; for `none`, "
+                                "the nearest listed substance)"),
     Column("reason", str, "one sentence a chemist can check: relation, listed substance with its "
                           "list, category, act and date, the route step by step with rule names "
                           "and what comes off"),

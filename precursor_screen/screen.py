@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
-from rdkit import Chem
+from rdkit import Chem, DataStructs
 
 from precursor_screen.chem.fingerprint import load_recipes
 from precursor_screen.chem.parse import MAX_ATOMS, parse_record, quiet_rdkit
@@ -34,8 +34,9 @@ from precursor_screen.io.readers import Record
 from precursor_screen.io.text import shown
 from precursor_screen.parallel import guarded_map, item_started, ordered_map
 from precursor_screen.reference import builtin_registry, load_reference
+from precursor_screen.rules.containment import attachment_differences
 from precursor_screen.rules.conversions import ConversionRule
-from precursor_screen.rules.drug_targets import DrugTargets
+from precursor_screen.rules.drug_targets import DRUG_LIST, GROUP_LIST, DrugTargets
 from precursor_screen.rules.gates import (
     RouteGate,
     flag_floor,
@@ -196,6 +197,8 @@ class Screener:
         for s in self._organic:
             self._by_key.setdefault(s.parent.key, []).append(s)  # type: ignore[union-attr]
         self._key_cache: dict[str, str] = {}
+        self._bitvects: list[Any] | None = None   # listed substances' fingerprints, on first use
+        self._row_of = {s.id: i for i, s in enumerate(self._organic)}
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -313,12 +316,18 @@ class Screener:
         # listed substance's skeleton; `check` (keep_all) searches everything regardless.
         # Targets smaller than the floor cannot raise a flag from this candidate (a conversion
         # to them scores 0, containment needs 0.6 of the candidate): the gates may skip them.
-        floor = flag_floor(n_atoms, p.min_kept_fraction, p.max_removed_atoms)
-        bulk_floor = self._bulk_floor(n_atoms)
+        # protecting groups (Boc, trityl, silyl ...) come off whatever their size: they are not
+        # counted in the candidate's size when a route's kept share is weighed
+        own = n_atoms - self.rules.protecting_group_atoms(std.mol)
+        floor = flag_floor(own, p.min_kept_fraction, p.max_removed_atoms)
+        bulk_floor = self._bulk_floor(own)
         gated = keep_all or self._gated(std.mol, floor)
         bulk_gated = keep_all or self._gated(std.mol, bulk_floor, bulk=True)
         if gated:
-            hits += self._containment(std.mol, words.value, n_atoms, identical)
+            contained = self._containment(std.mol, words.value, n_atoms, identical)
+            said = {h.substance_id for h in contained if h.relation == "skeleton"}
+            hits = [h for h in hits if h.relation != "similar" or h.substance_id not in said]
+            hits += contained
         if (gated or bulk_gated) and (not identical or keep_all):
             hits += self._conversions(std, n_atoms, floor, bulk_floor, keep_all)
         if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
@@ -370,12 +379,24 @@ class Screener:
             if s.id in identical or size < p.min_target_atoms or self._bulk(s):
                 continue
             frac = size / n_atoms
-            if frac >= p.contains_min_fraction and not _ring_substituted(mol, s.parent.mol):
-                added = n_atoms - size
-                hits.append(Hit("contains", s.id, s.name, s.list_name,
-                                CONTAINS_BASE + CONTAINS_WEIGHT * frac,
-                                f"contains the whole of {s.name} ({s.short_listing()}) with {added} "
-                                f"heavy atom{'s' if added != 1 else ''} added", atoms_added=added))
+            if frac < p.contains_min_fraction:
+                continue
+            differs = attachment_differences(mol, s.parent.mol)
+            if differs:
+                # the skeleton only: similarity, with the difference said
+                sim = self._similarity_to(mol, row)
+                hits.append(Hit("skeleton", s.id, s.name, s.list_name, self._similar_score(sim),
+                                f"Morgan radius-2 Tanimoto {sim:.2f} to {s.name} "
+                                f"({s.short_listing()}); it holds the skeleton of {s.name} but "
+                                f"does not contain it: {'; '.join(differs)}", similarity=sim))
+                continue
+            added = n_atoms - size
+            hits.append(Hit("contains", s.id, s.name, s.list_name,
+                            CONTAINS_BASE + CONTAINS_WEIGHT * frac,
+                            f"contains the whole of {s.name} ({s.short_listing()}) unchanged, "
+                            f"with {added} heavy atom{'s' if added != 1 else ''} added on its "
+                            "heteroatoms", atoms_added=added,
+                            similarity=self._similarity_to(mol, row)))
         for row in containing:  # candidate inside listed substance
             s = self._organic[row]
             size = self._sizes[row]
@@ -529,6 +550,15 @@ class Screener:
         return s.eu_category == "3" or (s.parent is not None
                                         and self._bulk_keys.get(s.parent.key) == "3")
 
+    def _similarity_to(self, mol: Chem.Mol, row: int) -> float:
+        """Morgan radius-2 Tanimoto of ``mol`` to the listed substance of ``row`` (as the index
+        computes it), for a reason that names that substance."""
+        if self._bitvects is None:
+            self._bitvects = [self.recipe.bitvect(s.parent.mol)  # type: ignore[union-attr]
+                              for s in self._organic]
+        return round(DataStructs.TanimotoSimilarity(self.recipe.bitvect(mol),
+                                                    self._bitvects[row]), 4)
+
     def _similar_score(self, sim: float) -> float:
         return (WEAK_WEIGHT * sim if sim < self.parameters.similar_threshold
                 else SIMILAR_BASE + SIMILAR_WEIGHT * sim)
@@ -571,32 +601,35 @@ class Screener:
         if mol is not None and any(smi == Chem.MolToSmiles(mol) for _, smi in s.excluded_keys):
             return None  # e.g. a route to cathine is not a route to norephedrine
         size = mol.GetNumHeavyAtoms() if mol is not None else 0
-        texts, gone, largest, parent = [], 0, 0, std.smiles
+        texts, gone, protecting, parent = [], 0, 0, std.smiles
         for i, step in enumerate(route.steps):
             text, piece = self.rules.step_text(parent, step)
-            atoms = [Chem.MolFromSmiles(p).GetNumHeavyAtoms() for p in piece.split(".") if p]
-            gone += sum(atoms)
-            if not self._rule_of(step).protecting_group:   # its size is no evidence
-                largest = max([largest, *atoms])
+            atoms = sum(Chem.MolFromSmiles(p).GetNumHeavyAtoms() for p in piece.split(".") if p)
+            gone += atoms
+            if self._rule_of(step).protecting_group:   # comes off whatever its size
+                protecting += atoms
             texts.append(text if i == route.depth - 1 else f"{text} gives {step.product}")
             parent = step.product
         removed = min(max(n_atoms - size, gone), n_atoms)
-        if gone < removed:   # a piece could not be named: be strict
-            largest = max(largest, removed - gone)
         kept = n_atoms - removed
-        frac = kept / n_atoms if n_atoms else 0.0
+        # the share of the candidate (less its protecting groups) the listed product makes up,
+        # and what else came off
+        own = max(n_atoms - protecting, 1)
+        frac = min(size, own) / own
+        other = removed - protecting
         masks = sum(self._is_mask(step) for step in route.steps)
         reason = (f"converts in {_route_words(route.depth, masks)} to {s.name} ({s.listing()}): "
-                  + "; then ".join(texts) + f" (keeps {kept} of {n_atoms} heavy atoms)")
+                  + "; then ".join(texts) + f" (keeps {kept} of {n_atoms} heavy atoms"
+                  + (f"; {protecting} came off in protecting groups)" if protecting else ")"))
         p = self.parameters
         bulk = self._bulk(s)
-        # what comes off must be masking groups (each piece small) unless the product keeps
-        # most of the candidate; a bulk target needs both
+        # what comes off must be small (masking groups) unless the product is most of the
+        # candidate; a bulk target needs both
         if bulk:
-            weak = (self._solvent(s) or frac < BULK_MIN_KEPT or largest > p.max_removed_atoms
+            weak = (self._solvent(s) or frac < BULK_MIN_KEPT or other > p.max_removed_atoms
                     or size < p.min_target_atoms)
         else:
-            weak = frac < p.min_kept_fraction and largest > p.max_removed_atoms
+            weak = frac < p.min_kept_fraction and other > p.max_removed_atoms
         base = BULK_BASE if bulk else CONVERTS_BASE
         score = base + CONVERTS_KEPT * min(frac, 1.0) - CONVERTS_PER_STEP * (route.depth - 1)
         category = f"EU category {s.eu_category}" if s.eu_category else "a bulk chemical"
@@ -636,31 +669,64 @@ class Screener:
         score = (top.score if top is not None and flag is not Flag.NONE
                  else NONE_WEIGHT * min(best_sim, NONE_CAP))
         if flag is Flag.NONE:
-            reason = self._none_reason(hits, best_sim)
-            match = next((h for h in hits if h.relation == "similar"), None)
+            reason, match = self._none_reason(hits, best_sim)
         else:
             reason, match = top.reason, top  # type: ignore[union-attr]
+        similarity = self._named_similarity(std, match) if match is not None else best_sim
         kept = tuple(hits) if keep_all else tuple(h for h in hits[:5])
         return Verdict(rec.row, rec.id, rec.smiles, "ok", flag, round(score, 4), reason,
-                       round(best_sim, 4), match.substance_id if match else "",
-                       match.substance_name if match else "", std.smiles, kept)
+                       round(similarity, 4), match.substance_id if match else "",
+                       match.substance_name if match else "", std.smiles, kept,
+                       round(best_sim, 4))
 
-    def _none_reason(self, hits: list[Hit], best_sim: float) -> str:
+    def _none_reason(self, hits: list[Hit], best_sim: float) -> tuple[str, Hit | None]:
+        """The reason of a row that raises no flag, and the hit whose substance it names."""
         excluded = next((h for h in hits if h.relation == "excluded"), None)
         if excluded is not None:
-            return excluded.reason
+            return excluded.reason, excluded
         weak = next((h for h in hits if h.relation in ("converts", "drug")), None)
         if weak is not None:
-            return weak.reason
+            return weak.reason, weak
+        skeleton = next((h for h in hits if h.relation == "skeleton"), None)
+        if skeleton is not None:
+            return (f"no listed substance, conversion or group; {skeleton.reason} (Tanimoto "
+                    f"below {self.parameters.similar_threshold})", skeleton)
         near = next((h for h in hits if h.relation == "similar"), None)
         if near is not None:
             return (f"no listed substance, conversion or group; nearest is {near.substance_name} "
-                    f"(Tanimoto {best_sim:.2f}, below {self.parameters.similar_threshold})")
-        return "no listed substance, conversion or group found"
+                    f"(Tanimoto {near.similarity:.2f}, below {self.parameters.similar_threshold})",
+                    near)
+        return "no listed substance, conversion or group found", None
 
-
-_UNKNOWN_RULE = ConversionRule("", "", "", "", "", "", (), ())
-"""Stands for a step whose rule the screen's rule set does not hold (a route from elsewhere)."""
+    def _named_similarity(self, std: Standardized, hit: Hit) -> float:
+        """Morgan radius-2 Tanimoto of the candidate to the substance a hit's reason names: a
+        listed substance, a controlled drug, the member of a drug family a route reaches, or a
+        group's first parent."""
+        if hit.similarity:
+            return hit.similarity
+        other: Chem.Mol | None = None
+        if hit.list_name in (DRUG_LIST, GROUP_LIST):
+            if hit.list_name == GROUP_LIST and hit.route is not None:
+                other = Chem.MolFromSmiles(hit.route.product)
+            else:
+                try:
+                    target = self.drugs.registry.get(hit.substance_id)
+                except KeyError:
+                    target = None
+                other = target.parent.mol if target is not None and target.parent else None
+        else:
+            row = self._row_of.get(hit.substance_id)
+            if row is not None:
+                return self._similarity_to(std.mol, row)
+            try:
+                listed = builtin_registry().get(hit.substance_id)
+            except KeyError:
+                listed = None
+            other = listed.parent.mol if listed is not None and listed.parent else None
+        if other is None:
+            return 0.0
+        return round(DataStructs.TanimotoSimilarity(self.recipe.bitvect(std.mol),
+                                                    self.recipe.bitvect(other)), 4)
 
 
 class _Lazy:
@@ -681,22 +747,6 @@ class _Lazy:
         if not self._done:
             self._value, self._done = self._fn(self._arg), True
         return self._value
-
-
-def _ring_substituted(mol: Chem.Mol, part: Chem.Mol) -> bool:
-    """True when every embedding of ``part`` in ``mol`` has extra atoms on an aromatic atom.
-
-    Ring substituents (a hydroxy, methoxy or nitro on the ring, a methyl on an indole N) do not
-    come off easily, so a listed substance inside such a molecule is not a masked form of it:
-    metaraminol and chloramphenicol contain norephedrine's skeleton this way.
-    """
-    for match in mol.GetSubstructMatches(part, maxMatches=20):
-        inside = set(match)
-        if not any(nb.GetIdx() not in inside
-                   for i in match if mol.GetAtomWithIdx(i).GetIsAromatic()
-                   for nb in mol.GetAtomWithIdx(i).GetNeighbors()):
-            return False
-    return True
 
 
 def _find_name(name: str, reference: Any) -> Any:

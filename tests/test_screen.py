@@ -20,8 +20,8 @@ CASES = [
     ("CC(=O)Cc1ccccc1", Flag.SCHEDULED, "bmk", ["is 1-Phenyl-2-propanone", "EU category 1"]),
     ("CN[C@@H](C)[C@H](O)c1ccccc1.Cl", Flag.SCHEDULED, "ephedrine", ["salt of Ephedrine"]),
     ("CN[C@H](C)[C@@H](O)c1ccccc1", Flag.SCHEDULED, "ephedrine", ["enantiomer of Ephedrine"]),
-    ("CCCCCOC(=O)C1(C)OC1c1ccccc1", Flag.CONVERTIBLE, "", ["converts in one step", "glycidic",
-                                                           "ester hydrolysis", "CCCCCO"]),
+    ("CCCCCOC(=O)C1(C)OC1c1ccccc1", Flag.CONVERTIBLE, "", ["converts in one step", "glycid",
+                                                           "keeps 12 of 18 heavy atoms"]),
     # P2NP: scheduled in the EU since 2026 (tests/test_listings.py), still a masked BMK
     ("CC(=Cc1ccccc1)[N+](=O)[O-]", Flag.SCHEDULED, "phenyl-2-nitropropene",
      ["is Phenyl-2-nitropropene", "(EU) 2026/314"]),
@@ -135,8 +135,10 @@ def test_skeleton_gates_never_change_a_flag() -> None:
     for screener in (SCREENER, OLD):
         fast = list(screener.screen(records))
         full = screener._screen_chunk(records, keep_all=True)
-        assert [(v.flag, v.score, v.match_id) for v in fast] == \
-               [(v.flag, v.score, v.match_id) for v in full]
+        # a `none` row names the substance its reason names, and `check` reports weak routes
+        # the bulk screen skips (targets too small to flag): compare the match of flagged rows
+        assert [(v.flag, v.score, v.match_id if v.flag is not Flag.NONE else "") for v in fast] \
+            == [(v.flag, v.score, v.match_id if v.flag is not Flag.NONE else "") for v in full]
 
 
 def test_exported_list_as_reference_file_screens_like_as_of(tmp_path) -> None:

@@ -211,7 +211,7 @@ class RuleSet:
     """
 
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
-                 "_screen_groups")
+                 "_screen_groups", "_protecting")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -228,6 +228,7 @@ class RuleSet:
         # index of the first rule with the same substrate template (one match test serves all)
         self._same = _first_same([c.query for c in self._compiled])
         self._rev_same = _first_same([c.rev_query for c in self._compiled])
+        self._protecting = tuple(c for c in self._compiled if c.rule.protecting_group)
         # the reactions grouped by relaxed substrate query (see `_relaxed`): (query, elements
         # it needs, positions of its reactions)
         groups: dict[str, list[int]] = {}
@@ -381,6 +382,27 @@ class RuleSet:
                             if p is not None and p.key == want:
                                 return _leaving(start.mol, _kept_atoms(frag) or set())
         return ""
+
+    def protecting_group_atoms(self, mol: Chem.Mol) -> int:
+        """Heavy atoms of ``mol`` in the defined protecting groups the masks remove (Boc, Cbz,
+        trityl, silyl groups ...: masks with ``protecting_group``): what a route may take off
+        whatever its size. A screen leaves them out of the candidate's size when it weighs how
+        much of the candidate a product keeps."""
+        if not self._protecting:
+            return 0
+        elements = _elements(mol)
+        gone: set[int] = set()
+        with quiet_rdkit():
+            for compiled in self._protecting:
+                if not all(z & elements for z in compiled.needs) \
+                        or not mol.HasSubstructMatch(compiled.query):
+                    continue
+                for outcome in compiled.rxn.RunReactant(mol, 0):
+                    for piece in outcome:
+                        kept = _kept_atoms(piece)
+                        if kept is not None:
+                            gone |= set(range(mol.GetNumAtoms())) - kept
+        return sum(1 for i in gone if mol.GetAtomWithIdx(i).GetAtomicNum() > 1)
 
     def step_text(self, parent: str, step: Step) -> tuple[str, str]:
         """How a reason names one step from ``parent`` (SMILES): ("rule name (removes what came
