@@ -36,14 +36,27 @@ from precursor_screen.parallel import guarded_map, item_started, ordered_map
 from precursor_screen.reference import builtin_registry, load_reference
 from precursor_screen.rules.containment import attachment_differences
 from precursor_screen.rules.conversions import ConversionRule
-from precursor_screen.rules.drug_targets import DRUG_LIST, GROUP_LIST, DrugTargets
+from precursor_screen.rules.drug_targets import (
+    DRUG_LIST,
+    GROUP_LIST,
+    DrugTargets,
+    load_drug_groups,
+)
 from precursor_screen.rules.gates import (
     RouteGate,
     flag_floor,
     rules_keep_skeletons,
     skeleton_gates,
 )
-from precursor_screen.rules.groups import load_groups
+from precursor_screen.rules.groups import GroupSet, load_groups
+from precursor_screen.rules.identity import (
+    active_ion,
+    counter_ions_only,
+    has_isotopes,
+    keto_forms,
+    symmetric_anhydrides,
+    unlabelled,
+)
 from precursor_screen.rules.masks import load_rules
 from precursor_screen.search.substructure import SubstructureIndex
 from precursor_screen.search.tanimoto import TanimotoIndex
@@ -79,7 +92,7 @@ GROUP_ADOPTED, GROUP_DRAFT = 0.8, 0.75
 CONTAINS_BASE, CONTAINS_WEIGHT = 0.55, 0.15
 """A listed substance is most of the candidate: 0.55 + 0.15 x its share (0.64 to 0.70)."""
 SIMILAR_BASE, SIMILAR_WEIGHT = 0.45, 0.25
-"""Tanimoto at or above the similar threshold (0.7): 0.45 + 0.25 x Tanimoto (0.625 to 0.70)."""
+"""Tanimoto at or above the similar threshold (0.9): 0.45 + 0.25 x Tanimoto (0.675 to 0.70)."""
 WEAK_WEIGHT = 0.3
 """Evidence that never flags: 0.3 x Tanimoto below the threshold or to a bulk chemical, and
 0.3 x share for a candidate inside a listed substance."""
@@ -106,7 +119,7 @@ SCORE_BANDS: tuple[tuple[str, str, str], ...] = (
     ("group", "group", "0.8 adopted, 0.75 draft"),
     ("similar", "identical to a proposed or watched substance", "0.7"),
     ("similar", "contains", "0.64-0.70: 0.55 + 0.15 x the listed substance's share"),
-    ("similar", "similar", "0.625-0.70: 0.45 + 0.25 x Tanimoto (>= 0.7)"),
+    ("similar", "similar", "0.675-0.70: 0.45 + 0.25 x Tanimoto (>= 0.9)"),
     ("none", "weaker evidence only", "below 0.4: 0.4 x best Tanimoto"),
 )
 """The flag, the evidence behind it and its score, for the README and the report."""
@@ -123,7 +136,7 @@ class ScreenParameters:
     max_products: int = 200             # cap on distinct products per candidate
     min_kept_fraction: float = 0.45     # listed product heavy atoms / candidate heavy atoms ...
     max_removed_atoms: int = 10         # ... or at most this many heavy atoms come off
-    similar_threshold: float = 0.7      # Morgan2 Tanimoto that flags `similar` on its own
+    similar_threshold: float = 0.9      # Morgan2 Tanimoto that flags `similar` on its own
     contains_min_fraction: float = 0.6  # listed substance >= this share of the candidate
     contained_min_fraction: float = 0.75  # candidate >= this share of the listed substance
     min_target_atoms: int = 6           # containment of smaller listed substances means nothing
@@ -132,7 +145,8 @@ class ScreenParameters:
     max_atoms: int = MAX_ATOMS          # records with more atoms are not parsed (--max-atoms)
     top_k: int = 3                      # nearest listed substances kept as evidence
     drug_targets: bool = True           # look for routes to controlled drugs (drug-precursor)
-    jurisdictions: tuple[str, ...] = ("eu", "un")  # whose lists (and families) the screen uses
+    jurisdictions: tuple[str, ...] = ("eu", "un")  # whose lists, groups and drug families apply
+    generic_groups: bool = True         # False (--no-groups): no generic group or drug family
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "jurisdictions", tuple(self.jurisdictions))
@@ -162,11 +176,20 @@ class Screener:
                              jurisdictions=self.parameters.jurisdictions)
         self.reference = reg
         self.rules = rules if rules is not None else load_rules()
-        self.groups = groups if groups is not None else load_groups()
+        # every dated piece of knowledge as of ``as_of`` (with a reference file too: it replaces
+        # the listed substances only), groups and families of the screen's jurisdictions only
+        p = self.parameters
+        if not p.generic_groups:
+            self.groups = GroupSet(())
+        else:
+            self.groups = (groups if groups is not None
+                           else load_groups().applicable(as_of, p.jurisdictions))
         # controlled drugs reached by unmasking and reagent steps (drug-precursor flag)
-        self.drugs: DrugTargets = (drugs if drugs is not None
-                                   else DrugTargets(as_of=as_of, unmask=self.rules,
-                                                    jurisdictions=self.parameters.jurisdictions))
+        self.drugs: DrugTargets = (drugs if drugs is not None else DrugTargets(
+            as_of=as_of, unmask=self.rules, jurisdictions=p.jurisdictions,
+            groups=(load_drug_groups().applicable(as_of, p.jurisdictions) if p.generic_groups
+                    else GroupSet(()))))
+        self.as_of = as_of
         self._organic = [s for s in reg.structures() if not s.is_inorganic]
         self._bulk_keys = {s.parent.key: s.eu_category for s in builtin_registry().structures()
                            if s.is_bulk and s.parent is not None}
@@ -199,6 +222,8 @@ class Screener:
         self._key_cache: dict[str, str] = {}
         self._bitvects: list[Any] | None = None   # listed substances' fingerprints, on first use
         self._row_of = {s.id: i for i, s in enumerate(self._organic)}
+        self._ions = [(ion, s) for s in reg.structures() if s.is_inorganic and s.parent is not None
+                      and (ion := active_ion(s.parent)) is not None]
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -206,6 +231,8 @@ class Screener:
         """Parameters and versions of this screener, for an output's run metadata."""
         return {"screen": self.parameters.as_dict(), "fingerprint": self.recipe.name,
                 "conversion_rules": len(self.rules.rules), "groups": len(self.groups.ids),
+                "group_ids": list(self.groups.ids),
+                "knowledge_as_of": self.as_of.isoformat() if self.as_of else "",
                 "drug_targets": self.drugs.metadata()}
 
     def check(self, smiles: str, id: str = "") -> Verdict:
@@ -304,42 +331,61 @@ class Screener:
         """Weigh every stage's evidence for one parsed record (the stages in their order)."""
         p = self.parameters
         best_sim = near[0][1] if near else 0.0
-        hits = self._identity(std)
+        # an isotope-labelled candidate is judged as its unlabelled self (the same substance)
+        labelled = has_isotopes(std)
+        work = (unlabelled(std) or std) if labelled else std
+        hits = self._identity(work, labelled)
         if std.inorganic:
-            return self._verdict(rec, std, hits, 0.0, keep_all)
-        identical = {h.substance_id for h in hits
-                     if h.relation in ("identical", "salt", "stereoisomer", "family", "excluded")}
+            return self._verdict(rec, std, hits + self._same_ion(std), 0.0, keep_all)
+        identical = {h.substance_id for h in hits if h.relation in _SAME or h.relation == "excluded"}
         hits += self._nearest(near, identical)
-        n_atoms = std.mol.GetNumHeavyAtoms()
-        words = _Lazy(self._substructures.pattern_words, std.mol)
+        n_atoms = work.mol.GetNumHeavyAtoms()
+        words = _Lazy(self._substructures.pattern_words, work.mol)
         # Conversions and containment can raise a flag only for a candidate holding a flaggable
         # listed substance's skeleton; `check` (keep_all) searches everything regardless.
         # Targets smaller than the floor cannot raise a flag from this candidate (a conversion
         # to them scores 0, containment needs 0.6 of the candidate): the gates may skip them.
-        # protecting groups (Boc, trityl, silyl ...) come off whatever their size: they are not
-        # counted in the candidate's size when a route's kept share is weighed
-        own = n_atoms - self.rules.protecting_group_atoms(std.mol)
+        # Protecting groups (Boc, trityl, silyl ...) come off whatever their size: they are not
+        # counted in the candidate's size when a route's kept share is weighed.
+        own = n_atoms - self.rules.protecting_group_atoms(work.mol)
         floor = flag_floor(own, p.min_kept_fraction, p.max_removed_atoms)
         bulk_floor = self._bulk_floor(own)
-        gated = keep_all or self._gated(std.mol, floor)
-        bulk_gated = keep_all or self._gated(std.mol, bulk_floor, bulk=True)
+        gated = keep_all or self._gated(work.mol, floor)
+        bulk_gated = keep_all or self._gated(work.mol, bulk_floor, bulk=True)
         if gated:
-            contained = self._containment(std.mol, words.value, n_atoms, identical)
+            contained = self._containment(work.mol, words.value, n_atoms, identical)
             said = {h.substance_id for h in contained if h.relation == "skeleton"}
             hits = [h for h in hits if h.relation != "similar" or h.substance_id not in said]
             hits += contained
         if (gated or bulk_gated) and (not identical or keep_all):
-            hits += self._conversions(std, n_atoms, floor, bulk_floor, keep_all)
+            hits += self._conversions(work, n_atoms, floor, bulk_floor, keep_all)
         if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
-            hits += self._drug_routes(std, keep_all)
-        hits += self._groups(std.mol, words, keep_all)
-        return self._verdict(rec, std, hits, best_sim, keep_all)
+            hits += self._drug_routes(work, keep_all)
+        hits += self._groups(work.mol, words, keep_all)
+        return self._verdict(rec, std, hits, best_sim, keep_all, work=work)
 
     # -- the stages, each returning its hits -----------------------------------------------------
 
-    def _identity(self, std: Standardized) -> list[Hit]:
-        """1. The substance itself, a salt or a stereoisomer; components of a mixture too."""
+    def _identity(self, std: Standardized, labelled: bool = False) -> list[Hit]:
+        """1. The substance itself, a salt or a stereoisomer; an isotope-labelled form
+        (``labelled``: ``std`` is then the unlabelled parent); an enol of a listed ketone (its
+        tautomer); components of a mixture; an acylating agent standing in for a listed
+        anhydride."""
         hits = [self._identity_hit(ident) for ident in self.reference.identify(std)]
+        if labelled:
+            hits = [replace(h, relation="isotopologue",
+                            reason="is an isotope-labelled form (an isotopologue: the same "
+                                   "substance) of " + h.reason.removeprefix("is "))
+                    if h.relation in ("identical", "salt", "stereoisomer") else h for h in hits]
+        if not hits:
+            for keto in keto_forms(std, self.rules):
+                for ident in self.reference.identify(keto):
+                    if ident.relation == "excluded":
+                        continue
+                    base = self._identity_hit(ident)
+                    hits.append(replace(base, relation="tautomer", reason=(
+                        "is an enol tautomer (keto-enol tautomerism: the same substance) of "
+                        + base.reason.removeprefix("is "))))
         for comp in std.components:
             try:
                 cstd = standardize(Chem.MolFromSmiles(comp))
@@ -350,6 +396,52 @@ class Screener:
                     s = ident.substance
                     hits.append(Hit("mixture", s.id, s.name, s.list_name, SCORE_LISTED,
                                     f"mixture containing {s.name} ({s.listing()})"))
+        return hits + self._acylating(std)
+
+    def _acylating(self, std: Standardized) -> list[Hit]:
+        """An acyl halide or mixed anhydride carrying the acyl group of a listed anhydride
+        (acetyl chloride for acetic anhydride): it acylates as the anhydride does and gives it
+        with a salt of the acid; flagged `convertible`, in the bulk band for a bulk anhydride."""
+        hits = []
+        for smiles in symmetric_anhydrides(std.mol):
+            try:
+                anhydride = standardize_smiles(smiles)
+            except StandardizeError:
+                continue
+            for ident in self.reference.identify(anhydride):
+                s = ident.substance
+                if ident.relation == "excluded" or s.parent.key == std.key:
+                    continue
+                bulk = self._bulk(s)
+                reason = (f"converts in one step to {s.name} ({s.listing()}): an acylating agent "
+                          f"carrying its acyl group, which acylates as {s.name} does and gives it "
+                          "with a salt of the acid (an acyl halide) or by disproportionation (a "
+                          "mixed anhydride)")
+                if bulk:
+                    reason += (f"; {s.name} is a bulk chemical ({self._bulk_label(s)},"
+                               " traded by the tonne): flagged in the bulk score band")
+                hits.append(Hit("acylating", s.id, s.name, s.list_name,
+                                (BULK_BASE if bulk else CONVERTS_BASE) + CONVERTS_KEPT, reason))
+        return hits
+
+    def _same_ion(self, std: Standardized) -> list[Hit]:
+        """An inorganic salt of the active ion of a listed salt with other ordinary counter-
+        cations (sodium permanganate for potassium permanganate): the same reagent; flagged
+        `convertible` (one ion exchange gives the listed salt), in the bulk band for a bulk
+        one. The annex names the salt, so it is not called scheduled."""
+        hits = []
+        for ion, s in self._ions:
+            if s.parent.key == std.key or not counter_ions_only(std, ion):
+                continue
+            bulk = self._bulk(s)
+            reason = (f"is another salt of the active ion of {s.name} ({s.listing()}), the same "
+                      f"reagent: it acts through that ion, and one ion exchange gives {s.name}; "
+                      f"the listing names {s.name} itself")
+            if bulk:
+                reason += (f"; {s.name} is a bulk chemical ({self._bulk_label(s)}, "
+                           "traded by the tonne): flagged in the bulk score band")
+            hits.append(Hit("same-ion", s.id, s.name, s.list_name,
+                            (BULK_BASE if bulk else CONVERTS_BASE) + CONVERTS_KEPT, reason))
         return hits
 
     def _nearest(self, near: list[tuple[int, float]], identical: set[str]) -> list[Hit]:
@@ -545,10 +637,18 @@ class Screener:
         """A Category 3 chemical: the solvents (toluene, acetone, butanone, ether) and the
         mineral acids. Conversions to them never flag: nobody masks a solvent, and its "masked
         forms" are ordinary molecules that contain it."""
-        if not self._bulk(s):
-            return False
-        return s.eu_category == "3" or (s.parent is not None
-                                        and self._bulk_keys.get(s.parent.key) == "3")
+        return self._bulk(s) and self._category(s) == "3"
+
+    def _category(self, s: Any) -> str:
+        """The EU category: its own, or that of the same substance on the built-in list."""
+        if s.eu_category:
+            return str(s.eu_category)
+        return self._bulk_keys.get(s.parent.key, "") if s.parent is not None else ""
+
+    def _bulk_label(self, s: Any) -> str:
+        """"EU category 2B", or "a bulk list" for a bulk chemical the EU does not list."""
+        category = self._category(s)
+        return f"EU category {category}" if category else "on a bulk list"
 
     def _similarity_to(self, mol: Chem.Mol, row: int) -> float:
         """Morgan radius-2 Tanimoto of ``mol`` to the listed substance of ``row`` (as the index
@@ -632,7 +732,7 @@ class Screener:
             weak = frac < p.min_kept_fraction and other > p.max_removed_atoms
         base = BULK_BASE if bulk else CONVERTS_BASE
         score = base + CONVERTS_KEPT * min(frac, 1.0) - CONVERTS_PER_STEP * (route.depth - 1)
-        category = f"EU category {s.eu_category}" if s.eu_category else "a bulk chemical"
+        category = self._bulk_label(s)
         if weak:
             score = 0.0
             why = (f"{s.name} is a bulk chemical ({category}) and " + (
@@ -657,7 +757,7 @@ class Screener:
         return self._rule_of(step).is_mask
 
     def _verdict(self, rec: Record, std: Standardized, hits: list[Hit], best_sim: float,
-                 keep_all: bool) -> Verdict:
+                 keep_all: bool, work: Standardized | None = None) -> Verdict:
         if self._secret_lists:  # a confidential entry is named only where it raises a flag
             hits = [h for h in hits
                     if h.list_name not in self._secret_lists or h.score >= FLAG_FLOOR]
@@ -672,7 +772,10 @@ class Screener:
             reason, match = self._none_reason(hits, best_sim)
         else:
             reason, match = top.reason, top  # type: ignore[union-attr]
-        similarity = self._named_similarity(std, match) if match is not None else best_sim
+        work = work or std
+        similarity = self._named_similarity(work, match) if match is not None else best_sim
+        if work is not std and match is not None and match.relation != "isotopologue":
+            reason = f"(isotope labels set aside: {work.smiles}) {reason}"
         kept = tuple(hits) if keep_all else tuple(h for h in hits[:5])
         return Verdict(rec.row, rec.id, rec.smiles, "ok", flag, round(score, 4), reason,
                        round(similarity, 4), match.substance_id if match else "",
@@ -770,10 +873,16 @@ def _route_words(steps: int, masks: int) -> str:
             f"conversion{'s' if counted > 1 else ''})")
 
 
+_SAME = ("identical", "salt", "stereoisomer", "family", "isotopologue", "tautomer")
+"""Relations by which a candidate *is* a listed substance (the annex covers salts and
+stereoisomers, a listing's family clause its members; an isotopologue or a tautomer is the same
+substance)."""
+
+
 def _flag_of(hit: Hit) -> Flag:
-    if hit.relation in ("identical", "salt", "stereoisomer", "family", "mixture"):
+    if hit.relation in _SAME or hit.relation == "mixture":
         return Flag.SCHEDULED if hit.score >= 1.0 else Flag.SIMILAR
-    if hit.relation == "converts":
+    if hit.relation in ("converts", "acylating", "same-ion"):
         return Flag.CONVERTIBLE
     if hit.relation == "drug":
         return Flag.DRUG_PRECURSOR

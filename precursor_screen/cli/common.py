@@ -28,7 +28,7 @@ from scheduled_substances.listings import load_vocabulary
 from scheduled_substances.registry import data_folder
 
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
-           "jurisdiction_option", "warn_if_edited", "list_line",
+           "jurisdiction_option", "no_groups_option", "warn_if_edited", "list_line",
            "input_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
            "load_group_files", "groups_option", "notify", "output_format", "check_input_formats",
            "stdin_as_file", "count_progress", "INPUT_FORMATS", "EXISTING_FILE", "INPUT_FILE",
@@ -130,20 +130,28 @@ def reference_options(f: Any) -> Any:
     f = click.option("--extra-reference", "extra_reference", multiple=True, type=EXISTING_FILE,
                      help="A local list added on top of the built-in one (repeatable).")(f)
     f = click.option("--as-of", "as_of", callback=date_option,
-                     help="Use the built-in list as it stood on this date (YYYY-MM-DD).")(f)
+                     help="Knowledge as it stood on this date (YYYY-MM-DD): the built-in list, "
+                          "the generic groups, the controlled drugs and drug families. With "
+                          "--reference, which replaces only the listed substances, the rest.")(f)
     f = click.option("--reference", "reference", type=EXISTING_FILE,
                      help="Screen against this list (CSV with name,smiles; SDF; .smi) instead "
                           "of the built-in one.")(f)
     return f
 
 
+def no_groups_option(f: Any) -> Any:
+    """``--no-groups``: screen without generic groups and drug families (a strict back-test)."""
+    return click.option("--no-groups", "no_groups", is_flag=True,
+                        help="Switch off the generic groups and the generic drug families (they "
+                             "were drafted knowing later listings: a strict back-test).")(f)
+
+
 def load_reference(reference: str | None, as_of: dt.date | None, include: tuple[str, ...] = (),
                    extra_reference: tuple[str, ...] = (),
                    jurisdictions: tuple[str, ...] = DEFAULT_JURISDICTIONS) -> Registry:
     """The Registry a command screens against, from the shared reference options (and a warning
-    on stderr when the built-in list was edited after release)."""
-    if reference and as_of:
-        raise click.UsageError("--as-of applies to the built-in list; not with --reference")
+    on stderr when the built-in list was edited after release). A ``reference`` file is taken as
+    it is: ``as_of`` dates the built-in list (and, in the screen, the groups and drugs)."""
     warn_if_edited()
     return _load_reference(reference, as_of=as_of, include=include,
                            extra_references=extra_reference, jurisdictions=jurisdictions)

@@ -12,9 +12,10 @@ import click
 from precursor_screen.cli.common import (DEFAULT_TIMEOUT, INPUT_FILE, check_input_formats,
                                          count_progress, date_option, input_options, jobs,
                                          jurisdiction_option, limit_options, list_line,
-                                         load_reference, notify, output_format, progress,
-                                         progress_option, raw_cells_option, reading_limits,
-                                         reference_options, stdin_as_file, warn_if_edited)
+                                         load_reference, no_groups_option, notify, output_format,
+                                         progress, progress_option, raw_cells_option,
+                                         reading_limits, reference_options, stdin_as_file,
+                                         warn_if_edited)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.examples import copy_examples
 from precursor_screen.io.formats import output_format as _output_format
@@ -138,11 +139,12 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
 @click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
               help="Worker processes (default 0: all cores).")
 @click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
-              help="Conversion steps to follow.")
+              help="Conversion steps to follow (mask removals do not count, up to 3 a route).")
 @click.option("--max-products", type=click.IntRange(min=1), default=200, show_default=True,
               help="Cap on distinct conversion products per candidate.")
 @click.option("--report", "report", type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML report here.")
+@no_groups_option
 @progress_option
 @click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True),
               default=DEFAULT_TIMEOUT, show_default=True,
@@ -154,7 +156,7 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
                smiles_column: str | None, id_column: str | None, reference: str | None,
                as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
                jurisdictions: tuple[str, ...], n_jobs: int, depth: int, max_products: int,
-               report: str | None, show_progress: bool | None, timeout: float,
+               report: str | None, no_groups: bool, show_progress: bool | None, timeout: float,
                max_record_bytes: int, max_inflation: float, max_inflated_bytes: int,
                max_atoms: int, raw_cells: bool) -> None:
     """Screen molecules and flag scheduled substances and designer precursors, with reasons.
@@ -171,6 +173,7 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
       precursor-screen screen examples/seized.smi -o results.csv
       precursor-screen screen examples/seized.smi --jurisdiction eu,un,us -o results.csv
       cat list.smi | precursor-screen screen - --as-of 2012-12-31 > results.csv
+      precursor-screen screen new.smi --reference list2012.csv --as-of 2012-12-31 --no-groups
     """
     out_fmt = output_format(output, fmt)
     check_input_formats(inputs, input_format)
@@ -182,7 +185,8 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
     screener = Screener(reg, as_of=as_of,
                         parameters=ScreenParameters(depth=depth, max_products=max_products,
                                                     jurisdictions=jurisdictions,
-                                                    max_atoms=max_atoms))
+                                                    max_atoms=max_atoms,
+                                                    generic_groups=not no_groups))
     n_jobs = jobs(n_jobs)
     limits = reading_limits(max_record_bytes, max_inflation, max_inflated_bytes)
     meta = run_metadata(reg, {**screener.metadata(), "jobs": n_jobs, "include": list(include),
@@ -222,14 +226,17 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
 @click.command("check")
 @click.argument("query")
 @reference_options
-@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True)
+@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
+              help="Conversion steps to follow (mask removals do not count).")
+@no_groups_option
 @click.option("--opsin/--no-opsin", default=True, show_default=True,
               help="Parse systematic names no table knows with OPSIN (needs the 'names' extra "
                    "and a Java runtime; without them such a name is an error saying so).")
 @click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
 def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
               extra_reference: tuple[str, ...], include: tuple[str, ...],
-              jurisdictions: tuple[str, ...], depth: int, opsin: bool, as_json: bool) -> None:
+              jurisdictions: tuple[str, ...], depth: int, no_groups: bool, opsin: bool,
+              as_json: bool) -> None:
     """Answer one compound in full: nearest listed substances, relations, routes, groups,
     and routes to controlled drugs with the reagent of each step.
 
@@ -250,8 +257,9 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
     if query == "-":
         query = sys.stdin.read()
     reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
-    screener = Screener(reg, as_of=as_of, parameters=ScreenParameters(depth=depth,
-                                                                      jurisdictions=jurisdictions))
+    screener = Screener(reg, as_of=as_of,
+                        parameters=ScreenParameters(depth=depth, jurisdictions=jurisdictions,
+                                                    generic_groups=not no_groups))
     lookup = Lookup([reg] if reference or extra_reference else [], opsin=opsin)
     try:
         meant, v = check_query(lookup, screener, query)

@@ -64,7 +64,7 @@ __all__ = ["VERDICTS", "OUTPUT_COLUMNS", "DeclarationConfig", "DeclarationScreen
 VERDICTS = ("scheduled", "below-threshold", "suspect", "clear", "unresolved")
 _LEVEL = {"unresolved": 0, "clear": 1, "suspect": 2, "scheduled": 3}
 _SUSPECT_FLAGS = (Flag.CONVERTIBLE, Flag.DRUG_PRECURSOR, Flag.GROUP, Flag.SIMILAR)
-_IDENTITY = ("identical", "salt", "stereoisomer", "mixture")
+_IDENTITY = ("identical", "salt", "stereoisomer", "isotopologue", "tautomer", "mixture")
 
 OUTPUT_COLUMNS = names(DECLARATIONS)
 """Output columns (``precursor_screen.results.DECLARATIONS``): the verdict, then the declared
@@ -317,7 +317,7 @@ class DeclarationScreener:
                 except StandardizeError:
                     parent = None
             self._screened[s] = ScreenResult(
-                v.status, v.flag, v.reason, v.match_id, v.match_name, round(v.similarity, 4), parent,
+                v.status, v.flag, v.reason, v.match_id, v.match_name, round(v.nearest, 4), parent,
                 frozenset(h.substance_id for h in v.hits if h.relation in _IDENTITY),
                 tuple((h.substance_id, h.similarity) for h in v.hits if h.relation == "similar"))
             self.structures_screened += 1

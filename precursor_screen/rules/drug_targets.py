@@ -130,7 +130,11 @@ class DrugTargets:
                              unmask.source)
             rules = synthesis_rule_set(unmask)
         self.rules = rules
-        self.groups = groups if groups is not None else load_drug_groups()
+        if groups is None:  # the families defined in these jurisdictions (all when None)
+            groups = load_drug_groups()
+            if jurisdictions is not None:
+                groups = groups.applicable(self.as_of, jurisdictions)
+        self.groups = groups
         self._by_key = registry.by_key
         sizes = [t.parent.mol.GetNumHeavyAtoms() for t in registry if t.parent is not None]
         sizes += [g.max_heavy_atoms or 0 for g in self.groups]
@@ -153,7 +157,8 @@ class DrugTargets:
         integrity = getattr(self.registry, "integrity", None)
         shipped = {"drugs_shipped_sha256": integrity.expected} if integrity is not None else {}
         return {"drugs": len(self.registry), "drugs_sha256": self.registry.content_hash, **shipped,
-                "drug_groups": len(self.groups), "synthesis_rules": len(self.rules.forward_ids),
+                "drug_groups": len(self.groups), "drug_group_ids": list(self.groups.ids),
+                "synthesis_rules": len(self.rules.forward_ids),
                 "drugs_as_of": self.as_of.isoformat() if self.as_of else ""}
 
     # -- public API ----------------------------------------------------------------------------
