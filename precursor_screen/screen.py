@@ -34,8 +34,9 @@ from precursor_screen.io.readers import Record
 from precursor_screen.io.text import shown
 from precursor_screen.parallel import guarded_map, item_started, ordered_map
 from precursor_screen.reference import builtin_registry, load_reference
+from precursor_screen.rules.building import BuildIndex
 from precursor_screen.rules.containment import attachment_differences
-from precursor_screen.rules.conversions import ConversionRule
+from precursor_screen.rules.conversions import ConversionRule, RuleSet
 from precursor_screen.rules.drug_targets import (
     DRUG_LIST,
     GROUP_LIST,
@@ -60,7 +61,7 @@ from precursor_screen.rules.identity import (
 from precursor_screen.rules.masks import load_rules
 from precursor_screen.search.substructure import SubstructureIndex
 from precursor_screen.search.tanimoto import TanimotoIndex
-from precursor_screen.types import Flag, Hit, Route, Verdict
+from precursor_screen.types import Flag, Hit, Route, Step, Verdict
 from scheduled_substances import BULK_CATEGORIES
 
 __all__ = ["Screener", "ScreenParameters", "screen", "SCORE_BANDS", "FLAG_FLOOR"]
@@ -87,6 +88,9 @@ BULK_MIN_KEPT = 0.6
 `ScreenParameters.max_removed_atoms` come off (both, not either: benzylpenicillin is not a masked
 phenylacetic acid), and when it has at least `ScreenParameters.min_target_atoms` heavy atoms
 (acetone, butanone and ether are everywhere in small molecules; nobody masks a solvent)."""
+BUILDS_BASE = 0.84
+"""One common step with an ordinary reagent makes a listed substance (`rules/building.py`):
+0.84 - 0.03 per mask removal or conversion before it (a bulk target: the bulk band)."""
 GROUP_ADOPTED, GROUP_DRAFT = 0.8, 0.75
 """Membership of a generic group a legal act defines, or of a draft group."""
 CONTAINS_BASE, CONTAINS_WEIGHT = 0.55, 0.15
@@ -114,6 +118,8 @@ SCORE_BANDS: tuple[tuple[str, str, str], ...] = (
     ("convertible", "converts", "0.81-0.95: 0.9 + 0.05 x kept share - 0.03 per extra step"),
     ("convertible", "converts to a bulk chemical", "0.44-0.55: 0.5 + 0.05 x kept share - 0.03 "
                                                    "per extra step"),
+    ("convertible", "builds", "0.78-0.84: one reagent step to a listed substance (0.84 - 0.03 "
+                              "per step before it)"),
     ("drug-precursor", "drug", "0.80-0.84 (`rules/drug_targets.py`: listed drug or drug family, "
                                "one step or two)"),
     ("group", "group", "0.8 adopted, 0.75 draft"),
@@ -224,6 +230,10 @@ class Screener:
         self._row_of = {s.id: i for i, s in enumerate(self._organic)}
         self._ions = [(ion, s) for s in reg.structures() if s.is_inorganic and s.parent is not None
                       and (ion := active_ion(s.parent)) is not None]
+        self._builds = BuildIndex(reg.structures())
+        # the protecting-group masks alone, which come off before the drug search
+        self._protecting = RuleSet((r for r in self.rules.rules if r.protecting_group),
+                                   f"{self.rules.source} (protecting groups)")
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -338,6 +348,8 @@ class Screener:
         if std.inorganic:
             return self._verdict(rec, std, hits + self._same_ion(std), 0.0, keep_all)
         identical = {h.substance_id for h in hits if h.relation in _SAME or h.relation == "excluded"}
+        if not identical:
+            hits += self._building(work, None)
         hits += self._nearest(near, identical)
         n_atoms = work.mol.GetNumHeavyAtoms()
         words = _Lazy(self._substructures.pattern_words, work.mol)
@@ -347,7 +359,8 @@ class Screener:
         # to them scores 0, containment needs 0.6 of the candidate): the gates may skip them.
         # Protecting groups (Boc, trityl, silyl ...) come off whatever their size: they are not
         # counted in the candidate's size when a route's kept share is weighed.
-        own = n_atoms - self.rules.protecting_group_atoms(work.mol)
+        protecting = self.rules.protecting_group_atoms(work.mol)
+        own = n_atoms - protecting
         floor = flag_floor(own, p.min_kept_fraction, p.max_removed_atoms)
         bulk_floor = self._bulk_floor(own)
         gated = keep_all or self._gated(work.mol, floor)
@@ -360,7 +373,7 @@ class Screener:
         if (gated or bulk_gated) and (not identical or keep_all):
             hits += self._conversions(work, n_atoms, floor, bulk_floor, keep_all)
         if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
-            hits += self._drug_routes(work, keep_all)
+            hits += self._drug_routes(work, keep_all, protecting > 0)
         hits += self._groups(work.mol, words, keep_all)
         return self._verdict(rec, std, hits, best_sim, keep_all, work=work)
 
@@ -517,18 +530,82 @@ class Screener:
         routes = self.rules.apply(std, depth=p.depth, max_products=p.max_products,
                                   max_heavy_atoms=self._max_target_atoms,
                                   last_step_gate=None if keep_all else worth)
-        return [hit for route in routes
+        hits = [hit for route in routes
                 if (hit := self._route_hit(route, std, n_atoms)) is not None]
+        for route in routes:
+            hits += self._building(std, route)
+        return hits
 
-    def _drug_routes(self, std: Standardized, keep_all: bool) -> list[Hit]:
+    def _building(self, std: Standardized, route: Route | None) -> list[Hit]:
+        """One reagent step from the candidate (or from the end of a route of mask removals and
+        conversions) to a listed substance (`rules/building.py`)."""
+        key = self._product_key(route.product) if route is not None else std.key
+        if route is not None and key in self._by_key:
+            return []   # the route already ends in a listed substance: building on it adds nothing
+        hits = []
+        for build in self._builds.lookup(key):
+            s = build.substance
+            texts: list[str] = []
+            if route is not None:
+                # the route to the substrate must be a masked form's, as for a conversion
+                size = Chem.MolFromSmiles(route.product).GetNumHeavyAtoms()
+                share = self._share(route, std, std.mol.GetNumHeavyAtoms(), size)
+                if self._weak(s, share, size):
+                    continue
+                texts = [t if t.endswith(f" gives {step.product}") else
+                         f"{t} gives {step.product}" for t, step in zip(share.texts, route.steps)]
+            texts.append(f"+ {build.reagent} ({build.rule.name}) gives {s.name}")
+            before = route.depth if route is not None else 0
+            words = "one step" if not before else f"{before + 1} steps"
+            reason = f"becomes {s.name} ({s.listing()}) in {words}: " + "; then ".join(texts)
+            bulk = self._bulk(s)
+            if self._solvent(s):
+                continue
+            score = (BULK_BASE + CONVERTS_KEPT if bulk else BUILDS_BASE) - CONVERTS_PER_STEP * before
+            if bulk:
+                reason += (f"; {s.name} is a bulk chemical (EU category {self._category(s)}, traded"
+                           " by the tonne): flagged in the bulk score band")
+            steps = ((route.steps if route is not None else ())
+                     + (Step(build.rule.id, build.rule.name, s.parent.smiles, build.reagent),))
+            hits.append(Hit("builds", s.id, s.name, s.list_name, round(score, 4), reason,
+                            route=Route(steps)))
+        return hits
+
+    def _drug_routes(self, std: Standardized, keep_all: bool, protected: bool) -> list[Hit]:
         """5. Controlled drugs: the candidate is one, or reaches one by unmasking and reagent
-        steps (``drug-precursor``)."""
+        steps (``drug-precursor``). Its protecting groups (``protected``) come off first, free of
+        the depth, as in the conversion search: the drug search proper counts every step (its
+        gate's argument is made for two steps of any kind) and starts from each deprotected
+        form."""
         p = self.parameters
-        return [*self.drugs.identify(std),
-                *self.drugs.routes(std, depth=p.depth, max_products=p.max_products,
-                                   min_kept_fraction=p.min_kept_fraction,
-                                   max_removed_atoms=p.max_removed_atoms,
-                                   flag_only=not keep_all)]
+
+        def search(form: Standardized) -> list[Hit]:
+            return self.drugs.routes(form, depth=p.depth, max_products=p.max_products,
+                                     min_kept_fraction=p.min_kept_fraction,
+                                     max_removed_atoms=p.max_removed_atoms,
+                                     flag_only=not keep_all)
+
+        hits = [*self.drugs.identify(std), *search(std)]
+        if not protected:
+            return hits
+        found = {h.substance_id for h in hits if h.score > 0}
+        for pg in self._protecting.apply(std, depth=0, max_products=20):
+            form = self._protecting.product(pg.product)
+            if form is None:
+                continue
+            texts, parent = [], std.smiles
+            for step in pg.steps:
+                texts.append(f"{self.rules.step_text(parent, step)[0]} gives {step.product}")
+                parent = step.product
+            for h in [*self.drugs.identify(form), *search(form)]:
+                if h.score <= 0 or h.substance_id in found:
+                    continue
+                found.add(h.substance_id)
+                steps = pg.steps + (h.route.steps if h.route is not None else ())
+                hits.append(replace(h, score=round(h.score - 0.01 * pg.depth, 4),
+                                    route=Route(steps),
+                                    reason="; then ".join(texts) + "; then " + h.reason))
+        return hits
 
     def _groups(self, mol: Chem.Mol, words: _Lazy, keep_all: bool) -> list[Hit]:
         """6. Generic groups. The pattern fingerprint screens the groups' queries only when
@@ -701,35 +778,16 @@ class Screener:
         if mol is not None and any(smi == Chem.MolToSmiles(mol) for _, smi in s.excluded_keys):
             return None  # e.g. a route to cathine is not a route to norephedrine
         size = mol.GetNumHeavyAtoms() if mol is not None else 0
-        texts, gone, protecting, parent = [], 0, 0, std.smiles
-        for i, step in enumerate(route.steps):
-            text, piece = self.rules.step_text(parent, step)
-            atoms = sum(Chem.MolFromSmiles(p).GetNumHeavyAtoms() for p in piece.split(".") if p)
-            gone += atoms
-            if self._rule_of(step).protecting_group:   # comes off whatever its size
-                protecting += atoms
-            texts.append(text if i == route.depth - 1 else f"{text} gives {step.product}")
-            parent = step.product
-        removed = min(max(n_atoms - size, gone), n_atoms)
-        kept = n_atoms - removed
-        # the share of the candidate (less its protecting groups) the listed product makes up,
-        # and what else came off
-        own = max(n_atoms - protecting, 1)
-        frac = min(size, own) / own
-        other = removed - protecting
+        share = self._share(route, std, n_atoms, size)
         masks = sum(self._is_mask(step) for step in route.steps)
         reason = (f"converts in {_route_words(route.depth, masks)} to {s.name} ({s.listing()}): "
-                  + "; then ".join(texts) + f" (keeps {kept} of {n_atoms} heavy atoms"
-                  + (f"; {protecting} came off in protecting groups)" if protecting else ")"))
+                  + "; then ".join(share.texts) + f" (keeps {share.kept} of {n_atoms} heavy atoms"
+                  + (f"; {share.protecting} came off in protecting groups)" if share.protecting
+                     else ")"))
         p = self.parameters
         bulk = self._bulk(s)
-        # what comes off must be small (masking groups) unless the product is most of the
-        # candidate; a bulk target needs both
-        if bulk:
-            weak = (self._solvent(s) or frac < BULK_MIN_KEPT or other > p.max_removed_atoms
-                    or size < p.min_target_atoms)
-        else:
-            weak = frac < p.min_kept_fraction and other > p.max_removed_atoms
+        frac, removed = share.frac, share.removed
+        weak = self._weak(s, share, size)
         base = BULK_BASE if bulk else CONVERTS_BASE
         score = base + CONVERTS_KEPT * min(frac, 1.0) - CONVERTS_PER_STEP * (route.depth - 1)
         category = self._bulk_label(s)
@@ -752,6 +810,32 @@ class Screener:
             return self.rules.rule(step.rule_id)
         except KeyError:
             return _UNKNOWN_RULE
+
+    def _share(self, route: Route, std: Standardized, n_atoms: int, size: int) -> _Share:
+        """What a route keeps of the candidate and what comes off: each step's text, the heavy
+        atoms kept and removed (protecting groups apart), the product's share of the rest."""
+        texts, gone, protecting, parent = [], 0, 0, std.smiles
+        for i, step in enumerate(route.steps):
+            text, piece = self.rules.step_text(parent, step)
+            atoms = sum(Chem.MolFromSmiles(p).GetNumHeavyAtoms() for p in piece.split(".") if p)
+            gone += atoms
+            if self._rule_of(step).protecting_group:   # comes off whatever its size
+                protecting += atoms
+            texts.append(text if i == route.depth - 1 else f"{text} gives {step.product}")
+            parent = step.product
+        removed = min(max(n_atoms - size, gone), n_atoms)
+        own = max(n_atoms - protecting, 1)
+        return _Share(tuple(texts), n_atoms - removed, removed, protecting,
+                      min(size, own) / own, removed - protecting)
+
+    def _weak(self, s: Any, share: _Share, size: int) -> bool:
+        """A route too weak to flag: what comes off is not small (masking groups) and the
+        product is not most of the candidate; a bulk target needs both, and never a solvent."""
+        p = self.parameters
+        if self._bulk(s):
+            return (self._solvent(s) or share.frac < BULK_MIN_KEPT
+                    or share.other > p.max_removed_atoms or size < p.min_target_atoms)
+        return share.frac < p.min_kept_fraction and share.other > p.max_removed_atoms
 
     def _is_mask(self, step: Any) -> bool:
         return self._rule_of(step).is_mask
@@ -832,6 +916,22 @@ class Screener:
                                                     self.recipe.bitvect(other)), 4)
 
 
+@dataclass(frozen=True)
+class _Share:
+    """What a route keeps of a candidate (`Screener._share`)."""
+
+    texts: tuple[str, ...]
+    kept: int
+    removed: int
+    protecting: int
+    frac: float
+    other: int
+
+
+_UNKNOWN_RULE = ConversionRule("", "", "", "", "", "", (), ())
+"""Stands for a step whose rule the screen's rule set does not hold (a route from elsewhere)."""
+
+
 class _Lazy:
     """A value computed on first use (the pattern fingerprint, needed only past the gates)."""
 
@@ -882,7 +982,7 @@ substance)."""
 def _flag_of(hit: Hit) -> Flag:
     if hit.relation in _SAME or hit.relation == "mixture":
         return Flag.SCHEDULED if hit.score >= 1.0 else Flag.SIMILAR
-    if hit.relation in ("converts", "acylating", "same-ion"):
+    if hit.relation in ("converts", "acylating", "same-ion", "builds"):
         return Flag.CONVERTIBLE
     if hit.relation == "drug":
         return Flag.DRUG_PRECURSOR
