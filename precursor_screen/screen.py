@@ -530,11 +530,21 @@ class Screener:
         routes = self.rules.apply(std, depth=p.depth, max_products=p.max_products,
                                   max_heavy_atoms=self._max_target_atoms,
                                   last_step_gate=None if keep_all else worth)
+        # the bulk screen skips products too small to flag from this candidate (a route to them
+        # scores 0); `check` reports them all
+        smallest = 0.0 if keep_all else min(floor, bulk_floor)
         hits = [hit for route in routes
-                if (hit := self._route_hit(route, std, n_atoms)) is not None]
+                if self._product_size(route.product) >= smallest
+                and (hit := self._route_hit(route, std, n_atoms)) is not None]
         for route in routes:
             hits += self._building(std, route)
         return hits
+
+    def _product_size(self, smiles: str) -> int:
+        """Heavy atoms of a product of the latest rule search."""
+        product = self.rules.product(smiles)
+        mol = product.mol if product is not None else Chem.MolFromSmiles(smiles)
+        return mol.GetNumHeavyAtoms() if mol is not None else 0
 
     def _building(self, std: Standardized, route: Route | None) -> list[Hit]:
         """One reagent step from the candidate (or from the end of a route of mask removals and

@@ -228,7 +228,6 @@ class RuleSet:
         # index of the first rule with the same substrate template (one match test serves all)
         self._same = _first_same([c.query for c in self._compiled])
         self._rev_same = _first_same([c.rev_query for c in self._compiled])
-        self._protecting = tuple(c for c in self._compiled if c.rule.protecting_group)
         # the reactions grouped by relaxed substrate query (see `_relaxed`): (query, elements
         # it needs, positions of its reactions)
         groups: dict[str, list[int]] = {}
@@ -238,6 +237,11 @@ class RuleSet:
             (query, _needed_elements(query), tuple(members))
             for query, members in ((Chem.MolFromSmarts(smarts), members)
                                    for smarts, members in groups.items()))
+        # the protecting-group masks, each with its relaxed substrate query (tested first: it
+        # has no recursive SMARTS, and most molecules fail it)
+        self._protecting = tuple((self._compiled[p], self._screen_groups[g][0])
+                                 for g, (_, _, members) in enumerate(self._screen_groups)
+                                 for p in members if self._compiled[p].rule.protecting_group)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RuleSet, (self.rules, self.source))
@@ -388,15 +392,22 @@ class RuleSet:
         trityl, silyl groups ...: masks with ``protecting_group``): what a route may take off
         whatever its size. A screen leaves them out of the candidate's size when it weighs how
         much of the candidate a product keeps."""
-        if not self._protecting:
-            return 0
         elements = _elements(mol)
+        screened: dict[int, bool] = {}
+        present = []
+        for compiled, screen in self._protecting:
+            if not all(z & elements for z in compiled.needs):
+                continue
+            ok = screened.get(id(screen))
+            if ok is None:
+                ok = screened[id(screen)] = mol.HasSubstructMatch(screen)
+            if ok and mol.HasSubstructMatch(compiled.query):
+                present.append(compiled)
+        if not present:
+            return 0
         gone: set[int] = set()
         with quiet_rdkit():
-            for compiled in self._protecting:
-                if not all(z & elements for z in compiled.needs) \
-                        or not mol.HasSubstructMatch(compiled.query):
-                    continue
+            for compiled in present:
                 for outcome in compiled.rxn.RunReactant(mol, 0):
                     for piece in outcome:
                         kept = _kept_atoms(piece)

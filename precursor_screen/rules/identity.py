@@ -35,8 +35,11 @@ the same reagent."""
 
 _ISOTOPE = re.compile(r"\[\d+[A-Za-z]")
 _ENOL = Chem.MolFromSmarts("[CX3;!$(C(-[!#6])-[!#6])](-[OX2H1])=[CX3;!$(C-[!#6])]")
+_ANY_ENOL = Chem.MolFromSmarts("[OX2H1]-[CX3]=[CX3]")   # no recursion: the quick test first
 _ACYL_HALIDE = Chem.MolFromSmarts("[CX3;$(C-[#6]),$([CH1])](=O)-[F,Cl,Br,I]")
 _ANHYDRIDE = Chem.MolFromSmarts("[CX3;$(C-[#6]),$([CH1])](=O)-!@[OX2]-[CX3;$(C-[#6]),$([CH1])]=O")
+_ACYL_X = Chem.MolFromSmarts("[CX3](=O)-[F,Cl,Br,I]")
+_ACYL_O_ACYL = Chem.MolFromSmarts("[CX3](=O)-[OX2]-[CX3]=O")
 
 
 def has_isotopes(std: Standardized) -> bool:
@@ -71,7 +74,7 @@ def keto_forms(std: Standardized, rules: object) -> list[Standardized]:
     >>> [k.smiles for k in keto_forms(standardize_smiles("CC(O)=Cc1ccccc1"), load_rules())]
     ['CC(=O)Cc1ccccc1']
     """
-    if not std.mol.HasSubstructMatch(_ENOL):
+    if not std.mol.HasSubstructMatch(_ANY_ENOL) or not std.mol.HasSubstructMatch(_ENOL):
         return []
     try:
         return list(rules.apply_rule(std, "enol-tautomer"))  # type: ignore[attr-defined]
@@ -121,6 +124,8 @@ def symmetric_anhydrides(mol: Chem.Mol) -> list[str]:
     >>> sorted(symmetric_anhydrides(Chem.MolFromSmiles("CC(=O)OC(=O)c1ccccc1")))
     ['CC(=O)OC(C)=O', 'O=C(OC(=O)c1ccccc1)c1ccccc1']
     """
+    if not (mol.HasSubstructMatch(_ACYL_X) or mol.HasSubstructMatch(_ACYL_O_ACYL)):
+        return []
     cuts: list[tuple[int, int]] = []          # (acyl carbon, the atom it leaves)
     for c, _o, x in mol.GetSubstructMatches(_ACYL_HALIDE):
         cuts.append((c, x))
