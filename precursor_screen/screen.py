@@ -1,14 +1,17 @@
 """The screen: the one place that knows the order of the stages.
 
-    record -> parse -> standardize -> identity -> similarity -> substructure -> conversions
+    record -> parse -> standardize -> identity (isotopes, tautomers, active ions, acylating
+           agents) -> building steps -> similarity -> containment -> masks and conversions
            -> controlled drugs -> groups -> decide flag, score and reason -> Verdict
 
-Every record yields exactly one Verdict. The evidence is weighed as ``docs/chemistry.md``
-explains: a conversion counts when the listed product keeps most of the candidate (or what comes
-off is a small masking group) and the target is not a bulk Category 2/3 chemical bought by the
-tonne; containment counts only when the listed substance is most of the candidate; fingerprint
-similarity alone is a ranked second opinion and flags only when high. Each kind of evidence
-scores in its own band (:data:`SCORE_BANDS`); the strongest hit decides the flag.
+Every record yields exactly one Verdict. The evidence is weighed as ``docs/detection.md``
+explains: a route of mask removals and conversions counts when the listed product is most of the
+candidate (protecting groups apart) or what else comes off is small; a bulk Category 2A/2B target
+flags in a lower band of its own, a Category 3 solvent never; containment counts only when the
+listed substance sits in the candidate unchanged at its attachment atoms, and otherwise is
+similarity with the difference said; fingerprint similarity alone is a ranked second opinion and
+flags only near identity. Each kind of evidence scores in its own band (:data:`SCORE_BANDS`); the
+strongest hit decides the flag.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ BULK_BASE = 0.5
 piperidine, ...) scores 0.5 + 0.05 x kept share - 0.03 per extra step (0.44 to 0.55): flagged
 `convertible` in a band of its own, below everything else that flags, and said to be bulk, so a
 user can filter it. Never dropped: esters of phenylacetic acid and acetyl chloride are seized
-designer precursors (`docs/chemistry.md`)."""
+designer precursors (`docs/detection.md`)."""
 BULK_MIN_KEPT = 0.6
 """A bulk target flags only when the product keeps most (60%) of the candidate AND at most
 `ScreenParameters.max_removed_atoms` come off (both, not either: benzylpenicillin is not a masked
@@ -783,7 +786,9 @@ class Screener:
         targets = self._by_key.get(self._product_key(route.product))
         if not targets:
             return None
-        s = targets[0]
+        # the listed stereoisomer the product is, when the route kept the stereo (pseudoephedrine
+        # from t-Boc-pseudoephedrine, not ephedrine); else the first with that constitution
+        s = next((t for t in targets if t.parent.smiles == route.product), targets[0])
         mol = Chem.MolFromSmiles(route.product)
         if mol is not None and any(smi == Chem.MolToSmiles(mol) for _, smi in s.excluded_keys):
             return None  # e.g. a route to cathine is not a route to norephedrine

@@ -432,7 +432,7 @@ class RuleSet:
         piece = self.removed(parent, rule.id, step.product)
         removes = rule.removes
         if "{piece}" in removes:
-            removes = " ".join(removes.replace("{piece}", piece).split())
+            removes = " ".join(removes.replace("{piece}", piece.replace(".", " and ")).split())
         how = f"mask, by {rule.removal}: " if rule.is_mask else ""
         if not removes:
             return (f"{rule.name} ({how.rstrip(': ')})" if how else rule.name), piece
