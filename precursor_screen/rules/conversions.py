@@ -113,6 +113,7 @@ class ConversionRule:
     negatives: tuple[str, ...]
     reverse: str = ""
     alternatives: tuple[str, ...] = ()   # further reaction SMARTS of the same step (masks)
+    reverse_alternatives: tuple[str, ...] = ()  # further reverse SMARTS (for `enumerate`)
     removal: str = ""                    # a mask's removal conditions
     site: str = ""                       # the site a mask restores
     protecting_group: bool = False       # a mask that is a defined protecting group
@@ -130,19 +131,22 @@ class _Compiled:
     __slots__ = ("rule", "index", "rxn", "query", "rev_rxn", "rev_query", "mask", "needs",
                  "rev_needs", "screen")
 
-    def __init__(self, rule: ConversionRule, index: int, smarts: str, source: str,
-                 reverse: bool) -> None:
+    def __init__(self, rule: ConversionRule, index: int, smarts: str | None, source: str,
+                 reverse: str = "") -> None:
         self.rule = rule
         self.index = index
         self.mask = rule.is_mask
-        self.rxn, self.query = _compile(smarts, rule.id, "smarts", source)
+        self.rxn: rdChemReactions.ChemicalReaction | None = None
+        self.query: Chem.Mol | None = None
+        if smarts is not None:   # None: a reverse-only entry (a rule's further reverse SMARTS)
+            self.rxn, self.query = _compile(smarts, rule.id, "smarts", source)
         self.rev_rxn: rdChemReactions.ChemicalReaction | None = None
         self.rev_query: Chem.Mol | None = None
-        if reverse and rule.reverse:
-            self.rev_rxn, self.rev_query = _compile(rule.reverse, rule.id, "reverse", source)
+        if reverse:
+            self.rev_rxn, self.rev_query = _compile(reverse, rule.id, "reverse", source)
         self.needs = _needed_elements(self.query)
         self.rev_needs = _needed_elements(self.rev_query)
-        self.screen = _relaxed(self.query)
+        self.screen = _relaxed(self.query) if self.query is not None else ""
 
 
 def _relaxed(query: Chem.Mol) -> str:
@@ -220,9 +224,12 @@ class RuleSet:
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ShippedDataError(f"{source}: duplicate rule id(s): {', '.join(duplicates)}")
-        self._compiled = tuple(_Compiled(r, i, smarts, source, k == 0)
-                               for i, r in enumerate(self.rules)
-                               for k, smarts in enumerate((r.smarts, *r.alternatives)))
+        self._compiled = tuple(
+            [_Compiled(r, i, smarts, source, r.reverse if k == 0 else "")
+             for i, r in enumerate(self.rules)
+             for k, smarts in enumerate((r.smarts, *r.alternatives))]
+            + [_Compiled(r, i, None, source, rev) for i, r in enumerate(self.rules)
+               for rev in r.reverse_alternatives])
         self._by_id = {r.id: i for i, r in enumerate(self.rules)}
         self._products: dict[str, Standardized] = {}   # the latest search's products, by SMILES
         # index of the first rule with the same substrate template (one match test serves all)
@@ -232,7 +239,8 @@ class RuleSet:
         # it needs, positions of its reactions)
         groups: dict[str, list[int]] = {}
         for position, c in enumerate(self._compiled):
-            groups.setdefault(c.screen, []).append(position)
+            if c.query is not None:
+                groups.setdefault(c.screen, []).append(position)
         self._screen_groups = tuple(
             (query, _needed_elements(query), tuple(members))
             for query, members in ((Chem.MolFromSmarts(smarts), members)
@@ -255,7 +263,7 @@ class RuleSet:
     def reactions(self) -> list[tuple[str, rdChemReactions.ChemicalReaction]]:
         """(rule id, compiled forward reaction) of every rule (every alternative of a mask), in
         file order."""
-        return [(c.rule.id, c.rxn) for c in self._compiled]
+        return [(c.rule.id, c.rxn) for c in self._compiled if c.rxn is not None]
 
     @property
     def has_masks(self) -> bool:
@@ -341,7 +349,7 @@ class RuleSet:
         by_key: dict[str, Standardized] = {}
         with quiet_rdkit():
             for compiled in self._compiled:
-                if compiled.index != index or (reverse and compiled.rev_rxn is None):
+                if compiled.index != index or (compiled.rev_rxn if reverse else compiled.rxn) is None:
                     continue
                 for _raw, piece in _rule_pieces(compiled, start.mol, reverse):
                     product = _standardize_piece(piece)
@@ -368,7 +376,7 @@ class RuleSet:
             return ""
         with quiet_rdkit():
             for compiled in self._compiled:
-                if compiled.index != index:
+                if compiled.index != index or compiled.rxn is None:
                     continue
                 for outcome in compiled.rxn.RunReactant(start.mol, 0):
                     for piece in outcome:

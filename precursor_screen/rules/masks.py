@@ -53,7 +53,8 @@ _MAP = re.compile(r":(\d+)\]")
 _MASK_FIELDS: dict[str, type | tuple[type, ...]] = {
     "name": str, "site": str, "masked": (str, list), "removal": str, "removes": str,
     "rationale": str, "examples": list, "negatives": list}
-_MASK_OPTIONAL: dict[str, type] = {"reverse": str, "protecting_group": bool}
+_MASK_OPTIONAL: dict[str, type | tuple[type, ...]] = {"reverse": (str, list),
+                                                      "protecting_group": bool}
 _SITE_FIELDS: dict[str, type] = {"restored": str, "attachment": str}
 
 
@@ -80,7 +81,7 @@ class Mask:
     rationale: str
     examples: tuple[tuple[str, str], ...]
     negatives: tuple[str, ...]
-    reverse: str = ""
+    reverse: tuple[str, ...] = ()    # reaction SMARTS putting the mask on (for `enumerate`)
     protecting_group: bool = False
 
     def reactions(self) -> tuple[str, ...]:
@@ -131,7 +132,8 @@ def mask_rules(masks: tuple[Mask, ...] | None = None) -> list[ConversionRule]:
         masks = load_masks()[1]
     return [ConversionRule(id=m.id, name=m.name, smarts=m.reactions()[0], removes=m.removes,
                            kind=MASK_KIND, rationale=m.rationale, examples=m.examples,
-                           negatives=m.negatives, reverse=m.reverse,
+                           negatives=m.negatives, reverse=m.reverse[0] if m.reverse else "",
+                           reverse_alternatives=m.reverse[1:],
                            alternatives=m.reactions()[1:], removal=m.removal, site=m.site.name,
                            protecting_group=m.protecting_group)
             for m in masks]
@@ -185,8 +187,17 @@ def _mask(mask_id: str, table: Any, sites: dict[str, Site], source: str) -> Mask
         raise ShippedDataError(f"{where}: a mask needs at least two examples and two negatives")
     return Mask(mask_id, table["name"].strip(), site, masked, table["removal"],
                 " ".join(table["removes"].split()), " ".join(table["rationale"].split()),
-                tuple(examples), tuple(negatives), table.get("reverse", ""),
+                tuple(examples), tuple(negatives), _reverses(table.get("reverse", ()), where),
                 table.get("protecting_group", False))
+
+
+def _reverses(value: str | list[str], where: str) -> tuple[str, ...]:
+    """A mask's reverse SMARTS, one or a list; each must parse as a reaction."""
+    out = (value,) if isinstance(value, str) else tuple(value)
+    for smarts in out:
+        if not isinstance(smarts, str) or ">>" not in smarts:
+            raise ShippedDataError(f"{where}: each reverse must be reaction SMARTS (a >> b)")
+    return out
 
 
 def _check_fields(table: dict[str, Any], required: dict[str, Any], optional: dict[str, Any],
