@@ -44,6 +44,7 @@ from precursor_screen.rules.drug_targets import (
     DRUG_LIST,
     GROUP_LIST,
     DrugTargets,
+    list_jurisdictions,
     load_drug_groups,
 )
 from precursor_screen.rules.gates import (
@@ -65,7 +66,6 @@ from precursor_screen.rules.masks import load_rules
 from precursor_screen.search.substructure import SubstructureIndex
 from precursor_screen.search.tanimoto import TanimotoIndex
 from precursor_screen.types import Flag, Hit, Route, Step, Verdict
-from scheduled_substances import BULK_CATEGORIES
 
 __all__ = ["Screener", "ScreenParameters", "screen", "SCORE_BANDS", "FLAG_FLOOR"]
 
@@ -117,10 +117,12 @@ GATE_MAX_TARGETS = 300
 (see ``Screener._plan_gates``); the built-in list has 62."""
 
 SCORE_BANDS: tuple[tuple[str, str, str], ...] = (
-    ("scheduled", "identical, salt, stereoisomer, family clause, mixture", "1.0"),
-    ("convertible", "converts", "0.81-0.95: 0.9 + 0.05 x kept share - 0.03 per extra step"),
-    ("convertible", "converts to a bulk chemical", "0.44-0.55: 0.5 + 0.05 x kept share - 0.03 "
-                                                   "per extra step"),
+    ("scheduled", "identical, salt, stereoisomer, family clause, isotopologue, tautomer, mixture",
+     "1.0"),
+    ("convertible", "converts (a mask removal or a conversion), acylating agent",
+     "0.81-0.95: 0.9 + 0.05 x kept share - 0.03 per extra step"),
+    ("convertible", "converts to a bulk chemical, acylating agent or another salt of its ion",
+     "0.44-0.55: 0.5 + 0.05 x kept share - 0.03 per extra step"),
     ("convertible", "builds", "0.78-0.84: one reagent step to a listed substance (0.84 - 0.03 "
                               "per step before it)"),
     ("drug-precursor", "drug", "0.80-0.84 (`rules/drug_targets.py`: listed drug or drug family, "
@@ -182,7 +184,7 @@ class Screener:
         self.parameters = parameters or ScreenParameters()
         reg = load_reference(reference, as_of=as_of, include=include,
                              extra_references=extra_references,
-                             jurisdictions=self.parameters.jurisdictions)
+                             jurisdictions=list_jurisdictions(self.parameters.jurisdictions))
         self.reference = reg
         self.rules = rules if rules is not None else load_rules()
         # every dated piece of knowledge as of ``as_of`` (with a reference file too: it replaces

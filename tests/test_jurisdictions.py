@@ -39,6 +39,19 @@ def test_uk_families_are_off_in_a_default_screen() -> None:
     uk = Screener(parameters=ScreenParameters(jurisdictions=("eu", "un", "uk")))
     v = uk.check(UK_ONLY)
     assert v.flag is Flag.DRUG_PRECURSOR and "uk-generic-phenethylamines" in v.reason
+    v = uk.check("CCC(=O)c1ccc(CC)cc1")  # 4'-ethylpropiophenone, two steps from 4-EMC
+    assert v.flag is Flag.DRUG_PRECURSOR, v.reason
+    assert all(w in v.reason for w in ("two steps to", "+ a brominating agent", "+ methylamine"))
+    assert uk.reference.jurisdictions == ("eu", "un")  # the UK keeps no precursor list here
+
+
+def test_cli_takes_uk_for_its_families(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["check", "CCC(=O)c1ccc(CC)cc1", "--jurisdiction", "eu,un,uk"])
+    assert result.exit_code == 0, result.output
+    assert "drug-precursor" in result.output
+    result = runner.invoke(cli, ["check", "CCC(=O)c1ccc(CC)cc1"])
+    assert result.exit_code == 0 and "drug-precursor" not in result.output
 
 
 def test_as_of_dates_the_groups_and_families() -> None:

@@ -188,7 +188,9 @@ def test_screen_with_us_schedules_us_list_i_chemicals_the_eu_does_not_list(tmp_p
     both = _rows(run("screen", str(smi), "--jobs", "1", "--jurisdiction", "eu,un,us"))
     assert all("not listed by the EU or the UN" in r["reason"] for r in both)
     default = _rows(run("screen", str(smi), "--jobs", "1"))
-    assert [r["flag"] for r in default] == ["none"] * len(US_ONLY)
+    # benzyl cyanide is one C-acetylation from APAAN (EU category 1): a building step (issue 16)
+    assert [r["flag"] for r in default] == ["convertible", "none", "none", "none"]
+    assert default[0]["relation"] == "builds" and default[0]["match_id"] == "apaan"
 
 
 def test_each_hit_names_the_jurisdictions_that_list_its_target() -> None:

@@ -35,8 +35,9 @@ CASES = [
                                                                       "oxidation"]),
     # 4'-methylpropiophenone: scheduled since 2026; a drug precursor before (see BEFORE_2026)
     ("CCC(=O)c1ccc(C)cc1", Flag.SCHEDULED, "4-methylpropiophenone", ["(EU) 2026/314"]),
-    ("CCC(=O)c1ccc(CC)cc1", Flag.DRUG_PRECURSOR, "", ["two steps to", "+ a brominating agent",
-                                                      "+ methylamine"]),
+    # 4'-ethylpropiophenone: two steps from 4-EMC, a UK generic cathinone only; UK families are
+    # off in the default EU/UN screen (tests/test_jurisdictions.py turns them on)
+    ("CCC(=O)c1ccc(CC)cc1", Flag.NONE, "", ["does not contain it", "one more carbon"]),
     ("CC(=O)c1ccccc1", Flag.NONE, "", ["nearest is 1-Phenyl-2-propanone"]),
     # a seized phenylacetic acid substitute (Mexico 2010): flagged, in the bulk score band
     ("CCOC(=O)Cc1ccccc1", Flag.CONVERTIBLE, "phenylacetic-acid",

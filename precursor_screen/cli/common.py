@@ -22,6 +22,7 @@ from precursor_screen.io.formats import output_format as _output_format
 from precursor_screen.io.text import DEFAULT_LIMITS, Limits
 from precursor_screen.reference import integrity_problems
 from precursor_screen.reference import load_reference as _load_reference
+from precursor_screen.rules.drug_targets import family_jurisdictions, list_jurisdictions
 from precursor_screen.rules.groups import GroupSet, load_group_file, load_groups
 from scheduled_substances import DEFAULT_JURISDICTIONS, Registry
 from scheduled_substances.listings import load_vocabulary
@@ -102,7 +103,7 @@ def date_option(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 def _jurisdictions(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     """Click callback: ``eu,un,us`` (or ``all``) as a tuple of jurisdictions the lists know."""
-    known = load_vocabulary(data_folder()).jurisdictions
+    known = load_vocabulary(data_folder()).jurisdictions + family_jurisdictions()
     wanted = tuple(dict.fromkeys(j.strip().lower() for j in value.split(",") if j.strip()))
     if wanted == ("all",):
         return known
@@ -118,7 +119,8 @@ def jurisdiction_option(f: Any) -> Any:
     return click.option("--jurisdiction", "jurisdictions", default=",".join(DEFAULT_JURISDICTIONS),
                         show_default=True, callback=_jurisdictions, metavar="LIST",
                         help="Whose lists to use, comma-separated: eu, un, us, or all (the "
-                             "built-in list only; each hit names the jurisdictions listing it).")(f)
+                             "built-in list only; each hit names the jurisdictions listing it); "
+                             "uk adds the UK's generic drug families, which keep no list here.")(f)
 
 
 def reference_options(f: Any) -> Any:
@@ -154,7 +156,8 @@ def load_reference(reference: str | None, as_of: dt.date | None, include: tuple[
     it is: ``as_of`` dates the built-in list (and, in the screen, the groups and drugs)."""
     warn_if_edited()
     return _load_reference(reference, as_of=as_of, include=include,
-                           extra_references=extra_reference, jurisdictions=jurisdictions)
+                           extra_references=extra_reference,
+                           jurisdictions=list_jurisdictions(jurisdictions))
 
 
 def warn_if_edited() -> None:

@@ -24,6 +24,7 @@ than ``max_removed_atoms`` heavy atoms came off) is reported with score 0: it ra
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -41,9 +42,11 @@ from precursor_screen.rules.masks import load_rules
 from precursor_screen.rules.synthesis import SynthesisRuleSet, synthesis_rule_set
 from precursor_screen.types import Hit, Route, Step
 from scheduled_substances.drugs import DrugRegistry
+from scheduled_substances.listings import load_vocabulary
+from scheduled_substances.registry import data_folder
 
 __all__ = ["DrugTargets", "DRUG_GROUPS_FILE", "DRUG_LIST", "GROUP_LIST", "SCORE_LISTED",
-           "SCORE_GROUP", "load_drug_groups"]
+           "SCORE_GROUP", "family_jurisdictions", "list_jurisdictions", "load_drug_groups"]
 
 DRUG_GROUPS_FILE = "drug_groups.toml"
 DRUG_LIST = "controlled drugs"
@@ -96,6 +99,28 @@ def load_drug_groups(path: str | Path | None = None) -> GroupSet:
     return load_groups(path)
 
 
+@functools.cache
+def family_jurisdictions() -> tuple[str, ...]:
+    """Jurisdictions whose drug families ship here but which keep no list in the registry (the
+    UK): a screen may name them (``--jurisdiction eu,un,uk``) to apply those families.
+
+    >>> family_jurisdictions()
+    ('uk',)
+    """
+    known = set(load_vocabulary(data_folder()).jurisdictions)
+    return tuple(dict.fromkeys(g.jurisdiction for g in load_drug_groups()
+                               if g.jurisdiction and g.jurisdiction not in known))
+
+
+def list_jurisdictions(jurisdictions: Sequence[str]) -> tuple[str, ...]:
+    """The jurisdictions of ``jurisdictions`` whose lists the registries keep (a family-only
+    jurisdiction such as the UK set aside; any other unknown one kept, for the registry to
+    refuse by name)."""
+    families = set(family_jurisdictions())
+    kept = tuple(j for j in jurisdictions if j not in families)
+    return kept or tuple(jurisdictions)
+
+
 class DrugTargets:
     """Routes from a candidate to controlled drugs, through unmasking and forward rules.
 
@@ -115,13 +140,14 @@ class DrugTargets:
                  rules: SynthesisRuleSet | None = None, unmask: RuleSet | None = None,
                  groups: GroupSet | None = None,
                  jurisdictions: Sequence[str] | None = None) -> None:
+        lists = list_jurisdictions(jurisdictions) if jurisdictions is not None else None
         if registry is None:  # the built-in drugs controlled in these jurisdictions
-            registry = builtin_drugs().filter(as_of=as_of, jurisdictions=jurisdictions)
+            registry = builtin_drugs().filter(as_of=as_of, jurisdictions=lists)
         if not isinstance(registry, DrugRegistry):
             raise TypeError(f"registry must be a DrugRegistry, not {type(registry).__name__}")
         if as_of is not None and registry.as_of != as_of:
-            registry = registry.filter(as_of=as_of, jurisdictions=jurisdictions
-                                       if jurisdictions is not None else registry.jurisdictions)
+            registry = registry.filter(as_of=as_of, jurisdictions=lists
+                                       if lists is not None else registry.jurisdictions)
         self.registry = registry
         self.as_of = as_of if as_of is not None else registry.as_of
         if rules is None:
