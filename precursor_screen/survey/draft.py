@@ -1,0 +1,683 @@
+"""Draft generic group definitions from a few example structures, each measured.
+
+``group draft`` and :func:`draft_groups` take the structures customs or a laboratory reported (a
+handful of seized members of one family) and propose definitions in the project's group format,
+tight to broad, ranked best first, each with what it covers and what it would catch besides:
+
+1. every example is read and standardized (one :class:`ExampleRow` per input row, with the reason
+   when it is left out: unparsable, a duplicate, a legitimate or bulk chemical);
+2. the common scaffold (:mod:`~precursor_screen.survey.scaffold`); examples of several families
+   are clustered and each family gets its own proposals;
+3. the listed parent: the one named (``parent``), or the listed substance (or controlled drug)
+   that most examples are, convert into or contain, found by the screen itself
+   (:meth:`Screener.check`); its masked forms and pre-precursors (the rules run backwards,
+   :mod:`~precursor_screen.survey.masks`) are the members the candidates are expected to cover;
+4. the candidate definitions (:func:`~precursor_screen.survey.definition.ladder`) and for each:
+   the examples covered (all, by construction), the predicted members covered, known designer
+   precursors covered, legitimate chemicals caught in the bundled set and in the user's files,
+   library compounds captured; a draft legal text (labelled a draft for expert review);
+   must_match (the examples) and must_not_match (the nearest legitimate chemicals it leaves out);
+5. ranking: candidates catching no legitimate chemical (bundled set and user files) first, the
+   one covering most predicted members first among them, the broader of two that cover the same
+   (it leaves less room for the next variant); then those with collateral, least first.
+
+The result writes as a group file (:meth:`DraftResult.toml`) that ``group check``, ``screen
+--groups`` and ``enumerate --groups`` load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rdkit import Chem, DataStructs
+
+from precursor_screen.chem.fingerprint import get_recipe
+from precursor_screen.chem.parse import parse_record, quiet_rdkit
+from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.errors import PrecursorScreenError, UnknownSubstanceError
+from precursor_screen.io.readers import Record
+from precursor_screen.reference import builtin_registry
+from precursor_screen.rules.groups import Example, Group, GroupSet, group_file_text
+from precursor_screen.rules.substituents import SubstituentTable, load_substituents
+from precursor_screen.screen import Screener
+from precursor_screen.survey.definition import DRAFT_LABEL, LEVELS, Definition, ladder
+from precursor_screen.survey.groupcheck import library_capture
+from precursor_screen.survey.masks import enumerate_drug_precursors, enumerate_masked
+from precursor_screen.survey.scaffold import (CLUSTER_SHARE, Scaffold, cluster, find_scaffold,
+                                              relaxed_query)
+from precursor_screen.survey.sets import Compound, load_designer_precursors, load_legitimate
+
+__all__ = ["DraftError", "ExampleRow", "ParentLink", "Caught", "Measures", "Candidate", "Family",
+           "DraftResult", "draft_groups", "BUNDLED", "LEVEL_TITLES", "MAX_MUST_NOT_MATCH"]
+
+BUNDLED = "legitimate"
+"""The name of the bundled set of legitimate chemicals (``survey/data/legitimate.tsv``)."""
+MAX_MUST_NOT_MATCH = 6
+"""must_not_match entries per candidate: the nearest legitimate chemicals it leaves out."""
+MAX_PARENTS = 4
+LEVEL_TITLES = {
+    "seen": "the groups seen in the examples, exactly",
+    "classes": "the classes of the groups seen, at the positions seen",
+    "ring": "the ring classes at any free position of the substituted ring",
+    "broad": "broader classes, the parent's masks, heteroatom groups opened",
+}
+_RELATED = ("identical", "salt", "stereoisomer", "mixture", "converts", "drug", "contains",
+            "group")
+_STRENGTH = {"identical": 0, "salt": 0, "stereoisomer": 0, "mixture": 0, "converts": 1,
+             "drug": 1, "contains": 2, "group": 3}
+
+
+class DraftError(PrecursorScreenError):
+    """The examples do not allow a draft (too few readable, no common scaffold)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleRow:
+    """One input row: what was given, and what became of it ("ok" when used)."""
+
+    row: int
+    id: str
+    smiles: str
+    status: str
+    standardized: str = ""
+    family: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParentLink:
+    """A listed substance (or controlled drug, or shipped group's parent) the examples relate to."""
+
+    id: str
+    name: str
+    registry: str        # "precursors", "controlled drugs", or "similar" (nearest only)
+    relation: str        # strongest relation: identical, converts, drug, contains, group, similar
+    examples: int        # examples related to it
+    steps: float         # mean route steps of the related examples (0: the substance itself)
+    rules: tuple[str, ...] = ()
+
+    def phrase(self) -> str:
+        """How the examples relate to it, in a sentence part."""
+        where = f"{self.name} [{self.id}]"
+        rules = f" by {', '.join(self.rules)}" if self.rules else ""
+        return {
+            "identical": f"being or converting into {where}{rules}",
+            "converts": f"which are converted into {where}{rules}",
+            "drug": f"which give the controlled drug {where}{rules}",
+            "contains": f"which contain {where}",
+            "group": f"related to {where} (as members of a shipped group)",
+            "named": f"relating to {where} (named by the drafter)",
+            "similar": f"nearest to {where} (similarity only; no route found)",
+        }.get(self.relation, f"related to {where}")
+
+
+@dataclass(frozen=True, slots=True)
+class Caught:
+    """A compound a candidate catches besides its family: legitimate (a set) or a library row."""
+
+    set: str
+    id: str
+    name: str
+    smiles: str
+    row: int | None = None
+
+
+@dataclass(frozen=True)
+class Measures:
+    """What one candidate covers and what it catches besides."""
+
+    examples: int
+    examples_covered: int
+    predicted: int                  # predicted members (the parents' masks) in all
+    predicted_scaffold: int         # ... holding the scaffold
+    predicted_covered: tuple[str, ...]
+    designer_covered: tuple[str, ...]   # ids of known designer precursors (bundled) covered
+    set_sizes: tuple[tuple[str, int], ...]
+    caught: tuple[Caught, ...]      # legitimate chemicals caught, then library examples
+    library: int | None = None      # library compounds captured (None: no library given)
+    library_distinct: int | None = None
+
+    def collateral(self, set_name: str | None = None) -> int:
+        """Legitimate chemicals caught: in one set, or in all (not the library)."""
+        return sum(1 for c in self.caught if c.set != "library"
+                   and (set_name is None or c.set == set_name))
+
+    @property
+    def bundled_collateral(self) -> int:
+        return self.collateral(BUNDLED)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One proposed definition: its family, rank, the definition, the group, text, measures."""
+
+    family: int
+    rank: int
+    definition: Definition
+    group: Group
+    text: str
+    measures: Measures
+
+    @property
+    def level(self) -> str:
+        return self.definition.level
+
+
+@dataclass(frozen=True)
+class Family:
+    """A cluster of examples with one scaffold, its parents and its candidates (best first)."""
+
+    number: int
+    examples: tuple[ExampleRow, ...]
+    scaffold: Scaffold
+    parents: tuple[ParentLink, ...]
+    predicted: tuple[str, ...]
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def best(self) -> Candidate | None:
+        """The top-ranked candidate that catches no legitimate chemical in the bundled set."""
+        return next((c for c in self.candidates if c.measures.bundled_collateral == 0), None)
+
+
+@dataclass(frozen=True)
+class DraftResult:
+    """Everything ``group draft`` found: one ExampleRow per input row, the families, notes."""
+
+    examples: tuple[ExampleRow, ...]
+    families: tuple[Family, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def candidates(self) -> list[Candidate]:
+        """All candidates, family by family, best first within each."""
+        return [c for f in self.families for c in f.candidates]
+
+    def group_set(self) -> GroupSet:
+        return GroupSet(c.group for c in self.candidates())
+
+    def toml(self, header: Sequence[str] = ()) -> str:
+        """The candidates as one group file (every group loadable by ``group check``), with a
+        comment per group giving its rank and measures."""
+        comments = {c.group.id: _comment(c) for c in self.candidates()}
+        head = [*header, f"{DRAFT_LABEL} Candidates in rank order, best first, per family."]
+        for f in self.families:
+            head.append(f"family {f.number}: {len(f.examples)} examples, scaffold "
+                        f"{f.scaffold.smiles()}, parents "
+                        f"{', '.join(p.id for p in f.parents) or '-'}")
+        return group_file_text(self.group_set(), comments=comments, header=head)
+
+    def summary(self) -> list[str]:
+        """One line per family and candidate (what the command prints on stderr)."""
+        lines = [f"{sum(1 for e in self.examples if e.status == 'ok')} of {len(self.examples)} "
+                 f"example rows used; {len(self.families)} "
+                 f"famil{'y' if len(self.families) == 1 else 'ies'}"]
+        lines += [f"  row {e.row} ({e.id}): {e.status}" for e in self.examples
+                  if e.status != "ok"]
+        for f in self.families:
+            lines.append(f"family {f.number}: {len(f.examples)} examples, scaffold "
+                         f"{f.scaffold.smiles()}; parent "
+                         f"{f.parents[0].phrase() if f.parents else '-'}")
+            for c in f.candidates:
+                m = c.measures
+                lib = f", library {m.library}" if m.library is not None else ""
+                sets = ", ".join(f"{name} {m.collateral(name)}/{size}"
+                                 for name, size in m.set_sizes)
+                lines.append(f"  #{c.rank} {c.group.id} ({c.level}): examples "
+                             f"{m.examples_covered}/{m.examples}, predicted members "
+                             f"{len(m.predicted_covered)}/{m.predicted_scaffold}; collateral "
+                             f"{sets}{lib}")
+        lines += list(self.notes)
+        return lines
+
+
+# ---------------------------------------------------------------------------------- the work
+
+
+def draft_groups(examples: Iterable[Record | str | tuple[str, str]], *,
+                 parent: str | None = None,
+                 legitimate: Mapping[str, Sequence[Compound]] | None = None,
+                 library: Any = None, screener: Screener | None = None,
+                 predict_depth: int = 1, library_examples: int = 20, client: Any = None,
+                 id_prefix: str = "draft", table: SubstituentTable | None = None) -> DraftResult:
+    """Propose group definitions from ``examples`` and measure each.
+
+    ``examples``: SMILES, (id, SMILES) pairs or input Records (any input format's rows).
+    ``parent``: a listed substance or controlled drug (id, name, synonym, CAS) to relate the
+    definitions to; found from the examples when None. ``legitimate``: named sets of legitimate
+    chemicals for collateral (default: the bundled set as ``"legitimate"``; pass it along with
+    your own). ``library``: a LibraryIndex (captured compounds are counted and listed).
+    ``screener``: the Screener that finds parents (default: built-in list with proposed
+    substances). ``predict_depth``: masks (steps back) of the parents enumerated as predicted
+    members. Raises DraftError when fewer than two examples are usable or none share a scaffold.
+
+    >>> r = draft_groups(["CCOC(=O)C1(C)OC1c1ccccc1", "CC(C)OC(=O)C1(C)OC1c1ccccc1",
+    ...                   "CC1(C(=O)O)OC1c1ccccc1"])
+    >>> best = r.families[0].best
+    >>> best.measures.examples_covered, best.measures.bundled_collateral
+    (3, 0)
+    >>> r.families[0].parents[0].id
+    'bmk-glycidic-acid'
+    """
+    table = table or load_substituents()
+    screener = screener or Screener(include=("proposed",))
+    if legitimate is None:
+        legitimate = {BUNDLED: load_legitimate()}
+    legit = _prepare_sets(legitimate)
+    rows, parents = _read(examples, legit, screener)
+    usable = [r for r in rows if r.status == "ok"]
+    if len(usable) < 2:
+        why = "; ".join(f"row {r.row} ({r.id}): {r.status}" for r in rows if r.status != "ok")
+        raise DraftError(f"group draft needs at least two usable examples, got {len(usable)}"
+                         + (f" ({why})" if why else ""))
+    mols = {r.row: parents[r.row].mol for r in usable}
+    families, notes, left = _families(usable, mols)
+    if not families:
+        raise DraftError("the examples share no common scaffold that could define a group: "
+                         + "; ".join(notes))
+    designer = _designer()
+    out_families = []
+    for number, (members, scaffold) in enumerate(families, start=1):
+        fam_rows = tuple(_with_family(r, number) for r in members)
+        links = (_named_parent(parent, screener, [parents[r.row] for r in members])
+                 if parent else _find_parents(screener, [r.smiles for r in members],
+                                              [parents[r.row] for r in members]))
+        predicted = _predicted(links, screener, predict_depth)
+        tag = f"f{number}-" if len(families) > 1 else ""
+        cands = _candidates(number, fam_rows, scaffold, links, predicted, table, legit,
+                            designer, library, library_examples, client,
+                            f"{id_prefix}-{tag}{links[0].id}")
+        out_families.append(Family(number, fam_rows, scaffold, tuple(links),
+                                   tuple(Chem.MolToSmiles(m) for m in predicted), tuple(cands)))
+    rows = [_with_family(r, _family_of(r.row, out_families)) if r.status == "ok" else r
+            for r in rows]
+    rows = [ExampleRow(r.row, r.id, r.smiles, left[r.row], r.standardized) if r.row in left
+            else r for r in rows]
+    return DraftResult(tuple(rows), tuple(out_families), tuple(notes))
+
+
+def _with_family(r: ExampleRow, number: int | None) -> ExampleRow:
+    return ExampleRow(r.row, r.id, r.smiles, r.status, r.standardized, number)
+
+
+def _family_of(row: int, families: Sequence[Family]) -> int | None:
+    return next((f.number for f in families for e in f.examples if e.row == row), None)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def _records(examples: Iterable[Record | str | tuple[str, str]]) -> list[Record]:
+    out = []
+    for i, ex in enumerate(examples):
+        if isinstance(ex, Record):
+            out.append(ex)
+        elif isinstance(ex, tuple):
+            out.append(Record(i, str(ex[0]), str(ex[1])))
+        else:
+            out.append(Record(i, f"example {i + 1}", str(ex)))
+    return out
+
+
+def _read(examples: Iterable[Record | str | tuple[str, str]],
+          legit: Mapping[str, list[tuple[Compound, Standardized | None]]], screener: Screener
+          ) -> tuple[list[ExampleRow], dict[int, Standardized]]:
+    """One ExampleRow per example, and the standardized parents of the usable ones."""
+    legit_keys = {std.key: f"{c.name} ({c.note or name})" for name, comps in legit.items()
+                  for c, std in comps if std is not None}
+    bulk = {s.parent.key: s for s in builtin_registry().structures()
+            if s.is_bulk and s.parent is not None}
+    rows: list[ExampleRow] = []
+    parents: dict[int, Standardized] = {}
+    seen: dict[str, int] = {}
+    with quiet_rdkit():
+        for rec in _records(examples):
+            if rec.error:
+                rows.append(ExampleRow(rec.row, rec.id, rec.smiles, rec.error))
+                continue
+            mol, problem = parse_record(rec.smiles, rec.molblock)
+            if mol is None:
+                rows.append(ExampleRow(rec.row, rec.id, rec.smiles, problem or "unreadable"))
+                continue
+            smiles = rec.smiles or Chem.MolToSmiles(mol)
+            try:
+                std = standardize(mol, max_heavy_atoms=screener.parameters.max_heavy_atoms)
+            except StandardizeError as exc:
+                rows.append(ExampleRow(rec.row, rec.id, smiles, str(exc)))
+                continue
+            if std.inorganic:
+                status = "left out: an inorganic substance (no scaffold to generalize)"
+            elif std.key in bulk:
+                s = bulk[std.key]
+                status = (f"left out: {s.name}, a bulk chemical on the list ({s.short_listing()});"
+                          " a group around it would catch legitimate trade")
+            elif std.key in legit_keys:
+                status = (f"left out: a legitimate chemical ({legit_keys[std.key]}); a group "
+                          "covering it would catch legitimate trade")
+            elif std.key in seen:
+                status = f"left out: the same structure as row {seen[std.key]}"
+            else:
+                status = "ok"
+                seen[std.key] = rec.row
+                parents[rec.row] = std
+            rows.append(ExampleRow(rec.row, rec.id, smiles, status, std.smiles))
+    return rows, parents
+
+
+def _prepare_sets(sets: Mapping[str, Sequence[Compound]]
+                  ) -> dict[str, list[tuple[Compound, Standardized | None]]]:
+    out = {}
+    with quiet_rdkit():
+        for name, comps in sets.items():
+            out[name] = [(c, _parent(c.smiles) if c.status == "ok" else None) for c in comps]
+    return out
+
+
+def _parent(smiles: str) -> Standardized | None:
+    try:
+        mol, _ = parse_record(smiles)
+        return standardize(mol) if mol is not None else None
+    except StandardizeError:
+        return None
+
+
+def _designer() -> list[tuple[Compound, Standardized | None]]:
+    with quiet_rdkit():
+        return [(c, _parent(c.smiles)) for c in load_designer_precursors()]
+
+
+# -- families ---------------------------------------------------------------------------------
+
+
+def _families(usable: Sequence[ExampleRow], mols: Mapping[int, Chem.Mol]
+              ) -> tuple[list[tuple[list[ExampleRow], Scaffold]], list[str], dict[int, str]]:
+    """Families of at least two examples with their scaffolds; notes; rows left out (why)."""
+    rows = list(usable)
+    scaffold, why = find_scaffold([mols[r.row] for r in rows])
+    if scaffold is not None:
+        return [(rows, scaffold)], [], {}
+    notes = [f"all {len(rows)} examples together: {why}; clustered into families"]
+    out: list[tuple[list[ExampleRow], Scaffold]] = []
+    left: dict[int, str] = {}
+    todo = [(rows, CLUSTER_SHARE)]
+    while todo:
+        group, share = todo.pop(0)
+        for idx in cluster([mols[r.row] for r in group], share=share):
+            members = [group[i] for i in idx]
+            if len(members) < 2:
+                left[members[0].row] = ("left out: shares no scaffold with the other examples "
+                                        "(a family needs at least two)")
+                continue
+            sc, why = find_scaffold([mols[r.row] for r in members])
+            if sc is not None:
+                out.append((members, sc))
+            elif share < 0.95:
+                todo.append((members, share + 0.1))
+            else:
+                for r in members:
+                    left[r.row] = f"left out: no scaffold with its nearest examples ({why})"
+    out.sort(key=lambda f: (-len(f[0]), f[0][0].row))
+    return out, notes, left
+
+
+# -- parents ----------------------------------------------------------------------------------
+
+
+def _find_parents(screener: Screener, smiles: Sequence[str], stds: Sequence[Standardized]
+                  ) -> list[ParentLink]:
+    """The listed substances and controlled drugs the examples are, convert into, contain or (via
+    a shipped group) belong with, most examples first, then fewest steps, then the smaller."""
+    tally: dict[str, dict[str, Any]] = {}
+    for smi in smiles:
+        verdict = screener.check(smi)
+        best: dict[str, tuple[int, int, str, tuple[str, ...]]] = {}
+        for h in verdict.hits:
+            if h.relation not in _RELATED or not h.substance_id:
+                continue
+            steps = h.route.depth if h.route is not None else (
+                0 if _STRENGTH[h.relation] == 0 else 3)
+            rules = tuple(s.rule_name for s in h.route.steps) if h.route is not None else ()
+            cand = (_STRENGTH[h.relation], steps, h.relation, rules)
+            if h.substance_id not in best or cand[:2] < best[h.substance_id][:2]:
+                best[h.substance_id] = cand
+                tally.setdefault(h.substance_id, {"name": h.substance_name, "hits": []})
+        for sid, (_, steps, relation, rules) in best.items():
+            tally[sid]["hits"].append((steps, relation, rules))
+    links = []
+    reg = screener.reference
+    for sid, t in tally.items():
+        hits = t["hits"]
+        relation = min((h[1] for h in hits), key=lambda r: _STRENGTH[r])
+        rules = tuple(dict.fromkeys(r for h in hits for r in h[2]))
+        registry = "precursors" if _known(reg, sid) else "controlled drugs"
+        name = _name(screener, sid, t["name"])
+        links.append(ParentLink(sid, name, registry, relation, len(hits),
+                                sum(h[0] for h in hits) / len(hits), rules))
+    links.sort(key=lambda p: (-p.examples, _STRENGTH.get(p.relation, 9), p.steps,
+                              _size(screener, p.id), p.id))
+    if not links:
+        return [_nearest_parent(screener, stds)]
+    top = links[0].examples
+    return [p for p in links if p.examples * 2 >= top][:MAX_PARENTS]
+
+
+def _known(reg: Any, sid: str) -> bool:
+    try:
+        reg.get(sid)
+        return True
+    except KeyError:
+        return False
+
+
+def _name(screener: Screener, sid: str, fallback: str) -> str:
+    for reg in (screener.reference, screener.drugs.registry):
+        try:
+            return str(reg.get(sid).name)
+        except KeyError:
+            continue
+    return fallback
+
+
+def _size(screener: Screener, sid: str) -> int:
+    for reg in (screener.reference, screener.drugs.registry):
+        try:
+            p = reg.get(sid).parent
+            return p.mol.GetNumHeavyAtoms() if p is not None else 999
+        except KeyError:
+            continue
+    return 999
+
+
+def _nearest_parent(screener: Screener, stds: Sequence[Standardized]) -> ParentLink:
+    """No route or relation at all: the listed substance nearest by similarity (said so)."""
+    best: tuple[float, Any] = (-1.0, None)
+    recipe = get_recipe("morgan2")
+    for s in screener.reference.structures():
+        if s.parent is None or s.is_inorganic or s.is_bulk:
+            continue
+        fp = recipe.bitvect(s.parent.mol)
+        sim = max(DataStructs.TanimotoSimilarity(fp, recipe.bitvect(x.mol)) for x in stds)
+        if sim > best[0]:
+            best = (sim, s)
+    if best[1] is None:
+        raise DraftError("no listed substance to relate the examples to; name one with --parent")
+    s = best[1]
+    return ParentLink(s.id, s.name, "similar", "similar", 0, 0.0)
+
+
+def _named_parent(query: str, screener: Screener, stds: Sequence[Standardized]
+                  ) -> list[ParentLink]:
+    """The parent the drafter named (a listed substance or controlled drug), and how many
+    examples the screen relates to it."""
+    target: Any = None
+    registry = "precursors"
+    try:
+        target = screener.reference.find(query)
+    except (UnknownSubstanceError, KeyError):
+        try:
+            target = screener.drugs.registry.find(query)
+            registry = "controlled drugs"
+        except (UnknownSubstanceError, KeyError):
+            raise UnknownSubstanceError(
+                f"--parent {query!r} is neither a listed substance nor a controlled drug; try "
+                "`precursor-screen list --search TEXT` or `list --drugs --search TEXT`") from None
+    related = [p for p in _find_parents(screener, [Chem.MolToSmiles(s.mol) for s in stds], stds)
+               if p.id == target.id]
+    if related:
+        p = related[0]
+        return [ParentLink(p.id, p.name, registry, p.relation, p.examples, p.steps, p.rules)]
+    return [ParentLink(target.id, target.name, registry, "named", 0, 0.0)]
+
+
+def _predicted(links: Sequence[ParentLink], screener: Screener, depth: int) -> list[Chem.Mol]:
+    """The parents' masked forms (listed substances) and pre-precursors (controlled drugs): the
+    members a definition is expected to cover."""
+    out: dict[str, Chem.Mol] = {}
+    for link in links:
+        if link.registry == "similar":
+            continue
+        try:
+            if link.registry == "precursors":
+                sub = screener.reference.get(link.id)
+                if sub.parent is None:
+                    continue
+                forms, _ = enumerate_masked(sub, rules=screener.rules, groups=screener.groups,
+                                            reference=screener.reference, depth=depth)
+            else:
+                drug = screener.drugs.registry.get(link.id)
+                if drug.parent is None:
+                    continue
+                forms, _ = enumerate_drug_precursors(drug, targets=screener.drugs,
+                                                     unmask=screener.rules,
+                                                     groups=screener.groups,
+                                                     reference=screener.reference, depth=depth)
+        except (KeyError, ValueError):
+            continue
+        for f in forms:
+            if f.key not in out:
+                mol = Chem.MolFromSmiles(f.smiles)
+                if mol is not None:
+                    out[f.key] = mol
+    return list(out.values())
+
+
+# -- candidates -------------------------------------------------------------------------------
+
+
+def _candidates(number: int, rows: Sequence[ExampleRow], scaffold: Scaffold,
+                links: Sequence[ParentLink], predicted: Sequence[Chem.Mol],
+                table: SubstituentTable, legit: Mapping[str, list[tuple[Compound, Any]]],
+                designer: Sequence[tuple[Compound, Any]], library: Any, library_examples: int,
+                client: Any, id_base: str) -> list[Candidate]:
+    recipe = get_recipe("morgan2")
+    example_fps = [recipe.bitvect(m) for m in scaffold.mols]
+    relaxed, _ = relaxed_query(scaffold)
+    parent_phrase = links[0].phrase()
+    if len(links) > 1:
+        parent_phrase += "; also " + "; ".join(f"{p.name} [{p.id}]" for p in links[1:])
+    drafted = []
+    for definition in ladder(scaffold, table, predicted):
+        gid = f"{id_base}-{definition.level}"
+        text = definition.text(parent_phrase)
+        provisional = _group(gid, definition, rows, links, text, ())
+        gs = GroupSet([provisional])
+        measures = _measure(gs, provisional, scaffold, rows, predicted, legit, designer,
+                            library, library_examples, client)
+        keep_out = _nearest_outside(gs, provisional, legit, example_fps, relaxed, recipe)
+        group = _group(gid, definition, rows, links, text, keep_out, measures)
+        drafted.append((definition, group, text, measures))
+    ranked = sorted(drafted, key=lambda d: _rank_key(d[0], d[3]))
+    return [Candidate(number, i, d, g, t, m) for i, (d, g, t, m) in enumerate(ranked, start=1)]
+
+
+def _rank_key(definition: Definition, m: Measures) -> tuple[Any, ...]:
+    collateral = m.collateral()
+    return (collateral > 0, collateral, -len(m.predicted_covered),
+            -LEVELS.index(definition.level))
+
+
+def _group(gid: str, definition: Definition, rows: Sequence[ExampleRow],
+           links: Sequence[ParentLink], text: str, keep_out: Sequence[Example],
+           measures: Measures | None = None) -> Group:
+    ids = ", ".join(r.id for r in rows)
+    measured = ""
+    if measures is not None:
+        sets = ", ".join(f"{measures.collateral(n)} of {s} in {n}" for n, s in measures.set_sizes)
+        lib = (f"; library: {measures.library} captured" if measures.library is not None else "")
+        measured = (f" Measured when drafted: examples covered {measures.examples_covered} of "
+                    f"{measures.examples}; predicted members covered "
+                    f"{len(measures.predicted_covered)} of {measures.predicted_scaffold} with "
+                    f"the scaffold ({measures.predicted} predicted); legitimate chemicals "
+                    f"caught: {sets}{lib}.")
+    rationale = (f"{text} Drafted by precursor-screen group draft from {len(rows)} examples "
+                 f"({ids}); scaffold {definition.scaffold.smiles()} "
+                 f"({definition.scaffold.size} heavy atoms, the maximum common substructure "
+                 f"trimmed to whole groups); candidate kind '{definition.level}': "
+                 f"{LEVEL_TITLES[definition.level]}.{measured}")
+    parents = tuple(dict.fromkeys(p.id for p in links))
+    title = (f"{links[0].name} family, {LEVEL_TITLES[definition.level]}: "
+             f"{definition.scaffold_text()}")
+    return Group(id=gid, title=title, parents=parents, smarts=(definition.smarts(),),
+                 max_heavy_atoms=definition.max_heavy_atoms, status="draft",
+                 rationale=rationale,
+                 must_match=tuple(Example(r.standardized, r.id) for r in rows),
+                 must_not_match=tuple(keep_out), source="group draft")
+
+
+def _measure(gs: GroupSet, group: Group, scaffold: Scaffold, rows: Sequence[ExampleRow],
+             predicted: Sequence[Chem.Mol], legit: Mapping[str, list[tuple[Compound, Any]]],
+             designer: Sequence[tuple[Compound, Any]], library: Any, library_examples: int,
+             client: Any) -> Measures:
+    covered = sum(1 for m in scaffold.mols if gs.is_member(m, group))
+    relaxed, _ = relaxed_query(scaffold)
+    with_scaffold = [m for m in predicted if m.HasSubstructMatch(relaxed)]
+    predicted_covered = tuple(Chem.MolToSmiles(m) for m in with_scaffold
+                              if gs.is_member(m, group))
+    designer_covered = tuple(c.id for c, std in designer
+                             if std is not None and gs.is_member(std, group))
+    caught = [Caught(name, c.id, c.name, std.smiles) for name, comps in legit.items()
+              for c, std in comps if std is not None and gs.is_member(std, group)]
+    lib = distinct = None
+    if library is not None:
+        lib, distinct, rows_found = library_capture(gs, group, library, library_examples, client)
+        caught += [Caught("library", str(i), str(i), smi, row) for row, i, smi in rows_found]
+    return Measures(len(scaffold.mols), covered, len(predicted), len(with_scaffold),
+                    predicted_covered, designer_covered,
+                    tuple((name, len(comps)) for name, comps in legit.items()), tuple(caught),
+                    lib, distinct)
+
+
+def _nearest_outside(gs: GroupSet, group: Group,
+                     legit: Mapping[str, list[tuple[Compound, Any]]], example_fps: list[Any],
+                     relaxed: Chem.Mol, recipe: Any) -> list[Example]:
+    """must_not_match: legitimate chemicals the definition leaves out, the nearest first (those
+    holding the scaffold before those merely similar)."""
+    scored = []
+    for comps in legit.values():
+        for c, std in comps:
+            if std is None or gs.is_member(std, group):
+                continue
+            sim = max(DataStructs.BulkTanimotoSimilarity(recipe.bitvect(std.mol), example_fps))
+            scored.append((not std.mol.HasSubstructMatch(relaxed), -sim, c.id, c, std))
+    scored.sort(key=lambda x: x[:3])
+    out = []
+    for _, _, _, c, std in scored[:MAX_MUST_NOT_MATCH]:
+        note = f" ({c.note})" if c.note else ""
+        out.append(Example(std.smiles, f"{c.name}{note}"))
+    return out
+
+
+def _comment(c: Candidate) -> list[str]:
+    m = c.measures
+    lines = [f"family {c.family}, rank {c.rank} ({c.level}): {LEVEL_TITLES[c.level]}",
+             f"examples covered {m.examples_covered}/{m.examples}; predicted members covered "
+             f"{len(m.predicted_covered)}/{m.predicted_scaffold} with the scaffold "
+             f"({m.predicted} predicted); known designer precursors covered "
+             f"{len(m.designer_covered)}"]
+    for name, size in m.set_sizes:
+        found = [x for x in m.caught if x.set == name]
+        lines.append(f"collateral in {name} ({size}): {len(found)}"
+                     + (": " + "; ".join(f"{x.id} {x.name}" for x in found[:5]) if found else ""))
+    if m.library is not None:
+        lines.append(f"library compounds captured: {m.library} ({m.library_distinct} distinct)")
+    return lines
