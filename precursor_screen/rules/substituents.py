@@ -28,7 +28,7 @@ from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.files import data_file
 
 __all__ = ["Substituent", "SubstituentClass", "SubstituentTable", "load_substituents",
-           "fragment_key", "exact_token", "atom_kind", "KINDS", "SUBSTITUENT_FILE"]
+           "fragment_key", "exact_token", "exact_smarts", "atom_kind", "KINDS", "SUBSTITUENT_FILE"]
 
 SUBSTITUENT_FILE = "substituents.toml"
 
@@ -160,6 +160,21 @@ def bond_smarts(bond: Chem.Bond) -> str:
         return ":"
     return {Chem.BondType.SINGLE: "-", Chem.BondType.DOUBLE: "=",
             Chem.BondType.TRIPLE: "#"}.get(bond.GetBondType(), "~")
+
+
+def exact_smarts(mol: Chem.Mol) -> str:
+    """SMARTS matching exactly ``mol`` as a whole molecule (every atom with its heavy degree and
+    hydrogens): how a draft writes "excluding this compound".
+
+    >>> q = Chem.MolFromSmarts(exact_smarts(Chem.MolFromSmiles("CCC(=O)c1ccccc1")))
+    >>> [Chem.MolFromSmiles(s).HasSubstructMatch(q) for s in ("CCC(=O)c1ccccc1", "CCC(=O)c1ccc(C)cc1")]
+    [True, False]
+    """
+    symbols = [_atom_smarts(a) for a in mol.GetAtoms()]
+    bonds = [bond_smarts(b) for b in mol.GetBonds()]
+    return Chem.MolFragmentToSmiles(mol, atomsToUse=list(range(mol.GetNumAtoms())),
+                                    atomSymbols=symbols, bondSymbols=bonds,
+                                    allBondsExplicit=True, isomericSmiles=False)
 
 
 def exact_token(mol: Chem.Mol, root: int) -> str:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from rdkit import Chem
 
 from precursor_screen.rules.substituents import (SubstituentTable, atom_kind, bond_smarts,
-                                                 fragment_key)
+                                                 exact_smarts, fragment_key)
 from precursor_screen.survey.scaffold import Attachment, Scaffold, decompose_on, rescaffold
 
 __all__ = ["Choice", "Position", "Definition", "ladder", "LEVELS", "DRAFT_LABEL"]
@@ -101,7 +101,16 @@ class Definition:
     level: str
     scaffold: Scaffold
     positions: tuple[Position, ...]
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    excluded: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
+    """(name, SMILES, exact SMARTS) of single compounds carved out ("excluding ...")."""
+
+    def excepting(self, compounds: Sequence[tuple[str, Chem.Mol]]) -> Definition:
+        """This definition with the given compounds (name, standardized parent) carved out."""
+        more = tuple((name, Chem.MolToSmiles(mol), exact_smarts(mol)) for name, mol in compounds)
+        return replace(self, excluded=self.excluded + more)
+
+    def exclusions(self) -> tuple[str, ...]:
+        return tuple(x[2] for x in self.excluded)
 
     # -- SMARTS ------------------------------------------------------------------------------
 
@@ -177,6 +186,23 @@ class Definition:
             smi = smi.replace(f"[{n}*]", f"[R{n}]")
         return smi
 
+    def depiction(self) -> tuple[str, tuple[int, ...]]:
+        """SMILES of the scaffold with a dummy ``[n*]`` on each position's first atom, and the
+        atoms (of that SMILES) to highlight: every atom of a ring position ("any free
+        position") and every position atom."""
+        labels: dict[int, int] = {}
+        for n, pos in enumerate(self.positions, start=1):
+            labels.setdefault(pos.atoms[0], n)
+        smi = self.scaffold.smiles(labels)
+        mol = Chem.MolFromSmiles(smi, sanitize=False)
+        if mol is None:
+            return smi, ()
+        marked = {p for pos in self.positions for p in pos.atoms}
+        # the SMILES lists the scaffold's atoms in its own order: find them back by matching
+        order = self.scaffold.written_order(labels)
+        highlight = tuple(sorted(order[p] for p in marked if p in order))
+        return smi, highlight
+
     def clauses(self) -> list[str]:
         """One clause per position: "R1 (on the carboxyl oxygen) is hydrogen or a C1-C4 alkyl
         group (esters with C1-C4 alcohols)"."""
@@ -195,8 +221,10 @@ class Definition:
             "no other substitution")
         size = (f", with not more than {self.max_heavy_atoms} non-hydrogen atoms"
                 if size_note else "")
+        except_ = ("; excluding " + ", ".join(f"{name} ({smi})" for name, smi, _ in self.excluded)
+                   if self.excluded else "")
         return (f"{DRAFT_LABEL} Compounds of the structure {self.scaffold_text()}{size}, "
-                f"{parent}, in which {body}; and their salts and stereoisomers.")
+                f"{parent}, in which {body}{except_}; and their salts and stereoisomers.")
 
 
 # ---------------------------------------------------------------------------------- the ladder
@@ -556,8 +584,10 @@ def _broaden(scaffold: Scaffold, table: SubstituentTable, positions: Sequence[Po
                 nc = _choice_class(table, cid, kind)
                 choices.setdefault(nc.tokens[0], nc)
         covered |= set(pos.atoms)
+        # on a heteroatom, what every example carries is a mask: the unmasked form belongs too
+        hetero = pos.span == 1 and pos.kind in ("carboxyl-oxygen", "oxygen", "nitrogen")
         out.append(replace(pos, choices=tuple(choices.values()),
-                           hydrogen=pos.hydrogen or pos.atoms[0] in opened))
+                           hydrogen=pos.hydrogen or pos.atoms[0] in opened or hetero))
     for p in sorted((opened | set(extra)) - covered):
         kind = atom_kind(scaffold.template, scaffold.atoms[p])
         cids = list(extra.get(p, ()))

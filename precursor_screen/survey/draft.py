@@ -9,8 +9,9 @@ tight to broad, ranked best first, each with what it covers and what it would ca
 2. the common scaffold (:mod:`~precursor_screen.survey.scaffold`); examples of several families
    are clustered and each family gets its own proposals;
 3. the listed parent: the one named (``parent``), or the listed substance (or controlled drug)
-   that most examples are, convert into or contain, found by the screen itself
-   (:meth:`Screener.check`); its masked forms and pre-precursors (the rules run backwards,
+   that most examples are, convert into (the unmasking rules), give as a controlled drug (the
+   drug routes), contain, or belong with through a shipped group (:class:`Knowledge`, the
+   evidence ``check`` reports); its masked forms and pre-precursors (the rules run backwards,
    :mod:`~precursor_screen.survey.masks`) are the members the candidates are expected to cover;
 4. the candidate definitions (:func:`~precursor_screen.survey.definition.ladder`) and for each:
    the examples covered (all, by construction), the predicted members covered, known designer
@@ -19,7 +20,9 @@ tight to broad, ranked best first, each with what it covers and what it would ca
    must_match (the examples) and must_not_match (the nearest legitimate chemicals it leaves out);
 5. ranking: candidates catching no legitimate chemical (bundled set and user files) first, the
    one covering most predicted members first among them, the broader of two that cover the same
-   (it leaves less room for the next variant); then those with collateral, least first.
+   (it leaves less room for the next variant); then those with collateral, least first. A
+   candidate whose only legitimate catch is the unsubstituted scaffold itself (propiophenone for
+   ring-substituted propiophenones) gets a variant that excepts it by name, as annexes do.
 
 The result writes as a group file (:meth:`DraftResult.toml`) that ``group check``, ``screen
 --groups`` and ``enumerate --groups`` load.
@@ -38,18 +41,18 @@ from precursor_screen.chem.parse import parse_record, quiet_rdkit
 from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
 from precursor_screen.errors import PrecursorScreenError, UnknownSubstanceError
 from precursor_screen.io.readers import Record
-from precursor_screen.reference import builtin_registry
-from precursor_screen.rules.groups import Example, Group, GroupSet, group_file_text
+from precursor_screen.reference import builtin_registry, load_reference
+from precursor_screen.rules.conversions import load_conversion_rules
+from precursor_screen.rules.drug_targets import DrugTargets
+from precursor_screen.rules.groups import Example, Group, GroupSet, group_file_text, load_groups
 from precursor_screen.rules.substituents import SubstituentTable, load_substituents
-from precursor_screen.screen import Screener
 from precursor_screen.survey.definition import DRAFT_LABEL, LEVELS, Definition, ladder
-from precursor_screen.survey.groupcheck import library_capture
 from precursor_screen.survey.masks import enumerate_drug_precursors, enumerate_masked
 from precursor_screen.survey.scaffold import (CLUSTER_SHARE, Scaffold, cluster, find_scaffold,
                                               relaxed_query)
 from precursor_screen.survey.sets import Compound, load_designer_precursors, load_legitimate
 
-__all__ = ["DraftError", "ExampleRow", "ParentLink", "Caught", "Measures", "Candidate", "Family",
+__all__ = ["DraftError", "Knowledge", "ExampleRow", "ParentLink", "Caught", "Measures", "Candidate", "Family",
            "DraftResult", "draft_groups", "BUNDLED", "LEVEL_TITLES", "MAX_MUST_NOT_MATCH"]
 
 BUNDLED = "legitimate"
@@ -57,6 +60,9 @@ BUNDLED = "legitimate"
 MAX_MUST_NOT_MATCH = 6
 """must_not_match entries per candidate: the nearest legitimate chemicals it leaves out."""
 MAX_PARENTS = 4
+"""Parents named on a group (the first is the one its text relates the family to)."""
+MAX_PREDICTED_PARENTS = 8
+
 LEVEL_TITLES = {
     "seen": "the groups seen in the examples, exactly",
     "classes": "the classes of the groups seen, at the positions seen",
@@ -71,6 +77,87 @@ _STRENGTH = {"identical": 0, "salt": 0, "stereoisomer": 0, "mixture": 0, "conver
 
 class DraftError(PrecursorScreenError):
     """The examples do not allow a draft (too few readable, no common scaffold)."""
+
+
+@dataclass
+class Knowledge:
+    """What relates examples to a parent: the list (Registry), the unmasking rules, the
+    controlled-drug routes and the shipped groups; built once, reused for every draft."""
+
+    reference: Any = None
+    rules: Any = None
+    drugs: Any = None
+    groups: Any = None
+    max_depth: int = 2
+    _by_key: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.reference is None:
+            self.reference = load_reference(include=("proposed",))
+        if self.rules is None:
+            self.rules = load_conversion_rules()
+        if self.drugs is None:
+            self.drugs = DrugTargets(unmask=self.rules)
+        if self.groups is None:
+            self.groups = load_groups()
+        for s in self.reference.structures():
+            if s.parent is not None and not s.is_inorganic:
+                self._by_key.setdefault(s.parent.key, []).append(s)
+
+    def relations(self, std: Standardized) -> list[tuple[str, str, str, int, tuple[str, ...]]]:
+        """(substance or drug id, name, relation, steps, rule names) for everything ``std`` is,
+        converts into, gives as a controlled drug, contains, or belongs with through a shipped
+        group: the evidence the screen's ``check`` reports, gathered here without the screen."""
+        out = []
+        for ident in self.reference.identify(std):
+            if ident.relation != "excluded":
+                out.append((ident.substance.id, ident.substance.name, "identical", 0, ()))
+        largest = max((m[0].parent.mol.GetNumHeavyAtoms() for m in self._by_key.values()),
+                      default=0)
+        for route in self.rules.apply(std, depth=self.max_depth, max_products=500,
+                                      max_heavy_atoms=largest):
+            for s in self._by_key.get(_key(route.product), []):
+                out.append((s.id, s.name, "converts", route.depth,
+                            tuple(step.rule_name for step in route.steps)))
+        for h in [*self.drugs.identify(std), *self.drugs.routes(std, depth=self.max_depth)]:
+            if h.score > 0:
+                out.append((h.substance_id, h.substance_name, "drug",
+                            h.route.depth if h.route is not None else 0,
+                            tuple(step.rule_name for step in h.route.steps)
+                            if h.route is not None else ()))
+        n = std.mol.GetNumHeavyAtoms()
+        for key, subs in self._by_key.items():
+            s = subs[0]
+            size = s.parent.mol.GetNumHeavyAtoms()
+            if (size >= 6 and not s.is_bulk and size < n and key != std.key
+                    and std.mol.HasSubstructMatch(s.parent.mol)):
+                out += [(x.id, x.name, "contains", 3, ()) for x in subs]
+        for g in self.groups.match(std):
+            if g.parents:
+                out.append((g.parents[0], self.name(g.parents[0], g.title), "group", 3, ()))
+        return out
+
+    def name(self, sid: str, fallback: str = "") -> str:
+        for reg in (self.reference, self.drugs.registry):
+            try:
+                return str(reg.get(sid).name)
+            except KeyError:
+                continue
+        return fallback or sid
+
+    def size(self, sid: str) -> int:
+        for reg in (self.reference, self.drugs.registry):
+            try:
+                p = reg.get(sid).parent
+                return p.mol.GetNumHeavyAtoms() if p is not None else 999
+            except KeyError:
+                continue
+        return 999
+
+
+def _key(smiles: str) -> str:
+    std = _parent(smiles)
+    return std.key if std is not None else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +324,7 @@ class DraftResult:
 def draft_groups(examples: Iterable[Record | str | tuple[str, str]], *,
                  parent: str | None = None,
                  legitimate: Mapping[str, Sequence[Compound]] | None = None,
-                 library: Any = None, screener: Screener | None = None,
+                 library: Any = None, knowledge: Knowledge | None = None,
                  predict_depth: int = 1, library_examples: int = 20, client: Any = None,
                  id_prefix: str = "draft", table: SubstituentTable | None = None) -> DraftResult:
     """Propose group definitions from ``examples`` and measure each.
@@ -247,8 +334,7 @@ def draft_groups(examples: Iterable[Record | str | tuple[str, str]], *,
     definitions to; found from the examples when None. ``legitimate``: named sets of legitimate
     chemicals for collateral (default: the bundled set as ``"legitimate"``; pass it along with
     your own). ``library``: a LibraryIndex (captured compounds are counted and listed).
-    ``screener``: the Screener that finds parents (default: built-in list with proposed
-    substances). ``predict_depth``: masks (steps back) of the parents enumerated as predicted
+    ``predict_depth``: masks (steps back) of the parents enumerated as predicted
     members. Raises DraftError when fewer than two examples are usable or none share a scaffold.
 
     >>> r = draft_groups(["CCOC(=O)C1(C)OC1c1ccccc1", "CC(C)OC(=O)C1(C)OC1c1ccccc1",
@@ -260,11 +346,11 @@ def draft_groups(examples: Iterable[Record | str | tuple[str, str]], *,
     'bmk-glycidic-acid'
     """
     table = table or load_substituents()
-    screener = screener or Screener(include=("proposed",))
+    knowledge = knowledge or Knowledge()
     if legitimate is None:
         legitimate = {BUNDLED: load_legitimate()}
     legit = _prepare_sets(legitimate)
-    rows, parents = _read(examples, legit, screener)
+    rows, parents = _read(examples, legit)
     usable = [r for r in rows if r.status == "ok"]
     if len(usable) < 2:
         why = "; ".join(f"row {r.row} ({r.id}): {r.status}" for r in rows if r.status != "ok")
@@ -279,10 +365,10 @@ def draft_groups(examples: Iterable[Record | str | tuple[str, str]], *,
     out_families = []
     for number, (members, scaffold) in enumerate(families, start=1):
         fam_rows = tuple(_with_family(r, number) for r in members)
-        links = (_named_parent(parent, screener, [parents[r.row] for r in members])
-                 if parent else _find_parents(screener, [r.smiles for r in members],
-                                              [parents[r.row] for r in members]))
-        predicted = _predicted(links, screener, predict_depth)
+        stds = [parents[r.row] for r in members]
+        links = (_named_parent(parent, knowledge, stds) if parent
+                 else _find_parents(knowledge, stds))
+        predicted = _predicted(links, knowledge, predict_depth)
         tag = f"f{number}-" if len(families) > 1 else ""
         cands = _candidates(number, fam_rows, scaffold, links, predicted, table, legit,
                             designer, library, library_examples, client,
@@ -320,7 +406,7 @@ def _records(examples: Iterable[Record | str | tuple[str, str]]) -> list[Record]
 
 
 def _read(examples: Iterable[Record | str | tuple[str, str]],
-          legit: Mapping[str, list[tuple[Compound, Standardized | None]]], screener: Screener
+          legit: Mapping[str, list[tuple[Compound, Standardized | None]]]
           ) -> tuple[list[ExampleRow], dict[int, Standardized]]:
     """One ExampleRow per example, and the standardized parents of the usable ones."""
     legit_keys = {std.key: f"{c.name} ({c.note or name})" for name, comps in legit.items()
@@ -341,7 +427,7 @@ def _read(examples: Iterable[Record | str | tuple[str, str]],
                 continue
             smiles = rec.smiles or Chem.MolToSmiles(mol)
             try:
-                std = standardize(mol, max_heavy_atoms=screener.parameters.max_heavy_atoms)
+                std = standardize(mol)
             except StandardizeError as exc:
                 rows.append(ExampleRow(rec.row, rec.id, smiles, str(exc)))
                 continue
@@ -423,42 +509,33 @@ def _families(usable: Sequence[ExampleRow], mols: Mapping[int, Chem.Mol]
 # -- parents ----------------------------------------------------------------------------------
 
 
-def _find_parents(screener: Screener, smiles: Sequence[str], stds: Sequence[Standardized]
-                  ) -> list[ParentLink]:
+def _find_parents(knowledge: Knowledge, stds: Sequence[Standardized]) -> list[ParentLink]:
     """The listed substances and controlled drugs the examples are, convert into, contain or (via
-    a shipped group) belong with, most examples first, then fewest steps, then the smaller."""
-    tally: dict[str, dict[str, Any]] = {}
-    for smi in smiles:
-        verdict = screener.check(smi)
+    a shipped group) belong with, most examples first, then the strongest relation, fewest
+    steps, the smaller substance."""
+    tally: dict[str, list[tuple[int, str, tuple[str, ...]]]] = {}
+    names: dict[str, str] = {}
+    for std in stds:
         best: dict[str, tuple[int, int, str, tuple[str, ...]]] = {}
-        for h in verdict.hits:
-            if h.relation not in _RELATED or not h.substance_id:
-                continue
-            steps = h.route.depth if h.route is not None else (
-                0 if _STRENGTH[h.relation] == 0 else 3)
-            rules = tuple(s.rule_name for s in h.route.steps) if h.route is not None else ()
-            cand = (_STRENGTH[h.relation], steps, h.relation, rules)
-            if h.substance_id not in best or cand[:2] < best[h.substance_id][:2]:
-                best[h.substance_id] = cand
-                tally.setdefault(h.substance_id, {"name": h.substance_name, "hits": []})
+        for sid, name, relation, steps, rules in knowledge.relations(std):
+            cand = (_STRENGTH[relation], steps, relation, rules)
+            if sid not in best or cand[:2] < best[sid][:2]:
+                best[sid] = cand
+                names.setdefault(sid, name)
         for sid, (_, steps, relation, rules) in best.items():
-            tally[sid]["hits"].append((steps, relation, rules))
+            tally.setdefault(sid, []).append((steps, relation, rules))
     links = []
-    reg = screener.reference
-    for sid, t in tally.items():
-        hits = t["hits"]
+    for sid, hits in tally.items():
         relation = min((h[1] for h in hits), key=lambda r: _STRENGTH[r])
         rules = tuple(dict.fromkeys(r for h in hits for r in h[2]))
-        registry = "precursors" if _known(reg, sid) else "controlled drugs"
-        name = _name(screener, sid, t["name"])
-        links.append(ParentLink(sid, name, registry, relation, len(hits),
-                                sum(h[0] for h in hits) / len(hits), rules))
+        registry = "precursors" if _known(knowledge.reference, sid) else "controlled drugs"
+        links.append(ParentLink(sid, knowledge.name(sid, names[sid]), registry, relation,
+                                len(hits), sum(h[0] for h in hits) / len(hits), rules))
     links.sort(key=lambda p: (-p.examples, _STRENGTH.get(p.relation, 9), p.steps,
-                              _size(screener, p.id), p.id))
+                              knowledge.size(p.id), p.id))
     if not links:
-        return [_nearest_parent(screener, stds)]
-    top = links[0].examples
-    return [p for p in links if p.examples * 2 >= top][:MAX_PARENTS]
+        return [_nearest_parent(knowledge, stds)]
+    return links
 
 
 def _known(reg: Any, sid: str) -> bool:
@@ -469,30 +546,11 @@ def _known(reg: Any, sid: str) -> bool:
         return False
 
 
-def _name(screener: Screener, sid: str, fallback: str) -> str:
-    for reg in (screener.reference, screener.drugs.registry):
-        try:
-            return str(reg.get(sid).name)
-        except KeyError:
-            continue
-    return fallback
-
-
-def _size(screener: Screener, sid: str) -> int:
-    for reg in (screener.reference, screener.drugs.registry):
-        try:
-            p = reg.get(sid).parent
-            return p.mol.GetNumHeavyAtoms() if p is not None else 999
-        except KeyError:
-            continue
-    return 999
-
-
-def _nearest_parent(screener: Screener, stds: Sequence[Standardized]) -> ParentLink:
+def _nearest_parent(knowledge: Knowledge, stds: Sequence[Standardized]) -> ParentLink:
     """No route or relation at all: the listed substance nearest by similarity (said so)."""
     best: tuple[float, Any] = (-1.0, None)
     recipe = get_recipe("morgan2")
-    for s in screener.reference.structures():
+    for s in knowledge.reference.structures():
         if s.parent is None or s.is_inorganic or s.is_bulk:
             continue
         fp = recipe.bitvect(s.parent.mol)
@@ -505,52 +563,51 @@ def _nearest_parent(screener: Screener, stds: Sequence[Standardized]) -> ParentL
     return ParentLink(s.id, s.name, "similar", "similar", 0, 0.0)
 
 
-def _named_parent(query: str, screener: Screener, stds: Sequence[Standardized]
+def _named_parent(query: str, knowledge: Knowledge, stds: Sequence[Standardized]
                   ) -> list[ParentLink]:
     """The parent the drafter named (a listed substance or controlled drug), and how many
-    examples the screen relates to it."""
+    examples relate to it."""
     target: Any = None
     registry = "precursors"
     try:
-        target = screener.reference.find(query)
+        target = knowledge.reference.find(query)
     except (UnknownSubstanceError, KeyError):
         try:
-            target = screener.drugs.registry.find(query)
+            target = knowledge.drugs.registry.find(query)
             registry = "controlled drugs"
         except (UnknownSubstanceError, KeyError):
             raise UnknownSubstanceError(
                 f"--parent {query!r} is neither a listed substance nor a controlled drug; try "
                 "`precursor-screen list --search TEXT` or `list --drugs --search TEXT`") from None
-    related = [p for p in _find_parents(screener, [Chem.MolToSmiles(s.mol) for s in stds], stds)
-               if p.id == target.id]
+    related = [p for p in _find_parents(knowledge, stds) if p.id == target.id]
     if related:
         p = related[0]
         return [ParentLink(p.id, p.name, registry, p.relation, p.examples, p.steps, p.rules)]
     return [ParentLink(target.id, target.name, registry, "named", 0, 0.0)]
 
 
-def _predicted(links: Sequence[ParentLink], screener: Screener, depth: int) -> list[Chem.Mol]:
+def _predicted(links: Sequence[ParentLink], knowledge: Knowledge, depth: int
+               ) -> list[Chem.Mol]:
     """The parents' masked forms (listed substances) and pre-precursors (controlled drugs): the
-    members a definition is expected to cover."""
+    members a definition is expected to cover. Every parent with a structure that relates to
+    an example counts, up to MAX_PREDICTED_PARENTS of them."""
     out: dict[str, Chem.Mol] = {}
-    for link in links:
-        if link.registry == "similar":
-            continue
+    for link in [p for p in links if p.registry != "similar"][:MAX_PREDICTED_PARENTS]:
         try:
             if link.registry == "precursors":
-                sub = screener.reference.get(link.id)
-                if sub.parent is None:
+                sub = knowledge.reference.get(link.id)
+                if sub.parent is None or sub.is_inorganic:
                     continue
-                forms, _ = enumerate_masked(sub, rules=screener.rules, groups=screener.groups,
-                                            reference=screener.reference, depth=depth)
+                forms, _ = enumerate_masked(sub, rules=knowledge.rules, groups=knowledge.groups,
+                                            reference=knowledge.reference, depth=depth)
             else:
-                drug = screener.drugs.registry.get(link.id)
+                drug = knowledge.drugs.registry.get(link.id)
                 if drug.parent is None:
                     continue
-                forms, _ = enumerate_drug_precursors(drug, targets=screener.drugs,
-                                                     unmask=screener.rules,
-                                                     groups=screener.groups,
-                                                     reference=screener.reference, depth=depth)
+                forms, _ = enumerate_drug_precursors(drug, targets=knowledge.drugs,
+                                                     unmask=knowledge.rules,
+                                                     groups=knowledge.groups,
+                                                     reference=knowledge.reference, depth=depth)
         except (KeyError, ValueError):
             continue
         for f in forms:
@@ -572,28 +629,60 @@ def _candidates(number: int, rows: Sequence[ExampleRow], scaffold: Scaffold,
     recipe = get_recipe("morgan2")
     example_fps = [recipe.bitvect(m) for m in scaffold.mols]
     relaxed, _ = relaxed_query(scaffold)
-    parent_phrase = links[0].phrase()
-    if len(links) > 1:
-        parent_phrase += "; also " + "; ".join(f"{p.name} [{p.id}]" for p in links[1:])
+    named = _group_parents(links)
+    parent_phrase = named[0].phrase()
+    also = [p for p in named[1:] if p.registry == named[0].registry]
+    if also:
+        parent_phrase += "; also " + "; ".join(f"{p.name} [{p.id}]" for p in also)
     drafted = []
+    lib_rows = _LibraryRows(library, client)
     for definition in ladder(scaffold, table, predicted):
-        gid = f"{id_base}-{definition.level}"
-        text = definition.text(parent_phrase)
-        provisional = _group(gid, definition, rows, links, text, ())
-        gs = GroupSet([provisional])
-        measures = _measure(gs, provisional, scaffold, rows, predicted, legit, designer,
-                            library, library_examples, client)
-        keep_out = _nearest_outside(gs, provisional, legit, example_fps, relaxed, recipe)
-        group = _group(gid, definition, rows, links, text, keep_out, measures)
-        drafted.append((definition, group, text, measures))
+        drafted.append(_draft_one(definition, f"{id_base}-{definition.level}", rows, links,
+                                  parent_phrase, scaffold, predicted, legit, designer, lib_rows,
+                                  library_examples, example_fps, relaxed, recipe))
+        d, _, _, m = drafted[-1]
+        caught = [x for x in m.caught if x.set != "library"]
+        bare = _parent(d.scaffold.smiles())
+        if caught and bare is not None and all(_key(x.smiles) == bare.key for x in caught):
+            # only the unsubstituted compound is legitimate: "ring-substituted X", as annexes
+            # word it, i.e. X itself excepted by name
+            excepted = d.excepting([(caught[0].name, bare.mol)])
+            drafted.append(_draft_one(excepted, f"{id_base}-{d.level}-except", rows, links,
+                                      parent_phrase, scaffold, predicted, legit, designer,
+                                      lib_rows, library_examples, example_fps, relaxed, recipe))
     ranked = sorted(drafted, key=lambda d: _rank_key(d[0], d[3]))
     return [Candidate(number, i, d, g, t, m) for i, (d, g, t, m) in enumerate(ranked, start=1)]
 
 
+def _draft_one(definition: Definition, gid: str, rows: Sequence[ExampleRow],
+               links: Sequence[ParentLink], parent_phrase: str, scaffold: Scaffold,
+               predicted: Sequence[Chem.Mol], legit: Mapping[str, list[tuple[Compound, Any]]],
+               designer: Sequence[tuple[Compound, Any]], library: _LibraryRows,
+               library_examples: int, example_fps: list[Any], relaxed: Chem.Mol, recipe: Any
+               ) -> tuple[Definition, Group, str, Measures]:
+    text = definition.text(parent_phrase)
+    provisional = _group(gid, definition, rows, links, text, ())
+    gs = GroupSet([provisional])
+    measures = _measure(gs, provisional, definition.scaffold, rows, predicted, legit, designer,
+                        library, library_examples)
+    keep_out = _nearest_outside(gs, provisional, legit, example_fps, relaxed, recipe)
+    return definition, _group(gid, definition, rows, links, text, keep_out, measures), text, \
+        measures
+
+
+def _group_parents(links: Sequence[ParentLink]) -> list[ParentLink]:
+    """The parents a group names: those related to at least half as many examples as the
+    first, at most MAX_PARENTS."""
+    top = links[0].examples
+    return [p for p in links if p.examples * 2 >= top][:MAX_PARENTS]
+
+
 def _rank_key(definition: Definition, m: Measures) -> tuple[Any, ...]:
+    """No collateral first; then more predicted members covered; then the broader kind; then
+    without an exception before with."""
     collateral = m.collateral()
     return (collateral > 0, collateral, -len(m.predicted_covered),
-            -LEVELS.index(definition.level))
+            -LEVELS.index(definition.level), bool(definition.excluded))
 
 
 def _group(gid: str, definition: Definition, rows: Sequence[ExampleRow],
@@ -614,20 +703,51 @@ def _group(gid: str, definition: Definition, rows: Sequence[ExampleRow],
                  f"({definition.scaffold.size} heavy atoms, the maximum common substructure "
                  f"trimmed to whole groups); candidate kind '{definition.level}': "
                  f"{LEVEL_TITLES[definition.level]}.{measured}")
-    parents = tuple(dict.fromkeys(p.id for p in links))
+    parents = tuple(dict.fromkeys(p.id for p in _group_parents(links)))
     title = (f"{links[0].name} family, {LEVEL_TITLES[definition.level]}: "
              f"{definition.scaffold_text()}")
     return Group(id=gid, title=title, parents=parents, smarts=(definition.smarts(),),
+                 exclusions=definition.exclusions(),
                  max_heavy_atoms=definition.max_heavy_atoms, status="draft",
                  rationale=rationale,
                  must_match=tuple(Example(r.standardized, r.id) for r in rows),
                  must_not_match=tuple(keep_out), source="group draft")
 
 
+class _LibraryRows:
+    """Library rows holding a scaffold (any substitution), searched once per scaffold and
+    standardized once: every candidate of a family is a subset of its scaffold's rows, so each is
+    judged on those rows alone (:meth:`GroupSet.is_member`, exclusions and size limit included),
+    which gives the same members as searching the library with each candidate's SMARTS."""
+
+    def __init__(self, library: Any, client: Any = None) -> None:
+        self.library = library
+        self.client = client
+        self._cache: dict[str, list[tuple[int, str, str, str, Standardized]]] = {}
+
+    def __bool__(self) -> bool:
+        return self.library is not None
+
+    def holding(self, scaffold: Scaffold) -> list[tuple[int, str, str, str, Standardized]]:
+        query, _ = relaxed_query(scaffold)
+        smarts = Chem.MolToSmarts(query)
+        if smarts not in self._cache:
+            rows = sorted(self.library.smarts(smarts, client=self.client).tolist())
+            info = self.library.rows(rows, ("id", "smiles", "key"))
+            found = []
+            with quiet_rdkit():
+                for row, ident, smi, key in zip(rows, info["id"], info["smiles"], info["key"]):
+                    std = _parent(smi)
+                    if std is not None:
+                        found.append((row, str(ident), smi, key, std))
+            self._cache[smarts] = found
+        return self._cache[smarts]
+
+
 def _measure(gs: GroupSet, group: Group, scaffold: Scaffold, rows: Sequence[ExampleRow],
              predicted: Sequence[Chem.Mol], legit: Mapping[str, list[tuple[Compound, Any]]],
-             designer: Sequence[tuple[Compound, Any]], library: Any, library_examples: int,
-             client: Any) -> Measures:
+             designer: Sequence[tuple[Compound, Any]], library: _LibraryRows,
+             library_examples: int) -> Measures:
     covered = sum(1 for m in scaffold.mols if gs.is_member(m, group))
     relaxed, _ = relaxed_query(scaffold)
     with_scaffold = [m for m in predicted if m.HasSubstructMatch(relaxed)]
@@ -638,9 +758,12 @@ def _measure(gs: GroupSet, group: Group, scaffold: Scaffold, rows: Sequence[Exam
     caught = [Caught(name, c.id, c.name, std.smiles) for name, comps in legit.items()
               for c, std in comps if std is not None and gs.is_member(std, group)]
     lib = distinct = None
-    if library is not None:
-        lib, distinct, rows_found = library_capture(gs, group, library, library_examples, client)
-        caught += [Caught("library", str(i), str(i), smi, row) for row, i, smi in rows_found]
+    if library:
+        members = [(row, ident, smi, key) for row, ident, smi, key, std in
+                   library.holding(scaffold) if gs.is_member(std, group)]
+        lib, distinct = len(members), len({m[3] for m in members})
+        caught += [Caught("library", ident, ident, smi, row)
+                   for row, ident, smi, _ in members[:library_examples]]
     return Measures(len(scaffold.mols), covered, len(predicted), len(with_scaffold),
                     predicted_covered, designer_covered,
                     tuple((name, len(comps)) for name, comps in legit.items()), tuple(caught),

@@ -104,8 +104,17 @@ class Scaffold:
                     if b.GetOtherAtomIdx(a) not in inside)
         return atom.GetTotalNumHs() + extra
 
+    def written_order(self, labels: dict[int, int] | None = None) -> dict[int, int]:
+        """Position -> atom index in the molecule parsed back from :meth:`smiles` (``labels``
+        as given there)."""
+        _, written = self._write(labels)
+        return {p: written.index(p) for p in range(self.size) if p in written}
+
     def smiles(self, labels: dict[int, int] | None = None) -> str:
         """The scaffold as SMILES, unsubstituted; ``labels`` puts a dummy ``[n*]`` on positions."""
+        return self._write(labels)[0]
+
+    def _write(self, labels: dict[int, int] | None = None) -> tuple[str, list[int]]:
         labels = labels or {}
         rw = Chem.RWMol()
         index = {}
@@ -128,7 +137,8 @@ class Scaffold:
             rw.AddBond(index[self.atoms[p]], rw.AddAtom(d), Chem.BondType.SINGLE)
         mol = rw.GetMol()
         mol.UpdatePropertyCache(strict=False)
-        return Chem.MolToSmiles(mol)
+        smi = Chem.MolToSmiles(mol)
+        return smi, ast_order(mol)   # atom i of ``mol`` is position i (dummies come after)
 
 
 def typed(mol: Chem.Mol) -> Chem.Mol:
@@ -203,7 +213,55 @@ def find_scaffold(mols: Sequence[Chem.Mol], timeout: float = MCS_TIMEOUT_S) -> t
     if why:
         return None, why
     attachments = tuple(_decompose(m, maps[k]) for k, m in enumerate(mols))
-    return Scaffold(template, atoms, maps, attachments, n, tuple(mols)), ""
+    scaffold = _collapse_pendants(Scaffold(template, atoms, maps, attachments, n, tuple(mols)))
+    return scaffold, ""
+
+
+def varying(scaffold: Scaffold) -> set[int]:
+    """Positions where the examples carry different groups (or some carry none)."""
+    out = set()
+    for p in range(scaffold.size):
+        keys = {tuple(sorted(a.key for a in scaffold.at(k, p))) for k in range(len(scaffold.mols))}
+        if len(keys) > 1:
+            out.add(p)
+    return out
+
+
+_MAX_PENDANT = 6
+
+
+def _collapse_pendants(scaffold: Scaffold) -> Scaffold:
+    """Move out of the scaffold a small acyclic part hanging on a heteroatom by a single bond when
+    the examples vary inside it: the acyl of an N-acyl or the alkoxycarbonyl of a carbamate is
+    then one group on the nitrogen (a C1-C4 alkanoyl group, a C1-C4 alkoxycarbonyl group), as
+    legal texts word it, not a carbonyl carrying H, ethyl or cyclopropyl."""
+    mol = scaffold.template
+    while True:
+        vary = varying(scaffold)
+        inside = {a: p for p, a in enumerate(scaffold.atoms)}
+        drop: set[int] = set()
+        for p, a in enumerate(scaffold.atoms):
+            atom = mol.GetAtomWithIdx(a)
+            if atom.GetSymbol() not in ("N", "O", "S"):
+                continue
+            for b in atom.GetBonds():
+                c = b.GetOtherAtomIdx(a)
+                if c not in inside or b.IsInRing() or b.GetBondType() != Chem.BondType.SINGLE:
+                    continue
+                side = _side(mol, c, set(range(mol.GetNumAtoms())) - set(inside) | {a})
+                side &= set(inside)
+                if (a in side or len(side) > _MAX_PENDANT
+                        or any(mol.GetAtomWithIdx(i).IsInRing() for i in side)
+                        or not any(inside[i] in vary for i in side)):
+                    continue
+                drop |= side
+        if not drop:
+            return scaffold
+        keep = [p for p, a in enumerate(scaffold.atoms) if a not in drop]
+        sizes = [m.GetNumHeavyAtoms() for m in scaffold.mols]
+        if scaffold_ok(len(keep), sizes, mol, [scaffold.atoms[p] for p in keep]):
+            return scaffold
+        scaffold = rescaffold(scaffold, keep)
 
 
 def rescaffold(scaffold: Scaffold, keep: Sequence[int]) -> Scaffold:
@@ -322,7 +380,60 @@ def _trim(mols: Sequence[Chem.Mol], core: set[int], matches: list[tuple[int, ...
                     mols, matches, q, in_core):
                 qcore.discard(q)
                 changed = True
+        if not changed:
+            side = _pendant_differing(mols, matches, first, qcore)
+            if side:
+                qcore -= side
+                changed = True
     return {first[q] for q in qcore}, matches
+
+
+_MAX_PENDANT_TRIM = 4
+
+
+def _pendant_differing(mols: Sequence[Chem.Mol], matches: list[tuple[int, ...]],
+                       first: tuple[int, ...], qcore: set[int]) -> set[int]:
+    """A small acyclic part of the scaffold hanging by a single bond from a carbon, on whose first
+    atom the examples carry groups of different kinds (an amide's N against an ester's O on one
+    carbonyl carbon): the whole part then leaves the scaffold, so the position is where it hangs
+    (a carbamoyl or an alkoxycarbonyl group on the carbon). Empty when there is none."""
+    template = mols[0]
+    for a in sorted(qcore):
+        for q in sorted(qcore):
+            bond = template.GetBondBetweenAtoms(first[a], first[q])
+            if (bond is None or bond.IsInRing() or bond.GetBondType() != Chem.BondType.SINGLE
+                    or template.GetAtomWithIdx(first[q]).GetSymbol() != "C"):
+                continue  # a heteroatom stays: it is the position its groups are named on
+            side, todo = {q}, [q]
+            while todo:
+                x = todo.pop()
+                for y in qcore:
+                    if y not in side and y != a and template.GetBondBetweenAtoms(first[x],
+                                                                                 first[y]):
+                        side.add(y)
+                        todo.append(y)
+            if (a in side or len(side) > _MAX_PENDANT_TRIM
+                    or len(qcore) - len(side) < MIN_SCAFFOLD_ATOMS
+                    or any(template.GetAtomWithIdx(first[x]).IsInRing() for x in side)):
+                continue
+            kinds = set()
+            for k, mol in enumerate(mols):
+                inside = {matches[k][p] for p in qcore}
+                sig = []
+                for x in side:
+                    atom = mol.GetAtomWithIdx(matches[k][x])
+                    if x != q and any(b.GetOtherAtomIdx(atom.GetIdx()) not in inside
+                                      for b in atom.GetBonds()):
+                        sig.append(("beyond", ""))  # groups further out: not this rule's case
+                    for b in atom.GetBonds():
+                        o = b.GetOtherAtomIdx(atom.GetIdx())
+                        if o not in inside:
+                            sig.append((mol.GetAtomWithIdx(o).GetSymbol(), str(b.GetBondType())))
+                if sig:
+                    kinds.add(tuple(sorted(sig)))
+            if len(kinds) > 1:
+                return side
+    return set()
 
 
 def _alkyl_everywhere(mols: Sequence[Chem.Mol], matches: list[tuple[int, ...]], q: int,
