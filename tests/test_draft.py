@@ -446,7 +446,7 @@ def test_screen_flags_group_only_with_the_draft(knowledge: Knowledge, tmp_path: 
 def test_cli_usage_and_runtime_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(cli, ["group", "draft", "missing.smi", "CCO"])
-    assert res.exit_code == 2 and "no such file" in res.stderr
+    assert res.exit_code == 2 and "does not exist" in res.stderr
     res = runner.invoke(cli, ["group", "draft", "CCOC(=O)C1(C)OC1c1ccccc1"])
     assert res.exit_code == 1 and "at least two usable examples" in res.stderr
     res = runner.invoke(cli, ["group", "draft", "CCOC(=O)C1(C)OC1c1ccccc1", "CCC",

@@ -550,7 +550,8 @@ def _example_records(examples: tuple[str, ...], fmt: str | None, smiles_column: 
             records += [replace(r, row=start + i) for i, r in enumerate(read_records(
                 arg, fmt=fmt, smiles_column=smiles_column, id_column=id_column, notify=notify))]
         elif os.sep in arg or os.path.splitext(arg)[1].lower() in _FILE_EXTENSIONS:
-            raise click.BadParameter(f"{arg}: no such file", param_hint="EXAMPLES")
+            raise click.BadParameter(f"File '{arg}' does not exist (and is no SMILES).",
+                                     param_hint="EXAMPLES")
         else:
             records.append(Record(start, f"arg{start + 1}", arg))
     return records, files

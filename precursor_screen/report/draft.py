@@ -88,8 +88,12 @@ def draft_html(result: Any, meta: Mapping[str, Any]) -> str:
         body.append(f"<p class=\"note\">{esc(note)}</p>")
     for fam in result.families:
         body.append(f"<h2>Family {fam.number}: {len(fam.examples)} examples</h2>")
-        body.append("<p>Parents: " + "; ".join(esc(p.phrase()) + f" ({esc(p.examples)} "
-                                              "examples)" for p in fam.parents)
+        others = len(fam.related) - len(fam.parents)
+        body.append("<p>Parents: " + "; ".join(esc(p.phrase()) + f" ({esc(p.examples)} of "
+                                              f"{len(fam.examples)} examples)"
+                                              for p in fam.parents)
+                    + (f"; {others} more listed substances or drugs relate to fewer examples"
+                       if others > 0 else "")
                     + f". Predicted members (the parents' masked forms and pre-precursors): "
                       f"{len(fam.predicted)}.</p>")
         most_caught = max((c.measures.collateral(n) for c in fam.candidates
@@ -113,10 +117,12 @@ def _candidate(drawer: Drawer, c: Any, best: bool, most_caught: int, most_librar
            f"<div class=\"scaffold\">{Drawer.use(sym, _SCAFFOLD, esc(d.scaffold_text()))}</div>"
            "<ul>" + "".join(f"<li>{esc(cl)}</li>" for cl in d.clauses()) + "</ul>"
            f"<p class=\"draft\">{esc(c.text)}</p>"
-           f"<p>SMARTS <span class=\"smi\">{esc(' | '.join(c.group.smarts))}</span>"
-           + (f"; exclusions <span class=\"smi\">{esc(' | '.join(c.group.exclusions))}</span>"
-              if c.group.exclusions else "")
-           + f"; at most {esc(c.group.max_heavy_atoms)} heavy atoms</p>",
+           f"<details><summary>SMARTS (at most {esc(c.group.max_heavy_atoms)} heavy atoms"
+           + (f", {len(c.group.exclusions)} exclusion(s)" if c.group.exclusions else "")
+           + f")</summary><p class=\"smi\">{esc(' | '.join(c.group.smarts))}</p>"
+           + (f"<p>exclusions <span class=\"smi\">{esc(' | '.join(c.group.exclusions))}"
+              "</span></p>" if c.group.exclusions else "")
+           + "</details>",
            _chart(c, most_caught, most_library)]
     caught = [x for x in m.caught if x.set != "library"]
     out.append(f"<h3 class=\"collateral\">Legitimate chemicals it would catch: {len(caught)}</h3>")

@@ -178,7 +178,7 @@ class ParentLink:
 
     id: str
     name: str
-    registry: str        # "precursors", "controlled drugs", or "similar" (nearest only)
+    registry: str        # "precursors", "controlled drugs", "drug families", or "similar"
     relation: str        # strongest relation: identical, converts, drug, contains, group, similar
     examples: int        # examples related to it
     steps: float         # mean route steps of the related examples (0: the substance itself)
@@ -189,9 +189,12 @@ class ParentLink:
         where = f"{self.name} [{self.id}]"
         rules = f" by {', '.join(self.rules)}" if self.rules else ""
         return {
-            "identical": f"being or converting into {where}{rules}",
+            "identical": (f"which are {where} or are converted into it{rules}" if rules
+                          else f"which are {where}, a salt or a stereoisomer of it"),
             "converts": f"which are converted into {where}{rules}",
-            "drug": f"which give the controlled drug {where}{rules}",
+            "drug": (f"which give controlled drugs of the family {where}{rules}"
+                     if self.registry == "drug families"
+                     else f"which give the controlled drug {where}{rules}"),
             "contains": f"which contain {where}",
             "group": f"related to {where} (as members of a shipped group)",
             "named": f"relating to {where} (named by the drafter)",
@@ -258,9 +261,10 @@ class Family:
     number: int
     examples: tuple[ExampleRow, ...]
     scaffold: Scaffold
-    parents: tuple[ParentLink, ...]
+    parents: tuple[ParentLink, ...]      # named on the groups, the first in their text
     predicted: tuple[str, ...]
     candidates: tuple[Candidate, ...]
+    related: tuple[ParentLink, ...] = ()  # everything the examples relate to, most first
 
     @property
     def best(self) -> Candidate | None:
@@ -373,8 +377,9 @@ def draft_groups(examples: Iterable[Record | str | tuple[str, str]], *,
         cands = _candidates(number, fam_rows, scaffold, links, predicted, table, legit,
                             designer, library, library_examples, client,
                             f"{id_prefix}-{tag}{links[0].id}")
-        out_families.append(Family(number, fam_rows, scaffold, tuple(links),
-                                   tuple(Chem.MolToSmiles(m) for m in predicted), tuple(cands)))
+        out_families.append(Family(number, fam_rows, scaffold, tuple(_group_parents(links)),
+                                   tuple(Chem.MolToSmiles(m) for m in predicted), tuple(cands),
+                                   tuple(links)))
     rows = [_with_family(r, _family_of(r.row, out_families)) if r.status == "ok" else r
             for r in rows]
     rows = [ExampleRow(r.row, r.id, r.smiles, left[r.row], r.standardized) if r.row in left
@@ -528,7 +533,9 @@ def _find_parents(knowledge: Knowledge, stds: Sequence[Standardized]) -> list[Pa
     for sid, hits in tally.items():
         relation = min((h[1] for h in hits), key=lambda r: _STRENGTH[r])
         rules = tuple(dict.fromkeys(r for h in hits for r in h[2]))
-        registry = "precursors" if _known(knowledge.reference, sid) else "controlled drugs"
+        registry = ("precursors" if _known(knowledge.reference, sid)
+                    else "drug families" if sid in knowledge.drugs.groups
+                    else "controlled drugs")
         links.append(ParentLink(sid, knowledge.name(sid, names[sid]), registry, relation,
                                 len(hits), sum(h[0] for h in hits) / len(hits), rules))
     links.sort(key=lambda p: (-p.examples, _STRENGTH.get(p.relation, 9), p.steps,
