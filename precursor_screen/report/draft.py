@@ -89,7 +89,8 @@ def draft_html(result: Any, meta: Mapping[str, Any]) -> str:
     for fam in result.families:
         body.append(f"<h2>Family {fam.number}: {len(fam.examples)} examples</h2>")
         others = len(fam.related) - len(fam.parents)
-        body.append("<p>Parents: " + "; ".join(esc(p.phrase()) + f" ({esc(p.examples)} of "
+        body.append("<p>Parents: " + "; ".join(f"{esc(p.name)} [{esc(p.id)}], "
+                                              f"{esc(p.relation)} ({esc(p.examples)} of "
                                               f"{len(fam.examples)} examples)"
                                               for p in fam.parents)
                     + (f"; {others} more listed substances or drugs relate to fewer examples"

@@ -52,7 +52,7 @@ from precursor_screen.survey.scaffold import (CLUSTER_SHARE, Scaffold, cluster, 
                                               relaxed_query)
 from precursor_screen.survey.sets import Compound, load_designer_precursors, load_legitimate
 
-__all__ = ["DraftError", "Knowledge", "ExampleRow", "ParentLink", "Caught", "Measures", "Candidate", "Family",
+__all__ = ["DraftError", "Knowledge", "ExampleRow", "parents_phrase", "ParentLink", "Caught", "Measures", "Candidate", "Family",
            "DraftResult", "draft_groups", "BUNDLED", "LEVEL_TITLES", "MAX_MUST_NOT_MATCH"]
 
 BUNDLED = "legitimate"
@@ -202,6 +202,29 @@ class ParentLink:
         }.get(self.relation, f"related to {where}")
 
 
+def parents_phrase(parents: Sequence[ParentLink]) -> str:
+    """How the examples relate to their parents, for a draft text: the first parent's phrase,
+    or, when several controlled drugs each account for some examples (ring-substituted
+    2-bromopropiophenones give mephedrone, 3-CMC, 3-MMC ...), one phrase naming them all.
+
+    >>> a = ParentLink("3-cmc", "3-CMC", "controlled drugs", "drug", 1, 1.0, ("amination",))
+    >>> b = ParentLink("mephedrone", "Mephedrone", "controlled drugs", "drug", 1, 1.0, ("amination",))
+    >>> parents_phrase([a, b])
+    'which give the controlled drugs 3-CMC [3-cmc] and Mephedrone [mephedrone] by amination'
+    """
+    first = parents[0]
+    same = [p for p in parents if p.registry == first.registry and p.relation == first.relation]
+    if len(same) > 1 and first.registry == "controlled drugs" and first.relation == "drug":
+        names = [f"{p.name} [{p.id}]" for p in same]
+        rules = tuple(dict.fromkeys(r for p in same for r in p.rules))
+        joined = ", ".join(names[:-1]) + " and " + names[-1]
+        return (f"which give the controlled drugs {joined}"
+                + (f" by {', '.join(rules)}" if rules else ""))
+    phrase = first.phrase()
+    also = [p for p in parents[1:] if p.registry == first.registry]
+    return phrase + ("; also " + "; ".join(f"{p.name} [{p.id}]" for p in also) if also else "")
+
+
 @dataclass(frozen=True, slots=True)
 class Caught:
     """A compound a candidate catches besides its family: legitimate (a set) or a library row."""
@@ -308,7 +331,7 @@ class DraftResult:
         for f in self.families:
             lines.append(f"family {f.number}: {len(f.examples)} examples, scaffold "
                          f"{f.scaffold.smiles()}; parent "
-                         f"{f.parents[0].phrase() if f.parents else '-'}")
+                         f"{parents_phrase(f.parents) if f.parents else '-'}")
             for c in f.candidates:
                 m = c.measures
                 lib = f", library {m.library}" if m.library is not None else ""
@@ -636,11 +659,7 @@ def _candidates(number: int, rows: Sequence[ExampleRow], scaffold: Scaffold,
     recipe = get_recipe("morgan2")
     example_fps = [recipe.bitvect(m) for m in scaffold.mols]
     relaxed, _ = relaxed_query(scaffold)
-    named = _group_parents(links)
-    parent_phrase = named[0].phrase()
-    also = [p for p in named[1:] if p.registry == named[0].registry]
-    if also:
-        parent_phrase += "; also " + "; ".join(f"{p.name} [{p.id}]" for p in also)
+    parent_phrase = parents_phrase(_group_parents(links))
     drafted = []
     lib_rows = _LibraryRows(library, client)
     for definition in ladder(scaffold, table, predicted):
