@@ -155,6 +155,22 @@ def test_best_candidate_covers_the_held_out_half(drafts: dict, family: str) -> N
     assert len(covered) >= 0.8 * len(held), (family, covered)
 
 
+def test_a_scaffold_neighbour_never_stands_for_a_group(knowledge: Knowledge) -> None:
+    """The N-methyl of the scaffold is not 'a C1-C4 alkyl group on the nitrogen': an N-benzoyl
+    methamphetamine (benzoyl is in no class) stays out of every candidate."""
+    rows = [(r["id"], r["smiles"]) for r in FAMILIES["n-protected-amphetamines"]
+            if r["half"] == "draft"]
+    r = draft_groups(rows, knowledge=knowledge)
+    benzoyl = _std("CC(Cc1ccccc1)N(C)C(=O)c1ccccc1")
+    ethyl = _std("CCN(C)C(C)Cc1ccccc1")           # N-ethyl-methamphetamine: alkyl on N
+    broad = next(c for c in r.candidates() if c.level == "broad")
+    gs = GroupSet([broad.group])
+    assert len(broad.group.smarts) > 1                  # the chain positions written out
+    assert not gs.is_member(benzoyl, broad.group) and gs.is_member(ethyl, broad.group)
+    for c in r.candidates():
+        assert not GroupSet([c.group]).is_member(benzoyl, c.group), c.group.id
+
+
 def test_unsubstituted_legitimate_scaffold_is_excepted_by_name(drafts: dict) -> None:
     fam = drafts["propiophenones"].families[0]
     best = fam.best
@@ -210,8 +226,11 @@ def _branches(token: str) -> list[str]:
 
 
 def _classes_in_smarts(smarts: str) -> set[str]:
-    by_token = {c.token(): c.id for c in TABLE}
-    by_branch = {c.smarts[1:]: c.id for c in TABLE if c.neighbours == 1 and c.attachments == 1}
+    """Classes whose SMARTS the group SMARTS carries: as a recursive atom on a scaffold atom, as
+    the explicit atom of a group beside a chain atom (rooted at the group), or as a branch of a
+    scaffold atom carrying several groups."""
+    by_token = {c.token(): c.id for c in TABLE} | {c.rooted(): c.id for c in TABLE if c.single}
+    by_branch = {"-!@" + c.smarts[2:]: c.id for c in TABLE if c.single}
     found = set()
     for tok in _tokens(smarts):
         if tok in by_token:
@@ -237,7 +256,7 @@ def _classes_in_clauses(definition) -> set[str]:  # noqa: ANN001
 def test_classes_in_text_equal_classes_in_smarts(drafts: dict) -> None:
     checked = 0
     for name, c in _candidates(drafts):
-        in_smarts = _classes_in_smarts(c.group.smarts[0])
+        in_smarts = set().union(*(_classes_in_smarts(x) for x in c.group.smarts))
         in_text = _classes_in_clauses(c.definition)
         assert in_text == in_smarts, (name, c.group.id, in_text ^ in_smarts)
         checked += bool(in_smarts)

@@ -28,7 +28,7 @@ from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.files import data_file
 
 __all__ = ["Substituent", "SubstituentClass", "SubstituentTable", "load_substituents",
-           "fragment_key", "exact_token", "exact_smarts", "atom_kind", "KINDS", "SUBSTITUENT_FILE"]
+           "fragment_key", "exact_token", "exact_smarts", "chain_token", "rooted_token", "atom_kind", "KINDS", "SUBSTITUENT_FILE"]
 
 SUBSTITUENT_FILE = "substituents.toml"
 
@@ -58,9 +58,23 @@ class SubstituentClass:
         """The classes a broad draft adds beside this one on a scaffold atom of ``kind``."""
         return dict(self.broader_on).get(kind, self.broader)
 
+    @property
+    def single(self) -> bool:
+        """One group bonded by one single bond to one scaffold atom (halogen, alkyl, ...)."""
+        return self.attachments == 1 and self.neighbours == 1 and self.smarts.startswith("*-")
+
     def token(self) -> str:
-        """The recursive SMARTS atom a definition carries for this class: ``$(SMARTS)``."""
+        """The recursive SMARTS atom a definition carries for this class on a scaffold atom:
+        ``$(SMARTS)``, the bond to a single group a chain bond (``-!@``: never a ring bond of the
+        scaffold itself)."""
+        if self.single:
+            return f"$(*-!@{self.smarts[2:]})"
         return f"$({self.smarts})"
+
+    def rooted(self) -> str:
+        """The class as a recursive SMARTS rooted at the group's own first atom (for a group
+        written as an atom of its own beside the scaffold); '' when not a single group."""
+        return f"$({self.smarts[2:]})" if self.single else ""
 
     def words(self, kind: str = "other") -> str:
         """The wording of this class on a scaffold atom of ``kind`` (see :data:`KINDS`)."""
@@ -175,6 +189,21 @@ def exact_smarts(mol: Chem.Mol) -> str:
     return Chem.MolFragmentToSmiles(mol, atomsToUse=list(range(mol.GetNumAtoms())),
                                     atomSymbols=symbols, bondSymbols=bonds,
                                     allBondsExplicit=True, isomericSmiles=False)
+
+
+def chain_token(token: str) -> str:
+    """An exact token ``$(*-...)`` of a single group with its bond to the scaffold a chain bond."""
+    return "$(*-!@" + token[4:] if token.startswith("$(*-") and not token.startswith(
+        "$(*-!@") else token
+
+
+def rooted_token(token: str) -> str:
+    """An exact token ``$(*-X...)`` rooted at the group's first atom: ``$(X...)`` ('' when the
+    token is not one group bonded by a single bond)."""
+    for head in ("$(*-!@", "$(*-"):
+        if token.startswith(head):
+            return "$(" + token[len(head):]
+    return ""
 
 
 def exact_token(mol: Chem.Mol, root: int) -> str:
@@ -308,7 +337,12 @@ def class_matches(cls: SubstituentClass, smiles: str) -> bool:
         mol = rw.GetMol()
         mol.UpdatePropertyCache(strict=False)
     query = Chem.MolFromSmarts(f"[{cls.token()}]")
-    return any(m[0] == dummies[0] for m in mol.GetSubstructMatches(query, useChirality=False))
+    hit = any(m[0] == dummies[0] for m in mol.GetSubstructMatches(query, useChirality=False))
+    if cls.single:   # the rooted form says the same of the group's first atom
+        rooted = Chem.MolFromSmarts(f"[{cls.rooted()}]")
+        first = mol.GetAtomWithIdx(dummies[0]).GetNeighbors()[0].GetIdx()
+        assert hit == any(m[0] == first for m in mol.GetSubstructMatches(rooted)), cls.id
+    return hit
 
 
 def class_members(table: SubstituentTable, ids: Sequence[str]) -> list[str]:

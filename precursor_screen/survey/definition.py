@@ -38,7 +38,8 @@ from dataclasses import dataclass, field, replace
 from rdkit import Chem
 
 from precursor_screen.rules.substituents import (SubstituentTable, atom_kind, bond_smarts,
-                                                 exact_smarts, fragment_key)
+                                                 chain_token, exact_smarts, fragment_key,
+                                                 rooted_token)
 from precursor_screen.survey.scaffold import Attachment, Scaffold, decompose_on, rescaffold
 
 __all__ = ["Choice", "Position", "Definition", "ladder", "LEVELS", "DRAFT_LABEL"]
@@ -50,6 +51,9 @@ DRAFT_LABEL = "Draft for expert review, not legal advice."
 """Every draft text starts with this."""
 
 HYDROGEN = "hydrogen"
+MAX_EXPLICIT = 4
+"""Chain positions written with an explicit group atom (2**n SMARTS); further ones keep their
+recursive atoms."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,7 @@ class Choice:
     attachments: int = 1      # scaffold atoms it is bonded to
     neighbours: tuple[int, ...] = (1,)   # its atoms bonded to each of those scaffold atoms
     classes: tuple[str, ...] = ()        # the classes it names (for the text/SMARTS check)
+    rooted: str = ""   # as a recursive atom of the group's first atom ('' if not a single group)
 
     def token(self, i: int = 0) -> str:
         return self.tokens[min(i, len(self.tokens) - 1)]
@@ -114,22 +119,68 @@ class Definition:
 
     # -- SMARTS ------------------------------------------------------------------------------
 
-    def smarts(self) -> str:
-        """The group SMARTS: the scaffold with each atom's allowed states written in."""
+    def explicit_positions(self) -> list[int]:
+        """Positions on a chain atom whose single groups are written as atoms of their own.
+
+        A recursive atom ``$(*-X)`` on a scaffold atom asks for *a* neighbour matching X, and a
+        chain atom's scaffold neighbour can be that neighbour (the N-methyl of methamphetamine
+        is "a C1-C4 alkyl group on the nitrogen" as far as the nitrogen alone can tell, and an
+        N-benzoyl would then pass). On ring atoms the scaffold's neighbours are bonded by ring
+        bonds and the groups by chain bonds (``-!@``), which tells them apart; on a chain atom
+        the group becomes an atom of the SMARTS itself, which a match maps to an atom of its own.
+        """
+        out = []
+        for i, pos in enumerate(self.positions):
+            atom = self.scaffold.template.GetAtomWithIdx(self.scaffold.atoms[pos.atoms[0]])
+            if (pos.span == 1 and not pos.any_of and not atom.IsInRing()
+                    and any(c.rooted for c in pos.choices)):
+                out.append(i)
+        return out[:MAX_EXPLICIT]
+
+    def smarts(self) -> tuple[str, ...]:
+        """The group SMARTS (a member matches any): the scaffold with each atom's allowed states
+        written in; one SMARTS per combination of the explicit positions being unsubstituted (or
+        carrying another kind of group) or carrying one group (:meth:`explicit_positions`)."""
+        explicit = [self.positions[i] for i in self.explicit_positions()]
+        states: list[list[bool]] = [[]]
+        for pos in explicit:
+            options = [False] if (pos.hydrogen or any(not c.rooted for c in pos.choices)) else []
+            options.append(True)
+            states = [st + [o] for st in states for o in options]
+        return tuple(self._write({pos.atoms[0]: on for pos, on in zip(explicit, st)})
+                     for st in states)
+
+    def _write(self, substituted: dict[int, bool]) -> str:
         sc = self.scaffold
-        symbols = {a: self._atom_smarts(p) for p, a in enumerate(sc.atoms)}
-        atom_symbols = [symbols.get(i, "*") for i in range(sc.template.GetNumAtoms())]
+        rw = Chem.RWMol(sc.template)
+        symbols = {a: self._atom_smarts(p, substituted) for p, a in enumerate(sc.atoms)}
+        extra: dict[int, str] = {}
+        for p, on in substituted.items():
+            if on:
+                pos = next(x for x in self.positions if x.atoms == (p,))
+                rooted = list(dict.fromkeys(c.rooted for c in pos.choices if c.rooted))
+                i = rw.AddAtom(Chem.Atom(0))
+                rw.AddBond(sc.atoms[p], i, Chem.BondType.SINGLE)
+                extra[i] = "[" + ",".join(rooted) + "]"
+        mol = rw.GetMol()
+        atom_symbols = [symbols.get(i, extra.get(i, "*")) for i in range(mol.GetNumAtoms())]
         bond_symbols = []
-        for b in sc.template.GetBonds():
+        for b in mol.GetBonds():
+            if b.GetBeginAtomIdx() in extra or b.GetEndAtomIdx() in extra:
+                bond_symbols.append("-!@")
+                continue
             s = bond_smarts(b)
             bond_symbols.append(s if b.GetIsAromatic() else s + ("@" if b.IsInRing() else "!@"))
-        return Chem.MolFragmentToSmiles(sc.template, atomsToUse=list(sc.atoms),
-                                        bondsToUse=[b.GetIdx() for b in sc.bonds()] or None,
+        atoms = [*sc.atoms, *extra]
+        inside = set(atoms)
+        bonds = [b.GetIdx() for b in mol.GetBonds()
+                 if b.GetBeginAtomIdx() in inside and b.GetEndAtomIdx() in inside]
+        return Chem.MolFragmentToSmiles(mol, atomsToUse=atoms, bondsToUse=bonds or None,
                                         atomSymbols=atom_symbols, bondSymbols=bond_symbols,
                                         allBondsExplicit=True, canonical=False,
                                         rootedAtAtom=sc.atoms[0], isomericSmiles=False)
 
-    def _atom_smarts(self, p: int) -> str:
+    def _atom_smarts(self, p: int, substituted: dict[int, bool]) -> str:
         sc = self.scaffold
         atom = sc.template.GetAtomWithIdx(sc.atoms[p])
         sym = atom.GetSymbol()
@@ -142,6 +193,10 @@ class Definition:
         if not atom.IsInRing():
             parts.append("!R")
         degree = len(sc.neighbours(p))
+        if substituted.get(p):
+            # the group is the explicit atom bonded to it
+            parts.append(f"D{degree + 1}")
+            return "[" + ";".join(parts) + "]"
         covering = [pos for pos in self.positions if p in pos.atoms]
         alts = []
         if all(pos.hydrogen for pos in covering):
@@ -150,10 +205,14 @@ class Definition:
         for pos in covering:
             where = pos.atoms.index(p) if pos.span > 1 else 0
             for c in pos.choices:
+                if p in substituted and c.rooted:
+                    continue  # written as an explicit atom in the other SMARTS
                 tok = c.token(where)
                 if tok not in seen:
                     seen.add(tok)
                     alts.append(f"D{degree + c.bonded(where)}&{tok}")
+        if not alts:
+            alts.append("!*")   # no state left for this atom: this SMARTS matches nothing
         parts.append(",".join(alts))
         return "[" + ";".join(parts) + "]"
 
@@ -248,7 +307,7 @@ def ladder(scaffold: Scaffold, table: SubstituentTable,
     for level, sc, positions in (("seen", scaffold, seen), ("classes", scaffold, classes),
                                  ("ring", scaffold, ring), ("broad", broad_scaffold, broad)):
         d = Definition(level, sc, tuple(_label(positions)))
-        s = d.smarts()
+        s = "\n".join(d.smarts())
         if s not in smarts:
             smarts.add(s)
             out.append(d)
@@ -262,17 +321,20 @@ def _label(positions: Sequence[Position]) -> list[Position]:
 def _choice_named(table: SubstituentTable, att: Attachment) -> Choice:
     """The exact choice for a group seen in an example (named when the table knows it)."""
     named = table.named(att.key)
+    single = len(att.positions) == 1 and att.neighbours == (1,)
+    tokens = tuple(chain_token(t) for t in att.tokens) if single else att.tokens
+    rooted = rooted_token(att.tokens[0]) if single else ""
     if named is not None:
-        return Choice("named", named.id, named.name, att.tokens, att.heavy_atoms,
-                      len(att.positions), att.neighbours)
-    return Choice("exact", att.key, f"the group {att.key}", att.tokens, att.heavy_atoms,
-                  len(att.positions), att.neighbours)
+        return Choice("named", named.id, named.name, tokens, att.heavy_atoms,
+                      len(att.positions), att.neighbours, rooted=rooted)
+    return Choice("exact", att.key, f"the group {att.key}", tokens, att.heavy_atoms,
+                  len(att.positions), att.neighbours, rooted=rooted)
 
 
 def _choice_class(table: SubstituentTable, class_id: str, kind: str) -> Choice:
     c = table.cls(class_id)
     return Choice("class", c.id, c.words(kind), (c.token(),) * c.attachments, c.max_atoms,
-                  c.attachments, (c.neighbours,) * c.attachments, (c.id,))
+                  c.attachments, (c.neighbours,) * c.attachments, (c.id,), c.rooted())
 
 
 def _several(choices: Sequence[Choice]) -> Choice:
@@ -280,7 +342,7 @@ def _several(choices: Sequence[Choice]) -> Choice:
     branches of one atom (so two methoxy groups need two distinct neighbours)."""
     if len(choices) == 1:
         return choices[0]
-    inner = [c.tokens[0][2:-1] for c in choices]       # "*-[...]"
+    inner = [c.tokens[0][2:-1] for c in choices]       # "*-!@[...]"
     token = "$(*" + "".join(f"({x[1:]})" for x in inner[:-1]) + inner[-1][1:] + ")"
     counts: dict[str, int] = {}
     for c in choices:

@@ -732,7 +732,7 @@ def _group(gid: str, definition: Definition, rows: Sequence[ExampleRow],
     parents = tuple(dict.fromkeys(p.id for p in _group_parents(links)))
     title = (f"{links[0].name} family, {LEVEL_TITLES[definition.level]}: "
              f"{definition.scaffold_text()}")
-    return Group(id=gid, title=title, parents=parents, smarts=(definition.smarts(),),
+    return Group(id=gid, title=title, parents=parents, smarts=definition.smarts(),
                  exclusions=definition.exclusions(),
                  max_heavy_atoms=definition.max_heavy_atoms, status="draft",
                  rationale=rationale,
