@@ -554,13 +554,26 @@ def _ring_positions(scaffold: Scaffold, table: SubstituentTable,
 
 
 def _open_heteroatom_groups(scaffold: Scaffold, table: SubstituentTable
-                            ) -> tuple[Scaffold, set[int]]:
+                            ) -> tuple[Scaffold, dict[int, bool]]:
     """The scaffold less the named groups every example carries on a heteroatom (an ester's
-    alkyl, an N-Boc), and the positions (of the new scaffold) those groups were on."""
+    alkyl, an N-Boc) and the oxygen of a ketone every example keeps (its masks: ketals), and the
+    positions (of the new scaffold) those were on, each with whether it may then carry nothing
+    (the free acid or amine: yes; the ketone's carbon: no, the carbonyl or a mask stays)."""
     mol = scaffold.template
     inside = set(scaffold.atoms)
     drop: set[int] = set()
-    hosts: set[int] = set()
+    hosts: dict[int, bool] = {}
+    for p, a in enumerate(scaffold.atoms):
+        atom = mol.GetAtomWithIdx(a)
+        if atom.GetSymbol() == "O" and atom.GetDegree() == 1:
+            b = atom.GetBonds()[0]
+            host = b.GetOtherAtom(atom)
+            if (b.GetBondType() == Chem.BondType.DOUBLE and host.GetSymbol() == "C"
+                    and host.GetIdx() in inside and not host.GetIsAromatic()
+                    and all(n.GetSymbol() == "C" for n in host.GetNeighbors()
+                            if n.GetIdx() != a)):
+                drop.add(a)
+                hosts.setdefault(host.GetIdx(), False)
     for p, a in enumerate(scaffold.atoms):
         atom = mol.GetAtomWithIdx(a)
         if atom.GetSymbol() not in ("O", "N", "S") or atom.GetIsAromatic():
@@ -579,11 +592,12 @@ def _open_heteroatom_groups(scaffold: Scaffold, table: SubstituentTable
             if table.cls(named.cls).ring and atom.GetSymbol() != "O":
                 continue
             drop |= side
-            hosts.add(a)
-    if not drop:
-        return scaffold, set()
-    smaller = rescaffold(scaffold, [p for p, a in enumerate(scaffold.atoms) if a not in drop])
-    return smaller, {smaller.atoms.index(a) for a in hosts}
+            hosts[a] = True
+    keep = [p for p, a in enumerate(scaffold.atoms) if a not in drop]
+    if not drop or len(keep) < 4:
+        return scaffold, {}
+    smaller = rescaffold(scaffold, keep)
+    return smaller, {smaller.atoms.index(a): h for a, h in hosts.items()}
 
 
 def _side_within(mol: Chem.Mol, start: int, allowed: set[int], block: int) -> set[int]:
@@ -625,7 +639,7 @@ def _key_with_dummy(mol: Chem.Mol, side: set[int], root: int) -> str:
 
 
 def _broaden(scaffold: Scaffold, table: SubstituentTable, positions: Sequence[Position],
-             predicted: Sequence[Chem.Mol], opened: set[int]) -> list[Position]:
+             predicted: Sequence[Chem.Mol], opened: dict[int, bool]) -> list[Position]:
     """The broad level: broader classes, the classes of the predicted members, opened groups."""
     extra = _predicted_classes(scaffold, table, predicted)
     out = []
@@ -649,8 +663,8 @@ def _broaden(scaffold: Scaffold, table: SubstituentTable, positions: Sequence[Po
         # on a heteroatom, what every example carries is a mask: the unmasked form belongs too
         hetero = pos.span == 1 and pos.kind in ("carboxyl-oxygen", "oxygen", "nitrogen")
         out.append(replace(pos, choices=tuple(choices.values()),
-                           hydrogen=pos.hydrogen or pos.atoms[0] in opened or hetero))
-    for p in sorted((opened | set(extra)) - covered):
+                           hydrogen=pos.hydrogen or opened.get(pos.atoms[0], hetero)))
+    for p in sorted((set(opened) | set(extra)) - covered):
         kind = atom_kind(scaffold.template, scaffold.atoms[p])
         cids = list(extra.get(p, ()))
         if p in opened:

@@ -668,7 +668,7 @@ def _candidates(number: int, rows: Sequence[ExampleRow], scaffold: Scaffold,
                                   library_examples, example_fps, relaxed, recipe))
         d, _, _, m = drafted[-1]
         caught = [x for x in m.caught if x.set != "library"]
-        bare = _parent(d.scaffold.smiles())
+        bare = _parent(scaffold.smiles())   # the family scaffold, nothing on it
         if caught and bare is not None and all(_key(x.smiles) == bare.key for x in caught):
             # only the unsubstituted compound is legitimate: "ring-substituted X", as annexes
             # word it, i.e. X itself excepted by name

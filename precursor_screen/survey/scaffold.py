@@ -417,21 +417,20 @@ def _pendant_differing(mols: Sequence[Chem.Mol], matches: list[tuple[int, ...]],
                     or any(template.GetAtomWithIdx(first[x]).IsInRing() for x in side)):
                 continue
             kinds = set()
+            beyond = False
             for k, mol in enumerate(mols):
                 inside = {matches[k][p] for p in qcore}
                 sig = []
                 for x in side:
                     atom = mol.GetAtomWithIdx(matches[k][x])
-                    if x != q and any(b.GetOtherAtomIdx(atom.GetIdx()) not in inside
-                                      for b in atom.GetBonds()):
-                        sig.append(("beyond", ""))  # groups further out: not this rule's case
                     for b in atom.GetBonds():
                         o = b.GetOtherAtomIdx(atom.GetIdx())
                         if o not in inside:
+                            beyond |= x != q     # groups further out: not this rule's case
                             sig.append((mol.GetAtomWithIdx(o).GetSymbol(), str(b.GetBondType())))
                 if sig:
                     kinds.add(tuple(sorted(sig)))
-            if len(kinds) > 1:
+            if len(kinds) > 1 and not beyond:
                 return side
     return set()
 
