@@ -685,11 +685,13 @@ def _broaden(scaffold: Scaffold, table: SubstituentTable, positions: Sequence[Po
 
 def _predicted_classes(scaffold: Scaffold, table: SubstituentTable,
                        predicted: Sequence[Chem.Mol]) -> dict[int, list[str]]:
-    """Scaffold position -> classes the predicted members carry there (on single atoms)."""
+    """Scaffold position -> classes the predicted members carry there, one group on one atom
+    (two methoxy groups of a ketal are not "a methoxy group"; the ketal classes say those)."""
     out: dict[int, list[str]] = {}
     for mol in predicted:
-        for att in decompose_on(scaffold, mol):
-            if len(att.positions) != 1:
+        atts = decompose_on(scaffold, mol)
+        for att in atts:
+            if len(att.positions) != 1 or sum(1 for a in atts if a.positions == att.positions) > 1:
                 continue
             named = table.named(att.key)
             if named is None:

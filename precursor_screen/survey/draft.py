@@ -389,6 +389,7 @@ def draft_groups(examples: Iterable[Record | str | tuple[str, str]], *,
         raise DraftError("the examples share no common scaffold that could define a group: "
                          + "; ".join(notes))
     designer = _designer()
+    fps: dict[int, Any] = {}     # fingerprints of the legitimate chemicals, made once
     out_families = []
     for number, (members, scaffold) in enumerate(families, start=1):
         fam_rows = tuple(_with_family(r, number) for r in members)
@@ -399,7 +400,7 @@ def draft_groups(examples: Iterable[Record | str | tuple[str, str]], *,
         tag = f"f{number}-" if len(families) > 1 else ""
         cands = _candidates(number, fam_rows, scaffold, links, predicted, table, legit,
                             designer, library, library_examples, client,
-                            f"{id_prefix}-{tag}{links[0].id}")
+                            f"{id_prefix}-{tag}{links[0].id}", fps)
         out_families.append(Family(number, fam_rows, scaffold, tuple(_group_parents(links)),
                                    tuple(Chem.MolToSmiles(m) for m in predicted), tuple(cands),
                                    tuple(links)))
@@ -655,17 +656,18 @@ def _candidates(number: int, rows: Sequence[ExampleRow], scaffold: Scaffold,
                 links: Sequence[ParentLink], predicted: Sequence[Chem.Mol],
                 table: SubstituentTable, legit: Mapping[str, list[tuple[Compound, Any]]],
                 designer: Sequence[tuple[Compound, Any]], library: Any, library_examples: int,
-                client: Any, id_base: str) -> list[Candidate]:
+                client: Any, id_base: str, fps: dict[int, Any]) -> list[Candidate]:
     recipe = get_recipe("morgan2")
     example_fps = [recipe.bitvect(m) for m in scaffold.mols]
     relaxed, _ = relaxed_query(scaffold)
+    near = _nearness(legit, example_fps, relaxed, recipe, fps)
     parent_phrase = parents_phrase(_group_parents(links))
     drafted = []
     lib_rows = _LibraryRows(library, client)
     for definition in ladder(scaffold, table, predicted):
         drafted.append(_draft_one(definition, f"{id_base}-{definition.level}", rows, links,
                                   parent_phrase, scaffold, predicted, legit, designer, lib_rows,
-                                  library_examples, example_fps, relaxed, recipe))
+                                  library_examples, near))
         d, _, _, m = drafted[-1]
         caught = [x for x in m.caught if x.set != "library"]
         bare = _parent(scaffold.smiles())   # the family scaffold, nothing on it
@@ -675,7 +677,7 @@ def _candidates(number: int, rows: Sequence[ExampleRow], scaffold: Scaffold,
             excepted = d.excepting([(caught[0].name, bare.mol)])
             drafted.append(_draft_one(excepted, f"{id_base}-{d.level}-except", rows, links,
                                       parent_phrase, scaffold, predicted, legit, designer,
-                                      lib_rows, library_examples, example_fps, relaxed, recipe))
+                                      lib_rows, library_examples, near))
     ranked = sorted(drafted, key=lambda d: _rank_key(d[0], d[3]))
     return [Candidate(number, i, d, g, t, m) for i, (d, g, t, m) in enumerate(ranked, start=1)]
 
@@ -684,14 +686,18 @@ def _draft_one(definition: Definition, gid: str, rows: Sequence[ExampleRow],
                links: Sequence[ParentLink], parent_phrase: str, scaffold: Scaffold,
                predicted: Sequence[Chem.Mol], legit: Mapping[str, list[tuple[Compound, Any]]],
                designer: Sequence[tuple[Compound, Any]], library: _LibraryRows,
-               library_examples: int, example_fps: list[Any], relaxed: Chem.Mol, recipe: Any
+               library_examples: int, near: Sequence[tuple[Any, ...]]
                ) -> tuple[Definition, Group, str, Measures]:
     text = definition.text(parent_phrase)
     provisional = _group(gid, definition, rows, links, text, ())
     gs = GroupSet([provisional])
+    # positions that always carry a group (a ketone's carbon): the library rows searched must
+    # carry one there too
+    substituted = [p.atoms[0] for p in definition.positions if not p.hydrogen and p.span == 1
+                   and not p.any_of]
     measures = _measure(gs, provisional, definition.scaffold, rows, predicted, legit, designer,
-                        library, library_examples)
-    keep_out = _nearest_outside(gs, provisional, legit, example_fps, relaxed, recipe)
+                        library, library_examples, substituted)
+    keep_out = _nearest_outside(gs, provisional, near)
     return definition, _group(gid, definition, rows, links, text, keep_out, measures), text, \
         measures
 
@@ -741,21 +747,22 @@ def _group(gid: str, definition: Definition, rows: Sequence[ExampleRow],
 
 
 class _LibraryRows:
-    """Library rows holding a scaffold (any substitution), searched once per scaffold and
-    standardized once: every candidate of a family is a subset of its scaffold's rows, so each is
+    """Library rows holding a scaffold (any substitution), searched once per scaffold and parsed
+    once (the index stores each row's standardized parent): every candidate of a family is a subset of its scaffold's rows, so each is
     judged on those rows alone (:meth:`GroupSet.is_member`, exclusions and size limit included),
     which gives the same members as searching the library with each candidate's SMARTS."""
 
     def __init__(self, library: Any, client: Any = None) -> None:
         self.library = library
         self.client = client
-        self._cache: dict[str, list[tuple[int, str, str, str, Standardized]]] = {}
+        self._cache: dict[str, list[tuple[int, str, str, str, Chem.Mol]]] = {}
 
     def __bool__(self) -> bool:
         return self.library is not None
 
-    def holding(self, scaffold: Scaffold) -> list[tuple[int, str, str, str, Standardized]]:
-        query, _ = relaxed_query(scaffold)
+    def holding(self, scaffold: Scaffold, substituted: Sequence[int] = ()
+                ) -> list[tuple[int, str, str, str, Chem.Mol]]:
+        query, _ = relaxed_query(scaffold, substituted)
         smarts = Chem.MolToSmarts(query)
         if smarts not in self._cache:
             rows = sorted(self.library.smarts(smarts, client=self.client).tolist())
@@ -763,9 +770,9 @@ class _LibraryRows:
             found = []
             with quiet_rdkit():
                 for row, ident, smi, key in zip(rows, info["id"], info["smiles"], info["key"]):
-                    std = _parent(smi)
-                    if std is not None:
-                        found.append((row, str(ident), smi, key, std))
+                    mol = Chem.MolFromSmiles(smi)    # stored as the standardized parent
+                    if mol is not None:
+                        found.append((row, str(ident), smi, key, mol))
             self._cache[smarts] = found
         return self._cache[smarts]
 
@@ -773,7 +780,7 @@ class _LibraryRows:
 def _measure(gs: GroupSet, group: Group, scaffold: Scaffold, rows: Sequence[ExampleRow],
              predicted: Sequence[Chem.Mol], legit: Mapping[str, list[tuple[Compound, Any]]],
              designer: Sequence[tuple[Compound, Any]], library: _LibraryRows,
-             library_examples: int) -> Measures:
+             library_examples: int, substituted: Sequence[int] = ()) -> Measures:
     covered = sum(1 for m in scaffold.mols if gs.is_member(m, group))
     relaxed, _ = relaxed_query(scaffold)
     with_scaffold = [m for m in predicted if m.HasSubstructMatch(relaxed)]
@@ -786,7 +793,7 @@ def _measure(gs: GroupSet, group: Group, scaffold: Scaffold, rows: Sequence[Exam
     lib = distinct = None
     if library:
         members = [(row, ident, smi, key) for row, ident, smi, key, std in
-                   library.holding(scaffold) if gs.is_member(std, group)]
+                   library.holding(scaffold, substituted) if gs.is_member(std, group)]
         lib, distinct = len(members), len({m[3] for m in members})
         caught += [Caught("library", ident, ident, smi, row)
                    for row, ident, smi, _ in members[:library_examples]]
@@ -796,23 +803,35 @@ def _measure(gs: GroupSet, group: Group, scaffold: Scaffold, rows: Sequence[Exam
                     lib, distinct)
 
 
-def _nearest_outside(gs: GroupSet, group: Group,
-                     legit: Mapping[str, list[tuple[Compound, Any]]], example_fps: list[Any],
-                     relaxed: Chem.Mol, recipe: Any) -> list[Example]:
-    """must_not_match: legitimate chemicals the definition leaves out, the nearest first (those
-    holding the scaffold before those merely similar)."""
-    scored = []
+def _nearness(legit: Mapping[str, list[tuple[Compound, Any]]], example_fps: list[Any],
+              relaxed: Chem.Mol, recipe: Any, fps: dict[int, Any]) -> list[tuple[Any, ...]]:
+    """The legitimate chemicals, nearest to the family first: those holding the scaffold before
+    those merely similar, then by Tanimoto to the nearest example (fingerprints cached in
+    ``fps`` for the whole draft)."""
+    out = []
     for comps in legit.values():
         for c, std in comps:
-            if std is None or gs.is_member(std, group):
+            if std is None:
                 continue
-            sim = max(DataStructs.BulkTanimotoSimilarity(recipe.bitvect(std.mol), example_fps))
-            scored.append((not std.mol.HasSubstructMatch(relaxed), -sim, c.id, c, std))
-    scored.sort(key=lambda x: x[:3])
+            if id(std) not in fps:
+                fps[id(std)] = recipe.bitvect(std.mol)
+            sim = max(DataStructs.BulkTanimotoSimilarity(fps[id(std)], example_fps))
+            out.append((not std.mol.HasSubstructMatch(relaxed), -sim, c.id, c, std))
+    out.sort(key=lambda x: x[:3])
+    return out
+
+
+def _nearest_outside(gs: GroupSet, group: Group, near: Sequence[tuple[Any, ...]]
+                     ) -> list[Example]:
+    """must_not_match: the nearest legitimate chemicals the definition leaves out."""
     out = []
-    for _, _, _, c, std in scored[:MAX_MUST_NOT_MATCH]:
+    for _, _, _, c, std in near:
+        if gs.is_member(std, group):
+            continue
         note = f" ({c.note})" if c.note else ""
         out.append(Example(std.smiles, f"{c.name}{note}"))
+        if len(out) == MAX_MUST_NOT_MATCH:
+            break
     return out
 
 

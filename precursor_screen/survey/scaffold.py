@@ -273,16 +273,21 @@ def rescaffold(scaffold: Scaffold, keep: Sequence[int]) -> Scaffold:
                     scaffold.mols)
 
 
-def relaxed_query(scaffold: Scaffold) -> tuple[Chem.Mol, list[int]]:
+def relaxed_query(scaffold: Scaffold, substituted: Sequence[int] = ()
+                  ) -> tuple[Chem.Mol, list[int]]:
     """The scaffold as a query that allows anything on any atom (elements, aromaticity, charges
-    and bonds kept): where a molecule carries the scaffold at all. Also, per scaffold position,
-    the query atom standing for it."""
+    and bonds kept): where a molecule carries the scaffold at all; the positions in
+    ``substituted`` must carry something. Also, per scaffold position, the query atom standing
+    for it."""
     mol = scaffold.template
     symbols = []
+    more = {scaffold.atoms[p]: len(scaffold.neighbours(p)) for p in substituted}
     for atom in mol.GetAtoms():
         charge = atom.GetFormalCharge()
+        degree = (f"&!D{more[atom.GetIdx()]}&!D{more[atom.GetIdx()] - 1}"
+                  if atom.GetIdx() in more else "")
         symbols.append(f"[#{atom.GetAtomicNum()}&{'a' if atom.GetIsAromatic() else 'A'}"
-                       f"&{'+' if charge >= 0 else '-'}{abs(charge)}]")
+                       f"&{'+' if charge >= 0 else '-'}{abs(charge)}{degree}]")
     bonds = [bond_smarts(b) for b in mol.GetBonds()]
     smarts = Chem.MolFragmentToSmiles(mol, atomsToUse=list(scaffold.atoms),
                                       bondsToUse=[b.GetIdx() for b in scaffold.bonds()] or None,
