@@ -659,6 +659,12 @@ def _broaden(scaffold: Scaffold, table: SubstituentTable, positions: Sequence[Po
             for cid in extra.get(pos.atoms[0], ()):
                 nc = _choice_class(table, cid, kind)
                 choices.setdefault(nc.tokens[0], nc)
+        # "two C1-C4 alkoxy groups" (a class) says what "together 2 times a C1-C4 alkoxy
+        # group" (two groups seen) says: keep the class
+        classes = {c.id for c in choices.values() if c.kind == "class"}
+        choices = {t: c for t, c in choices.items()
+                   if not (c.kind == "several" and len(set(c.classes)) == 1
+                           and len(c.classes) == 2 and f"di-{c.classes[0]}" in classes)}
         covered |= set(pos.atoms)
         # on a heteroatom, what every example carries is a mask: the unmasked form belongs too
         hetero = pos.span == 1 and pos.kind in ("carboxyl-oxygen", "oxygen", "nitrogen")
