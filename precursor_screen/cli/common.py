@@ -30,7 +30,8 @@ from scheduled_substances.registry import data_folder
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
            "jurisdiction_option", "warn_if_edited", "list_line",
            "input_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
-           "load_group_files", "groups_option", "no_groups_option", "notify", "output_format", "check_input_formats",
+           "load_group_files", "groups_option", "no_groups_option", "notify", "output_format",
+           "check_input_formats",
            "stdin_as_file", "count_progress", "INPUT_FORMATS", "EXISTING_FILE", "INPUT_FILE",
            "INPUT_FILE_OR_DIR", "limit_options", "reading_limits", "raw_cells_option",
            "DEFAULT_TIMEOUT"]

@@ -134,7 +134,8 @@ def _candidate(drawer: Drawer, c: Any, best: bool, most_caught: int, most_librar
         out.append(f"<h3>Library compounds captured: {m.library} ({m.library_distinct} "
                    "distinct)</h3>")
         if library:
-            out.append(structure_cards(drawer, [(x.smiles, f"row {x.row}: {x.id}", "") for x in library]))
+            out.append(structure_cards(drawer, [(x.smiles, f"row {x.row}: {x.id}", "")
+                                                for x in library]))
     out.append("<details><summary>Examples (must_match) and the nearest legitimate chemicals "
                f"left out (must_not_match)</summary><h3>Examples: {len(c.group.must_match)}</h3>"
                + structure_cards(drawer, [(e.smiles, e.name, "") for e in c.group.must_match])

@@ -39,6 +39,7 @@ def esc(value: Any) -> str:
 
 
 def html_page(title: str, body: str, drawer: Any) -> str:
+    """A whole page: the CSP (no fetch, no script), the shared CSS and the drawings' sprite."""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'; img-src data:\">"
@@ -47,6 +48,7 @@ def html_page(title: str, body: str, drawer: Any) -> str:
 
 
 def meta_table(meta: Mapping[str, Any]) -> str:
+    """The run's metadata (versions, list hash, parameters) as a table."""
     rows = []
     for key in ("tool_version", "created", "command", "reference_source", "reference_sha256",
                 "index_manifest_sha256"):
@@ -140,8 +142,8 @@ def group_html(impacts: Iterable[Any], meta: Mapping[str, Any]) -> str:
                 found = imp.of(set_name, verdict)
                 body.append(f"<h3 class=\"{verdict}\">{label} {verdict}: {len(found)}</h3>")
                 if found:
-                    body.append(structure_cards(drawer, [(f.smiles, f"{f.id} {f.name}".strip(), f.reason)
-                                                for f in found]))
+                    body.append(structure_cards(drawer, [(f.smiles, f"{f.id} {f.name}".strip(),
+                                                          f.reason) for f in found]))
         if imp.library_captured is not None:
             body.append(f"<h3>Library compounds captured: {imp.library_captured} of "
                         f"{esc(imp.set_sizes.get('library'))} ({imp.library_distinct} distinct)"
@@ -158,8 +160,8 @@ def group_html(impacts: Iterable[Any], meta: Mapping[str, Any]) -> str:
             body.append(f"<h3 class=\"collateral\">Collateral in {esc(set_name)} "
                         f"({esc(size)} compounds): {len(found)}</h3>")
             if found:
-                body.append(structure_cards(drawer, [(f.smiles, f"{f.id} {f.name}".strip(), f.reason)
-                                            for f in found]))
+                body.append(structure_cards(drawer, [(f.smiles, f"{f.id} {f.name}".strip(),
+                                                      f.reason) for f in found]))
     return html_page("group check", "".join(body), drawer)
 
 
@@ -179,7 +181,8 @@ def derivatives_html(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any])
             counts[r["relation"]] = counts.get(r["relation"], 0) + 1
         body.append(f"<h2>{esc(name)}: {len(items)} compounds</h2>")
         body.append("<p>" + esc(", ".join(f"{k} {v}" for k, v in counts.items())) + "</p>")
-        body.append(structure_cards(drawer, [(r["smiles"], f"#{r['rank']} {r['id']} (row {r['row']})",
+        body.append(structure_cards(drawer, [(r["smiles"],
+                                              f"#{r['rank']} {r['id']} (row {r['row']})",
                                      f"{r['relation']}, Tanimoto {r['similarity']:.3f}: "
                                      f"{r['reason']}") for r in items]))
     return html_page("derivatives", "".join(body), drawer)

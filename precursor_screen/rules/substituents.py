@@ -28,7 +28,8 @@ from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.files import data_file
 
 __all__ = ["Substituent", "SubstituentClass", "SubstituentTable", "load_substituents",
-           "fragment_key", "exact_token", "exact_smarts", "chain_token", "rooted_token", "atom_kind", "KINDS", "SUBSTITUENT_FILE"]
+           "fragment_key", "exact_token", "exact_smarts", "chain_token", "rooted_token",
+           "atom_kind", "KINDS", "SUBSTITUENT_FILE"]
 
 SUBSTITUENT_FILE = "substituents.toml"
 
@@ -181,7 +182,8 @@ def exact_smarts(mol: Chem.Mol) -> str:
     hydrogens): how a draft writes "excluding this compound".
 
     >>> q = Chem.MolFromSmarts(exact_smarts(Chem.MolFromSmiles("CCC(=O)c1ccccc1")))
-    >>> [Chem.MolFromSmiles(s).HasSubstructMatch(q) for s in ("CCC(=O)c1ccccc1", "CCC(=O)c1ccc(C)cc1")]
+    >>> [Chem.MolFromSmiles(s).HasSubstructMatch(q)
+    ...  for s in ("CCC(=O)c1ccccc1", "CCC(=O)c1ccc(C)cc1")]
     [True, False]
     """
     symbols = [_atom_smarts(a) for a in mol.GetAtoms()]
@@ -230,7 +232,7 @@ def load_substituents() -> SubstituentTable:
 
     >>> table = load_substituents()
     >>> table.named("*Cl").name, table.cls("halogen").token()
-    ('chloro', '$(*-[F,Cl,Br,I])')
+    ('chloro', '$(*-!@[F,Cl,Br,I])')
     """
     data = read_toml(data_file(SUBSTITUENT_FILE), name=SUBSTITUENT_FILE, error=ShippedDataError,
                      what="substituent file")

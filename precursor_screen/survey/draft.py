@@ -52,7 +52,8 @@ from precursor_screen.survey.scaffold import (CLUSTER_SHARE, Scaffold, cluster, 
                                               relaxed_query)
 from precursor_screen.survey.sets import Compound, load_designer_precursors, load_legitimate
 
-__all__ = ["DraftError", "Knowledge", "ExampleRow", "parents_phrase", "ParentLink", "Caught", "Measures", "Candidate", "Family",
+__all__ = ["DraftError", "Knowledge", "ExampleRow", "parents_phrase", "ParentLink", "Caught",
+           "Measures", "Candidate", "Family",
            "DraftResult", "draft_groups", "BUNDLED", "LEVEL_TITLES", "MAX_MUST_NOT_MATCH"]
 
 BUNDLED = "legitimate"
@@ -208,7 +209,8 @@ def parents_phrase(parents: Sequence[ParentLink]) -> str:
     2-bromopropiophenones give mephedrone, 3-CMC, 3-MMC ...), one phrase naming them all.
 
     >>> a = ParentLink("3-cmc", "3-CMC", "controlled drugs", "drug", 1, 1.0, ("amination",))
-    >>> b = ParentLink("mephedrone", "Mephedrone", "controlled drugs", "drug", 1, 1.0, ("amination",))
+    >>> b = ParentLink("mephedrone", "Mephedrone", "controlled drugs", "drug", 1, 1.0,
+    ...                ("amination",))
     >>> parents_phrase([a, b])
     'which give the controlled drugs 3-CMC [3-cmc] and Mephedrone [mephedrone] by amination'
     """
@@ -748,9 +750,10 @@ def _group(gid: str, definition: Definition, rows: Sequence[ExampleRow],
 
 class _LibraryRows:
     """Library rows holding a scaffold (any substitution), searched once per scaffold and parsed
-    once (the index stores each row's standardized parent): every candidate of a family is a subset of its scaffold's rows, so each is
-    judged on those rows alone (:meth:`GroupSet.is_member`, exclusions and size limit included),
-    which gives the same members as searching the library with each candidate's SMARTS."""
+    once (the index stores each row's standardized parent): every candidate of a family is a
+    subset of its scaffold's rows, so each is judged on those rows alone
+    (:meth:`GroupSet.is_member`, exclusions and size limit included), which gives the same
+    members as searching the library with each candidate's SMARTS."""
 
     def __init__(self, library: Any, client: Any = None) -> None:
         self.library = library

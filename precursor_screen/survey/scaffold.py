@@ -188,7 +188,8 @@ def scaffold_ok(size: int, sizes: Sequence[int], mol: Chem.Mol | None = None,
     return ""
 
 
-def find_scaffold(mols: Sequence[Chem.Mol], timeout: float = MCS_TIMEOUT_S) -> tuple[Scaffold | None, str]:
+def find_scaffold(mols: Sequence[Chem.Mol], timeout: float = MCS_TIMEOUT_S
+                  ) -> tuple[Scaffold | None, str]:
     """The trimmed common scaffold of ``mols`` (standardized parents, at least two), or None and
     the reason there is none."""
     if len(mols) < 2:
@@ -442,7 +443,7 @@ def _pendant_differing(mols: Sequence[Chem.Mol], matches: list[tuple[int, ...]],
 
 def _alkyl_everywhere(mols: Sequence[Chem.Mol], matches: list[tuple[int, ...]], q: int,
                       in_core: list[set[int]]) -> bool:
-    """Scaffold atom ``q`` and all it carries is a saturated acyclic hydrocarbon in every example."""
+    """Scaffold atom ``q`` and all it carries: a saturated acyclic hydrocarbon in every example."""
     for k, mol in enumerate(mols):
         a = matches[k][q]
         for i in _side(mol, a, in_core[k] - {a}):
