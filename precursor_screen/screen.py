@@ -190,11 +190,14 @@ class Screener:
         # every dated piece of knowledge as of ``as_of`` (with a reference file too: it replaces
         # the listed substances only), groups and families of the screen's jurisdictions only
         p = self.parameters
-        if not p.generic_groups:
+        # groups given (``--groups`` files, a draft under test) apply even without the generic
+        # groups; they are filtered like the shipped ones, which an undated draft always passes
+        if groups is not None:
+            self.groups = groups.applicable(as_of, p.jurisdictions)
+        elif not p.generic_groups:
             self.groups = GroupSet(())
         else:
-            self.groups = (groups if groups is not None
-                           else load_groups().applicable(as_of, p.jurisdictions))
+            self.groups = load_groups().applicable(as_of, p.jurisdictions)
         # controlled drugs reached by unmasking and reagent steps (drug-precursor flag)
         self.drugs: DrugTargets = (drugs if drugs is not None else DrugTargets(
             as_of=as_of, unmask=self.rules, jurisdictions=p.jurisdictions,

@@ -31,7 +31,8 @@ from scheduled_substances.registry import data_folder
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
            "jurisdiction_option", "no_groups_option", "warn_if_edited", "list_line",
            "input_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
-           "load_group_files", "groups_option", "notify", "output_format", "check_input_formats",
+           "load_group_files", "groups_option", "no_groups_option", "notify", "output_format",
+           "check_input_formats",
            "stdin_as_file", "count_progress", "INPUT_FORMATS", "EXISTING_FILE", "INPUT_FILE",
            "INPUT_FILE_OR_DIR", "limit_options", "reading_limits", "raw_cells_option",
            "DEFAULT_TIMEOUT"]
@@ -260,9 +261,11 @@ def groups_option(f: Any) -> Any:
                         help="A draft group file whose groups count too (repeatable).")(f)
 
 
-def load_group_files(group_files: tuple[str, ...], *, check_examples: bool = True) -> GroupSet:
-    """The shipped groups with the groups of ``--groups`` files added."""
-    groups = load_groups()
+def load_group_files(group_files: tuple[str, ...], *, check_examples: bool = True,
+                     shipped: bool = True) -> GroupSet:
+    """The shipped groups (unless ``shipped`` is False: ``--no-groups``) with the groups of
+    ``--groups`` files added."""
+    groups = load_groups() if shipped else GroupSet()
     drafts = [load_group_file(f, check_examples=check_examples) for f in group_files]
     return groups.merged(*drafts) if drafts else groups
 
@@ -302,3 +305,10 @@ def raw_cells_option(f: Any) -> Any:
                         help="Write CSV/TSV cells as they are. By default a text cell starting "
                              "with = + - @ tab or CR gets a leading ' so that a spreadsheet "
                              "shows it instead of running it as a formula.")(f)
+
+
+def no_groups_option(f: Any) -> Any:
+    """``--no-groups``: leave out the shipped generic groups (``--groups`` files still count)."""
+    return click.option("--no-groups", is_flag=True,
+                        help="Leave out the shipped generic groups; with --groups FILE only "
+                             "that file's groups count.")(f)

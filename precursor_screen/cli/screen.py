@@ -10,12 +10,13 @@ from typing import Any
 import click
 
 from precursor_screen.cli.common import (DEFAULT_TIMEOUT, INPUT_FILE, check_input_formats,
-                                         count_progress, date_option, input_options, jobs,
-                                         jurisdiction_option, limit_options, list_line,
-                                         load_reference, no_groups_option, notify, output_format,
-                                         progress, progress_option, raw_cells_option,
-                                         reading_limits, reference_options, stdin_as_file,
-                                         warn_if_edited)
+                                         count_progress, date_option, groups_option,
+                                         input_options, jobs, jurisdiction_option,
+                                         limit_options, list_line, load_group_files,
+                                         load_reference, no_groups_option, notify,
+                                         output_format, progress, progress_option,
+                                         raw_cells_option, reading_limits, reference_options,
+                                         stdin_as_file, warn_if_edited)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.examples import copy_examples
 from precursor_screen.io.formats import output_format as _output_format
@@ -144,6 +145,7 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
               help="Cap on distinct conversion products per candidate.")
 @click.option("--report", "report", type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML report here.")
+@groups_option
 @no_groups_option
 @progress_option
 @click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True),
@@ -156,7 +158,8 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
                smiles_column: str | None, id_column: str | None, reference: str | None,
                as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
                jurisdictions: tuple[str, ...], n_jobs: int, depth: int, max_products: int,
-               report: str | None, no_groups: bool, show_progress: bool | None, timeout: float,
+               report: str | None, group_files: tuple[str, ...], no_groups: bool,
+               show_progress: bool | None, timeout: float,
                max_record_bytes: int, max_inflation: float, max_inflated_bytes: int,
                max_atoms: int, raw_cells: bool) -> None:
     """Screen molecules and flag scheduled substances and designer precursors, with reasons.
@@ -166,7 +169,8 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
     standard input (SMILES unless --input-format). Every input row gives exactly one output row
     (unreadable rows get a status saying why), and the run checks that rows out equal rows in.
     The progress bar and a summary of counts per flag, and the list screened against, go to
-    stderr.
+    stderr. --groups FILE adds the generic groups of a group file (e.g. from `group draft`) to
+    the shipped ones; with --no-groups only those count.
 
     \b
     Example:
@@ -174,24 +178,28 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
       precursor-screen screen examples/seized.smi --jurisdiction eu,un,us -o results.csv
       cat list.smi | precursor-screen screen - --as-of 2012-12-31 > results.csv
       precursor-screen screen new.smi --reference list2012.csv --as-of 2012-12-31 --no-groups
+      precursor-screen screen seized.smi --groups draft.toml -o results.csv
     """
     out_fmt = output_format(output, fmt)
     check_input_formats(inputs, input_format)
-    protected = [*inputs, *extra_reference, *([reference] if reference else [])]
+    protected = [*inputs, *extra_reference, *([reference] if reference else []), *group_files]
     check_output(output, protected, sidecar=out_fmt in ("csv", "tsv", "jsonl"))
     if report:
         check_output(report, [*protected, output], what="report")
     reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
-    screener = Screener(reg, as_of=as_of,
+    groups = load_group_files(group_files, shipped=not no_groups)
+    screener = Screener(reg, as_of=as_of, groups=groups,
                         parameters=ScreenParameters(depth=depth, max_products=max_products,
                                                     jurisdictions=jurisdictions,
                                                     max_atoms=max_atoms,
                                                     generic_groups=not no_groups))
     n_jobs = jobs(n_jobs)
     limits = reading_limits(max_record_bytes, max_inflation, max_inflated_bytes)
+    extra = ({"group_files": list(group_files), "no_groups": no_groups}
+             if group_files or no_groups else {})
     meta = run_metadata(reg, {**screener.metadata(), "jobs": n_jobs, "include": list(include),
                               "extra_reference": list(extra_reference), "timeout": timeout,
-                              "limits": limits.as_dict()}, list(inputs))
+                              "limits": limits.as_dict(), **extra}, [*inputs, *group_files])
     summary = Summary()
     for path in inputs:  # a file that cannot be read (no SMILES column) fails before any output
         if path != "-":
@@ -228,15 +236,16 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
 @reference_options
 @click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
               help="Conversion steps to follow (mask removals do not count).")
-@no_groups_option
 @click.option("--opsin/--no-opsin", default=True, show_default=True,
               help="Parse systematic names no table knows with OPSIN (needs the 'names' extra "
                    "and a Java runtime; without them such a name is an error saying so).")
 @click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
+@groups_option
+@no_groups_option
 def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
               extra_reference: tuple[str, ...], include: tuple[str, ...],
-              jurisdictions: tuple[str, ...], depth: int, no_groups: bool, opsin: bool,
-              as_json: bool) -> None:
+              jurisdictions: tuple[str, ...], depth: int, opsin: bool, as_json: bool,
+              group_files: tuple[str, ...], no_groups: bool) -> None:
     """Answer one compound in full: nearest listed substances, relations, routes, groups,
     and routes to controlled drugs with the reagent of each step.
 
@@ -259,7 +268,8 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
     reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     screener = Screener(reg, as_of=as_of,
                         parameters=ScreenParameters(depth=depth, jurisdictions=jurisdictions,
-                                                    generic_groups=not no_groups))
+                                                    generic_groups=not no_groups),
+                        groups=load_group_files(group_files, shipped=not no_groups))
     lookup = Lookup([reg] if reference or extra_reference else [], opsin=opsin)
     try:
         meant, v = check_query(lookup, screener, query)

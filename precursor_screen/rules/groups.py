@@ -17,6 +17,7 @@ groups and recompiles on arrival, so it crosses process boundaries unchanged.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.files import DATA_DIR
 
 __all__ = ["Group", "Example", "GroupSet", "load_groups", "load_group_file", "shipped_group_files",
-           "GROUP_FILE", "STATUSES"]
+           "group_file_text", "GROUP_FILE", "STATUSES"]
 
 GROUP_FILE = "groups.toml"
 """The main shipped group file; every ``groups*.toml`` in ``rules/data/`` is shipped groups."""
@@ -444,3 +445,56 @@ def _group(gid: str, table: Mapping[str, Any], where: str, source: str,
         jurisdiction=jurisdiction,
         in_force=in_force,
     )
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _toml_string(text: str) -> str:
+    """A TOML string: literal ('...') when it can be, else basic with JSON-style escapes (valid
+    TOML escapes), so names from seized goods with quotes or backslashes survive."""
+    if "'" not in text and "\n" not in text and all(ch >= " " and ch != "\x7f" for ch in text):
+        return f"'{text}'"
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _toml_list(items: Iterable[str]) -> str:
+    inner = "".join(f"    {_toml_string(x)},\n" for x in items)
+    return f"[\n{inner}]" if inner else "[]"
+
+
+def group_file_text(groups: Iterable[Group], *, comments: Mapping[str, Sequence[str]] | None = None,
+                    header: Sequence[str] = ()) -> str:
+    """The groups as a group file (the shipped format, see ``rules/data/groups.toml``), each
+    preceded by its ``comments`` lines; :func:`load_group_file` reads it back unchanged.
+
+    >>> g = Group("demo", "Demo", ("bmk",), ("[CH3]C(=O)[CH2]c1ccccc1",), rationale="why",
+    ...           must_match=(Example("CC(=O)Cc1ccccc1", "BMK"),),
+    ...           must_not_match=(Example("CCO", "ethanol"),))
+    >>> text = group_file_text([g])
+    >>> import tomllib; tomllib.loads(text)["demo"]["smarts"]
+    ['[CH3]C(=O)[CH2]c1ccccc1']
+    """
+    comments = comments or {}
+    out = [f"# {line}" for line in header]
+    for g in groups:
+        out.append("")
+        out.append(f"[{g.id}]")
+        out += [f"# {line}" for line in comments.get(g.id, ())]
+        out.append(f"title = {_toml_string(g.title)}")
+        out.append(f"parents = {json.dumps(list(g.parents))}")
+        out.append(f"smarts = {_toml_list(g.smarts)}")
+        if g.exclusions:
+            out.append(f"exclusions = {_toml_list(g.exclusions)}")
+        if g.max_heavy_atoms is not None:
+            out.append(f"max_heavy_atoms = {g.max_heavy_atoms}")
+        if g.jurisdiction:
+            out.append(f"jurisdiction = {_toml_string(g.jurisdiction)}")
+        if g.in_force is not None:
+            out.append(f"in_force = {g.in_force.isoformat()}")
+        out.append(f"status = {_toml_string(g.status)}")
+        out.append(f"rationale = {_toml_string(g.rationale)}")
+        out.append(f"must_match = {_toml_list(f'{e.smiles} {e.name}' for e in g.must_match)}")
+        out.append("must_not_match = "
+                   + _toml_list(f"{e.smiles} {e.name}" for e in g.must_not_match))
+    return "\n".join(out) + "\n"
