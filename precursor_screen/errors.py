@@ -7,11 +7,7 @@ command reports in one line without a traceback.
 
 from __future__ import annotations
 
-from scheduled_substances.errors import (
-    RegistryError,
-    ShippedDataError,
-    UnknownSubstanceError,
-)
+from scheduled_substances.errors import RegistryError, ShippedDataError, UnknownSubstanceError
 
 __all__ = ["PrecursorScreenError", "ShippedDataError", "ReferenceFileError", "InputError",
            "QueryError", "OutputError", "UnknownSubstanceError", "RegistryError",

@@ -148,23 +148,17 @@ class Lookup:
         if text.startswith("InChI="):
             return self._inchi(query, text)
         if _INCHIKEY.match(text):
-            entry = self._inchikeys.get(text)
-            if entry is None:
-                return Interpretation(query, "", "inchikey", problem=(
-                    f"InChIKey {text} is not that of a listed substance or controlled drug (an "
-                    "InChIKey cannot be turned back into a structure: give a SMILES or name)"))
-            return self._entry(query, "inchikey", entry)
+            return self._entry(query, "inchikey", self._inchikeys.get(text), (
+                f"InChIKey {text} is not that of a listed substance or controlled drug (an "
+                "InChIKey cannot be turned back into a structure: give a SMILES or name)"))
         if _CAS_LIKE.match(text):
             cas, problem = normalize_cas(re.sub(r"(?i)^CAS\s*(?:RN|No\.?|number)?\s*[:.]?", "",
                                                 text))
             if problem:
                 return Interpretation(query, "", "cas", problem=problem)
-            entry = self.table.cas(cas)
-            if entry is None:
-                return Interpretation(query, "", "cas", problem=(
-                    f"CAS {cas} is in no lookup table (the built-in list, the controlled drugs, "
-                    "the bundled table of traded chemicals): give the structure as SMILES"))
-            return self._entry(query, "cas", entry)
+            return self._entry(query, "cas", self.table.cas(cas), (
+                f"CAS {cas} is in no lookup table (the built-in list, the controlled drugs, "
+                "the bundled table of traded chemicals): give the structure as SMILES"))
         if "\n" not in text:
             entry, _stripped = self.table.name(text)
             if entry is not None:
@@ -176,7 +170,11 @@ class Lookup:
 
     # -- the kinds ---------------------------------------------------------------------------
 
-    def _entry(self, query: str, kind: str, entry: Entry) -> Interpretation:
+    @staticmethod
+    def _entry(query: str, kind: str, entry: Entry | None, unknown: str = "") -> Interpretation:
+        """What a lookup table's ``entry`` says ``query`` is; when none, why not (``unknown``)."""
+        if entry is None:
+            return Interpretation(query, "", kind, problem=unknown)
         return Interpretation(query, entry.smiles, kind, entry.table, entry.name, entry.id)
 
     @staticmethod

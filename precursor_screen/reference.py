@@ -24,7 +24,7 @@ from precursor_screen.chem.standardize import StandardizeError, standardize
 from precursor_screen.errors import InputError, ReferenceFileError, RegistryIntegrityWarning
 from precursor_screen.io.formats import input_format
 from precursor_screen.io.readers import read_records
-from precursor_screen.io.text import CsvRecords, Line, open_input, physical_lines
+from precursor_screen.io.text import CsvRecords, Line, input_lines
 from scheduled_substances import (
     DEFAULT_JURISDICTIONS,
     EU_CATEGORIES,
@@ -202,17 +202,14 @@ them), its structure not yet parsed."""
 def _text_lines(path: str) -> Iterator[Line]:
     """The lines of a reference file (gzip, byte-order marks, UTF-16 and CR line ends as for
     inputs); a line too long or bytes that are not text are errors naming the line."""
-    stream = open_input(path)
-    try:
-        for line in physical_lines(stream, path):
+    with input_lines(path) as lines:
+        for line in lines:
             where = f"{os.path.basename(path)}:{line.number}"
             if line.problem:
                 raise ReferenceFileError(f"{where}: {line.problem}")
             if line.undecodable:
                 raise ReferenceFileError(f"{where}: bytes that are not UTF-8 text")
             yield line
-    finally:
-        stream.close()
 
 
 def _reference_table(path: str, delimiter: str) -> list[_Entry]:

@@ -23,9 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +150,7 @@ class DrugTarget:
 
 
 @dataclass(frozen=True)
-class DrugRegistry(RecordList):
+class DrugRegistry(RecordList[DrugTarget]):
     """An ordered, validated list of controlled drugs in one view; `filter` returns a new one."""
 
     targets: tuple[DrugTarget, ...]
@@ -163,14 +162,6 @@ class DrugRegistry(RecordList):
     vocabulary: Vocabulary | None = field(default=None, compare=False, repr=False)
 
     _field = "targets"
-
-    def __iter__(self) -> Iterator[DrugTarget]:
-        return iter(self.targets)
-
-    @cached_property
-    def content_hash(self) -> str:
-        """sha256 of the drug list's data, whatever the view."""
-        return self.data_sha256
 
     def filter(self, *, as_of: dt.date | None = None, search: str | None = None,
                jurisdictions: Sequence[str] | None = None) -> DrugRegistry:
@@ -210,15 +201,6 @@ class DrugRegistry(RecordList):
                 return t
         raise UnknownSubstanceError(f"no controlled drug called {query!r}; try "
                                     "`precursor-screen list --drugs --search TEXT`")
-
-    @cached_property
-    def by_key(self) -> dict[str, tuple[DrugTarget, ...]]:
-        """Stereo-free identity key -> the drugs with that structure."""
-        index: dict[str, list[DrugTarget]] = {}
-        for t in self.targets:
-            if t.parent is not None:
-                index.setdefault(t.parent.key, []).append(t)
-        return {k: tuple(v) for k, v in index.items()}
 
     def identify(self, std: Parent) -> list[DrugTarget]:
         """The drugs this standardized structure is (salts and stereoisomers included).

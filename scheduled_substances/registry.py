@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from importlib import resources
@@ -41,7 +41,6 @@ from scheduled_substances.validate import (
     Standardizer,
     cas_is_valid,
     check_structure,
-    content_hash,
     has_carbon,
     norm_name,
     split_values,
@@ -269,7 +268,7 @@ class Identity:
 
 
 @dataclass(frozen=True)
-class Registry(RecordList):
+class Registry(RecordList[Substance]):
     """An ordered, validated list of substances in one view; filters return new registries.
 
     ``content_hash`` names the data loaded (the built-in list's files, or a user list's records),
@@ -288,14 +287,6 @@ class Registry(RecordList):
     vocabulary: Vocabulary | None = field(default=None, compare=False, repr=False)
 
     _field = "substances"
-
-    def __iter__(self) -> Iterator[Substance]:
-        return iter(self.substances)
-
-    @cached_property
-    def content_hash(self) -> str:
-        """sha256 of the list's data (see ``integrity.canonical_hash``), whatever the view."""
-        return self.data_sha256 or content_hash(self.substances)
 
     def version(self) -> dict[str, Any]:
         """What identifies the list screened against: its hash and view, each overlay's hash."""
@@ -374,14 +365,6 @@ class Registry(RecordList):
         return tuple(s for s in self.substances if s.is_structure)
 
     @cached_property
-    def _by_key(self) -> dict[str, tuple[Substance, ...]]:
-        index: dict[str, list[Substance]] = {}
-        for s in self.substances:
-            if s.parent is not None:
-                index.setdefault(s.parent.key, []).append(s)
-        return {k: tuple(v) for k, v in index.items()}
-
-    @cached_property
     def _families(self) -> tuple[tuple[Substance, Listing, Family], ...]:
         """(substance, listing, family) for every family clause of a scheduled listing in view."""
         if self.vocabulary is None:
@@ -400,7 +383,7 @@ class Registry(RecordList):
         identified.
         """
         found: list[Identity] = []
-        for s in self._by_key.get(std.key, ()):
+        for s in self.by_key.get(std.key, ()):
             assert s.parent is not None
             excluded = next((name for name, smi in s.excluded_keys if smi == std.smiles), None)
             if excluded is not None:

@@ -9,15 +9,15 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from rdkit import Chem, rdBase
 from rdkit.Chem import rdMolDescriptors
 
 from scheduled_substances.errors import ShippedDataError
 
-__all__ = ["Parent", "RecordList", "Standardizer", "cas_is_valid", "check_structure", "content_hash",
-           "mol_from_smiles", "norm_name", "parse_date", "split_values"]
+__all__ = ["Identified", "Parent", "RecordList", "Standardizer", "cas_is_valid", "check_structure",
+           "content_hash", "mol_from_smiles", "norm_name", "parse_date", "split_values"]
 
 _CAS = re.compile(r"^(\d{2,7})-(\d{2})-(\d)$")
 _CARBON = Chem.MolFromSmarts("[#6]")
@@ -123,16 +123,29 @@ def standardized(mol: Chem.Mol, standardizer: Standardizer | None, where: str) -
         raise ShippedDataError(f"{where}: {exc}") from None
 
 
-class RecordList:
+class Identified(Protocol):
+    """A record that may carry its parent structure (None without one, or unstandardized)."""
+
+    @property
+    def parent(self) -> Parent | None: ...
+
+
+R = TypeVar("R", bound=Identified)
+"""The record type of a :class:`RecordList`."""
+
+
+class RecordList(Generic[R]):
     """What every list of records shares: iteration in file order, length, the content hash.
-    A subclass names its records' attribute in ``_field``."""
+    A subclass names its records' attribute in ``_field``; one loaded from files keeps their
+    hash in ``data_sha256``."""
 
     _field = "records"
+    data_sha256: str = ""
 
-    def _records(self) -> tuple[Any, ...]:
+    def _records(self) -> tuple[R, ...]:
         return getattr(self, self._field)  # type: ignore[no-any-return]
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[R]:
         return iter(self._records())
 
     def __len__(self) -> int:
@@ -140,8 +153,19 @@ class RecordList:
 
     @cached_property
     def content_hash(self) -> str:
-        """sha256 of the canonical form (records as sorted JSON): the list's version."""
-        return content_hash(self._records())
+        """sha256 of the data loaded (``data_sha256``, see ``integrity.canonical_hash``), else of
+        the records' canonical form (as sorted JSON): the list's version, whatever the view."""
+        return self.data_sha256 or content_hash(self._records())
+
+    @cached_property
+    def by_key(self) -> dict[str, tuple[R, ...]]:
+        """Stereo-free identity key -> the records with that structure, in list order (what
+        identification looks up)."""
+        index: dict[str, list[R]] = {}
+        for r in self._records():
+            if r.parent is not None:
+                index.setdefault(r.parent.key, []).append(r)
+        return {k: tuple(v) for k, v in index.items()}
 
 
 def content_hash(records: Iterable[Any]) -> str:

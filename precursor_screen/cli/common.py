@@ -30,7 +30,7 @@ from scheduled_substances.registry import data_folder
 
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
            "jurisdiction_option", "no_groups_option", "warn_if_edited", "list_line",
-           "input_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
+           "input_options", "legit_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
            "load_group_files", "groups_option", "no_groups_option", "notify", "output_format",
            "check_input_formats",
            "stdin_as_file", "count_progress", "INPUT_FORMATS", "EXISTING_FILE", "INPUT_FILE",
@@ -201,6 +201,17 @@ def input_options(f: Any) -> Any:
     f = click.option("--input-format", type=INPUT_FORMATS,
                      help="Input format, overriding the extension (needed for '-' unless "
                           "SMILES).")(f)
+    return f
+
+
+def legit_options(f: Any) -> Any:
+    """``--legit FILE`` (repeatable) and ``--no-default-legit``: the legitimate chemicals a draft
+    group is checked against for collateral."""
+    f = click.option("--no-default-legit", is_flag=True,
+                     help="Leave out the bundled set of traded chemicals and approved drugs.")(f)
+    f = click.option("--legit", "legit_files", multiple=True, type=EXISTING_FILE,
+                     help="A file of legitimate chemicals (any input format) checked for "
+                          "collateral (repeatable); the bundled set is always checked too.")(f)
     return f
 
 

@@ -17,11 +17,12 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (EXISTING_FILE, INPUT_FILE, check_dask, check_input_formats,
+from precursor_screen.cli.common import (INPUT_FILE, check_dask, check_input_formats,
                                          count_progress, dask_options, groups_option,
-                                         input_options, jobs, load_group_files, load_reference,
-                                         notify, output_format, progress, progress_option,
-                                         raw_cells_option, reference_options, stdin_as_file)
+                                         input_options, jobs, legit_options, load_group_files,
+                                         load_reference, notify, output_format, progress,
+                                         progress_option, raw_cells_option, reference_options,
+                                         stdin_as_file)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.readers import Record, read_inputs, read_records
 from precursor_screen.io.writers import TableWriter, write_text
@@ -369,11 +370,7 @@ def group_cmd() -> None:
 @click.argument("group_file", type=INPUT_FILE)
 @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False),
               help="A library index: count and show the library compounds each group captures.")
-@click.option("--legit", "legit_files", multiple=True, type=EXISTING_FILE,
-              help="A file of legitimate chemicals (any input format) checked for collateral "
-                   "(repeatable); the bundled set is always checked too.")
-@click.option("--no-default-legit", is_flag=True,
-              help="Leave out the bundled set of traded chemicals and approved drugs.")
+@legit_options
 @click.option("--examples", type=click.IntRange(min=0), default=20, show_default=True,
               help="Captured library compounds to list per group.")
 @click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
@@ -449,11 +446,7 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
 @click.argument("examples", nargs=-1, required=True)
 @click.option("--parent", help="The listed substance or controlled drug the family relates to "
                                "(id, name, synonym or CAS); found from the examples when left out.")
-@click.option("--legit", "legit_files", multiple=True, type=EXISTING_FILE,
-              help="A file of legitimate chemicals (any input format) checked for collateral "
-                   "(repeatable); the bundled set is always checked too.")
-@click.option("--no-default-legit", is_flag=True,
-              help="Leave out the bundled set of traded chemicals and approved drugs.")
+@legit_options
 @click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False),
               help="A library index: count and show the library compounds each candidate "
                    "captures.")

@@ -11,7 +11,6 @@ raises :class:`InputError` (missing, unknown format, no ``declaration_id`` colum
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +21,8 @@ import pyarrow.parquet as pq
 
 from precursor_screen.errors import InputError
 from precursor_screen.io import formats
-from precursor_screen.io.readers import parquet_batches, read_toml, sniff_delimiter
-from precursor_screen.io.text import (DEFAULT_LIMITS, CsvRecords, InputStats, Limits, open_input,
-                                      physical_lines, shown)
+from precursor_screen.io.readers import csv_table, parquet_batches, read_toml
+from precursor_screen.io.text import DEFAULT_LIMITS, InputStats, Limits, input_lines, shown
 
 __all__ = ["FIELDS", "Declaration", "InputSpec", "load_config", "parse_column_options",
            "read_declarations", "expand_inputs", "count_rows"]
@@ -223,32 +221,14 @@ def count_rows(paths: Sequence[str], spec: InputSpec | None = None, *,
 def _read_csv(path: str, spec: InputSpec, delimiter: str, start_row: int,
               limits: Limits = DEFAULT_LIMITS, stats: InputStats | None = None
               ) -> Iterator[Declaration]:
-    stream = open_input(path, limits)
-    try:
-        if stats is not None:
-            stats.files += 1
-            if stream.encoding:
-                stats.note_encoding(stream.encoding)
-        lines = physical_lines(stream, path, limits, stats)
-        head = next(lines, None)
-        if head is None:
-            return
+    with input_lines(path, limits, stats) as lines:
         # --delimiter, else the one the header line shows (',' ';' tab '|'), else the extension's
-        delimiter = spec.delimiter or sniff_delimiter(head.text, delimiter)
-        records = CsvRecords(itertools.chain([head], lines), delimiter, limits, stats)
-        found = iter(records)
-        first = next(found, None)
-        if first is None:
+        table = csv_table(lines, path, delimiter, limits, stats, delimiter=spec.delimiter)
+        if table is None:
             return
-        if first.problem:
-            raise InputError(f"{path}: line {first.line}: the header is unreadable: "
-                             f"{first.problem}")
-        if stats is not None:
-            stats.headers += 1
-        header = [h.lstrip("\ufeff") for h in first.fields]
+        header, found = table
         idx = _resolve_columns(header, spec, path)
         width = len(header)
-        records.width = width
         present = [i for i in idx if i is not None]
         pick = itemgetter(*present) if len(present) > 1 else (lambda f: (f[present[0]],))
         slots = [k for k, i in enumerate(idx) if i is not None]
@@ -279,8 +259,6 @@ def _read_csv(path: str, spec: InputSpec, delimiter: str, start_row: int,
                 stats.rows += 1
             yield Declaration(row, *values, error)  # type: ignore[arg-type]
             row += 1
-    finally:
-        stream.close()
 
 
 def _spread(got: tuple[str, ...], slots: list[int]) -> list[str]:

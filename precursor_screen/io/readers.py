@@ -8,7 +8,6 @@ format, no SMILES column) raises :class:`InputError`.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import itertools
 import json
@@ -30,17 +29,17 @@ from precursor_screen.io.text import (
     DEFAULT_LIMITS,
     CsvRecords,
     InputStats,
+    CsvRecord,
     Limits,
     Line,
-    open_input,
-    physical_lines,
+    input_lines,
     shown,
 )
 from precursor_screen.io.writers import META_KEY, arrow_schema, restore, restore_table
 
 __all__ = ["Record", "read_records", "read_inputs", "read_rows", "read_arrow", "read_toml",
-           "count_output_rows", "parquet_batches", "sniff_delimiter", "SMILES_COLUMNS",
-           "ID_COLUMNS", "DELIMITERS", "Notify", "REPLACED_ID"]
+           "count_output_rows", "parquet_batches", "sniff_delimiter", "csv_table",
+           "SMILES_COLUMNS", "ID_COLUMNS", "DELIMITERS", "Notify", "REPLACED_ID"]
 
 SMILES_COLUMNS = ("smiles", "canonical_smiles", "isomeric_smiles", "smi", "structure", "mol_smiles")
 ID_COLUMNS = ("id", "name", "compound_id", "compound", "compound_name", "mol_id", "molecule_id",
@@ -78,20 +77,6 @@ _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
 """Control characters other than tab and line ends, or the replacement character: not text."""
 
 
-@contextlib.contextmanager
-def _lines(path: str, limits: Limits, stats: InputStats | None) -> Iterator[Iterator[Line]]:
-    """The physical lines of ``path``, closed afterwards (standard input is left open)."""
-    stream = open_input(path, limits)
-    try:
-        if stats is not None:
-            stats.files += 1
-            if stream.encoding:
-                stats.note_encoding(stream.encoding)
-        yield physical_lines(stream, path, limits, stats)
-    finally:
-        stream.close()
-
-
 def sniff_delimiter(header: str, default: str) -> str:
     r"""The delimiter of a CSV/TSV file, from its header line: the one of :data:`DELIMITERS`
     that splits it into the most fields (quotes respected), ``default`` (the extension's) when
@@ -107,6 +92,34 @@ def sniff_delimiter(header: str, default: str) -> str:
 
     best = max(DELIMITERS, key=lambda d: (fields(d), d == default))
     return best if fields(best) > fields(default) else default
+
+
+def csv_table(lines: Iterator[Line], path: str, default: str, limits: Limits = DEFAULT_LIMITS,
+              stats: InputStats | None = None, *, delimiter: str | None = None,
+              notify: Notify | None = None) -> tuple[list[str], Iterator[CsvRecord]] | None:
+    """The header of a CSV/TSV file's ``lines`` and its records after it (None for an empty
+    file), as every table reader starts: the delimiter is ``delimiter``, else the one the header
+    line shows, else ``default`` (the extension's; ``notify`` hears when it is another). An
+    unreadable header is an InputError naming the line."""
+    head = next(lines, None)
+    if head is None:
+        return None
+    if not delimiter:
+        delimiter = sniff_delimiter(head.text, default)
+        if delimiter != default and notify is not None:
+            notify(f"note: {path}: fields separated by {delimiter!r}")
+    records = CsvRecords(itertools.chain([head], lines), delimiter, limits, stats)
+    found = iter(records)
+    first = next(found, None)
+    if first is None:
+        return None
+    if first.problem:
+        raise InputError(f"{path}: line {first.line}: the header is unreadable: {first.problem}")
+    if stats is not None:
+        stats.headers += 1
+    header = [h.lstrip("\ufeff") for h in first.fields]
+    records.width = len(header)
+    return header, found
 
 
 def read_records(path: str, *, fmt: str | None = None, smiles_column: str | None = None,
@@ -175,7 +188,7 @@ def _row(row: int, smiles: str, ident: str, path: str, error: str = "") -> Recor
 
 def _read_smi(path: str, start_row: int, limits: Limits,
               stats: InputStats | None) -> Iterator[Record]:
-    with _lines(path, limits, stats) as lines:
+    with input_lines(path, limits, stats) as lines:
         row = start_row
         for line in lines:
             if line.problem:
@@ -196,7 +209,7 @@ def _read_smi(path: str, start_row: int, limits: Limits,
 def _read_sdf(path: str, start_row: int, limits: Limits,
               stats: InputStats | None) -> Iterator[Record]:
     cap = limits.max_record_bytes
-    with _lines(path, limits, stats) as lines:
+    with input_lines(path, limits, stats) as lines:
         row = start_row
         block: list[str] = []
         size = 0
@@ -280,29 +293,15 @@ def _pick_column(columns: Sequence[str], given: str | None, candidates: Sequence
 def _read_csv(path: str, default: str, smiles_column: str | None, id_column: str | None,
               start_row: int, limits: Limits, stats: InputStats | None,
               notify: Notify | None = None) -> Iterator[Record]:
-    with _lines(path, limits, stats) as lines:
-        head = next(lines, None)
-        if head is None:
+    with input_lines(path, limits, stats) as lines:
+        table = csv_table(lines, path, default, limits, stats, notify=notify)
+        if table is None:
             return
-        delimiter = sniff_delimiter(head.text, default)
-        if delimiter != default and notify is not None:
-            notify(f"note: {path}: fields separated by {delimiter!r}")
-        records = CsvRecords(itertools.chain([head], lines), delimiter, limits, stats)
-        found = iter(records)
-        first = next(found, None)
-        if first is None:
-            return
-        if first.problem:
-            raise InputError(f"{path}: line {first.line}: the header is unreadable: "
-                             f"{first.problem}")
-        if stats is not None:
-            stats.headers += 1
-        header = [h.lstrip("\ufeff") for h in first.fields]
+        header, found = table
         s_col = _pick_column(header, smiles_column, SMILES_COLUMNS, "smiles", path, True)
         i_col = _pick_column(header, id_column, ID_COLUMNS, "id", path, False, notify)
         s_idx = header.index(s_col)  # type: ignore[arg-type]
         i_idx = header.index(i_col) if i_col else None
-        records.width = len(header)
         row = start_row
         for rec in found:
             fields = rec.fields

@@ -23,6 +23,7 @@ naming the file and the line reached.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import os
@@ -36,7 +37,7 @@ from typing import BinaryIO
 from precursor_screen.errors import InputError
 
 __all__ = ["Limits", "DEFAULT_LIMITS", "Line", "InputStats", "open_input", "physical_lines",
-           "CsvRecords", "CsvRecord", "shown"]
+           "input_lines", "CsvRecords", "CsvRecord", "shown"]
 
 BLOCK = 1 << 20
 
@@ -320,6 +321,22 @@ class _Peeked:
 
 
 # -- lines ----------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def input_lines(path: str, limits: Limits = DEFAULT_LIMITS,
+                stats: InputStats | None = None) -> Iterator[Iterator[Line]]:
+    """The physical lines of ``path`` (:func:`physical_lines`), counted in ``stats`` with the
+    file and its encoding, and closed afterwards (standard input is left open)."""
+    stream = open_input(path, limits)
+    try:
+        if stats is not None:
+            stats.files += 1
+            if stream.encoding:
+                stats.note_encoding(stream.encoding)
+        yield physical_lines(stream, path, limits, stats)
+    finally:
+        stream.close()
+
 
 def physical_lines(stream: _Input, path: str, limits: Limits = DEFAULT_LIMITS,
                    stats: InputStats | None = None) -> Iterator[Line]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,9 @@ _REQUIRED: dict[str, type] = {
     "examples": list, "negatives": list,
 }
 _OPTIONAL: dict[str, type] = {"reverse": str}
+
+FieldType = type | tuple[type, ...]
+"""What a rule table's field must be: a type, or one of several (``isinstance``'s argument)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,6 +458,15 @@ class RuleSet:
 
     # -- machinery ----------------------------------------------------------------------------
 
+    def _begin(self, mol: Chem.Mol | Standardized, max_added: int,
+               max_heavy_atoms: int | None) -> tuple[Standardized, int, int]:
+        """A search's start, standardized, with the heavy atoms a product may have (``limit``)
+        and a returned one (``shown``); forgets the products of the search before."""
+        start = mol if isinstance(mol, Standardized) else standardize(mol)
+        self._products.clear()      # remembered for this search's routes only
+        limit = start.mol.GetNumHeavyAtoms() + max_added
+        return start, limit, limit if max_heavy_atoms is None else min(limit, max_heavy_atoms)
+
     def _search(self, mol: Chem.Mol | Standardized, depth: int, max_products: int, *,
                 max_added: int, max_heavy_atoms: int | None,
                 prune: Callable[[Chem.Mol], bool] | None, max_masks: int) -> list[Route]:
@@ -462,13 +474,10 @@ class RuleSet:
         step; a product is settled (its route kept) when first taken from the queue, so each
         product keeps its cheapest route. ``prune``: an intermediate failing it is not expanded.
         """
-        start = mol if isinstance(mol, Standardized) else standardize(mol)
+        start, limit, shown = self._begin(mol, max_added, max_heavy_atoms)
         routes: list[Route] = []
-        self._products.clear()      # remembered for this search's routes only
         if max_products <= 0:
             return routes
-        limit = start.mol.GetNumHeavyAtoms() + max_added
-        shown = limit if max_heavy_atoms is None else min(limit, max_heavy_atoms)
         settled = {start.key}
         pieces: dict[str, Standardized | None] = {start.smiles: start}  # raw SMILES -> parent
         queue: list[tuple[int, int, int, Standardized, tuple[Step, ...]]] = [(0, 0, 0, start, ())]
@@ -526,13 +535,10 @@ class RuleSet:
         `precursor_screen.rules.gates`)."""
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
-        start = mol if isinstance(mol, Standardized) else standardize(mol)
+        start, limit, shown = self._begin(mol, max_added, max_heavy_atoms)
         routes: list[Route] = []
-        self._products.clear()      # remembered for this search's routes only
         if max_products <= 0:
             return routes
-        limit = start.mol.GetNumHeavyAtoms() + max_added
-        shown = limit if max_heavy_atoms is None else min(limit, max_heavy_atoms)
         seen = {start.key}          # product identities (stereo-free keys)
         seen_raw = {start.smiles}   # raw product SMILES already handled: skip re-standardizing
         frontier: list[tuple[Standardized, tuple[Step, ...]]] = [(start, ())]
@@ -761,6 +767,32 @@ def read_rule_file(path: str | Path | None, shipped: str) -> tuple[dict[str, Any
     return read_toml(file, name=source, error=ShippedDataError, what="rule file"), source
 
 
+def check_fields(table: dict[str, Any], required: Mapping[str, FieldType], where: str,
+                 optional: Mapping[str, FieldType] | None = None, *,
+                 nonempty: Iterable[str] = ()) -> None:
+    """A rule table's fields, as every rule file checks them: each required one present, none
+    unknown, each of its type, the ``nonempty`` ones not blank; ShippedDataError naming
+    ``where`` and the field otherwise."""
+    optional = optional or {}
+    for field in required:
+        if field not in table:
+            raise ShippedDataError(f"{where}: missing field '{field}'")
+    unknown = sorted(set(table) - set(required) - set(optional))
+    if unknown:
+        raise ShippedDataError(f"{where}: unknown field(s): {', '.join(unknown)}")
+    for field, kind in {**required, **optional}.items():
+        if field in table and not isinstance(table[field], kind):
+            raise ShippedDataError(f"{where}: field '{field}' must be a {_type_names(kind)}")
+    for field in nonempty:
+        if not table[field].strip():
+            raise ShippedDataError(f"{where}: field '{field}' is empty")
+
+
+def _type_names(kind: FieldType) -> str:
+    """``str``, or ``str or list`` for a field that may be either."""
+    return " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+
+
 def rule_examples(table: dict[str, Any], where: str
                   ) -> tuple[list[tuple[str, str]], list[str]]:
     """A rule's test molecules: ``examples`` as (substrate, product) SMILES pairs and the
@@ -787,18 +819,8 @@ def _parse_rule(rule_id: str, table: object, source: str) -> ConversionRule:
         raise ShippedDataError(f"{where}: expected a table, got {type(table).__name__}")
     if not _SLUG.fullmatch(rule_id):
         raise ShippedDataError(f"{where}: rule id must be a lower-case slug like 'ester-hydrolysis'")
-    for field, kind in _REQUIRED.items():
-        if field not in table:
-            raise ShippedDataError(f"{where}: missing field '{field}'")
-    unknown = sorted(set(table) - set(_REQUIRED) - set(_OPTIONAL))
-    if unknown:
-        raise ShippedDataError(f"{where}: unknown field(s): {', '.join(unknown)}")
-    for field, kind in {**_REQUIRED, **_OPTIONAL}.items():
-        if field in table and not isinstance(table[field], kind):
-            raise ShippedDataError(f"{where}: field '{field}' must be a {kind.__name__}")
-    for field in ("name", "smarts", "removes", "rationale"):
-        if not table[field].strip():
-            raise ShippedDataError(f"{where}: field '{field}' is empty")
+    check_fields(table, _REQUIRED, where, _OPTIONAL,
+                 nonempty=("name", "smarts", "removes", "rationale"))
     if table["kind"] not in KINDS:
         raise ShippedDataError(f"{where}: unknown kind {table['kind']!r} (known: {', '.join(KINDS)})")
     examples, negatives = rule_examples(table, where)

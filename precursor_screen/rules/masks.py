@@ -33,6 +33,7 @@ from precursor_screen.rules.conversions import (
     MAX_MASK_STEPS,
     ConversionRule,
     RuleSet,
+    check_fields,
     load_conversion_rules,
     rule_examples,
 )
@@ -143,7 +144,7 @@ def _site(name: str, table: Any, source: str) -> Site:
     where = f"{source}: [sites.{name}]"
     if not isinstance(table, dict):
         raise ShippedDataError(f"{where}: expected a table")
-    _check_fields(table, _SITE_FIELDS, {}, where)
+    check_fields(table, _SITE_FIELDS, where, nonempty=_texts(table))
     maps = tuple(sorted(int(m) for m in _MAP.findall(table["restored"])))
     if not maps or len(set(maps)) != len(maps):
         raise ShippedDataError(f"{where}: 'restored' must map each attachment atom once (:1, :2)")
@@ -159,7 +160,7 @@ def _mask(mask_id: str, table: Any, sites: dict[str, Site], source: str) -> Mask
         raise ShippedDataError(f"{where}: expected a table")
     if not _SLUG.fullmatch(mask_id):
         raise ShippedDataError(f"{where}: mask id must be a lower-case slug like 'ketal-hydrolysis'")
-    _check_fields(table, _MASK_FIELDS, _MASK_OPTIONAL, where)
+    check_fields(table, _MASK_FIELDS, where, _MASK_OPTIONAL, nonempty=_texts(table))
     site = sites.get(table["site"])
     if site is None:
         raise ShippedDataError(f"{where}: unknown site {table['site']!r} (known: "
@@ -191,6 +192,11 @@ def _mask(mask_id: str, table: Any, sites: dict[str, Site], source: str) -> Mask
                 table.get("protecting_group", False))
 
 
+def _texts(table: dict[str, Any]) -> list[str]:
+    """The text fields of a table: none of a site's or mask's may be blank."""
+    return [field for field, value in table.items() if isinstance(value, str)]
+
+
 def _reverses(value: str | list[str], where: str) -> tuple[str, ...]:
     """A mask's reverse SMARTS, one or a list; each must parse as a reaction."""
     out = (value,) if isinstance(value, str) else tuple(value)
@@ -200,16 +206,3 @@ def _reverses(value: str | list[str], where: str) -> tuple[str, ...]:
     return out
 
 
-def _check_fields(table: dict[str, Any], required: dict[str, Any], optional: dict[str, Any],
-                  where: str) -> None:
-    for field in required:
-        if field not in table:
-            raise ShippedDataError(f"{where}: missing field '{field}'")
-    unknown = sorted(set(table) - set(required) - set(optional))
-    if unknown:
-        raise ShippedDataError(f"{where}: unknown field(s): {', '.join(unknown)}")
-    for field, kind in {**required, **optional}.items():
-        if field in table and not isinstance(table[field], kind):
-            raise ShippedDataError(f"{where}: field '{field}' has the wrong type")
-        if field in table and isinstance(table[field], str) and not table[field].strip():
-            raise ShippedDataError(f"{where}: field '{field}' is empty")

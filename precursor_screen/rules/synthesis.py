@@ -31,6 +31,7 @@ from precursor_screen.errors import ShippedDataError
 from precursor_screen.rules.conversions import (
     ConversionRule,
     RuleSet,
+    check_fields,
     read_rule_file,
     rule_examples,
 )
@@ -165,18 +166,7 @@ def _parse_rule(rule_id: str, table: object, source: str) -> tuple[ConversionRul
         raise ShippedDataError(f"{where}: expected a table, got {type(table).__name__}")
     if not _SLUG.fullmatch(rule_id):
         raise ShippedDataError(f"{where}: rule id must be a lower-case slug like 'alpha-bromination'")
-    missing = [f for f in _REQUIRED if f not in table]
-    if missing:
-        raise ShippedDataError(f"{where}: missing field '{missing[0]}'")
-    unknown = sorted(set(table) - set(_REQUIRED))
-    if unknown:
-        raise ShippedDataError(f"{where}: unknown field(s): {', '.join(unknown)}")
-    for field, kind in _REQUIRED.items():
-        if not isinstance(table[field], kind):
-            raise ShippedDataError(f"{where}: field '{field}' must be a {kind.__name__}")
-    for field in ("name", "reagent", "smarts", "rationale"):
-        if not table[field].strip():
-            raise ShippedDataError(f"{where}: field '{field}' is empty")
+    check_fields(table, _REQUIRED, where, nonempty=("name", "reagent", "smarts", "rationale"))
     examples, negatives = rule_examples(table, where)
     rule = ConversionRule(
         id=rule_id, name=table["name"].strip(), smarts=table["smarts"], removes="",

@@ -40,7 +40,8 @@ from rdkit import Chem
 from precursor_screen.rules.substituents import (SubstituentTable, atom_kind, bond_smarts,
                                                  chain_token, exact_smarts, fragment_key,
                                                  rooted_token)
-from precursor_screen.survey.scaffold import Attachment, Scaffold, decompose_on, rescaffold
+from precursor_screen.survey.scaffold import (Attachment, Scaffold, copy_fragment, decompose_on,
+                                              rescaffold)
 
 __all__ = ["Choice", "Position", "Definition", "ladder", "LEVELS", "DRAFT_LABEL"]
 
@@ -615,22 +616,7 @@ def _side_within(mol: Chem.Mol, start: int, allowed: set[int], block: int) -> se
 
 
 def _key_with_dummy(mol: Chem.Mol, side: set[int], root: int) -> str:
-    rw = Chem.RWMol()
-    index = {}
-    for i in sorted(side):
-        src = mol.GetAtomWithIdx(i)
-        atom = Chem.Atom(src.GetAtomicNum())
-        atom.SetFormalCharge(src.GetFormalCharge())
-        atom.SetIsAromatic(src.GetIsAromatic())
-        atom.SetNumExplicitHs(src.GetTotalNumHs())
-        atom.SetNoImplicit(True)
-        index[i] = rw.AddAtom(atom)
-    for b in mol.GetBonds():
-        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-        if i in index and j in index:
-            rw.AddBond(index[i], index[j], b.GetBondType())
-            if b.GetIsAromatic():
-                rw.GetBondBetweenAtoms(index[i], index[j]).SetIsAromatic(True)
+    rw, index = copy_fragment(mol, side)
     d = rw.AddAtom(Chem.Atom(0))
     rw.AddBond(index[root], d, Chem.BondType.SINGLE)
     m = rw.GetMol()

@@ -23,7 +23,7 @@ complete linkage, each cluster's joint scaffold checked again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rdkit import Chem
@@ -32,7 +32,7 @@ from rdkit.Chem import rdFMCS
 from precursor_screen.rules.substituents import bond_smarts, exact_token, fragment_key
 
 __all__ = ["Attachment", "Scaffold", "find_scaffold", "cluster", "mcs_atoms", "scaffold_ok",
-           "MCS_TIMEOUT_S", "MIN_SCAFFOLD_ATOMS", "MIN_SHARE", "CLUSTER_SHARE"]
+           "copy_fragment", "MCS_TIMEOUT_S", "MIN_SCAFFOLD_ATOMS", "MIN_SHARE", "CLUSTER_SHARE"]
 
 MCS_TIMEOUT_S = 5
 """Seconds one maximum-common-substructure search may take (the answer is then the best found)."""
@@ -119,18 +119,10 @@ class Scaffold:
         rw = Chem.RWMol()
         index = {}
         for p, a in enumerate(self.atoms):
-            src = self.template.GetAtomWithIdx(a)
-            atom = Chem.Atom(src.GetAtomicNum())
-            atom.SetFormalCharge(src.GetFormalCharge())
-            atom.SetIsAromatic(src.GetIsAromatic())
-            atom.SetNumExplicitHs(max(0, self.hydrogens(p) - (1 if p in labels else 0)))
-            atom.SetNoImplicit(True)
-            index[a] = rw.AddAtom(atom)
+            hydrogens = max(0, self.hydrogens(p) - (1 if p in labels else 0))
+            index[a] = rw.AddAtom(_bare_atom(self.template.GetAtomWithIdx(a), hydrogens))
         for b in self.bonds():
-            i, j = index[b.GetBeginAtomIdx()], index[b.GetEndAtomIdx()]
-            rw.AddBond(i, j, b.GetBondType())
-            if b.GetIsAromatic():
-                rw.GetBondBetweenAtoms(i, j).SetIsAromatic(True)
+            _copy_bond(rw, index[b.GetBeginAtomIdx()], index[b.GetEndAtomIdx()], b)
         for p, n in sorted(labels.items()):
             d = Chem.Atom(0)
             d.SetIsotope(n)
@@ -486,20 +478,7 @@ def _decompose(mol: Chem.Mol, match: tuple[int, ...]) -> tuple[Attachment, ...]:
 def _attachment(mol: Chem.Mol, frag: set[int], inside: dict[int, int]) -> Attachment:
     """The fragment ``frag`` as an Attachment: one dummy per scaffold atom it is bonded to (bonded
     twice to one atom, as a spiro ketal ring: one dummy closing the ring)."""
-    rw = Chem.RWMol()
-    index: dict[int, int] = {}
-    for i in sorted(frag):
-        src = mol.GetAtomWithIdx(i)
-        atom = Chem.Atom(src.GetAtomicNum())
-        atom.SetFormalCharge(src.GetFormalCharge())
-        atom.SetIsAromatic(src.GetIsAromatic())
-        atom.SetNumExplicitHs(src.GetTotalNumHs())
-        atom.SetNoImplicit(True)
-        index[i] = rw.AddAtom(atom)
-    for b in mol.GetBonds():
-        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-        if i in index and j in index:
-            _copy_bond(rw, index[i], index[j], b)
+    rw, index = copy_fragment(mol, frag)
     dummies: dict[int, int] = {}  # scaffold position -> dummy
     counts: dict[int, int] = {}
     for i in sorted(frag):
@@ -525,6 +504,32 @@ def _attachment(mol: Chem.Mol, frag: set[int], inside: dict[int, int]) -> Attach
     tokmol.UpdatePropertyCache(strict=False)
     tokens = tuple(exact_token(tokmol, dummies[p]) for p in order)
     return Attachment(tuple(order), key, tokens, len(frag), tuple(counts[p] for p in order))
+
+
+def copy_fragment(mol: Chem.Mol, atoms: Iterable[int]) -> tuple[Chem.RWMol, dict[int, int]]:
+    """The ``atoms`` of ``mol`` with the bonds among them as a new molecule to add dummies to,
+    each atom keeping its hydrogens as explicit ones; with the map old index -> new."""
+    rw = Chem.RWMol()
+    index: dict[int, int] = {}
+    for i in sorted(atoms):
+        src = mol.GetAtomWithIdx(i)
+        index[i] = rw.AddAtom(_bare_atom(src, src.GetTotalNumHs()))
+    for b in mol.GetBonds():
+        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
+        if i in index and j in index:
+            _copy_bond(rw, index[i], index[j], b)
+    return rw, index
+
+
+def _bare_atom(src: Chem.Atom, hydrogens: int) -> Chem.Atom:
+    """A copy of ``src`` (element, charge, aromaticity) with exactly ``hydrogens`` hydrogens: no
+    implicit ones, so a copied fragment keeps its valences when cut from its molecule."""
+    atom = Chem.Atom(src.GetAtomicNum())
+    atom.SetFormalCharge(src.GetFormalCharge())
+    atom.SetIsAromatic(src.GetIsAromatic())
+    atom.SetNumExplicitHs(hydrogens)
+    atom.SetNoImplicit(True)
+    return atom
 
 
 def _copy_bond(rw: Chem.RWMol, i: int, j: int, bond: Chem.Bond) -> None:
