@@ -29,7 +29,7 @@ from scheduled_substances.listings import load_vocabulary
 from scheduled_substances.registry import data_folder
 
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
-           "jurisdiction_option", "no_groups_option", "warn_if_edited", "list_line",
+           "jurisdiction_option", "warn_if_edited", "list_line",
            "input_options", "legit_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
            "load_group_files", "groups_option", "no_groups_option", "notify", "output_format",
            "check_input_formats",
@@ -140,13 +140,6 @@ def reference_options(f: Any) -> Any:
                      help="Screen against this list (CSV with name,smiles; SDF; .smi) instead "
                           "of the built-in one.")(f)
     return f
-
-
-def no_groups_option(f: Any) -> Any:
-    """``--no-groups``: screen without generic groups and drug families (a strict back-test)."""
-    return click.option("--no-groups", "no_groups", is_flag=True,
-                        help="Switch off the generic groups and the generic drug families (they "
-                             "were drafted knowing later listings: a strict back-test).")(f)
 
 
 def load_reference(reference: str | None, as_of: dt.date | None, include: tuple[str, ...] = (),
@@ -319,7 +312,8 @@ def raw_cells_option(f: Any) -> Any:
 
 
 def no_groups_option(f: Any) -> Any:
-    """``--no-groups``: leave out the shipped generic groups (``--groups`` files still count)."""
-    return click.option("--no-groups", is_flag=True,
-                        help="Leave out the shipped generic groups; with --groups FILE only "
-                             "that file's groups count.")(f)
+    """``--no-groups``: the shipped generic groups and drug families off (a strict back-test:
+    they were drafted knowing later listings); ``--groups`` files still count."""
+    return click.option("--no-groups", "no_groups", is_flag=True,
+                        help="Switch off the shipped generic groups and drug families (a strict "
+                             "back-test); with --groups FILE only that file's groups count.")(f)
