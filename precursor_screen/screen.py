@@ -434,16 +434,11 @@ class Screener:
                 s = ident.substance
                 if ident.relation == "excluded" or s.parent.key == std.key:
                     continue
-                bulk = self._bulk(s)
-                reason = (f"converts in one step to {s.name} ({s.listing()}): an acylating agent "
-                          f"carrying its acyl group, which acylates as {s.name} does and gives it "
-                          "with a salt of the acid (an acyl halide) or by disproportionation (a "
-                          "mixed anhydride)")
-                if bulk:
-                    reason += (f"; {s.name} is a bulk chemical ({self._bulk_label(s)},"
-                               " traded by the tonne): flagged in the bulk score band")
-                hits.append(Hit("acylating", s.id, s.name, s.list_name,
-                                (BULK_BASE if bulk else CONVERTS_BASE) + CONVERTS_KEPT, reason))
+                hits.append(self._reagent_hit("acylating", s, (
+                    f"converts in one step to {s.name} ({s.listing()}): an acylating agent "
+                    f"carrying its acyl group, which acylates as {s.name} does and gives it "
+                    "with a salt of the acid (an acyl halide) or by disproportionation (a "
+                    "mixed anhydride)")))
         return hits
 
     def _same_ion(self, std: Standardized) -> list[Hit]:
@@ -455,16 +450,21 @@ class Screener:
         for ion, s in self._ions:
             if s.parent.key == std.key or not counter_ions_only(std, ion):
                 continue
-            bulk = self._bulk(s)
-            reason = (f"is another salt of the active ion of {s.name} ({s.listing()}), the same "
-                      f"reagent: it acts through that ion, and one ion exchange gives {s.name}; "
-                      f"the listing names {s.name} itself")
-            if bulk:
-                reason += (f"; {s.name} is a bulk chemical ({self._bulk_label(s)}, "
-                           "traded by the tonne): flagged in the bulk score band")
-            hits.append(Hit("same-ion", s.id, s.name, s.list_name,
-                            (BULK_BASE if bulk else CONVERTS_BASE) + CONVERTS_KEPT, reason))
+            hits.append(self._reagent_hit("same-ion", s, (
+                f"is another salt of the active ion of {s.name} ({s.listing()}), the same "
+                f"reagent: it acts through that ion, and one ion exchange gives {s.name}; "
+                f"the listing names {s.name} itself")))
         return hits
+
+    def _reagent_hit(self, relation: str, s: Any, reason: str) -> Hit:
+        """A stand-in for the listed reagent ``s`` (an acylating agent, another salt of its
+        ion): one easy step gives it; a bulk one flags in the bulk band, and the reason says so."""
+        bulk = self._bulk(s)
+        if bulk:
+            reason += (f"; {s.name} is a bulk chemical ({self._bulk_label(s)}, "
+                       "traded by the tonne): flagged in the bulk score band")
+        return Hit(relation, s.id, s.name, s.list_name,
+                   (BULK_BASE if bulk else CONVERTS_BASE) + CONVERTS_KEPT, reason)
 
     def _nearest(self, near: list[tuple[int, float]], identical: set[str]) -> list[Hit]:
         """2. The nearest listed substances by fingerprint similarity."""

@@ -31,7 +31,7 @@ from scheduled_substances.registry import data_folder
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
            "jurisdiction_option", "warn_if_edited", "list_line",
            "input_options", "legit_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
-           "load_group_files", "groups_option", "no_groups_option", "notify", "output_format",
+           "load_group_files", "groups_option", "no_groups_option", "depth_option", "opsin_option", "notify", "output_format",
            "check_input_formats",
            "stdin_as_file", "count_progress", "INPUT_FORMATS", "EXISTING_FILE", "INPUT_FILE",
            "INPUT_FILE_OR_DIR", "limit_options", "reading_limits", "raw_cells_option",
@@ -309,6 +309,21 @@ def raw_cells_option(f: Any) -> Any:
                         help="Write CSV/TSV cells as they are. By default a text cell starting "
                              "with = + - @ tab or CR gets a leading ' so that a spreadsheet "
                              "shows it instead of running it as a formula.")(f)
+
+
+def depth_option(f: Any) -> Any:
+    """``--depth``: conversion steps to follow (mask removals are free: `rules.masks`)."""
+    return click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
+                        help="Conversion steps to follow (mask removals do not count, up to 3 "
+                             "a route).")(f)
+
+
+def opsin_option(f: Any) -> Any:
+    """``--opsin/--no-opsin`` for a command that reads one name at a time (check, the bench)."""
+    return click.option("--opsin/--no-opsin", default=True, show_default=True,
+                        help="Parse systematic names no table knows with OPSIN (needs the "
+                             "'names' extra and a Java runtime; without them such a name is an "
+                             "error saying so).")(f)
 
 
 def no_groups_option(f: Any) -> Any:

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from precursor_screen.cli.common import (EXISTING_FILE, INPUT_FILE, INPUT_FILE_OR_DIR, check_dask,
-                                         count_progress, jobs, limit_options, list_line,
+                                         count_progress, depth_option, jobs, limit_options,
+                                         list_line,
                                          load_reference, notify, progress, progress_option,
                                          raw_cells_option, reading_limits, reference_options,
                                          reference_parameters, stdin_as_file)
@@ -61,8 +62,7 @@ __all__ = ["declarations_cmd", "rescreen_cmd"]
 @click.option("--opsin/--no-opsin", default=None,
               help="Parse names nothing else resolved with OPSIN (needs the 'opsin' extra and Java).")
 @reference_options
-@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
-              help="Conversion steps to follow.")
+@depth_option
 @click.option("--max-products", type=click.IntRange(min=1), default=200, show_default=True,
               help="Cap on distinct conversion products per structure.")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=5000, show_default=True,

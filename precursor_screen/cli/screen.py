@@ -10,12 +10,14 @@ from typing import Any
 import click
 
 from precursor_screen.cli.common import (DEFAULT_TIMEOUT, INPUT_FILE, check_input_formats,
-                                         count_progress, date_option, groups_option,
+                                         count_progress, date_option, depth_option,
+                                         groups_option,
                                          input_options, jobs, jurisdiction_option,
                                          limit_options, list_line, load_group_files,
                                          load_reference, no_groups_option, notify,
                                          output_format, progress, progress_option,
-                                         raw_cells_option, reading_limits, reference_options,
+                                         opsin_option, raw_cells_option, reading_limits,
+                                         reference_options,
                                          stdin_as_file, warn_if_edited)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.examples import copy_examples
@@ -139,8 +141,7 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
 @reference_options
 @click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
               help="Worker processes (default 0: all cores).")
-@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
-              help="Conversion steps to follow (mask removals do not count, up to 3 a route).")
+@depth_option
 @click.option("--max-products", type=click.IntRange(min=1), default=200, show_default=True,
               help="Cap on distinct conversion products per candidate.")
 @click.option("--report", "report", type=click.Path(dir_okay=False),
@@ -234,11 +235,8 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
 @click.command("check")
 @click.argument("query")
 @reference_options
-@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
-              help="Conversion steps to follow (mask removals do not count).")
-@click.option("--opsin/--no-opsin", default=True, show_default=True,
-              help="Parse systematic names no table knows with OPSIN (needs the 'names' extra "
-                   "and a Java runtime; without them such a name is an error saying so).")
+@depth_option
+@opsin_option
 @click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
 @groups_option
 @no_groups_option

@@ -8,7 +8,8 @@ import ipaddress
 
 import click
 
-from precursor_screen.cli.common import list_line, load_reference, reference_options
+from precursor_screen.cli.common import (depth_option, list_line, load_reference, opsin_option,
+                                         reference_options)
 from precursor_screen.errors import PrecursorScreenError
 from precursor_screen.lookup import Lookup
 from precursor_screen.screen import Screener, ScreenParameters
@@ -40,11 +41,8 @@ def serve_problem() -> str:
               help="Most rows screened from one file; more get 413 (screen big files with "
                    "`precursor-screen screen`).")
 @reference_options
-@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
-              help="Conversion steps to follow.")
-@click.option("--opsin/--no-opsin", default=True, show_default=True,
-              help="Parse systematic names no table knows with OPSIN (the 'names' extra and "
-                   "Java).")
+@depth_option
+@opsin_option
 def serve_cmd(host: str, port: int, max_upload_mb: float, max_rows: int, reference: str | None,
               as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
               jurisdictions: tuple[str, ...], depth: int, opsin: bool) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 import click
 
 from precursor_screen.cli.common import (INPUT_FILE, check_dask, check_input_formats,
-                                         count_progress, dask_options, groups_option,
+                                         count_progress, dask_options, depth_option,
+                                         groups_option,
                                          input_options, jobs, legit_options, load_group_files,
                                          load_reference, notify, output_format, progress,
                                          progress_option, raw_cells_option, reference_options,
@@ -285,8 +286,7 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
               type=click.Choice(["identical", "converts", "group", "contains", "similar",
                                  "contained_in"]),
               help="Only these relations (repeatable; default all).")
-@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
-              help="Conversion steps to follow.")
+@depth_option
 @groups_option
 @click.option("--include-bulk", is_flag=True, help="With --all: bulk chemicals too.")
 @reference_options
