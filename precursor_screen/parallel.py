@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import pickle
+import threading
+import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
@@ -18,7 +22,8 @@ from typing import Any, TypeVar
 from precursor_screen.errors import PrecursorScreenError
 
 __all__ = ["context", "ordered_map", "process_executor", "windowed", "wait_some",
-           "dask_client", "dask_problem", "dask_wait_some", "dask_workers"]
+           "dask_client", "dask_problem", "dask_wait_some", "dask_workers", "dask_ordered_map",
+           "dask_share", "dask_shared"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -131,3 +136,53 @@ def dask_wait_some(futures: set[Any]) -> tuple[set[Any], set[Any]]:
 
     done, not_done = dask_wait(futures, return_when="FIRST_COMPLETED")
     return set(done), set(not_done)
+
+
+def dask_ordered_map(client: Any, fn: Callable[..., R], tasks: Iterable[T], *args: Any,
+                     window: int | None = None) -> Iterator[R]:
+    """``fn(task, *args)`` for each task on a Dask cluster, results in task order, streaming.
+
+    At most ``window`` tasks (default three per worker thread) are in flight: a new one is
+    submitted as the oldest is handed back, so memory stays bounded however long the input,
+    and a slow task holds back only the results behind it, not the workers. ``args`` may hold
+    futures (:func:`dask_share`), which Dask resolves on the worker.
+    """
+    window = window or 3 * dask_workers(client)
+    pending: deque[Any] = deque()
+    for task in tasks:
+        pending.append(client.submit(fn, task, *args, pure=False))
+        if len(pending) >= window:
+            yield _take(pending.popleft())
+    while pending:
+        yield _take(pending.popleft())
+
+
+def _take(future: Any) -> Any:
+    result = future.result()
+    future.release()
+    return result
+
+
+def dask_share(client: Any, obj: Any) -> Any:
+    """Send ``obj`` (a built screener, say) to every worker once; pass the returned future to
+    tasks, which get their copy with :func:`dask_shared`.
+
+    It travels pickled with a token naming it, so each worker thread unpickles its own copy
+    once (:func:`dask_shared`): objects with per-search state need not be thread-safe, and a
+    cluster whose workers run several threads still builds one per thread, not one per task.
+    """
+    payload = (uuid.uuid4().hex, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    return client.scatter(payload, broadcast=True, hash=False)
+
+
+_SHARED = threading.local()
+
+
+def dask_shared(payload: tuple[str, bytes]) -> Any:
+    """This worker thread's copy of an object sent by :func:`dask_share` (unpickled on first
+    use; the latest object only is kept, so a long-lived worker does not accumulate them)."""
+    token, data = payload
+    held = getattr(_SHARED, "held", None)
+    if held is None or held[0] != token:
+        held = _SHARED.held = (token, pickle.loads(data))
+    return held[1]

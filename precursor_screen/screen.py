@@ -13,6 +13,7 @@ scores in its own band (:data:`SCORE_BANDS`); the strongest hit decides the flag
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -28,7 +29,7 @@ from precursor_screen.chem.standardize import (
     standardize_smiles,
 )
 from precursor_screen.io.readers import Record
-from precursor_screen.parallel import ordered_map
+from precursor_screen.parallel import dask_ordered_map, dask_share, dask_shared, ordered_map
 from precursor_screen.reference import builtin_registry, load_reference
 from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.drug_targets import DrugTargets
@@ -70,6 +71,10 @@ NONE_WEIGHT, NONE_CAP = 0.4, 0.99
 FLAG_FLOOR = 0.45
 """Evidence scoring below this is reported but raises no flag (weak similarity, containment in a
 listed substance, conversions to bulk chemicals)."""
+ParentKey = tuple[str, tuple[str, ...], tuple[str, ...]]
+"""A standardized parent as the verdict sees it: (isomeric SMILES, steps, mixture components)."""
+REPEATS_KEPT = 20_000
+"""Verdicts kept per process to answer repeated structures (by input text and by parent), each."""
 DRUG_STAGE_BELOW = 0.85
 """The drug stage runs only while no hit scores this much (a listed precursor or a conversion to
 one is the stronger finding); `check` (keep_all) runs it always."""
@@ -152,6 +157,11 @@ class Screener:
         for s in self._organic:
             self._by_key.setdefault(s.parent.key, []).append(s)  # type: ignore[union-attr]
         self._key_cache: dict[str, str] = {}
+        self._repeats = _Repeats()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the verdicts remembered for repeats (a worker starts its own)."""
+        return {k: (_Repeats() if k == "_repeats" else v) for k, v in self.__dict__.items()}
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -175,10 +185,22 @@ class Screener:
         return next(iter(self._screen_chunk([Record(0, id or smiles, text)], keep_all=True)))
 
     def screen(self, molecules: Iterable[Record | str], *, jobs: int = 1,
-               chunk_size: int = 256) -> Iterator[Verdict]:
-        """Yield one Verdict per input, in input order; ``jobs`` worker processes."""
+               chunk_size: int = 256, client: Any = None) -> Iterator[Verdict]:
+        """Yield one Verdict per input, in input order; on ``jobs`` worker processes, or on the
+        workers of a Dask ``client`` (``parallel.dask_client``: a LocalCluster or a running
+        cluster), with the same verdicts either way.
+
+        On Dask this screener is sent to each worker once and unpickled there (workers need
+        the package, not the reference files), chunks of ``chunk_size`` records stream to the
+        workers a bounded number at a time, and verdicts come back in input order.
+        """
         records = (m if isinstance(m, Record) else Record(i, str(i), m) for i, m in enumerate(molecules))
         chunks = _chunks(records, chunk_size)
+        if client is not None:
+            shared = dask_share(client, self)
+            for verdicts in dask_ordered_map(client, _dask_work, chunks, shared):
+                yield from verdicts
+            return
         if jobs <= 1:
             for chunk in chunks:
                 yield from self._screen_chunk(chunk)
@@ -189,9 +211,52 @@ class Screener:
     # -- stages --------------------------------------------------------------------------------
 
     def _screen_chunk(self, records: list[Record], keep_all: bool = False) -> list[Verdict]:
-        prepared: list[tuple[Record, Standardized | None, str]] = []
-        for rec in records:
-            prepared.append(self._prepare(rec))
+        """One Verdict per record, in order; a structure seen before in this process (the same
+        SMILES text, or the same standardized parent) is answered from the earlier verdict, so
+        it is screened once (:class:`_Repeats`)."""
+        if keep_all:
+            return self._judge_all([self._prepare(rec) for rec in records], keep_all)
+        repeats = self._repeats
+        out: list[Verdict | None] = [None] * len(records)
+        as_read: list[Record] = list(records)      # each record as prepared (SDF: SMILES added)
+        texts: list[str | None] = [None] * len(records)
+        waiting: dict[ParentKey, list[int]] = {}   # parent -> rows to answer
+        todo: list[tuple[Record, Standardized | None, str]] = []
+        for i, rec in enumerate(records):
+            text = texts[i] = rec.smiles if rec.molblock is None and not rec.error else None
+            known = repeats.by_text(text) if text is not None else None
+            if known is not None:
+                out[i] = _for_record(known, rec)
+                repeats.answered += 1
+                continue
+            prepared = self._prepare(rec)
+            as_read[i], std, problem = prepared
+            if std is None:
+                out[i] = Verdict(rec.row, rec.id, as_read[i].smiles, problem, None)
+                repeats.add(text, None, out[i])
+                continue
+            key = (std.smiles, std.steps, std.components)
+            known = repeats.by_parent(key)
+            if known is not None:
+                out[i] = _for_record(known, as_read[i])
+                repeats.add(text, None, known)
+                repeats.answered += 1
+            elif key in waiting:
+                waiting[key].append(i)
+                repeats.answered += 1
+            else:
+                waiting[key] = [i]
+                todo.append(prepared)
+        for (key, rows), verdict in zip(waiting.items(), self._judge_all(todo, keep_all)):
+            for i in rows:
+                out[i] = _for_record(verdict, as_read[i])
+                repeats.add(texts[i], key, verdict)
+        return out  # type: ignore[return-value]  # every position was filled above
+
+    def _judge_all(self, prepared: list[tuple[Record, Standardized | None, str]],
+                   keep_all: bool) -> list[Verdict]:
+        """Verdicts of prepared records: the nearest listed substances for all at once, then each
+        record's evidence weighed."""
         organic = [(i, std) for i, (_, std, _) in enumerate(prepared) if std is not None and not std.inorganic]
         near: dict[int, list[tuple[int, float]]] = {}
         if organic:
@@ -509,6 +574,59 @@ class Screener:
         return "no listed substance, conversion or group found"
 
 
+def _for_record(verdict: Verdict, rec: Record) -> Verdict:
+    """``verdict`` (of the same structure) as the answer for ``rec``: its row, id and input."""
+    if (verdict.row, verdict.id, verdict.input_smiles) == (rec.row, rec.id, rec.smiles):
+        return verdict
+    return replace(verdict, row=rec.row, id=rec.id, input_smiles=rec.smiles)
+
+
+class _Repeats:
+    """The verdicts of the latest structures screened in this process, to answer repeats.
+
+    A verdict depends on the record only through its row, id and input text; the rest comes
+    from the standardized parent. So a repeat gets the earlier verdict with those three
+    replaced: found by the same SMILES text (no parsing at all), or by the same parent,
+    :data:`ParentKey`: everything ``standardize`` returns but the RDKit molecule itself
+    (isomeric SMILES: stereo decides exclusions such as cathine; the steps: a salt is reported
+    as "a salt of"; the mixture components, screened for identity). The molecule's atom order
+    is left out: the tests screen corpora with repeats written many ways (atoms renumbered,
+    salts, stereoisomers, mixtures) with and without this and compare every row. At most
+    ``size`` of each kind are kept (the oldest go first): verdicts are plain Python objects, a
+    few kB each, holding no RDKit molecule.
+    """
+
+    __slots__ = ("size", "answered", "_texts", "_parents")
+
+    def __init__(self, size: int = REPEATS_KEPT) -> None:
+        self.size = size
+        self.answered = 0   # records answered from an earlier verdict
+        self._texts: OrderedDict[str, Verdict] = OrderedDict()
+        self._parents: OrderedDict[ParentKey, Verdict] = OrderedDict()
+
+    def by_text(self, text: str) -> Verdict | None:
+        return _recent(self._texts, text)
+
+    def by_parent(self, key: ParentKey) -> Verdict | None:
+        return _recent(self._parents, key)
+
+    def add(self, text: str | None, key: ParentKey | None, verdict: Verdict) -> None:
+        """Remember ``verdict`` for the input ``text`` and/or the parent ``key``."""
+        for table, k in ((self._texts, text), (self._parents, key)):
+            if k is not None:
+                table[k] = verdict
+                table.move_to_end(k)
+                if len(table) > self.size:
+                    table.popitem(last=False)
+
+
+def _recent(table: OrderedDict[Any, Verdict], key: Any) -> Verdict | None:
+    found = table.get(key)
+    if found is not None:
+        table.move_to_end(key)
+    return found
+
+
 class _Lazy:
     """A value computed on first use (the pattern fingerprint, needed only past the gates)."""
 
@@ -580,6 +698,12 @@ def _work(chunk: list[Record]) -> list[Verdict]:
     assert _WORKER is not None
     with quiet_rdkit():
         return _WORKER._screen_chunk(chunk)
+
+
+def _dask_work(chunk: list[Record], shared: Any) -> list[Verdict]:
+    """A Dask task: one chunk, screened by this worker thread's copy of the screener."""
+    with quiet_rdkit():
+        return dask_shared(shared)._screen_chunk(chunk)
 
 
 def screen(molecules: Iterable[Record | str], **kwargs: Any) -> Iterator[Verdict]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import random
+import time
+from pathlib import Path
 
 import pytest
 
@@ -103,6 +106,78 @@ def test_every_row_gives_exactly_one_verdict(jobs: int) -> None:
 def test_parallel_equals_serial() -> None:
     records = [Record(i, str(i), s) for i, s in enumerate(_garbage(600, seed=3))]
     assert list(SCREENER.screen(records, jobs=1)) == list(SCREENER.screen(records, jobs=2, chunk_size=50))
+
+
+def test_dask_equals_serial_in_input_order() -> None:
+    """Chunks stream to Dask in a bounded window and come back in input order; each worker
+    thread screens with its own copy of the screener (two threads of one worker here)."""
+    distributed = pytest.importorskip("distributed")
+    records = [Record(i, str(i), s) for i, s in enumerate(_garbage(400, seed=5))]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        got = list(SCREENER.screen(records, client=client, chunk_size=13))
+    assert got == list(SCREENER.screen(records, jobs=1))
+
+
+def test_dask_ordered_map_keeps_order_and_window() -> None:
+    distributed = pytest.importorskip("distributed")
+    from precursor_screen.parallel import dask_ordered_map
+
+    submitted: list[int] = []
+
+    def tasks():  # noqa: ANN202
+        for i in range(40):
+            submitted.append(i)
+            yield i
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        out = []
+        for r in dask_ordered_map(client, _slow_square, tasks(), 7, window=5):
+            out.append(r)
+            assert len(submitted) <= len(out) + 5   # never more than the window in flight
+    assert out == [i * i + 7 for i in range(40)]
+
+
+def _slow_square(i: int, plus: int) -> int:
+    time.sleep(0.02 * ((7 * i) % 5))
+    return i * i + plus
+
+
+def test_repeated_structures_are_screened_once_with_the_same_rows() -> None:
+    """A corpus with repeats written many ways (the same text, atoms renumbered, salts, a
+    solvate, stereo removed, mixtures): every row equals the row screened without remembering
+    verdicts, and the repeats were answered from earlier verdicts."""
+    from rdkit import Chem
+
+    from precursor_screen.screen import _Repeats
+
+    lines = (Path(__file__).parent / "data" / "golden" / "corpus.smi").read_text(
+        encoding="utf-8").splitlines()[1:1201:6]
+    rng = random.Random(7)
+    forms: list[str] = []
+    for line in lines:
+        smiles = line.split("\t")[0]
+        mol = Chem.MolFromSmiles(smiles)
+        forms += [smiles, smiles]
+        if mol is None:
+            continue
+        order = list(range(mol.GetNumAtoms()))
+        rng.shuffle(order)
+        forms += [Chem.MolToSmiles(Chem.RenumberAtoms(mol, order), canonical=False),
+                  smiles + ".Cl", "O." + smiles, Chem.MolToSmiles(mol, isomericSmiles=False),
+                  smiles + ".CCO", smiles + "." + rng.choice(lines).split("\t")[0]]
+    rng.shuffle(forms)
+    records = [Record(i, f"r{i}", s) for i, s in enumerate(forms)]
+    fresh = pickle.loads(pickle.dumps(SCREENER))          # starts with nothing remembered
+    plain = pickle.loads(pickle.dumps(SCREENER))
+    plain._repeats = _Repeats(size=0)     # remembers nothing; one record per chunk: no repeat
+    got = list(fresh.screen(records, chunk_size=41))
+    assert got == list(plain.screen(records, chunk_size=1))
+    assert fresh._repeats.answered > 0.3 * len(records) and plain._repeats.answered == 0
+    assert sum(v.flag is not None and v.flag != Flag.NONE for v in got) > 200
 
 
 def test_user_reference_names_its_list(tmp_path) -> None:

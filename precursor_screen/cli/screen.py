@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (INPUT_FILE, check_input_formats,
+from precursor_screen.cli.common import (INPUT_FILE, check_dask, check_input_formats,
                                          count_progress, date_option, input_options, jobs,
                                          load_reference, notify, output_format, progress,
                                          progress_option, reference_options, stdin_as_file)
@@ -20,6 +20,7 @@ from precursor_screen.io.readers import read_inputs, read_records
 from precursor_screen.io.writers import TableWriter, render_records, write_text
 from precursor_screen.lookup import Lookup, check_query
 from precursor_screen.manifest import run_metadata
+from precursor_screen.parallel import dask_client
 from precursor_screen.reference import builtin_drugs, builtin_registry
 from precursor_screen.report import write_html, write_html_from_results
 from precursor_screen.results import (
@@ -133,6 +134,11 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
 @reference_options
 @click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
               help="Worker processes (default 0: all cores).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Screen on a Dask LocalCluster of this many worker processes.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Screen on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers need "
+                   "precursor-screen installed, not the input or reference files).")
 @click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
               help="Conversion steps to follow.")
 @click.option("--max-products", type=click.IntRange(min=1), default=200, show_default=True,
@@ -143,28 +149,32 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
 def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_format: str | None,
                smiles_column: str | None, id_column: str | None, reference: str | None,
                as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
-               n_jobs: int, depth: int, max_products: int, report: str | None,
-               show_progress: bool | None) -> None:
+               n_jobs: int, workers: int | None, scheduler: str | None, depth: int,
+               max_products: int, report: str | None, show_progress: bool | None) -> None:
     """Screen molecules and flag scheduled substances and designer precursors, with reasons.
 
     INPUT is SMILES (.smi), SDF, CSV/TSV (the delimiter read from the header; the SMILES and
     id columns found by name, or --smiles-column and --id-column) or Parquet; '-' reads
     standard input (SMILES unless --input-format). Every input row gives exactly one output row
-    (unreadable rows get a status saying why). The progress bar and a summary of counts per
-    flag go to stderr.
+    (unreadable rows get a status saying why), in input order, whether it runs in one process,
+    on --jobs processes or on Dask (--workers, --scheduler). The progress bar and a summary of
+    counts per flag go to stderr.
 
     \b
     Example:
       precursor-screen screen examples/seized.smi -o results.csv
       cat list.smi | precursor-screen screen - --as-of 2012-12-31 > results.csv
+      precursor-screen screen catalogue.smi --scheduler tcp://10.0.0.5:8786 -o results.parquet
     """
+    check_dask(scheduler, workers, n_jobs)
     out_fmt = output_format(output, fmt)
     check_input_formats(inputs, input_format)
     reg = load_reference(reference, as_of, include, extra_reference)
     screener = Screener(reg, as_of=as_of,
                         parameters=ScreenParameters(depth=depth, max_products=max_products))
-    n_jobs = jobs(n_jobs)
-    meta = run_metadata(reg, {**screener.metadata(), "jobs": n_jobs, "include": list(include),
+    n_jobs = jobs(n_jobs) if not (workers or scheduler) else 0
+    run = {"jobs": n_jobs} if n_jobs else {"dask": scheduler or f"LocalCluster of {workers}"}
+    meta = run_metadata(reg, {**screener.metadata(), **run, "include": list(include),
                               "extra_reference": list(extra_reference)}, list(inputs))
     summary = Summary()
     for path in inputs:  # a file that cannot be read (no SMILES column) fails before any output
@@ -175,10 +185,11 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
                           id_column=id_column, notify=notify)
     verdicts_for_report: list[Any] | None = [] if report else None
     with progress(None, "screening", show_progress) as bar, \
+            dask_client(scheduler, workers) as client, \
             TableWriter(output, out_fmt, SCREEN, meta) as w:
         count_progress(bar, inputs, lambda: sum(1 for _ in read_inputs(
             inputs, fmt=input_format, smiles_column=smiles_column, id_column=id_column)))
-        for v in screener.screen(records, jobs=n_jobs):
+        for v in screener.screen(records, jobs=n_jobs, client=client):
             summary.add(v)
             w.write(verdict_row(v, meta["tool_version"], meta["reference_sha256"]))
             if verdicts_for_report is not None:
