@@ -121,7 +121,9 @@ class Screener:
     """Screens molecules against a reference list (the built-in registry by default).
 
     Built once (registry, fingerprints, index, rules and groups compiled), then reused for any
-    number of molecules; it pickles, so worker processes rebuild nothing.
+    number of molecules; it pickles, so worker processes rebuild nothing. It remembers the
+    verdicts of the latest ``repeats`` structures (per process) and answers a repeated one from
+    them, with the same rows (0: every record is screened afresh).
 
     >>> s = Screener()
     >>> v = s.check("COC(=O)C(C(C)=O)c1ccccc1")
@@ -131,7 +133,8 @@ class Screener:
 
     def __init__(self, reference: Any = None, *, as_of: Any = None, include: Sequence[str] = (),
                  extra_references: Sequence[Any] = (), parameters: ScreenParameters | None = None,
-                 rules: Any = None, groups: Any = None, drugs: Any = None) -> None:
+                 rules: Any = None, groups: Any = None, drugs: Any = None,
+                 repeats: int = REPEATS_KEPT) -> None:
         reg = load_reference(reference, as_of=as_of, include=include,
                              extra_references=extra_references)
         self.reference = reg
@@ -157,11 +160,11 @@ class Screener:
         for s in self._organic:
             self._by_key.setdefault(s.parent.key, []).append(s)  # type: ignore[union-attr]
         self._key_cache: dict[str, str] = {}
-        self._repeats = _Repeats()
+        self._repeats = _Repeats(repeats)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the verdicts remembered for repeats (a worker starts its own)."""
-        return {k: (_Repeats() if k == "_repeats" else v) for k, v in self.__dict__.items()}
+        return {k: (_Repeats(v.size) if k == "_repeats" else v) for k, v in self.__dict__.items()}
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -214,9 +217,9 @@ class Screener:
         """One Verdict per record, in order; a structure seen before in this process (the same
         SMILES text, or the same standardized parent) is answered from the earlier verdict, so
         it is screened once (:class:`_Repeats`)."""
-        if keep_all:
-            return self._judge_all([self._prepare(rec) for rec in records], keep_all)
         repeats = self._repeats
+        if keep_all or not repeats.size:
+            return self._judge_all([self._prepare(rec) for rec in records], keep_all)
         out: list[Verdict | None] = [None] * len(records)
         as_read: list[Record] = list(records)      # each record as prepared (SDF: SMILES added)
         texts: list[str | None] = [None] * len(records)
