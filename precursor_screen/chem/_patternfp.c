@@ -380,7 +380,8 @@ static inline int bond_ok(const Graph *g, int b, int query) {
 }
 
 static inline void set_bit(uint8_t *bits, uint32_t fp_size, uint32_t v) {
-    uint32_t bit = v % fp_size;
+    /* a power-of-two size (2048) takes a mask instead of a division: same bit */
+    uint32_t bit = (fp_size & (fp_size - 1)) ? v % fp_size : v & (fp_size - 1);
     bits[bit >> 3] |= (uint8_t)(1u << (bit & 7));
 }
 
