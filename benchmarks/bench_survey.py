@@ -213,7 +213,8 @@ _BUILD_RATES: dict[str, tuple[float, float]] = {}   # (mol/s, CPU us/mol) of eac
 
 def _cpu_seconds() -> float:
     """CPU time of this process and its finished children (the build's worker processes)."""
-    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 

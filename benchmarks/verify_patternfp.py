@@ -69,7 +69,8 @@ def main() -> None:
     print(file=sys.stderr)
     print(f"MOSES parents compared: {total:,}; read by the C path: {read:,} "
           f"({total - read:,} left to RDKit); differing: {len(differ)}")
-    print(f"CPU per molecule: RDKit {t_rdkit / total * 1e6:.1f} us, C {t_fast / total * 1e6:.1f} us")
+    print(f"CPU per molecule: RDKit {t_rdkit / total * 1e6:.1f} us, "
+          f"C {t_fast / total * 1e6:.1f} us")
     for s in differ[:20]:
         print("DIFFERS:", s)
     sys.exit(1 if differ else 0)

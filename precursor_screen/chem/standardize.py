@@ -77,8 +77,8 @@ def _written_plain(smiles: str) -> bool:
 
     >>> _written_plain("CC(=O)Cc1ccc[nH]1"), _written_plain("C[C@H](N)[13CH3]")
     (True, True)
-    >>> _written_plain("C[N+](C)(C)C"), _written_plain("CC(=O)[O-].[Na+]"), _written_plain("C[Mg]Cl")
-    (False, False, False)
+    >>> [_written_plain(s) for s in ("C[N+](C)(C)C", "CC(=O)[O-].[Na+]", "C[Mg]Cl")]
+    [False, False, False]
     """
     return "." not in smiles and ("[" not in smiles or "[" not in _PLAIN_BRACKET.sub("", smiles))
 _STEREO_OR_ISOTOPE = re.compile(r"[@/\\]|\[\d")

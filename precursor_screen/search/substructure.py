@@ -62,7 +62,7 @@ __all__ = ["SubstructureIndex", "QueryError", "atom_difference"]
 FORMAT = "precursor-screen/substructure-index"
 FORMAT_VERSION = 1
 BIT_SLICE_ROWS = 8192  # from this many rows on, the screen keeps bit slices instead of rows
-_SLICE_ROWS = 16384    # rows transposed at a time when building the bit slices (x 5 fp_size/8 bytes)
+_SLICE_ROWS = 16384    # rows transposed at a time into bit slices (5 x fp_size/8 bytes each)
 _GATHER_BELOW = 8      # switch to touching only surviving words when < 1/8 of them are left
 
 
