@@ -78,7 +78,7 @@ def rdkit_loop(smiles: list[str], reference: list[str]) -> list[float]:
 
 def run_screen(screener: Screener, smiles: list[str], jobs: int) -> list[float]:
     records = (Record(i, str(i), s) for i, s in enumerate(smiles))
-    return [v.similarity for v in screener.screen(records, jobs=jobs, chunk_size=512)]
+    return [v.nearest for v in screener.screen(records, jobs=jobs, chunk_size=512)]
 
 
 def run_screen_dask(screener: Screener, smiles: list[str], workers: int) -> list[float]:

@@ -14,7 +14,8 @@ from scheduled_substances.errors import (
 )
 
 __all__ = ["PrecursorScreenError", "ShippedDataError", "ReferenceFileError", "InputError",
-           "QueryError", "UnknownSubstanceError", "RegistryError", "USER_ERRORS"]
+           "QueryError", "OutputError", "UnknownSubstanceError", "RegistryError",
+           "RegistryIntegrityWarning", "USER_ERRORS"]
 
 
 class PrecursorScreenError(Exception):
@@ -34,4 +35,14 @@ class QueryError(PrecursorScreenError):
     SMILES, an unknown name or CAS number; says why in one line."""
 
 
+class OutputError(PrecursorScreenError):
+    """An output cannot be written where asked (an input, a device, a full disk); names it."""
+
+
 USER_ERRORS = (PrecursorScreenError, RegistryError)
+
+
+class RegistryIntegrityWarning(UserWarning):
+    """The built-in list loaded differs from the one shipped
+    (``scheduled_substances/shipped.sha256``): it was edited after release. The screen runs;
+    every output records the difference."""

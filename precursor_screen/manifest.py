@@ -16,7 +16,7 @@ import rdkit
 
 from precursor_screen.version import __version__
 
-__all__ = ["run_metadata", "survey_metadata", "file_sha256"]
+__all__ = ["run_metadata", "survey_metadata", "list_metadata", "file_sha256"]
 
 
 def file_sha256(path: str) -> str:
@@ -30,12 +30,33 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def list_metadata(reference: Any) -> dict[str, Any]:
+    """What an output records about the list beyond its hash: the view (jurisdictions), the
+    overlays with their own hashes, and, for a built-in list, its hash beside the one shipped
+    (``warnings`` when they differ: the list was edited after release)."""
+    if reference is None:
+        return {}
+    out: dict[str, Any] = {
+        "reference_jurisdictions": list(getattr(reference, "jurisdictions", ())),
+        "reference_overlays": [{"name": n, "sha256": h, "size": k}
+                               for n, h, k in getattr(reference, "overlays", ())],
+    }
+    integrity = getattr(reference, "integrity", None)
+    if integrity is not None:
+        out[f"{integrity.kind}_sha256"] = integrity.loaded
+        out[f"{integrity.kind}_shipped_sha256"] = integrity.expected
+        if not integrity.ok:
+            out["warnings"] = [integrity.problem]
+    return out
+
+
 def run_metadata(reference: Any, parameters: dict[str, Any] | None = None,
                  inputs: list[str] | None = None) -> dict[str, Any]:
     """Return the metadata block recorded in every output.
 
-    ``reference`` is the Registry screened against: its source, size and content hash identify
-    the list version.
+    ``reference`` is the Registry screened against: its source, size, content hash, view
+    (jurisdictions, as-of day) and overlays identify the list version; the built-in lists' hashes
+    and whether they are the ones shipped are recorded too (``warnings`` when not).
     """
     meta: dict[str, Any] = {
         "tool": "precursor-screen",
@@ -47,6 +68,7 @@ def run_metadata(reference: Any, parameters: dict[str, Any] | None = None,
         "reference_sha256": reference.content_hash,
         "reference_size": len(reference),
         "reference_as_of": reference.as_of.isoformat() if reference.as_of else "",
+        **list_metadata(reference),
         "parameters": dict(parameters or {}),
     }
     if inputs is not None:
@@ -68,6 +90,7 @@ def survey_metadata(command: str, parameters: Mapping[str, Any], *, index: Any =
         "parameters": dict(parameters),
         "reference_source": getattr(reference, "source", "") if reference is not None else "",
         "reference_sha256": getattr(reference, "content_hash", "") if reference is not None else "",
+        **list_metadata(reference),
         "index": index.describe() if index is not None else None,
         "index_manifest_sha256": index.manifest_sha256 if index is not None else "",
     }

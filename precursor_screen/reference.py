@@ -3,24 +3,30 @@ and user reference lists read from files.
 
 The registries (``scheduled_substances``) are loaded with this package's standardizer, so that a
 listed substance and a candidate meet in one standardized form; they are read once per process.
+A built-in list that differs from the one shipped (``Registry.integrity``) raises a
+:class:`~precursor_screen.errors.RegistryIntegrityWarning` on that first load; the commands print
+it on stderr and every output records it in its metadata (``manifest.py``).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 import os
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from rdkit import Chem
 
 from precursor_screen.chem.parse import parse_molblock, parse_smiles, quiet_rdkit
 from precursor_screen.chem.standardize import StandardizeError, standardize
-from precursor_screen.errors import InputError, ReferenceFileError
+from precursor_screen.errors import InputError, ReferenceFileError, RegistryIntegrityWarning
 from precursor_screen.io.formats import input_format
 from precursor_screen.io.readers import read_records
+from precursor_screen.io.text import CsvRecords, Line, open_input, physical_lines
 from scheduled_substances import (
+    DEFAULT_JURISDICTIONS,
     EU_CATEGORIES,
     DrugRegistry,
     Registry,
@@ -31,45 +37,95 @@ from scheduled_substances import (
 )
 from scheduled_substances.validate import split_values
 
-__all__ = ["builtin_registry", "builtin_drugs", "load_reference", "load_reference_file"]
+__all__ = ["builtin_registry", "builtin_drugs", "load_reference", "load_reference_file",
+           "integrity_problems"]
 
 
 @functools.cache
 def builtin_registry() -> Registry:
-    """The shipped precursor registry, every substance with its standardized parent."""
-    return load_registry(standardizer=standardize)
+    """The shipped precursor registry, every substance with its standardized parent, in the view
+    of every jurisdiction (``Registry.filter`` narrows it)."""
+    reg = load_registry(standardizer=standardize)
+    _warn_if_edited(reg.integrity)
+    return reg
 
 
 @functools.cache
 def builtin_drugs() -> DrugRegistry:
     """The shipped registry of controlled drugs, each with its standardized parent."""
-    return load_drugs(standardizer=standardize)
+    reg = load_drugs(standardizer=standardize)
+    _warn_if_edited(reg.integrity)
+    return reg
+
+
+def _warn_if_edited(integrity: Any) -> None:
+    if integrity is not None and not integrity.ok:
+        warnings.warn(integrity.problem, RegistryIntegrityWarning, stacklevel=3)
+
+
+def integrity_problems() -> list[str]:
+    """What differs between the built-in lists loaded and the ones shipped (one line each)."""
+    return [i.problem for i in (builtin_registry().integrity, builtin_drugs().integrity)
+            if i is not None and not i.ok]
 
 
 def load_reference(reference: str | os.PathLike[str] | Registry | None = None, *,
                    as_of: dt.date | None = None, include: Iterable[str] = (),
-                   extra_references: Sequence[str | os.PathLike[str] | Registry] = ()) -> Registry:
-    """The list to screen against: ``reference`` (a Registry or a file) or the built-in list as
-    of ``as_of`` (with ``include``: "proposed", "watch"), plus ``extra_references`` on top.
+                   extra_references: Sequence[str | os.PathLike[str] | Registry] = (),
+                   jurisdictions: Sequence[str] = DEFAULT_JURISDICTIONS) -> Registry:
+    """The list to screen against: ``reference`` (a Registry or a file) or the built-in list of
+    ``jurisdictions`` as of ``as_of`` (with ``include``: "proposed", "watch"), plus
+    ``extra_references`` on top (each recorded as an overlay with its own hash).
 
-    ``as_of`` applies to the built-in list only (a reference file is taken as it is).
+    ``as_of`` and ``jurisdictions`` apply to the built-in list only (a reference file is taken as
+    it is).
     """
     if isinstance(reference, Registry):
         reg = reference
     elif reference is not None:
         reg = load_reference_file(reference)
     else:
-        reg = builtin_registry().filter(as_of=as_of, include=("scheduled", *include))
+        reg = builtin_registry().filter(as_of=as_of, include=("scheduled", *include),
+                                        jurisdictions=jurisdictions)
     for extra in extra_references:
-        reg = reg.merged(extra if isinstance(extra, Registry) else load_reference_file(extra))
+        reg = reg.merged(extra if isinstance(extra, Registry)
+                         else load_reference_file(extra, confidential=True))
     return reg
 
 
-def load_reference_file(path: str | os.PathLike[str], list_name: str | None = None) -> Registry:
+def _prepare(items: Iterable[tuple[str, str | None, str]]) -> Iterator[tuple[Any, str, str, str]]:
+    """(parent, problem, SMILES, InChIKey) for (SMILES, molfile, given InChIKey) items, one by
+    one: the per-row work of a reference list. No InChIKey is computed unless one is given to
+    check (it costs more than the parse); the SMILES is the one given (a molfile's is made)."""
+    for smiles, molblock, given_key in items:
+        mol, problem = parse_molblock(molblock) if molblock is not None else parse_smiles(smiles)
+        if mol is None:
+            yield None, problem, "", ""
+            continue
+        try:
+            parent = standardize(mol)
+        except StandardizeError as exc:
+            yield None, str(exc), "", ""
+            continue
+        key = ""
+        if given_key:
+            with quiet_rdkit():
+                key = Chem.MolToInchiKey(mol)
+        yield parent, "", smiles or Chem.MolToSmiles(mol), key
+
+
+def load_reference_file(path: str | os.PathLike[str], list_name: str | None = None, *,
+                        confidential: bool = False) -> Registry:
     """Load a user reference list: CSV/TSV with name and smiles columns, SDF, or .smi.
 
     Every row must parse; a bad row raises ReferenceFileError naming the line. Each substance
     is recorded as scheduled on the list called ``list_name`` (default: the file name).
+
+    ``confidential`` (the lists of ``--extra-reference``): each record keeps its structure and
+    its id only (the ``id`` column, else ``FILE:LINE``); names, synonyms and CAS numbers are
+    dropped on loading, so no output can show them (a query may still name the record:
+    ``Substance.aliases``), and the screen names such a record only where it raises a flag
+    (``Substance.confidential``).
     """
     p = str(path)
     if not os.path.exists(p):
@@ -87,22 +143,18 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
         entries = _reference_smi(p)
     else:
         raise ReferenceFileError(f"{p}: reference lists are CSV, TSV, SDF or .smi, not {fmt}")
+    prepared = _prepare((extra.get("smiles", ""), extra.get("molblock"), extra.get("inchikey", ""))
+                        for *_, extra in entries)
     substances = []
     ids: set[str] = set()
-    for lineno, ident, sname, mol, problem, extra in entries:
+    for (lineno, ident, sname, extra), (parent, problem, text, key) in zip(entries, prepared):
         where = f"{os.path.basename(p)}:{lineno}"
-        if mol is None:
+        if parent is None:
             raise ReferenceFileError(f"{where}: {problem}")
-        try:
-            parent = standardize(mol)
-        except StandardizeError as exc:
-            raise ReferenceFileError(f"{where}: {exc}") from None
-        with quiet_rdkit():
-            key = Chem.MolToInchiKey(mol)
         given_key = extra.get("inchikey", "")
-        if given_key and given_key != key:
-            raise ReferenceFileError(f"{where}: InChIKey {given_key} does not match the structure "
-                                     f"(computed {key})")
+        if given_key and given_key != key:  # computed only to check a given one
+            raise ReferenceFileError(f"{where}: InChIKey {given_key} does not match the "
+                                     f"structure (computed {key})")
         cas = tuple(c for c in split_values(extra.get("cas", "")))
         for c in cas:
             if not cas_is_valid(c):
@@ -122,68 +174,94 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
         category = extra.get("eu_category", "").strip().upper()
         if category and category not in EU_CATEGORIES:
             raise ReferenceFileError(f"{where}: EU category {category!r} unknown")
+        synonyms = split_values(extra.get("synonyms", ""))
+        aliases: tuple[str, ...] = ()
+        if confidential:  # a query may still name it (find), no output ever does
+            aliases = tuple(x for x in (sname, *synonyms, *cas) if x)
+            sname, synonyms, cas = ident, (), ()
+            exclusions = [(f"excluded stereoisomer {k + 1}", x) for k, (_, x) in enumerate(exclusions)]
+            excluded = [(f"excluded stereoisomer {k + 1}", x) for k, (_, x) in enumerate(excluded)]
         substances.append(Substance(
             id=ident, name=sname or ident, status="scheduled", cas=cas, eu_category=category,
             un_table=extra.get("un_table", "").strip().upper(), exclusions=tuple(exclusions),
             excluded_keys=tuple(excluded),
-            synonyms=split_values(extra.get("synonyms", "")), eu_act=f"reference list {name}",
-            smiles=Chem.MolToSmiles(mol), inchikey=key, list_name=name, line=lineno,
-            inorganic=parent.inorganic, parent=parent))
+            synonyms=synonyms, eu_act=f"reference list {name}",
+            smiles=text, inchikey=key, list_name=name, line=lineno,
+            inorganic=parent.inorganic, parent=parent, confidential=confidential,
+            aliases=aliases))
     if not substances:
         raise ReferenceFileError(f"{p}: no substances in reference file")
     return Registry(tuple(substances), name)
 
 
-_Entry = tuple[int, str, str, "Chem.Mol | None", str, dict[str, str]]
+_Entry = tuple[int, str, str, dict[str, Any]]
+"""A reference row: line, id, name, and its other fields (``smiles`` or ``molblock`` among
+them), its structure not yet parsed."""
+
+
+def _text_lines(path: str) -> Iterator[Line]:
+    """The lines of a reference file (gzip, byte-order marks, UTF-16 and CR line ends as for
+    inputs); a line too long or bytes that are not text are errors naming the line."""
+    stream = open_input(path)
+    try:
+        for line in physical_lines(stream, path):
+            where = f"{os.path.basename(path)}:{line.number}"
+            if line.problem:
+                raise ReferenceFileError(f"{where}: {line.problem}")
+            if line.undecodable:
+                raise ReferenceFileError(f"{where}: bytes that are not UTF-8 text")
+            yield line
+    finally:
+        stream.close()
 
 
 def _reference_table(path: str, delimiter: str) -> list[_Entry]:
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        header = next(reader, None)
-        if not header:
-            raise ReferenceFileError(f"{path}: empty reference file")
-        cols = {h.strip().lstrip("\ufeff").lower(): i for i, h in enumerate(header)}
-        if "smiles" not in cols:
-            raise ReferenceFileError(f"{os.path.basename(path)}:1: reference CSV needs a 'smiles' "
-                                     f"column (has: {', '.join(header)})")
-        if "name" not in cols:
-            raise ReferenceFileError(f"{os.path.basename(path)}:1: reference CSV needs a 'name' "
-                                     f"column (has: {', '.join(header)})")
-        out: list[_Entry] = []
-        for fields in reader:
-            lineno = reader.line_num
-            if not any(x.strip() for x in fields):
-                continue
-            get = lambda c: fields[cols[c]].strip() if c in cols and cols[c] < len(fields) else ""  # noqa: E731
-            mol, problem = parse_smiles(get("smiles"))
-            if not get("smiles") and get("eu_category") == "4":
-                continue  # a Category 4 medicinal-product row (as `list --format csv` writes)
-            extra = {k: get(k) for k in ("cas", "inchikey", "synonyms", "eu_category", "un_table",
-                                         "exclusions")}
-            out.append((lineno, get("id"), get("name"), mol, problem, extra))
-        return out
+    records = CsvRecords(_text_lines(path), delimiter)
+    found = iter(records)
+    first = next(found, None)
+    if first is None or not first.fields:
+        raise ReferenceFileError(f"{path}: empty reference file")
+    header = first.fields
+    cols = {h.strip().lstrip("\ufeff").lower(): i for i, h in enumerate(header)}
+    if "smiles" not in cols:
+        raise ReferenceFileError(f"{os.path.basename(path)}:1: reference CSV needs a 'smiles' "
+                                 f"column (has: {', '.join(header)})")
+    if "name" not in cols:
+        raise ReferenceFileError(f"{os.path.basename(path)}:1: reference CSV needs a 'name' "
+                                 f"column (has: {', '.join(header)})")
+    records.width = len(header)
+    out: list[_Entry] = []
+    for rec in found:
+        lineno, fields = rec.line, rec.fields
+        if rec.problem:
+            raise ReferenceFileError(f"{os.path.basename(path)}:{lineno}: {rec.problem}")
+        if not any(x.strip() for x in fields):
+            continue
+        get = lambda c: fields[cols[c]].strip() if c in cols and cols[c] < len(fields) else ""  # noqa: E731
+        if not get("smiles") and get("eu_category") == "4":
+            continue  # a Category 4 medicinal-product row (as `list --format csv` writes)
+        extra = {k: get(k) for k in ("cas", "inchikey", "synonyms", "eu_category", "un_table",
+                                     "exclusions", "smiles")}
+        out.append((lineno, get("id"), get("name"), extra))
+    return out
 
 
 def _reference_sdf(path: str) -> list[_Entry]:
     out: list[_Entry] = []
     for rec in read_records(path, fmt="sdf"):
         if rec.error:
-            mol, problem = None, rec.error
-        else:
-            mol, problem = parse_molblock(rec.molblock or "")
-        out.append((rec.row + 1, "", rec.id, mol, f"record {rec.row + 1}: {problem}", {}))
+            raise ReferenceFileError(f"{os.path.basename(path)}: record {rec.row + 1}: "
+                                     f"{rec.error}")
+        out.append((rec.row + 1, "", rec.id, {"molblock": rec.molblock or ""}))
     return out
 
 
 def _reference_smi(path: str) -> list[_Entry]:
     out: list[_Entry] = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            parts = line.strip().split(None, 1)
-            if not parts or parts[0].startswith("#"):
-                continue
-            mol, problem = parse_smiles(parts[0])
-            name = parts[1].strip() if len(parts) > 1 else ""
-            out.append((lineno, "", name, mol, problem, {}))
+    for line in _text_lines(path):
+        parts = line.text.strip().split(None, 1)
+        if not parts or parts[0].startswith("#"):
+            continue
+        name = parts[1].strip() if len(parts) > 1 else ""
+        out.append((line.number, "", name, {"smiles": parts[0]}))
     return out

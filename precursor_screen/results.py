@@ -54,16 +54,20 @@ SCREEN: tuple[Column, ...] = (
     Column("id", str, "the input's id (second field of a .smi line, an id column, the SDF title), "
                       "else the row number"),
     Column("input_smiles", str, "the structure as given"),
-    Column("status", str, "`ok`, or why the row could not be read (`empty`, `unparsable SMILES: "
-                          "...`, `cannot sanitize: ...`, `too large: ...`, `unreadable: binary "
-                          "...`); such a row has an empty flag"),
+    Column("status", str, "`ok`, or why the row could not be read or screened (`empty`, "
+                          "`unparsable SMILES: ...`, `cannot sanitize: ...`, `too large: ...`, "
+                          "`unreadable: binary ...`, `malformed row: ...`, `timeout: ...`, "
+                          "`error: ...`); such a row has an empty flag"),
     Column("flag", str, "the strongest relation found: `scheduled` > `convertible` > "
                         "`drug-precursor` > `group` > `similar` > `none`"),
     Column("score", float, "risk score in [0, 1], rising with the strength of the evidence "
                            "(`precursor_screen.screen.SCORE_BANDS`): for ranking and ROC curves"),
     Column("match_id", str, "the listed substance (or group) behind the flag"),
     Column("match_name", str, "its name"),
-    Column("similarity", float, "best Morgan radius-2 (2048-bit) Tanimoto to the list"),
+    Column("similarity", float, "Morgan radius-2 (2048-bit) Tanimoto to the substance the reason "
+                                "names (a listed substance, a controlled drug, the drug-family "
+                                "member a route reaches, a group's first parent; for `none`, "
+                                "the nearest listed substance)"),
     Column("reason", str, "one sentence a chemist can check: relation, listed substance with its "
                           "list, category, act and date, the route step by step with rule names "
                           "and what comes off"),
@@ -83,7 +87,9 @@ COLUMNS = names(SCREEN)
 DECLARATIONS: tuple[Column, ...] = (
     Column("row", int, "0-based input row over all inputs"),
     Column("declaration_id", str, "as given"),
-    Column("verdict", str, "`scheduled`, `suspect`, `clear` or `unresolved`"),
+    Column("verdict", str, "`scheduled`, `below-threshold` (a listed substance, but the declared "
+                           "quantity or concentration is below every threshold that applies), "
+                           "`suspect`, `clear` or `unresolved`"),
     Column("reason", str, "the sentences, strongest first, `; `-separated"),
     Column("rules", str, "the rules that fired (docs/declarations.md)"),
     Column("flag", str, "the structure screen's strongest flag (`none` when screened and clear; "
@@ -104,6 +110,8 @@ DECLARATIONS: tuple[Column, ...] = (
     Column("smiles", str, "the declared structure, as read"),
     Column("description", str, "the declared goods description, as read"),
     Column("quantity_kg", str, "the declared net mass, as read"),
+    Column("concentration_pct", str, "the declared concentration of the substance in the goods "
+                                     "(percent by weight), as read"),
     *_STAMPS,
 )
 """Columns of ``declarations``: the verdict, then the declared fields echoed (so ``rescreen``
@@ -119,7 +127,8 @@ RESCREEN_CHANGES: tuple[Column, ...] = (
     Column("old_reason", str, "the earlier reason"),
     *(c for c in DECLARATIONS if c.name in ("rules", "flag", "match_id", "match_name",
                                              "resolved_smiles", "resolved_by", "cn_code", "cas",
-                                             "name", "smiles", "description", "quantity_kg")),
+                                             "name", "smiles", "description", "quantity_kg",
+                                             "concentration_pct")),
 )
 """Columns of ``rescreen``: one row per declaration whose verdict or reason changes."""
 

@@ -79,8 +79,9 @@ class Verdict:
     flag: Flag | None            # None when status != "ok"
     score: float = 0.0
     reason: str = ""
-    similarity: float = 0.0      # best Tanimoto to the list (Morgan radius 2)
+    similarity: float = 0.0      # Tanimoto (Morgan radius 2) to the substance the reason names
     match_id: str = ""
     match_name: str = ""
     standardized_smiles: str = ""
     hits: tuple[Hit, ...] = field(default=())
+    nearest: float = 0.0         # best Tanimoto to the list (the `none` score's basis)

@@ -1,29 +1,21 @@
-"""The registry of controlled drug targets: ``drugs.tsv`` and its loader.
+"""The registry of controlled drug targets: ``drugs.tsv`` (one row per drug) with its listings in
+``drug_listings.tsv``, and the loader.
 
 The precursor lists stop at the precursors; the drugs they serve are controlled under other acts:
 the Single Convention on Narcotic Drugs of 1961 (fentanyl and its analogues, morphine, heroin,
 cocaine), the Convention on Psychotropic Substances of 1971 (amphetamines, cathinones, LSD, GHB,
-methaqualone) and, for new psychoactive substances the conventions have not (yet) reached, EU acts
+methaqualone), EU acts for new psychoactive substances the conventions have not (yet) reached
 (Council Decisions and Implementing Decisions under Decision 2005/387/JHA, Commission Delegated
-Directives under Framework Decision 2004/757/JHA as amended by Directive (EU) 2017/2103).
+Directives under Framework Decision 2004/757/JHA as amended by Directive (EU) 2017/2103), and
+national schedules (the US Controlled Substances Act, 21 CFR 1308).
 
-``drugs.tsv`` is the truth, one reviewed line per drug, with the same discipline as the precursor
-registry (``substances.tsv``): every row is validated on load (CAS check digit, InChIKey and
-formula recomputed from the SMILES, dates, schedules) and a wrong row fails naming file and line.
-The validation helpers (``validate``) are the precursor registry's own.
-
-Format: UTF-8, tab-separated, header first, ``#`` lines are comments, ``;`` separates values inside
-a field. Columns (`COLUMNS`):
-
-* ``convention``: ``1961`` or ``1971``; empty for a drug controlled by an EU act only.
-* ``un_history``: ``DATE:SCHEDULE`` items, oldest first. DATE is ``YYYY-MM-DD`` (the day the
-  listing applies, e.g. a convention's entry into force) or ``YYYY`` (the year of the CND decision,
-  taken as applying from 31 December of that year, as the precursor registry does). SCHEDULE is
-  one of I, II, III, IV, or two joined by ``+`` (heroin: ``I+IV``). The last item is the schedule
-  now.
-* ``eu_act`` / ``eu_date``: the EU act that controls the drug as such and its date.
-* ``controlled_from``: the first day the drug was controlled (UN or EU); it must equal the earliest
-  date the other columns give, so a typo in either shows.
+The model is the precursor registry's (``scheduled_substances.listings``): a drug is one row of
+``drugs.tsv`` (names, CAS, structure); each control is a row of ``drug_listings.tsv``
+(jurisdiction, list, act, date in force, until, verified marks, sources); the lists come from
+``lists.tsv`` (registry ``drugs``: "1971 II", "1961 I", EU "NPS", US "Schedule I"). Every row is
+validated on load (CAS check digit, InChIKey and formula recomputed from the SMILES, dates, lists)
+and a wrong row fails naming file and line. A :class:`DrugRegistry` is a view (jurisdictions and
+day), like the precursor registry.
 """
 
 from __future__ import annotations
@@ -31,14 +23,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from scheduled_substances.errors import ShippedDataError, UnknownSubstanceError
+from scheduled_substances.integrity import Integrity, canonical_hash, check_integrity
+from scheduled_substances.listings import Listing, Vocabulary, load_vocabulary, parse_listings
+from scheduled_substances.registry import DEFAULT_JURISDICTIONS, data_folder
 from scheduled_substances.validate import (
     Parent,
     RecordList,
@@ -46,86 +40,110 @@ from scheduled_substances.validate import (
     cas_is_valid,
     check_structure,
     norm_name,
-    parse_date,
     split_values,
     standardized,
 )
 
-__all__ = ["DrugTarget", "DrugRegistry", "load_drugs", "DRUGS_FILE", "COLUMNS", "CONVENTIONS",
-           "SCHEDULES"]
+__all__ = ["DrugTarget", "DrugRegistry", "load_drugs", "DRUGS_FILE", "DRUG_LISTINGS_FILE",
+           "COLUMNS", "CONVENTIONS"]
 
 DRUGS_FILE = "drugs.tsv"
-COLUMNS = ("id", "name", "synonyms", "cas", "convention", "un_history", "un_decision", "eu_act",
-           "eu_date", "controlled_from", "smiles", "inchikey", "formula", "notes")
+DRUG_LISTINGS_FILE = "drug_listings.tsv"
+COLUMNS = ("id", "name", "synonyms", "cas", "smiles", "inchikey", "formula", "notes")
 CONVENTIONS = ("1961", "1971")
-SCHEDULES = ("I", "II", "III", "IV")
-_HISTORY_ITEM = re.compile(r"^(\d{4}(?:-\d{2}-\d{2})?):([IV]+(?:\+[IV]+)?)$")
 
 
 @dataclass(frozen=True)
 class DrugTarget:
-    """One controlled drug, with the act(s) controlling it."""
+    """One controlled drug with its listings, seen in its registry's view (jurisdictions, day)."""
 
     id: str
     name: str
     synonyms: tuple[str, ...] = ()
     cas: tuple[str, ...] = ()
-    convention: str = ""
-    un_history: tuple[tuple[dt.date, str], ...] = ()
-    un_decision: str = ""
-    eu_act: str = ""
-    eu_date: dt.date | None = None
-    controlled_from: dt.date | None = None
     smiles: str = ""
     inchikey: str = ""
     formula: str = ""
     notes: str = ""
     line: int = 0
     list_name: str = "controlled drugs"
+    listings: tuple[Listing, ...] = ()
+    jurisdictions: tuple[str, ...] = ()
+    as_of: dt.date | None = None
     # derived by the loader's standardizer (see load_drugs), never stored
     parent: Any = field(default=None, compare=False, repr=False)
 
+    def active(self, day: dt.date | None = None) -> list[Listing]:
+        """The scheduled listings of the view's jurisdictions on ``day`` (the view's day when
+        None; the latest state when that is None too)."""
+        day = self.as_of if day is None else day
+        return [x for x in self.listings if x.jurisdiction in self.jurisdictions
+                and x.status == "scheduled" and x.active_on(day)]
+
+    @property
+    def convention(self) -> str:
+        """'1961' or '1971' for a drug on a convention's schedule in the view, else ''."""
+        return next((x.list.split()[0] for x in self.active() if x.jurisdiction == "un"), "")
+
+    @property
+    def controlled_from(self) -> dt.date | None:
+        """The first recorded day a listing of the view's jurisdictions applied."""
+        dates = [x.in_force for x in self.listings if x.jurisdiction in self.jurisdictions
+                 and x.status == "scheduled" and x.in_force is not None]
+        return min(dates) if dates else None
+
     def un_schedule(self, day: dt.date | None = None) -> str:
-        """The convention schedule on ``day`` (now when None); empty when not UN-controlled."""
-        schedule = ""
-        for when, sched in self.un_history:
-            if day is None or when <= day:
-                schedule = sched
-        return schedule
+        """The convention schedule on ``day`` ('I', 'II', or two joined: 'I+IV'); empty when not
+        UN-controlled then (or the UN is not in the view)."""
+        return "+".join(x.list.split()[1] for x in self.active(day) if x.jurisdiction == "un")
 
     def controlled_on(self, day: dt.date) -> bool:
-        """Whether a convention or an EU act controlled the drug on ``day``."""
-        return self.controlled_from is not None and self.controlled_from <= day
+        """Whether a listing of the view's jurisdictions controlled the drug on ``day``."""
+        return bool(self.active(day))
 
     def listing(self, day: dt.date | None = None) -> str:
         """The control as a phrase for reasons, e.g. '1971 Convention, Schedule II'.
 
-        >>> reg = load_drugs()
+        >>> reg = load_drugs().filter()
         >>> reg.get("mephedrone").listing()
         '1971 Convention, Schedule II; EU Council Decision 2010/759/EU'
-        >>> reg.get("mephedrone").listing(dt.date(2012, 1, 1))
-        'EU Council Decision 2010/759/EU'
+        >>> reg.get("mephedrone").listing(dt.date(2009, 1, 1))
+        'not yet controlled'
         """
+        on = self.active(day)
         parts = []
-        schedule = self.un_schedule(day)
-        if schedule:
-            word = "Schedules" if "+" in schedule else "Schedule"
-            parts.append(f"{self.convention} Convention, {word} {schedule.replace('+', ' and ')}")
-        if self.eu_act and (day is None or (self.eu_date is not None and self.eu_date <= day)):
-            parts.append(f"EU {self.eu_act}")
-        return "; ".join(parts) or "not yet controlled"
+        un = [x for x in on if x.jurisdiction == "un"]
+        if un:
+            schedules = [x.list.split()[1] for x in un]
+            word = "Schedules" if len(schedules) > 1 else "Schedule"
+            parts.append(f"{un[0].list.split()[0]} Convention, {word} {' and '.join(schedules)}")
+        for x in on:
+            if x.jurisdiction == "eu":
+                parts.append(f"EU {x.act}")
+            elif x.jurisdiction != "un":
+                parts.append(x.short)
+        return "; ".join(dict.fromkeys(parts)) or "not yet controlled"
 
     def names(self) -> tuple[str, ...]:
         return (self.id, self.name, *self.synonyms, *self.cas)
 
+    def identity_row(self) -> dict[str, str]:
+        """The ``drugs.tsv`` fields, as loaded (part of the registry's content hash)."""
+        return {"id": self.id, "name": self.name, "synonyms": ";".join(self.synonyms),
+                "cas": ";".join(self.cas), "smiles": self.smiles, "inchikey": self.inchikey,
+                "formula": self.formula, "notes": self.notes}
+
     def as_row(self) -> dict[str, str]:
-        """The record as flat strings, in COLUMNS order."""
+        """The drug in its view as flat strings (what ``list --drugs`` writes)."""
+        on = self.active()
+        eu = next((x for x in on if x.jurisdiction == "eu"), None)
         return {
             "id": self.id, "name": self.name, "synonyms": ";".join(self.synonyms),
             "cas": ";".join(self.cas), "convention": self.convention,
-            "un_history": ";".join(f"{d.isoformat()}:{s}" for d, s in self.un_history),
-            "un_decision": self.un_decision, "eu_act": self.eu_act,
-            "eu_date": self.eu_date.isoformat() if self.eu_date else "",
+            "jurisdictions": ";".join(dict.fromkeys(x.jurisdiction for x in on)),
+            "listing": self.listing(), "acts": "; ".join(dict.fromkeys(x.act for x in on)),
+            "eu_act": eu.act if eu else "",
+            "eu_date": eu.in_force.isoformat() if eu and eu.in_force else "",
             "controlled_from": self.controlled_from.isoformat() if self.controlled_from else "",
             "smiles": self.smiles, "inchikey": self.inchikey, "formula": self.formula,
             "notes": self.notes,
@@ -134,27 +152,44 @@ class DrugTarget:
 
 @dataclass(frozen=True)
 class DrugRegistry(RecordList):
-    """An ordered, validated list of controlled drugs; `filter` returns a new registry."""
+    """An ordered, validated list of controlled drugs in one view; `filter` returns a new one."""
 
     targets: tuple[DrugTarget, ...]
     source: str = "built-in"
     as_of: dt.date | None = None
+    jurisdictions: tuple[str, ...] = ()
+    data_sha256: str = ""
+    integrity: Integrity | None = None
+    vocabulary: Vocabulary | None = field(default=None, compare=False, repr=False)
 
     _field = "targets"
 
     def __iter__(self) -> Iterator[DrugTarget]:
         return iter(self.targets)
 
-    def filter(self, *, as_of: dt.date | None = None, search: str | None = None) -> DrugRegistry:
-        """The drugs controlled on ``as_of`` (all when None) whose names contain ``search``.
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 of the drug list's data, whatever the view."""
+        return self.data_sha256
 
-        >>> len(load_drugs().filter(as_of=dt.date(2010, 1, 1))) < len(load_drugs())
+    def filter(self, *, as_of: dt.date | None = None, search: str | None = None,
+               jurisdictions: Sequence[str] | None = None) -> DrugRegistry:
+        """The drugs controlled in ``jurisdictions`` (default: DEFAULT_JURISDICTIONS) on
+        ``as_of`` (None: the latest state) whose names contain ``search``.
+
+        >>> len(load_drugs().filter(as_of=dt.date(2010, 1, 1))) < len(load_drugs().filter())
         True
         """
-        out = [t for t in self.targets
-               if (as_of is None or t.controlled_on(as_of))
-               and (search is None or any(norm_name(search) in norm_name(n) for n in t.names()))]
-        return DrugRegistry(tuple(out), self.source, as_of if as_of is not None else self.as_of)
+        juris = tuple(jurisdictions) if jurisdictions is not None else DEFAULT_JURISDICTIONS
+        out = []
+        for t in self.targets:
+            v = replace(t, jurisdictions=juris, as_of=as_of)
+            if not v.active():
+                continue
+            if search is not None and not any(norm_name(search) in norm_name(n) for n in t.names()):
+                continue
+            out.append(v)
+        return replace(self, targets=tuple(out), as_of=as_of, jurisdictions=juris)
 
     def get(self, ident: str) -> DrugTarget:
         """The drug with this id; KeyError otherwise."""
@@ -193,31 +228,35 @@ class DrugRegistry(RecordList):
         return list(self.by_key.get(std.key, ()))
 
 
-def _drugs_path() -> Path:
-    return Path(str(resources.files("scheduled_substances") / DRUGS_FILE))
-
-
 def load_drugs(path: str | os.PathLike[str] | None = None, *,
                standardizer: Standardizer | None = None) -> DrugRegistry:
-    """Load and validate the built-in drug registry (or another file in its format).
+    """Load and validate the built-in drug registry, or the one in a folder holding the same files
+    (``path`` a folder, or its ``drugs.tsv``).
 
     A wrong row raises ShippedDataError naming the file and line. With a ``standardizer`` every
     drug carries its parent structure (``DrugTarget.parent``), which identification uses; two
-    rows with one structure (stereo ignored) are an error either way.
+    rows with one structure (stereo ignored) are an error either way. The registry comes in the
+    view of every jurisdiction, in the latest state; ``filter`` makes other views.
 
     >>> reg = load_drugs()
     >>> reg.get("ghb").un_schedule(), reg.get("ghb").un_schedule(dt.date(2005, 1, 1))
     ('II', 'IV')
     """
-    file = Path(path) if path is not None else _drugs_path()
+    given = Path(path) if path is not None else data_folder()
+    folder = given if given.is_dir() else given.parent
+    file = folder / DRUGS_FILE if given.is_dir() else given
+    vocabulary = load_vocabulary(folder)
     try:
         text = file.read_text(encoding="utf-8")
+        listings_text = (folder / DRUG_LISTINGS_FILE).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ShippedDataError(f"{file.name}: cannot read drug registry: {exc.strerror}") from None
-    return _parse_drugs(text, file.name, standardizer)
+        raise ShippedDataError(f"{Path(exc.filename or file).name}: cannot read drug registry: "
+                               f"{exc.strerror}") from None
+    return _parse_drugs(text, file.name, listings_text, vocabulary, folder, standardizer)
 
 
-def _parse_drugs(text: str, fname: str, standardizer: Standardizer | None) -> DrugRegistry:
+def _parse_drugs(text: str, fname: str, listings_text: str, vocabulary: Vocabulary, folder: Path,
+                 standardizer: Standardizer | None) -> DrugRegistry:
     lines = text.splitlines()
     header_at = next((i for i, ln in enumerate(lines) if ln.strip() and not ln.startswith("#")), None)
     if header_at is None:
@@ -245,7 +284,20 @@ def _parse_drugs(text: str, fname: str, standardizer: Standardizer | None) -> Dr
                                    f"{other.id} (line {other.line}); one row per structure")
         keys[key] = t
         targets.append(t)
-    return DrugRegistry(tuple(targets), "built-in")
+    listings = parse_listings(listings_text, DRUG_LISTINGS_FILE, "drugs", vocabulary, ids,
+                              standardizer)
+    out = []
+    for t in targets:
+        mine = tuple(listings.get(t.id, ()))
+        if not mine:
+            raise ShippedDataError(f"{fname}:{t.line}: {t.id} has no control in "
+                                   f"{DRUG_LISTINGS_FILE}")
+        out.append(replace(t, listings=mine, jurisdictions=vocabulary.jurisdictions))
+    sha = canonical_hash({"drugs": [t.identity_row() for t in out],
+                          "listings": [x.as_row() for t in out for x in t.listings],
+                          **vocabulary.rows()})
+    return DrugRegistry(tuple(out), "built-in", None, vocabulary.jurisdictions, sha,
+                        check_integrity("drugs", sha, folder), vocabulary)
 
 
 def _target(f: dict[str, str], where: str, lineno: int,
@@ -257,42 +309,11 @@ def _target(f: dict[str, str], where: str, lineno: int,
     for cas in split_values(f["cas"]):
         if not cas_is_valid(cas):
             raise ShippedDataError(f"{where}: CAS {cas!r} has a wrong format or check digit")
-    history: list[tuple[dt.date, str]] = []
-    for item in split_values(f["un_history"]):
-        m = _HISTORY_ITEM.match(item)
-        if not m or any(s not in SCHEDULES for s in m.group(2).split("+")):
-            raise ShippedDataError(f"{where}: un_history item {item!r} is not DATE:SCHEDULE "
-                                   f"(DATE YYYY or YYYY-MM-DD, SCHEDULE one of {', '.join(SCHEDULES)})")
-        when = (parse_date(m.group(1), where) if "-" in m.group(1)
-                else dt.date(int(m.group(1)), 12, 31))
-        assert when is not None
-        if history and when < history[-1][0]:
-            raise ShippedDataError(f"{where}: un_history must be oldest first")
-        history.append((when, m.group(2)))
-    if f["convention"] and f["convention"] not in CONVENTIONS:
-        raise ShippedDataError(f"{where}: convention {f['convention']!r} not one of "
-                               f"{', '.join(CONVENTIONS)}")
-    if bool(f["convention"]) != bool(history):
-        raise ShippedDataError(f"{where}: convention and un_history go together")
-    if history and not f["un_decision"]:
-        raise ShippedDataError(f"{where}: un_history without un_decision")
-    eu_date = parse_date(f["eu_date"], where)
-    if bool(f["eu_act"]) != (eu_date is not None):
-        raise ShippedDataError(f"{where}: eu_act and eu_date go together")
-    if not history and eu_date is None:
-        raise ShippedDataError(f"{where}: no control (un_history or eu_act)")
-    first = min([d for d, _ in history[:1]] + ([eu_date] if eu_date else []))
-    controlled_from = parse_date(f["controlled_from"], where)
-    if controlled_from != first:
-        raise ShippedDataError(f"{where}: controlled_from {f['controlled_from']!r} disagrees with "
-                               f"un_history/eu_date (first control {first.isoformat()})")
     if not f["smiles"]:
         raise ShippedDataError(f"{where}: no SMILES")
     mol = check_structure(f["smiles"], f["inchikey"], f["formula"], where)
     parent = standardized(mol, standardizer, where)
     return DrugTarget(
         id=f["id"], name=f["name"], synonyms=split_values(f["synonyms"]), cas=split_values(f["cas"]),
-        convention=f["convention"], un_history=tuple(history), un_decision=f["un_decision"],
-        eu_act=f["eu_act"], eu_date=eu_date, controlled_from=controlled_from, smiles=f["smiles"],
-        inchikey=f["inchikey"], formula=f["formula"], notes=f["notes"], line=lineno,
-        parent=parent)
+        smiles=f["smiles"], inchikey=f["inchikey"], formula=f["formula"], notes=f["notes"],
+        line=lineno, parent=parent)

@@ -6,7 +6,7 @@ it as it is.
 
 from __future__ import annotations
 
-__all__ = ["RegistryError", "ShippedDataError", "UnknownSubstanceError"]
+__all__ = ["RegistryError", "ShippedDataError", "UnknownSubstanceError", "UnknownJurisdictionError"]
 
 
 class RegistryError(Exception):
@@ -19,3 +19,7 @@ class ShippedDataError(RegistryError):
 
 class UnknownSubstanceError(RegistryError, LookupError):
     """A substance named by the user (id, name, synonym or CAS) is not on the list."""
+
+
+class UnknownJurisdictionError(RegistryError, LookupError):
+    """A jurisdiction asked for (``--jurisdiction``) that no list file names."""

@@ -130,9 +130,17 @@ def _stdin_group(w: dict[str, Path]) -> tuple[list[str], bytes, Callable[[Result
     return ["group", "check", "-", "--no-default-legit"], DRAFT.read_bytes(), check
 
 
+def _stdin_draft(w: dict[str, Path]) -> tuple[list[str], bytes, Callable[[Result], None]]:
+    def check(r: Result) -> None:
+        assert r.stdout.startswith("#") and "[draft-" in r.stdout and "must_match" in r.stdout
+    return (["group", "draft", "-", "--no-default-legit"],
+            b"CCOC(=O)C1(C)OC1c1ccccc1 ethyl\nCC1(C(=O)O)OC1c1ccccc1 acid\n", check)
+
+
 STDIN = {"screen": _stdin_screen, "check": _stdin_check, "report": _stdin_report,
          "declarations": _stdin_declarations, "rescreen": _stdin_rescreen,
-         "index build": _stdin_index, "search": _stdin_search, "group check": _stdin_group}
+         "index build": _stdin_index, "search": _stdin_search, "group check": _stdin_group,
+         "group draft": _stdin_draft}
 
 
 def test_the_table_says_where_stdin_is_read() -> None:
@@ -188,6 +196,7 @@ RUNTIME: dict[str, Callable[[dict[str, Path]], list[str]]] = {
     "search": lambda w: ["search", "--index", str(w["index"]), "--smarts", "C("],
     "derivatives": lambda w: ["derivatives", "no-such-substance", "--index", str(w["index"])],
     "group check": lambda w: ["group", "check", _bad_draft(w["tmp"]), "--no-default-legit"],
+    "group draft": lambda w: ["group", "draft", "CCOC(=O)C1(C)OC1c1ccccc1", "C1CC"],
     "enumerate": lambda w: ["enumerate", "no-such-substance"],
 }
 """A run that fails at work, per command: the situation the table's last column names."""
@@ -216,6 +225,7 @@ MISSING = {
     "search": ["search", "--index", "{missing}", "--smarts", "C"],
     "derivatives": ["derivatives", "bmk", "--index", "{missing}"],
     "group check": ["group", "check", "{missing}"],
+    "group draft": ["group", "draft", "{missing}", "CCO"],
     "enumerate": ["enumerate", "bmk", "--groups", "{missing}"],
     "check": ["check", "CCO", "--reference", "{missing}"],
 }

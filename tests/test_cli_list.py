@@ -58,8 +58,27 @@ def test_list_table_and_sdf(tmp_path: object) -> None:
 def test_list_added_since_and_include_proposed() -> None:
     recent = run("list", "--format", "csv", "--added-since", "2024-01-01").stdout
     assert "4-piperidone" in recent and "QCCDLTOVEPVEJK" not in recent
-    assert "proposed" not in run("list", "--format", "csv").stdout.split("\n", 1)[1]
-    assert "proposed" in run("list", "--format", "csv", "--include", "proposed").stdout
+    assert ",proposed," not in run("list", "--format", "csv").stdout
+    # the six propiophenones were proposed (COM(2025) 747) until (EU) 2026/314 scheduled them
+    before = run("list", "--format", "csv", "--as-of", "2026-01-01").stdout
+    assert ",proposed," not in before
+    proposed = run("list", "--format", "csv", "--include", "proposed", "--as-of",
+                   "2026-01-01").stdout
+    assert proposed.count(",proposed,") == 6
+
+
+def test_list_per_jurisdiction() -> None:
+    us = list(csv.DictReader(io.StringIO(run("list", "--format", "csv", "--jurisdiction", "us",
+                                             "--added-since", "2023-01-01").stdout)))
+    assert {r["id"] for r in us} >= {"4-piperidone", "1-boc-4-piperidone", "bmk-glycidic-acid"}
+    assert all(r["jurisdictions"] == "us" and r["first_listed"] >= "2023-01-01" for r in us)
+    eu = {r["id"] for r in csv.DictReader(io.StringIO(run(
+        "list", "--format", "csv", "--jurisdiction", "eu", "--added-since", "2026-01-01").stdout))}
+    assert len(eu) == 9 and "phenyl-2-nitropropene" in eu
+    default = {r["id"] for r in csv.DictReader(io.StringIO(run("list", "--format", "csv").stdout))}
+    assert "benzyl-cyanide" not in default and "phenyl-2-nitropropene" in default
+    bad = run("list", "--jurisdiction", "xx")
+    assert bad.exit_code == 2 and "jurisdictions are eu, un, us" in bad.stderr
 
 
 def test_bad_date_is_a_usage_error() -> None:

@@ -106,8 +106,11 @@ def test_dask_workers_output_is_byte_identical_to_jobs(tmp_path: Path) -> None:
     rows, meta = read_results(str(tmp_path / "out--workers.csv"))
     assert [int(r["row"]) for r in rows] == list(range(len(lines)))
     assert meta["parameters"]["dask"] == "LocalCluster of 2"
+    assert meta["parameters"]["timeout"] is None        # no per-row time budget on Dask
     both = run("screen", EXAMPLE, "--jobs", "2", "--workers", "2")
     assert both.exit_code == 2 and "--jobs is for local processes" in both.stderr
+    timed = run("screen", EXAMPLE, "--workers", "2", "--timeout", "60")
+    assert timed.exit_code == 2 and "--timeout cannot be enforced on Dask" in timed.stderr
 
 
 def test_check_prints_evidence_and_json() -> None:

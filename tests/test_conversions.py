@@ -1,8 +1,10 @@
-"""Conversion rules: every shipped rule on its own test molecules, and the designer-precursor routes.
+"""Masks and conversion rules: every shipped rule on its own test molecules, and the
+designer-precursor routes.
 
-The rule table is data (``precursor_screen/rules/data/conversions.toml``); each rule carries its
-examples and negatives, and one parametrized test walks them all, so a rule without test
-molecules, or one that stops doing what its examples say, fails here.
+The rule tables are data (``precursor_screen/rules/data/masks.toml`` and ``conversions.toml``);
+each mask and rule carries its examples and negatives, and one parametrized test walks them all,
+so a rule without test molecules, or one that stops doing what its examples say, fails here.
+``tests/test_masks.py`` checks what is particular to masks (sites, loading, depth).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from precursor_screen.rules.conversions import (
     RuleSet,
     load_conversion_rules,
 )
+from precursor_screen.rules.masks import REMOVALS, load_rules
 from precursor_screen.types import Route, Step
 
-RULES = load_conversion_rules()
+RULES = load_rules()
 
 
 def key(smiles: str) -> str:
@@ -54,7 +57,8 @@ REVERSES = [pytest.param(rule.id, id=rule.id) for rule in RULES.rules if rule.re
 def test_rule_is_complete(rule: ConversionRule) -> None:
     assert len(rule.examples) >= 2, "each rule needs at least two examples"
     assert len(rule.negatives) >= 2, "each rule needs at least two negatives"
-    assert rule.kind == "unmask"
+    assert rule.kind in ("unmask", "mask")
+    assert (rule.removal in REMOVALS and rule.site) if rule.is_mask else not rule.removal
     assert rule.name and rule.removes and rule.rationale
 
 
@@ -178,7 +182,7 @@ def test_same_answer_for_any_spelling_and_order_is_deterministic() -> None:
     a = RULES.apply(mol("CCOC(=O)C(C(C)=O)c1ccccc1"))
     b = RULES.apply(mol("c1ccccc1C(C(C)=O)C(=O)OCC.Cl"))
     assert a == b
-    assert a == load_conversion_rules().apply(mol("CCOC(=O)C(C(C)=O)c1ccccc1"))
+    assert a == load_rules().apply(mol("CCOC(=O)C(C(C)=O)c1ccccc1"))
 
 
 def test_accepts_standardized_input() -> None:
@@ -188,8 +192,12 @@ def test_accepts_standardized_input() -> None:
 
 def test_depth_and_limits() -> None:
     apaan = mol("CC(=O)C(C#N)c1ccccc1")
-    assert RULES.apply(apaan, depth=0) == []
-    assert all(r.depth == 1 for r in RULES.apply(apaan, depth=1))
+    # depth counts conversions only: at depth 0 the masks still come off (the nitrile here)
+    assert {tuple(s.rule_id for s in r.steps) for r in RULES.apply(apaan, depth=0)} == {
+        ("nitrile-to-acid",)}
+    assert RULES.apply(apaan, depth=0, max_masks=0) == []
+    assert all(r.depth - sum(RULES.rule(s.rule_id).is_mask for s in r.steps) <= 1
+               for r in RULES.apply(apaan, depth=1))
     assert RULES.apply(apaan, max_products=0) == []
     with pytest.raises(ValueError):
         RULES.apply(apaan, depth=-1)
@@ -216,6 +224,24 @@ def test_ordinary_molecules_do_not_blow_up() -> None:
                     "[C@@H](O[C@@H]2O[C@H](C)C[C@H](N(C)C)[C@H]2O)[C@](C)(O)C[C@@H](C)C(=O)"
                     "[C@H](C)[C@@H](O)[C@]1(C)O")
     assert 0 < len(RULES.apply(mol(erythromycin))) <= 200
+
+
+def test_masks_do_not_count_against_depth() -> None:
+    # 1-Cbz-4-piperidone ethylene ketal: two masks; a ketal of NPP's beta-keto ester: two masks
+    # and a decarboxylation (one counted step)
+    route = products("O=C(OCc1ccccc1)N1CCC2(CC1)OCCO2", depth=0)[key("O=C1CCNCC1")]
+    assert [s.rule_id for s in route.steps] == ["n-cbz-removal", "ketal-hydrolysis"]
+    route = products("CCOC(=O)C1CN(CCc2ccccc2)CCC12OCCO2", depth=1)[key(NPP)]
+    assert "ketal-hydrolysis" in [s.rule_id for s in route.steps]
+    assert sum(not RULES.rule(s.rule_id).is_mask for s in route.steps) == 1
+
+
+def test_removed_names_what_came_off() -> None:
+    assert RULES.removed("CCOC(=O)Cc1ccccc1", "ester-hydrolysis", "O=C(O)Cc1ccccc1") == "CCO"
+    assert RULES.removed("CC1(Cc2ccccc2)OCCO1", "ketal-hydrolysis", BMK) == "OCCO"
+    assert RULES.removed("CC(=O)Nc1ccccc1C(=O)O", "amide-hydrolysis-amine",
+                         "Nc1ccccc1C(=O)O") == "CC=O"
+    assert RULES.removed(BMK, "ester-hydrolysis", BMK) == ""   # not a step of that rule
 
 
 def test_molecules_without_handles_give_nothing() -> None:

@@ -183,5 +183,9 @@ def test_attention_threshold_figures_in_cn_rules_toml() -> None:
             if s.level == "clear" and ds._attention(parse_cn(heading + "0000"), "", s):
                 raised[t].append(name)
     assert len(under) == 432
-    assert sorted(raised[0.55]) == ["1-Boc-piperazine", "Benzylacetone"]
-    assert (len(raised[0.5]), len(raised[0.45])) == (4, 6)
+    # piperonylacetone is 0.71 to PMK: the screen flags similarity alone only from 0.9 (issue 16),
+    # so the declaration's second look is what raises it
+    assert sorted(raised[0.55]) == ["1-Boc-piperazine", "Benzylacetone",
+                                    "Piperonylacetone (heliotropyl acetone)"]
+    assert (len(raised[0.5]), len(raised[0.45])) == (6, 8)
+    assert "1-(p-tolyl)ethanone" in raised[0.5]  # 0.54 to 4'-methylpropiophenone (EU 2026)

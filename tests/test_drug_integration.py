@@ -16,6 +16,9 @@ from precursor_screen.screen import Screener
 from precursor_screen.types import Flag
 
 SCREENER = Screener()
+BEFORE_2026 = Screener(as_of=dt.date(2025, 12, 31))
+"""The list before Commission Delegated Regulation (EU) 2026/314 scheduled the cathinone ketones:
+they were drug precursors then (and are scheduled now, see tests/test_listings.py)."""
 
 
 def run(*args: str) -> "CliRunner.invoke":
@@ -24,7 +27,7 @@ def run(*args: str) -> "CliRunner.invoke":
 
 def test_screen_flags_drug_precursors_with_drug_control_and_reagents() -> None:
     rows = ["O=C1CCCO1", "CC(Br)C(=O)c1ccc(C)cc1", "CC(=O)c1ccccc1", "CC(=O)Cc1ccccc1"]
-    got = list(SCREENER.screen(rows))
+    got = list(BEFORE_2026.screen(rows))
     assert [v.flag for v in got] == [Flag.DRUG_PRECURSOR, Flag.DRUG_PRECURSOR, Flag.NONE,
                                      Flag.SCHEDULED]
     gbl, bromo = got[0], got[1]
@@ -70,13 +73,13 @@ def test_metadata_names_the_drug_registry() -> None:
 def test_drug_stage_can_be_switched_off() -> None:
     from precursor_screen.screen import ScreenParameters
 
-    off = Screener(parameters=ScreenParameters(drug_targets=False))
+    off = Screener(as_of=dt.date(2025, 12, 31), parameters=ScreenParameters(drug_targets=False))
     assert off.check("CC(Br)C(=O)c1ccc(C)cc1").flag is Flag.NONE
 
 
 def test_screener_takes_a_drug_stage() -> None:
     only_ghb = DrugTargets(load_drugs().filter(search="GHB"))
-    v = Screener(drugs=only_ghb).check("CC(Br)C(=O)c1ccc(C)cc1")
+    v = Screener(as_of=dt.date(2025, 12, 31), drugs=only_ghb).check("CC(Br)C(=O)c1ccc(C)cc1")
     assert not any(h.substance_id == "mephedrone" for h in v.hits)
 
 
@@ -89,7 +92,7 @@ def test_list_drugs_formats_and_as_of() -> None:
     ids = {r["id"] for r in rows}
     assert "amphetamine" in ids and "mephedrone" not in ids
     data = json.loads(run("list", "--drugs", "--format", "json", "--search", "fentanyl").stdout)
-    assert data["metadata"]["registry_sha256"] == load_drugs().content_hash
+    assert data["metadata"]["drugs_sha256"] == load_drugs().content_hash
     assert {d["id"] for d in data["drugs"]} >= {"fentanyl", "acetylfentanyl", "carfentanil"}
 
 
@@ -99,10 +102,13 @@ def test_list_drugs_refuses_precursor_filters() -> None:
 
 
 def test_check_prints_drug_routes() -> None:
-    result = run("check", "CCC(=O)c1ccc(C)cc1")
+    result = run("check", "CCC(=O)c1ccc(C)cc1", "--as-of", "2025-12-31")
     assert result.exit_code == 0, result.output
     assert "flag:         drug-precursor" in result.stdout
     assert "[drug] two steps to Mephedrone" in result.stdout
+    now = run("check", "CCC(=O)c1ccc(C)cc1")  # scheduled since 2026, the routes still shown
+    assert "flag:         scheduled" in now.stdout
+    assert "[drug] two steps to Mephedrone" in now.stdout
     data = json.loads(run("check", "CCC(=O)c1ccc(C)cc1", "--json").stdout)
     drug = next(h for h in data["hits"] if h["relation"] == "drug")
     assert "(+ a brominating agent)" in drug["route"] and "(+ methylamine)" in drug["route"]

@@ -4,6 +4,7 @@ and its evaluation sets (pre-precursors of drugs; extra legitimate chemicals).""
 from __future__ import annotations
 
 import csv
+import re
 import datetime as dt
 import pickle
 from functools import lru_cache
@@ -25,13 +26,16 @@ from precursor_screen.rules.drug_targets import (
 )
 from precursor_screen.rules.groups import STATUSES
 from precursor_screen.rules.synthesis import load_synthesis_rules
-from scheduled_substances.drugs import COLUMNS, DRUGS_FILE, load_drugs
+import shutil
+
+from scheduled_substances.drugs import DRUG_LISTINGS_FILE, DRUGS_FILE, load_drugs
+from scheduled_substances.registry import data_folder
 
 RDLogger.DisableLog("rdApp.*")
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT / "evaluation"
-REGISTRY = builtin_drugs()
+REGISTRY = builtin_drugs().filter()  # the UN and EU controls, as the screen sees them
 GROUPS = load_drug_groups()
 DRUGS = DrugTargets()
 
@@ -50,7 +54,8 @@ def test_registry_loads_and_covers_the_issue() -> None:
 @pytest.mark.parametrize("target", REGISTRY.targets, ids=lambda t: t.id)
 def test_every_row_is_consistent(target: object) -> None:
     t = target
-    assert t.parent is not None and t.controlled_from is not None  # type: ignore[attr-defined]
+    assert t.parent is not None and t.listings  # type: ignore[attr-defined]
+    assert t.controlled_from is not None  # type: ignore[attr-defined]
     mol = Chem.MolFromSmiles(t.smiles)  # type: ignore[attr-defined]
     assert Chem.MolToInchiKey(mol) == t.inchikey  # type: ignore[attr-defined]
     assert t.listing() != "not yet controlled"  # type: ignore[attr-defined]
@@ -83,34 +88,48 @@ def test_find_and_identify() -> None:
         "methamphetamine"]
 
 
-HEADER = "\t".join(COLUMNS)
-ROW = ("x\tX\t\t\t1971\t2015:II\tCND\t\t\t2015-12-31\tCNC(C)C(=O)c1ccc(C)cc1\t"
-       "YELGFTGWJGBAQU-UHFFFAOYSA-N\t\tnote")
+DRUG = "x\tX\t\t\tCNC(C)C(=O)c1ccc(C)cc1\tYELGFTGWJGBAQU-UHFFFAOYSA-N\t\tnote"
+CONTROL = ("x\tun\t1971 II\tscheduled\tCND decision\t2015-12-31\t\t\t\t\t\t"
+           "listing=unverified;act=unverified;date=estimated\tM\t")
 
 
-@pytest.mark.parametrize("row, message", [
-    (ROW.replace("YELGFTGWJGBAQU", "AAAAAAAAAAAAAA"), "InChIKey"),
-    (ROW.replace("2015-12-31", "2016-01-01"), "controlled_from"),
-    (ROW.replace("2015:II", "2015:V"), "un_history"),
-    (ROW.replace("\t1971\t", "\t1972\t"), "convention"),
-    (ROW.replace("\t\t\tnote", "\t\t\tnote").replace("x\tX\t\t\t", "x\tX\t\t103-79-8\t"), "CAS"),
-    (ROW.replace("CNC(C)C(=O)c1ccc(C)cc1", "C1CC"), "SMILES"),
-    (ROW.replace("\t1971\t2015:II\tCND\t", "\t\t\t\t"), "no control"),
-    (ROW + "\n" + ROW, "already used"),
-    (ROW + "\n" + ROW.replace("x\tX", "y\tY"), "same structure"),
+def _folder(tmp_path: Path, drugs: str, listings: str) -> Path:
+    folder = tmp_path / "lists"
+    shutil.copytree(data_folder(), folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    header = lambda name: next(ln for ln in (data_folder() / name).read_text(  # noqa: E731
+        encoding="utf-8").splitlines() if ln.startswith(("id\t", "substance\t")))
+    (folder / DRUGS_FILE).write_text(f"{header(DRUGS_FILE)}\n# a comment\n{drugs}\n",
+                                     encoding="utf-8")
+    (folder / DRUG_LISTINGS_FILE).write_text(f"{header(DRUG_LISTINGS_FILE)}\n{listings}\n",
+                                             encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("drug, control, message", [
+    (DRUG.replace("YELGFTGWJGBAQU", "AAAAAAAAAAAAAA"), CONTROL, f"{DRUGS_FILE}:3: InChIKey"),
+    (DRUG, CONTROL.replace("2015-12-31", "2015-31-12"), f"{DRUG_LISTINGS_FILE}:2: date"),
+    (DRUG, CONTROL.replace("1971 II", "1971 V"),
+     f"{DRUG_LISTINGS_FILE}:2: unknown list or category '1971 V' of un"),
+    (DRUG, CONTROL.replace("\tun\t", "\tmars\t"),
+     f"{DRUG_LISTINGS_FILE}:2: unknown jurisdiction 'mars'"),
+    (DRUG.replace("x\tX\t\t", "x\tX\t\t103-79-8"), CONTROL, f"{DRUGS_FILE}:3: CAS"),
+    (DRUG.replace("CNC(C)C(=O)c1ccc(C)cc1", "C1CC"), CONTROL, f"{DRUGS_FILE}:3: SMILES"),
+    (DRUG, CONTROL.replace("x\t", "y\t", 1), f"{DRUG_LISTINGS_FILE}:2: unknown substance 'y'"),
+    (DRUG, "", f"{DRUGS_FILE}:3: x has no control"),
+    (DRUG + "\n" + DRUG, CONTROL, "already used"),
+    (DRUG + "\n" + DRUG.replace("x\tX", "y\tY"), CONTROL, "same structure"),
 ])
-def test_bad_rows_fail_naming_file_and_line(tmp_path: Path, row: str, message: str) -> None:
-    path = tmp_path / DRUGS_FILE
-    path.write_text(f"{HEADER}\n# a comment\n{row}\n", encoding="utf-8")
-    with pytest.raises(ShippedDataError, match=message) as err:
-        load_drugs(path)
-    assert f"{DRUGS_FILE}:" in str(err.value)
+def test_bad_rows_fail_naming_file_and_line(tmp_path: Path, drug: str, control: str,
+                                            message: str) -> None:
+    with pytest.raises(ShippedDataError, match=re.escape(message)):
+        load_drugs(_folder(tmp_path, drug, control))
 
 
 def test_good_row_loads(tmp_path: Path) -> None:
-    path = tmp_path / DRUGS_FILE
-    path.write_text(f"{HEADER}\n{ROW}\n", encoding="utf-8")
-    assert load_drugs(path).get("x").un_schedule() == "II"
+    reg = load_drugs(_folder(tmp_path, DRUG, CONTROL))
+    assert reg.get("x").un_schedule() == "II" and reg.get("x").listing() == (
+        "1971 Convention, Schedule II")
+    assert reg.filter(as_of=dt.date(2015, 12, 30)).targets == ()
 
 
 # -- the generic drug families -----------------------------------------------------------------

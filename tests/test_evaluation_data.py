@@ -160,3 +160,81 @@ def test_legitimate_contains_no_scheduled_substance():
             continue
         hits.append(r["id"])
     assert not hits, hits
+
+
+# -- the issue-16 sets: literature and seizure cases, masks with twins, near-misses ---------------
+
+REAL = EVAL / "real_cases.tsv"
+MASKS = EVAL / "masks.tsv"
+NEAR = EVAL / "near_misses.tsv"
+NEW_FILES = {
+    REAL: ["id", "name", "smiles", "inchikey", "parent_id", "relation", "mechanism",
+           "first_reported", "source", "verified", "notes"],
+    MASKS: ["id", "mechanism", "split", "smiles", "inchikey", "parent_id", "converts", "twin_of",
+            "removal", "name", "notes"],
+    NEAR: ["id", "name", "smiles", "inchikey", "kind", "listed_substance", "expected",
+           "differs_at", "category", "notes"],
+}
+
+
+@lru_cache(maxsize=None)
+def _new(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    return _read(path)
+
+
+@pytest.mark.parametrize("path", list(NEW_FILES), ids=lambda p: p.name)
+def test_new_sets_parse_and_match_their_inchikeys(path: Path) -> None:
+    fields, rows = _new(path)
+    assert fields == NEW_FILES[path]
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids))
+    keys = [r["inchikey"] for r in rows]
+    assert len(keys) == len(set(keys))
+    for r in rows:
+        assert None not in r.values() and None not in r, r.get("id")
+        mol = Chem.MolFromSmiles(r["smiles"])
+        assert mol is not None and Chem.MolToInchiKey(mol) == r["inchikey"], r["id"]
+
+
+def test_new_set_vocabularies_and_parents() -> None:
+    from scheduled_substances import load_drugs, load_registry
+
+    known = {s.id for s in load_registry()} | {d.id for d in load_drugs()}
+    for r in _new(REAL)[1]:
+        assert r["parent_id"] in known, r["id"]
+        assert r["relation"] in {"masked", "salt", "stereoisomer", "analogue", "pre-precursor",
+                                 "bulk-masked", "acyl-halide", "other-salt"}, r["id"]
+        assert r["verified"] in {"yes", "no"} and r["source"], r["id"]
+    for r in _new(NEAR)[1]:
+        assert r["kind"] in {"trap", "legitimate"}, r["id"]
+        assert r["expected"] in {"not contains", "converts (control)", "doubtful",
+                                 "not flagged"}, r["id"]
+        assert (r["listed_substance"] in known) == (r["kind"] == "trap"), r["id"]
+
+
+def test_masks_come_in_twins_split_by_mechanism() -> None:
+    """Every masked form has one look-alike twin that does not convert; the development and
+    held-out halves are whole mechanisms (sorted names, every other one), never split."""
+    rows = {r["id"]: r for r in _new(MASKS)[1]}
+    for r in rows.values():
+        twin = rows[r["twin_of"]]
+        assert twin["twin_of"] == r["id"] and {r["converts"], twin["converts"]} == {"yes", "no"}
+        assert (twin["mechanism"], twin["parent_id"], twin["split"]) == \
+               (r["mechanism"], r["parent_id"], r["split"])
+    mechanisms = sorted({r["mechanism"] for r in rows.values()})
+    split = {m: "development" if i % 2 == 0 else "held-out" for i, m in enumerate(mechanisms)}
+    assert all(r["split"] == split[r["mechanism"]] for r in rows.values())
+
+
+def test_positives_and_negatives_share_no_structure() -> None:
+    """No structure is a designer precursor (or a converting mask) in one file and legitimate
+    (or a twin, a near-miss) in another."""
+    positive = {r["inchikey"] for r in designer()[1]}
+    positive |= {r["inchikey"] for r in _new(REAL)[1]}
+    positive |= {r["inchikey"] for r in _new(MASKS)[1] if r["converts"] == "yes"}
+    negative = {r["inchikey"]: r["id"] for r in legit()[1]}
+    negative |= {r["inchikey"]: r["id"] for r in _new(MASKS)[1] if r["converts"] == "no"}
+    # containment traps are not negatives: "not contains" is a verdict on containment only, and
+    # some (L-PAC, 1-phenyl-1,2-propanedione) are real pre-precursors by another route
+    negative |= {r["inchikey"]: r["id"] for r in _new(NEAR)[1] if r["kind"] == "legitimate"}
+    assert not [negative[k] for k in positive if k in negative]

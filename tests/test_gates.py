@@ -160,14 +160,11 @@ def test_gate_problems_names_what_breaks_the_argument(smarts: str, problem: str)
 
 
 def test_a_bad_unmasking_rule_turns_the_gate_off() -> None:
-    from precursor_screen.rules.conversions import (
-        ConversionRule,
-        RuleSet,
-        load_conversion_rules,
-    )
+    from precursor_screen.rules.conversions import ConversionRule, RuleSet
+    from precursor_screen.rules.masks import load_rules
     from precursor_screen.rules.synthesis import synthesis_rule_set
 
-    shipped = load_conversion_rules()
+    shipped = load_rules()
     bad = ConversionRule(id="methylation", name="methylation", smarts="[OH:1]>>[O:1]C",
                          removes="", kind="unmask", rationale="test",
                          examples=(("CO", "COC"),), negatives=())

@@ -89,9 +89,14 @@ def test_salts_and_stereoisomers_are_the_listed_substance(given: str, ident: str
 
 @pytest.mark.parametrize("given", ["C[C@H](N)[C@@H](O)c1ccccc1", "C[C@H](N)[C@@H](O)c1ccccc1.Cl"])
 def test_cathine_is_not_norephedrine(given: str) -> None:
-    found = REGISTRY.identify(standardize_smiles(given))
+    found = REGISTRY.filter().identify(standardize_smiles(given))  # the EU and UN lists
     assert [(i.substance.id, i.relation) for i in found] == [("norephedrine", "excluded")]
     assert "cathine" in found[0].note
+    # the US lists norpseudoephedrine, cathine included: it is named by that listing alone
+    us = REGISTRY.filter(jurisdictions=("eu", "un", "us")).identify(standardize_smiles(given))
+    assert [(i.substance.id, i.relation) for i in us] == [("norephedrine", "stereoisomer")]
+    assert {x.jurisdiction for x in us[0].substance.active()} == {"us"}
+    assert "EU category 1 and UN Table I exclude" in us[0].note
 
 
 @pytest.mark.parametrize("given", ["[Na+].[Na+].[O-]S([O-])(=O)=O", "[NH4+].[Cl-]", "[Na+].[Cl-]",

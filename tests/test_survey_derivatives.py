@@ -21,7 +21,7 @@ from precursor_screen.chem.standardize import match_key, standardize_smiles
 from precursor_screen.cli import Cli
 from precursor_screen.io.readers import Record
 from precursor_screen.reference import builtin_registry
-from precursor_screen.rules.conversions import load_conversion_rules
+from precursor_screen.rules.masks import load_rules
 from precursor_screen.rules.groups import load_groups
 from precursor_screen.survey import LibraryIndex, build_index
 from precursor_screen.survey.derivatives import (
@@ -60,7 +60,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> LibraryIndex:
 @pytest.fixture(scope="module")
 def product_keys(parents: dict) -> dict[int, set[str]]:
     """Every row's conversion products (depth 2, up to PMK's 14 heavy atoms): stereo-free keys."""
-    rules = load_conversion_rules()
+    rules = load_rules()
     return {row: {match_key(Chem.MolFromSmiles(r.product))
                   for r in rules.apply(p, depth=2, max_products=10_000, max_heavy_atoms=14)}
             for row, p in parents.items()}
@@ -117,7 +117,7 @@ def test_threshold_04_equals_rdkit_scan(library: LibraryIndex, parents: dict,
                                         product_keys: dict, name: str) -> None:
     reg = builtin_registry().filter()
     s = survey_substances(reg, [name])
-    got = find_derivatives(library, s, rules=load_conversion_rules(), groups=load_groups(),
+    got = find_derivatives(library, s, rules=load_rules(), groups=load_groups(),
                            parameters=DerivativeParameters(threshold=0.4))
     expected = rdkit_scan(s[0], parents, product_keys)
     assert index_answer(got) == expected
@@ -127,7 +127,7 @@ def test_threshold_04_equals_rdkit_scan(library: LibraryIndex, parents: dict,
 def test_top_k_and_relation_subset_equal_rdkit_scan(library: LibraryIndex, parents: dict) -> None:
     reg = builtin_registry().filter()
     s = survey_substances(reg, ["BMK"])
-    got = find_derivatives(library, s, rules=load_conversion_rules(), groups=load_groups(),
+    got = find_derivatives(library, s, rules=load_rules(), groups=load_groups(),
                            parameters=DerivativeParameters(threshold=None, top_k=5,
                                                            relations=("similar", "identical")))
     expected = {(r, rel) for r, rel in rdkit_scan(s[0], parents, None, top_k=5)
@@ -138,7 +138,7 @@ def test_top_k_and_relation_subset_equal_rdkit_scan(library: LibraryIndex, paren
 def test_ranking_reasons_and_similarity(library: LibraryIndex) -> None:
     reg = builtin_registry().filter()
     got = find_derivatives(library, survey_substances(reg, ["BMK"]),
-                           rules=load_conversion_rules(), groups=load_groups(), jobs=2)
+                           rules=load_rules(), groups=load_groups(), jobs=2)
     strength = [RELATIONS.index(d.relation) for d in got]
     assert strength == sorted(strength)
     by_id = {d.id: d for d in got}

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from precursor_screen.chem.standardize import match_key, standardize_smiles
 from precursor_screen.cli import cli
 from precursor_screen.reference import builtin_registry
-from precursor_screen.rules.conversions import load_conversion_rules
+from precursor_screen.rules.masks import load_rules
 from precursor_screen.rules.groups import load_groups
 from precursor_screen.survey.masks import enumerate_masked
 from precursor_screen.survey.sets import load_designer_precursors
@@ -24,14 +24,14 @@ BMK_DEPTH_1 = [  # the issue's list: (SMILES, what the list says)
     pytest.param("CCOC(=O)C1(C)OC1c1ccccc1", "listed", id="BMK ethyl glycidate"),
     pytest.param("CC1(C(=O)O)OC1c1ccccc1", "listed", id="BMK glycidic acid"),
     pytest.param("CC(O)(Cc1ccccc1)S(=O)(=O)O", "draft group", id="bisulfite adduct"),
-    pytest.param("CC(=Cc1ccccc1)[N+](=O)[O-]", "draft group", id="P2NP"),
+    pytest.param("CC(=Cc1ccccc1)[N+](=O)[O-]", "listed", id="P2NP"),  # EU category 1 since 2026
 ]
 
 
 @pytest.fixture(scope="module")
 def bmk_forms():  # noqa: ANN201
     reg = builtin_registry().filter()
-    forms, stats = enumerate_masked(reg.find("BMK"), rules=load_conversion_rules(),
+    forms, stats = enumerate_masked(reg.find("BMK"), rules=load_rules(),
                                     groups=load_groups(), reference=reg, depth=1,
                                     known=load_designer_precursors())
     return {f.key: f for f in forms}, stats
@@ -60,7 +60,7 @@ def test_every_form_is_proven_valid_and_distinct(bmk_forms) -> None:  # noqa: AN
 
 def test_depth_2_extends_depth_1(bmk_forms) -> None:  # noqa: ANN001
     reg = builtin_registry().filter()
-    deeper, _ = enumerate_masked(reg.find("BMK"), rules=load_conversion_rules(),
+    deeper, _ = enumerate_masked(reg.find("BMK"), rules=load_rules(),
                                  groups=load_groups(), reference=reg, depth=2)
     keys = {f.key for f in deeper}
     assert set(bmk_forms[0]) <= keys and len(keys) > len(bmk_forms[0])
@@ -69,7 +69,7 @@ def test_depth_2_extends_depth_1(bmk_forms) -> None:  # noqa: ANN001
 
 def test_as_of_changes_what_is_covered() -> None:
     reg = builtin_registry().filter(as_of=__import__("datetime").date(2012, 12, 31))
-    forms, _ = enumerate_masked(builtin_registry().find("BMK"), rules=load_conversion_rules(),
+    forms, _ = enumerate_masked(builtin_registry().find("BMK"), rules=load_rules(),
                                 groups=load_groups(), reference=reg, depth=1)
     by_key = {f.key: f for f in forms}
     apaan = by_key[standardize_smiles("CC(=O)C(C#N)c1ccccc1").key]
@@ -242,7 +242,7 @@ def test_cli_drug_and_registry_choice(tmp_path) -> None:  # noqa: ANN001
     bromo = next(r for r in rows if r["smiles"] == "Cc1ccc(C(=O)C(C)Br)cc1")
     assert "reagent: methylamine" in bromo["made_by"]
     assert "(+ methylamine)" in bromo["unmask_route"]
-    assert bromo["screen_flag"] == "drug-precursor"
+    assert bromo["screen_flag"] == "scheduled"  # EU category 1 since 2026, a drug precursor before
     assert all(r["screen_flag"] not in ("", "none") for r in rows)
     assert "(controlled drugs)" in result.stderr
     result = CliRunner().invoke(cli, ["enumerate", "mephedrone", "--registry", "precursors"])

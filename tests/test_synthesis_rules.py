@@ -11,7 +11,8 @@ from rdkit import Chem
 
 from precursor_screen.chem.standardize import standardize_smiles
 from precursor_screen.errors import ShippedDataError
-from precursor_screen.rules.conversions import ConversionRule, load_conversion_rules
+from precursor_screen.rules.conversions import ConversionRule
+from precursor_screen.rules.masks import load_rules
 from precursor_screen.rules.synthesis import (
     MAX_FORWARD_ADDED_ATOMS,
     SYNTHESIS_KIND,
@@ -21,7 +22,7 @@ from precursor_screen.rules.synthesis import (
 )
 
 FORWARD = synthesis_rule_set()
-COMBINED = synthesis_rule_set(load_conversion_rules())
+COMBINED = synthesis_rule_set(load_rules())
 RULES, REAGENTS = load_synthesis_rules()
 
 
@@ -64,7 +65,7 @@ def test_rationale_names_no_procedure(rule: ConversionRule) -> None:
 # -- the engine they share with the unmasking rules --------------------------------------------
 
 def test_combined_set_keeps_both_kinds_in_order() -> None:
-    unmask = load_conversion_rules()
+    unmask = load_rules()
     assert COMBINED.rules[: len(unmask)] == unmask.rules
     assert COMBINED.forward_ids == tuple(r.id for r in RULES)
     assert {COMBINED.rule(i).kind for i in COMBINED.forward_ids} == {SYNTHESIS_KIND}
@@ -161,7 +162,7 @@ def test_good_user_file_loads(tmp_path: Path) -> None:
 def test_id_in_both_files_is_refused(tmp_path: Path) -> None:
     clash = GOOD.replace("[amination-methylamine]", "[ester-hydrolysis]")
     with pytest.raises(ShippedDataError, match="duplicate rule id"):
-        synthesis_rule_set(load_conversion_rules(), path=_write(tmp_path, clash))
+        synthesis_rule_set(load_rules(), path=_write(tmp_path, clash))
 
 
 def test_reagent_for_unknown_rule_is_refused() -> None:

@@ -72,7 +72,7 @@ class Drawer:
     def __init__(self) -> None:
         self._mols: dict[str, Chem.Mol | None] = {}
         self._shared: dict[tuple[str, str, bool], tuple[tuple[int, ...], tuple[int, ...]]] = {}
-        self._ids: dict[tuple[str, tuple[int, ...], int, int], str] = {}
+        self._ids: dict[tuple[str, tuple[int, ...], int, int], str] = {}  # (SMILES, ...) -> symbol
         self._by_content: dict[str, str] = {}
         self._symbols: list[str] = []
         self._styles: dict[str, str] = {}
@@ -93,13 +93,23 @@ class Drawer:
                                  else ((), ()))
         return self._shared[key]
 
-    def draw(self, smiles: str, highlight: Sequence[int] = (), size: tuple[int, int] = (280, 210)) -> str:
-        """Return the symbol id of the drawing ('' when the SMILES does not parse)."""
-        key = (smiles, tuple(sorted(highlight)), size[0], size[1])
+    def draw(self, smiles: str, highlight: Sequence[int] = (), size: tuple[int, int] = (280, 210),
+             r_labels: bool = False) -> str:
+        """Return the symbol id of the drawing ('' when the SMILES does not parse).
+
+        ``r_labels``: dummy atoms ``[n*]`` are drawn as "Rn" (a scaffold's variable positions).
+        """
+        key = (smiles + ("|R" if r_labels else ""), tuple(sorted(highlight)), size[0], size[1])
         found = self._ids.get(key)
         if found is not None:
             return found
         mol = self.mol(smiles)
+        if mol is not None and r_labels:
+            mol = Chem.Mol(mol)
+            for atom in mol.GetAtoms():
+                if atom.GetAtomicNum() == 0 and atom.GetIsotope():
+                    atom.SetProp("dummyLabel", f"R{atom.GetIsotope()}")
+                    atom.SetIsotope(0)
         sym = "" if mol is None else self._symbol(mol, key[1], size)
         self._ids[key] = sym
         return sym

@@ -8,24 +8,38 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
 from tqdm import tqdm
 
-from precursor_screen.errors import InputError
+from precursor_screen.chem.parse import MAX_ATOMS
+from precursor_screen.errors import InputError, RegistryIntegrityWarning
 from precursor_screen.io.formats import input_format as _input_format
 from precursor_screen.io.formats import output_format as _output_format
+from precursor_screen.io.text import DEFAULT_LIMITS, Limits
+from precursor_screen.reference import integrity_problems
 from precursor_screen.reference import load_reference as _load_reference
+from precursor_screen.rules.drug_targets import family_jurisdictions, list_jurisdictions
 from precursor_screen.rules.groups import GroupSet, load_group_file, load_groups
-from scheduled_substances import Registry
+from scheduled_substances import DEFAULT_JURISDICTIONS, Registry
+from scheduled_substances.listings import load_vocabulary
+from scheduled_substances.registry import data_folder
 
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
+           "jurisdiction_option", "no_groups_option", "warn_if_edited", "list_line",
            "input_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
-           "load_group_files", "groups_option", "notify", "output_format", "check_input_formats",
+           "load_group_files", "groups_option", "no_groups_option", "notify", "output_format",
+           "check_input_formats",
            "stdin_as_file", "count_progress", "INPUT_FORMATS", "EXISTING_FILE", "INPUT_FILE",
-           "INPUT_FILE_OR_DIR"]
+           "INPUT_FILE_OR_DIR", "limit_options", "reading_limits", "raw_cells_option",
+           "DEFAULT_TIMEOUT"]
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds one molecule may take in ``screen`` (``--timeout``): screening takes milliseconds;
+only a pathological record comes near this."""
 
 INPUT_FORMATS = click.Choice(["smi", "sdf", "csv", "tsv", "parquet"])
 EXISTING_FILE = click.Path(exists=True, dir_okay=False)
@@ -88,37 +102,95 @@ def date_option(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _jurisdictions(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    """Click callback: ``eu,un,us`` (or ``all``) as a tuple of jurisdictions the lists know."""
+    known = load_vocabulary(data_folder()).jurisdictions + family_jurisdictions()
+    wanted = tuple(dict.fromkeys(j.strip().lower() for j in value.split(",") if j.strip()))
+    if wanted == ("all",):
+        return known
+    bad = [j for j in wanted if j not in known]
+    if bad or not wanted:
+        raise click.BadParameter(f"{value!r}: jurisdictions are {', '.join(known)} (comma-"
+                                 "separated), or all")
+    return wanted
+
+
+def jurisdiction_option(f: Any) -> Any:
+    """``--jurisdiction eu,un,us``: whose lists the built-in registry is screened or listed in."""
+    return click.option("--jurisdiction", "jurisdictions", default=",".join(DEFAULT_JURISDICTIONS),
+                        show_default=True, callback=_jurisdictions, metavar="LIST",
+                        help="Whose lists to use, comma-separated: eu, un, us, or all (the "
+                             "built-in list only; each hit names the jurisdictions listing it); "
+                             "uk adds the UK's generic drug families, which keep no list here.")(f)
+
+
 def reference_options(f: Any) -> Any:
     """The options choosing the reference list, shared by every screening command."""
+    f = jurisdiction_option(f)
     f = click.option("--include", "include", multiple=True,
                      type=click.Choice(["proposed", "watch"]),
                      help="Also screen against substances proposed for control or on watch lists.")(f)
     f = click.option("--extra-reference", "extra_reference", multiple=True, type=EXISTING_FILE,
                      help="A local list added on top of the built-in one (repeatable).")(f)
     f = click.option("--as-of", "as_of", callback=date_option,
-                     help="Use the built-in list as it stood on this date (YYYY-MM-DD).")(f)
+                     help="Knowledge as it stood on this date (YYYY-MM-DD): the built-in list, "
+                          "the generic groups, the controlled drugs and drug families. With "
+                          "--reference, which replaces only the listed substances, the rest.")(f)
     f = click.option("--reference", "reference", type=EXISTING_FILE,
                      help="Screen against this list (CSV with name,smiles; SDF; .smi) instead "
                           "of the built-in one.")(f)
     return f
 
 
+def no_groups_option(f: Any) -> Any:
+    """``--no-groups``: screen without generic groups and drug families (a strict back-test)."""
+    return click.option("--no-groups", "no_groups", is_flag=True,
+                        help="Switch off the generic groups and the generic drug families (they "
+                             "were drafted knowing later listings: a strict back-test).")(f)
+
+
 def load_reference(reference: str | None, as_of: dt.date | None, include: tuple[str, ...] = (),
-                   extra_reference: tuple[str, ...] = ()) -> Registry:
-    """The Registry a command screens against, from the shared reference options."""
-    if reference and as_of:
-        raise click.UsageError("--as-of applies to the built-in list; not with --reference")
+                   extra_reference: tuple[str, ...] = (),
+                   jurisdictions: tuple[str, ...] = DEFAULT_JURISDICTIONS) -> Registry:
+    """The Registry a command screens against, from the shared reference options (and a warning
+    on stderr when the built-in list was edited after release). A ``reference`` file is taken as
+    it is: ``as_of`` dates the built-in list (and, in the screen, the groups and drugs)."""
+    warn_if_edited()
     return _load_reference(reference, as_of=as_of, include=include,
-                           extra_references=extra_reference)
+                           extra_references=extra_reference,
+                           jurisdictions=list_jurisdictions(jurisdictions))
+
+
+def warn_if_edited() -> None:
+    """Print on stderr how the built-in lists differ from the ones shipped (nothing when not)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RegistryIntegrityWarning)
+        problems = integrity_problems()
+    for problem in problems:
+        click.echo(f"Warning: {problem}", err=True)
+
+
+def list_line(reg: Registry) -> str:
+    """One line naming the list screened against, as every command prints it on stderr: source,
+    jurisdictions and day, size, content hash, and each overlay's hash."""
+    view = ""
+    if reg.jurisdictions and reg.source.startswith("built-in"):
+        view = " (" + ", ".join(j.upper() for j in reg.jurisdictions) + (
+            f"; as of {reg.as_of}" if reg.as_of else "") + ")"
+    overlays = "".join(f"; overlay {n}: {k} substances, sha256 {h}" for n, h, k in reg.overlays)
+    own = len(reg) - sum(k for _, _, k in reg.overlays)
+    return (f"list: {reg.source.split('+')[0]}{view}, {own} substances, sha256 {reg.content_hash}"
+            f"{overlays}")
 
 
 def reference_parameters(reference: str | None = None, as_of: dt.date | None = None,
-                         include: tuple[str, ...] = (), extra_reference: tuple[str, ...] = ()
+                         include: tuple[str, ...] = (), extra_reference: tuple[str, ...] = (),
+                         jurisdictions: tuple[str, ...] = DEFAULT_JURISDICTIONS
                          ) -> dict[str, Any]:
     """The reference options as recorded in an output's parameters (library runs that pass the
     same dict write the same metadata as the command)."""
     return {"reference": reference or "", "as_of": str(as_of or ""), "include": list(include),
-            "extra_reference": list(extra_reference)}
+            "extra_reference": list(extra_reference), "jurisdictions": list(jurisdictions)}
 
 
 def input_options(f: Any) -> Any:
@@ -189,8 +261,54 @@ def groups_option(f: Any) -> Any:
                         help="A draft group file whose groups count too (repeatable).")(f)
 
 
-def load_group_files(group_files: tuple[str, ...], *, check_examples: bool = True) -> GroupSet:
-    """The shipped groups with the groups of ``--groups`` files added."""
-    groups = load_groups()
+def load_group_files(group_files: tuple[str, ...], *, check_examples: bool = True,
+                     shipped: bool = True) -> GroupSet:
+    """The shipped groups (unless ``shipped`` is False: ``--no-groups``) with the groups of
+    ``--groups`` files added."""
+    groups = load_groups() if shipped else GroupSet()
     drafts = [load_group_file(f, check_examples=check_examples) for f in group_files]
     return groups.merged(*drafts) if drafts else groups
+
+
+def limit_options(f: Any) -> Any:
+    """What one input may cost: bytes per line or record, gzip inflation (ratio and absolute),
+    atoms per molecule. Each refusal is a row's status (``too large: ...``), or for an inflation
+    limit an error naming the file."""
+    f = click.option("--max-atoms", type=click.IntRange(min=1), default=MAX_ATOMS,
+                     show_default=True,
+                     help="Refuse records with more atoms (hydrogens included) before parsing "
+                          "them: status 'too large'.")(f)
+    f = click.option("--max-inflated-bytes", type=click.IntRange(min=1),
+                     default=DEFAULT_LIMITS.max_inflated_bytes, show_default=True,
+                     help="Stop reading a gzipped input that unpacks to more bytes than this.")(f)
+    f = click.option("--max-inflation", type=click.FloatRange(min=1.0),
+                     default=DEFAULT_LIMITS.max_inflation, show_default=True,
+                     help="Stop reading a gzipped input that unpacks to more than this many "
+                          "times its packed size (a gzip bomb).")(f)
+    f = click.option("--max-record-bytes", type=click.IntRange(min=64),
+                     default=DEFAULT_LIMITS.max_record_bytes, show_default=True,
+                     help="Refuse lines (and SDF records) longer than this, without reading "
+                          "them into memory: status 'too large'.")(f)
+    return f
+
+
+def reading_limits(max_record_bytes: int, max_inflation: float,
+                   max_inflated_bytes: int) -> Limits:
+    """The reading limits of :func:`limit_options`."""
+    return Limits(max_record_bytes=max_record_bytes, max_inflation=max_inflation,
+                  max_inflated_bytes=max_inflated_bytes)
+
+
+def raw_cells_option(f: Any) -> Any:
+    """``--raw-cells``: CSV/TSV cells as they are, without spreadsheet formula neutralisation."""
+    return click.option("--raw-cells", is_flag=True,
+                        help="Write CSV/TSV cells as they are. By default a text cell starting "
+                             "with = + - @ tab or CR gets a leading ' so that a spreadsheet "
+                             "shows it instead of running it as a formula.")(f)
+
+
+def no_groups_option(f: Any) -> Any:
+    """``--no-groups``: leave out the shipped generic groups (``--groups`` files still count)."""
+    return click.option("--no-groups", is_flag=True,
+                        help="Leave out the shipped generic groups; with --groups FILE only "
+                             "that file's groups count.")(f)

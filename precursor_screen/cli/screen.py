@@ -9,15 +9,20 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (INPUT_FILE, check_dask, check_input_formats,
-                                         count_progress, date_option, input_options, jobs,
-                                         load_reference, notify, output_format, progress,
-                                         progress_option, reference_options, stdin_as_file)
+from precursor_screen.cli.common import (DEFAULT_TIMEOUT, INPUT_FILE, check_dask,
+                                         check_input_formats, count_progress, date_option,
+                                         groups_option, input_options, jobs, jurisdiction_option,
+                                         limit_options, list_line, load_group_files,
+                                         load_reference, no_groups_option, notify,
+                                         output_format, progress, progress_option,
+                                         raw_cells_option, reading_limits, reference_options,
+                                         stdin_as_file, warn_if_edited)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.examples import copy_examples
 from precursor_screen.io.formats import output_format as _output_format
 from precursor_screen.io.readers import read_inputs, read_records
-from precursor_screen.io.writers import TableWriter, render_records, write_text
+from precursor_screen.io.text import InputStats
+from precursor_screen.io.writers import TableWriter, check_output, render_records, write_text
 from precursor_screen.lookup import Lookup, check_query
 from precursor_screen.manifest import run_metadata
 from precursor_screen.parallel import dask_client
@@ -34,11 +39,11 @@ from precursor_screen.screen import Screener, ScreenParameters
 
 __all__ = ["list_cmd", "screen_cmd", "check_cmd", "report_cmd", "examples_cmd"]
 
-LIST_TABLE = (("id", 30), ("name", 38), ("status", 9), ("eu_category", 5), ("un_table", 5),
-              ("eu_date", 10), ("cas", 12), ("cn_code", 12))
+LIST_TABLE = (("id", 30), ("name", 34), ("status", 9), ("jurisdictions", 13), ("eu_category", 11),
+              ("un_table", 8), ("us_list", 11), ("first_listed", 12), ("cas", 12))
 """The columns (and widths) of ``list``'s table."""
 DRUG_TABLE = (("id", 24), ("name", 34), ("schedule", 14), ("controlled_from", 15),
-              ("eu_act", 44))
+              ("listing", 60))
 """The columns (and widths) of ``list --drugs``'s table."""
 
 
@@ -61,67 +66,68 @@ def _list_format(fmt: str | None, output: str) -> str:
               help="UN 1988 Convention table.")
 @click.option("--search", help="Text in the name, a synonym or the CAS number.")
 @click.option("--added-since", "added_since", callback=date_option,
-              help="Only substances first listed on or after this date.")
+              help="Only substances first listed (in one of --jurisdiction's lists) on or after "
+                   "this date.")
 @click.option("--include", "include", multiple=True, type=click.Choice(["proposed", "watch"]),
               help="Also show proposed or watch-list substances.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "sdf"]),
               default=None, help="Output format (default: from -o's extension, else table).")
 @click.option("-o", "--output", default="-", help="Output file (default: stdout).")
 @click.option("--drugs", is_flag=True,
-              help="Show the controlled drug targets instead (1961/1971 Conventions, EU acts); "
-                   "--as-of and --search apply.")
+              help="Show the controlled drug targets instead (1961/1971 Conventions, EU acts, US "
+                   "schedules); --as-of, --search and --jurisdiction apply.")
+@jurisdiction_option
 def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, search: str | None,
              added_since: dt.date | None, include: tuple[str, ...], fmt: str | None,
-             output: str, drugs: bool) -> None:
+             output: str, drugs: bool, jurisdictions: tuple[str, ...]) -> None:
     """Show the registry of scheduled substances (or of controlled drugs), filtered.
 
-    The registry's content hash identifies the list version; it is recorded in every output.
+    A substance is shown when a list of --jurisdiction has it on the day asked for (--as-of;
+    the latest state of each list without it). The registry's content hash identifies the list
+    version whatever the filter; it is recorded in every output.
 
     \b
     Example:
       precursor-screen list --as-of 2012-12-31 --category 1
+      precursor-screen list --jurisdiction us --added-since 2023-01-01
       precursor-screen list --search APAAN --format json
       precursor-screen list --drugs --as-of 2014-12-31
     """
     fmt = _list_format(fmt, output)
+    warn_if_edited()
     if drugs:
         given = [o for o, v in (("--category", category), ("--un-table", un_table),
                                 ("--added-since", added_since), ("--include", include)) if v]
         if given:
             raise click.UsageError(f"{', '.join(given)} do not apply to --drugs "
                                    "(use --as-of and --search)")
-        full_drugs = builtin_drugs()
-        targets = full_drugs.filter(as_of=as_of, search=search)
+        targets = builtin_drugs().filter(as_of=as_of, search=search, jurisdictions=jurisdictions)
         meta = run_metadata(targets, {"as_of": str(as_of or ""), "search": search or "",
-                                      "drugs": True})
-        meta["registry_sha256"] = full_drugs.content_hash
+                                      "drugs": True, "jurisdictions": list(jurisdictions)})
         rows = []
         for t in targets:
-            schedule = t.un_schedule(as_of)
-            rows.append(dict(t.as_row(), schedule=f"{t.convention} {schedule}" if schedule else "",
-                             listing=t.listing(as_of)))
-        title = (f"# drug registry sha256 {meta['registry_sha256']}"
-                 + (f"; as of {as_of}" if as_of else ""))
+            schedule = t.un_schedule()
+            rows.append(dict(t.as_row(), schedule=f"{t.convention} {schedule}" if schedule else ""))
+        view = ", ".join(j.upper() for j in jurisdictions) + (f"; as of {as_of}" if as_of else "")
+        title = f"# drug registry sha256 {meta['drugs_sha256']}; {view}"
         write_text(output, render_records(rows, fmt, key="drugs", metadata=meta,
                                           table=DRUG_TABLE, title=title))
         click.echo(f"{len(targets)} controlled drugs; drug registry sha256 "
-                   f"{full_drugs.content_hash}", err=True)
+                   f"{meta['drugs_sha256']}", err=True)
         return
-    full = builtin_registry()
-    reg = full.filter(as_of=as_of, include=("scheduled", *include), category=category,
-                      un_table=un_table, search=search, added_since=added_since)
+    reg = builtin_registry().filter(as_of=as_of, include=("scheduled", *include),
+                                    category=category, un_table=un_table, search=search,
+                                    added_since=added_since, jurisdictions=jurisdictions)
     meta = run_metadata(reg, {"as_of": str(as_of or ""), "category": category or "",
                               "un_table": un_table or "", "search": search or "",
-                              "added_since": str(added_since or ""), "include": list(include)})
-    meta["registry_sha256"] = full.content_hash
+                              "added_since": str(added_since or ""), "include": list(include),
+                              "jurisdictions": list(jurisdictions)})
     rows = [s.as_row() for s in reg]
-    if fmt == "table":  # the table shows the UN table as it stood on the day asked for
-        rows = [dict(r, un_table=reg.get(r["id"]).un_table_on(as_of)
-                     if r["list"] == "built-in" else "") for r in rows]
-    title = f"# registry sha256 {meta['registry_sha256']}" + (f"; as of {as_of}" if as_of else "")
+    view = ", ".join(j.upper() for j in jurisdictions) + (f"; as of {as_of}" if as_of else "")
+    title = f"# registry sha256 {reg.content_hash}; {view}"
     write_text(output, render_records(rows, fmt, key="substances", metadata=meta,
                                       table=LIST_TABLE, title=title))
-    click.echo(f"{len(reg)} substances; registry sha256 {full.content_hash}", err=True)
+    click.echo(list_line(reg), err=True)
 
 
 @click.command("screen")
@@ -140,78 +146,128 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
               help="Screen on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers need "
                    "precursor-screen installed, not the input or reference files).")
 @click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
-              help="Conversion steps to follow.")
+              help="Conversion steps to follow (mask removals do not count, up to 3 a route).")
 @click.option("--max-products", type=click.IntRange(min=1), default=200, show_default=True,
               help="Cap on distinct conversion products per candidate.")
 @click.option("--report", "report", type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML report here.")
+@groups_option
+@no_groups_option
 @progress_option
+@click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True),
+              default=DEFAULT_TIMEOUT, show_default=True,
+              help="Seconds one molecule may take; a slower one gets the status 'timeout' "
+                   "(molecules are screened in watched worker processes, also with --jobs 1). "
+                   "Not on Dask (--workers, --scheduler): there it cannot be enforced, and "
+                   "giving it is an error.")
+@limit_options
+@raw_cells_option
 def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_format: str | None,
                smiles_column: str | None, id_column: str | None, reference: str | None,
                as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
-               n_jobs: int, workers: int | None, scheduler: str | None, depth: int,
-               max_products: int, report: str | None, show_progress: bool | None) -> None:
+               jurisdictions: tuple[str, ...], n_jobs: int, workers: int | None,
+               scheduler: str | None, depth: int, max_products: int,
+               report: str | None, group_files: tuple[str, ...], no_groups: bool,
+               show_progress: bool | None, timeout: float | None,
+               max_record_bytes: int, max_inflation: float, max_inflated_bytes: int,
+               max_atoms: int, raw_cells: bool) -> None:
     """Screen molecules and flag scheduled substances and designer precursors, with reasons.
 
     INPUT is SMILES (.smi), SDF, CSV/TSV (the delimiter read from the header; the SMILES and
     id columns found by name, or --smiles-column and --id-column) or Parquet; '-' reads
     standard input (SMILES unless --input-format). Every input row gives exactly one output row
     (unreadable rows get a status saying why), in input order, whether it runs in one process,
-    on --jobs processes or on Dask (--workers, --scheduler). The progress bar and a summary of
-    counts per flag go to stderr.
+    on --jobs processes or on Dask (--workers, --scheduler), and the run checks that rows out
+    equal rows in. The progress bar and a summary of counts per flag, and the list screened
+    against, go to stderr. --groups FILE adds the generic groups of a group file (e.g. from
+    `group draft`) to the shipped ones; with --no-groups only those count.
 
     \b
     Example:
       precursor-screen screen examples/seized.smi -o results.csv
+      precursor-screen screen examples/seized.smi --jurisdiction eu,un,us -o results.csv
       cat list.smi | precursor-screen screen - --as-of 2012-12-31 > results.csv
+      precursor-screen screen new.smi --reference list2012.csv --as-of 2012-12-31 --no-groups
+      precursor-screen screen seized.smi --groups draft.toml -o results.csv
       precursor-screen screen catalogue.smi --scheduler tcp://10.0.0.5:8786 -o results.parquet
     """
     check_dask(scheduler, workers, n_jobs)
+    on_dask = bool(workers or scheduler)
+    if on_dask:
+        if click.get_current_context().get_parameter_source("timeout") is not \
+                click.core.ParameterSource.DEFAULT:
+            raise click.UsageError("--timeout cannot be enforced on Dask workers (RDKit cannot "
+                                   "be stopped inside a worker's thread); leave it out with "
+                                   "--workers/--scheduler, or screen with --jobs")
+        timeout = None
     out_fmt = output_format(output, fmt)
     check_input_formats(inputs, input_format)
-    reg = load_reference(reference, as_of, include, extra_reference)
-    screener = Screener(reg, as_of=as_of,
-                        parameters=ScreenParameters(depth=depth, max_products=max_products))
-    n_jobs = jobs(n_jobs) if not (workers or scheduler) else 0
+    protected = [*inputs, *extra_reference, *([reference] if reference else []), *group_files]
+    check_output(output, protected, sidecar=out_fmt in ("csv", "tsv", "jsonl"))
+    if report:
+        check_output(report, [*protected, output], what="report")
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
+    groups = load_group_files(group_files, shipped=not no_groups)
+    screener = Screener(reg, as_of=as_of, groups=groups,
+                        parameters=ScreenParameters(depth=depth, max_products=max_products,
+                                                    jurisdictions=jurisdictions,
+                                                    max_atoms=max_atoms,
+                                                    generic_groups=not no_groups))
+    n_jobs = jobs(n_jobs) if not on_dask else 0
     run = {"jobs": n_jobs} if n_jobs else {"dask": scheduler or f"LocalCluster of {workers}"}
+    limits = reading_limits(max_record_bytes, max_inflation, max_inflated_bytes)
+    extra = ({"group_files": list(group_files), "no_groups": no_groups}
+             if group_files or no_groups else {})
     meta = run_metadata(reg, {**screener.metadata(), **run, "include": list(include),
-                              "extra_reference": list(extra_reference)}, list(inputs))
+                              "extra_reference": list(extra_reference), "timeout": timeout,
+                              "limits": limits.as_dict(), **extra}, [*inputs, *group_files])
     summary = Summary()
     for path in inputs:  # a file that cannot be read (no SMILES column) fails before any output
         if path != "-":
             next(read_records(path, fmt=input_format, smiles_column=smiles_column,
-                              id_column=id_column), None)
+                              id_column=id_column, limits=limits), None)
+    stats = InputStats()
     records = read_inputs(inputs, fmt=input_format, smiles_column=smiles_column,
-                          id_column=id_column, notify=notify)
+                          id_column=id_column, notify=notify, limits=limits, stats=stats)
     verdicts_for_report: list[Any] | None = [] if report else None
     with progress(None, "screening", show_progress) as bar, \
             dask_client(scheduler, workers) as client, \
-            TableWriter(output, out_fmt, SCREEN, meta) as w:
+            TableWriter(output, out_fmt, SCREEN, meta, inputs=protected,
+                        expect_rows=lambda: stats.rows, raw_cells=raw_cells) as w:
         count_progress(bar, inputs, lambda: sum(1 for _ in read_inputs(
-            inputs, fmt=input_format, smiles_column=smiles_column, id_column=id_column)))
-        for v in screener.screen(records, jobs=n_jobs, client=client):
+            inputs, fmt=input_format, smiles_column=smiles_column, id_column=id_column,
+            limits=limits)))
+        for v in screener.screen(records, jobs=n_jobs, timeout=timeout, client=client):
             summary.add(v)
             w.write(verdict_row(v, meta["tool_version"], meta["reference_sha256"]))
             if verdicts_for_report is not None:
                 verdicts_for_report.append(v)
             bar.update(1)
     meta["summary"] = summary.as_dict()
+    meta["input"] = stats.as_dict()
     if report:
         write_html(report, verdicts_for_report or [], meta, screener)
     click.echo(summary.text(), err=True)
+    click.echo(list_line(reg), err=True)
+    click.echo(f"{stats.rows} rows in, {w.count} rows out" +
+               (f"; {stats.text()}" if stats.text() else ""), err=True)
 
 
 @click.command("check")
 @click.argument("query")
 @reference_options
-@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True)
+@click.option("--depth", type=click.IntRange(0, 4), default=2, show_default=True,
+              help="Conversion steps to follow (mask removals do not count).")
 @click.option("--opsin/--no-opsin", default=True, show_default=True,
               help="Parse systematic names no table knows with OPSIN (needs the 'names' extra "
                    "and a Java runtime; without them such a name is an error saying so).")
 @click.option("--json", "as_json", is_flag=True, help="Print the evidence as JSON.")
+@groups_option
+@no_groups_option
 def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
-              extra_reference: tuple[str, ...], include: tuple[str, ...], depth: int,
-              opsin: bool, as_json: bool) -> None:
+              extra_reference: tuple[str, ...], include: tuple[str, ...],
+              jurisdictions: tuple[str, ...], depth: int, opsin: bool, as_json: bool,
+              group_files: tuple[str, ...], no_groups: bool) -> None:
     """Answer one compound in full: nearest listed substances, relations, routes, groups,
     and routes to controlled drugs with the reagent of each step.
 
@@ -227,11 +283,15 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
       precursor-screen check APAAN --as-of 2012-12-31
       precursor-screen check 121-33-5
       precursor-screen check "1-(4-methylphenyl)propan-1-one" --json
+      precursor-screen check "benzyl cyanide" --jurisdiction eu,un,us
     """
     if query == "-":
         query = sys.stdin.read()
-    reg = load_reference(reference, as_of, include, extra_reference)
-    screener = Screener(reg, as_of=as_of, parameters=ScreenParameters(depth=depth))
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
+    screener = Screener(reg, as_of=as_of,
+                        parameters=ScreenParameters(depth=depth, jurisdictions=jurisdictions,
+                                                    generic_groups=not no_groups),
+                        groups=load_group_files(group_files, shipped=not no_groups))
     lookup = Lookup([reg] if reference or extra_reference else [], opsin=opsin)
     try:
         meant, v = check_query(lookup, screener, query)
@@ -247,8 +307,7 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
     click.echo(f"standardized: {v.standardized_smiles}")
     click.echo(f"flag:         {v.flag.value} (score {v.score:.2f})")  # type: ignore[union-attr]
     click.echo(f"why:          {v.reason}")
-    click.echo(f"list:         {reg.source}, {len(reg)} substances, sha256 {reg.content_hash[:16]}"
-               + (f", as of {as_of}" if as_of else ""))
+    click.echo(f"{list_line(reg).replace('list: ', 'list:         ', 1)}")
     sims = [h for h in v.hits if h.relation == "similar"]
     if sims:
         click.echo("nearest listed substances (Morgan radius 2, 2048 bits):")
@@ -273,8 +332,8 @@ def check_cmd(query: str, reference: str | None, as_of: dt.date | None,
 @click.option("--max-table-rows", type=click.IntRange(min=1), default=20_000, show_default=True,
               help="Put at most this many rows in the table (flagged and unreadable rows first).")
 def report_cmd(results: str, output: str, reference: str | None, as_of: dt.date | None,
-               extra_reference: tuple[str, ...], include: tuple[str, ...], max_cards: int,
-               max_table_rows: int) -> None:
+               extra_reference: tuple[str, ...], include: tuple[str, ...],
+               jurisdictions: tuple[str, ...], max_cards: int, max_table_rows: int) -> None:
     """Write a self-contained HTML report of a results file (CSV, TSV, Parquet, JSON Lines, SDF).
 
     The report works offline: run metadata, counts per flag, a chart of the scores, a card per
@@ -297,7 +356,7 @@ def report_cmd(results: str, output: str, reference: str | None, as_of: dt.date 
         except InputError:
             raise click.BadParameter(f"{results}: not a results file (.csv .tsv .parquet .jsonl "
                                      ".sdf, as `screen -o` writes)", param_hint="RESULTS") from None
-    reg = load_reference(reference, as_of, include, extra_reference)
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     with stdin_as_file([results], ".csv") as (path,):
         rows, meta = read_results(path)
         write_html_from_results(output, rows, meta, reg,
@@ -307,6 +366,7 @@ def report_cmd(results: str, output: str, reference: str | None, as_of: dt.date 
                   if str(r.get("status")) == "ok" and r.get("flag") not in ("", "none", None))
     click.echo(f"{len(rows)} rows, {flagged} flagged ({min(flagged, max_cards)} cards): {output}",
                err=True)
+    click.echo(list_line(reg), err=True)
 
 
 @click.command("examples")
@@ -316,7 +376,8 @@ def examples_cmd(directory: str, force: bool) -> None:
     """Copy the example inputs shipped with the package into DIRECTORY (default: examples).
 
     seized.smi (listed substances, designer precursors, legitimate look-alikes and a broken
-    row) is the input of the README's first command; declarations.csv holds trade declarations.
+    row) is the input of the README's first command; declarations.csv holds trade declarations;
+    thresholds.csv declarations with quantities and concentrations (see --jurisdiction us).
     A file already there is left alone when it is the same, and kept (exit 1) when it differs,
     unless --force. What was done goes to stderr.
 

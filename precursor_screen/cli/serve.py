@@ -8,7 +8,7 @@ import ipaddress
 
 import click
 
-from precursor_screen.cli.common import load_reference, reference_options
+from precursor_screen.cli.common import list_line, load_reference, reference_options
 from precursor_screen.errors import PrecursorScreenError
 from precursor_screen.lookup import Lookup
 from precursor_screen.screen import Screener, ScreenParameters
@@ -47,7 +47,7 @@ def serve_problem() -> str:
                    "Java).")
 def serve_cmd(host: str, port: int, max_upload_mb: float, max_rows: int, reference: str | None,
               as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
-              depth: int, opsin: bool) -> None:
+              jurisdictions: tuple[str, ...], depth: int, opsin: bool) -> None:
     """Start the lab bench: a web page on this machine to draw, paste or upload structures and
     see each answer with its drawing, route and listing, plus a JSON API.
 
@@ -71,16 +71,16 @@ def serve_cmd(host: str, port: int, max_upload_mb: float, max_rows: int, referen
     if not _loopback(host):
         click.echo(f"warning: listening on {host}: other machines can use the bench and see "
                    "what is screened", err=True)
-    reg = load_reference(reference, as_of, include, extra_reference)
-    screener = Screener(reg, as_of=as_of, parameters=ScreenParameters(depth=depth))
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
+    screener = Screener(reg, as_of=as_of, parameters=ScreenParameters(depth=depth,
+                                                                      jurisdictions=jurisdictions))
     lookup = Lookup([reg] if reference or extra_reference else [], opsin=opsin)
     bench = Bench(screener, lookup, Limits(int(max_upload_mb * 1024 * 1024), max_rows))
     config = uvicorn.Config(create_app(bench), host=host, port=port, log_level="warning",
                             lifespan="off", server_header=False)
     server = uvicorn.Server(config)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"lab bench on http://{shown}:{port}/ (Ctrl-C stops it); {reg.source} list, "
-               f"{len(reg)} substances, sha256 {reg.content_hash[:16]}; "
+    click.echo(f"lab bench on http://{shown}:{port}/ (Ctrl-C stops it); {list_line(reg)}; "
                f"{bench.limits.describe()}", err=True)
     try:
         server.run()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import time
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -19,13 +21,14 @@ from precursor_screen.cli.common import (EXISTING_FILE, INPUT_FILE, check_dask, 
                                          count_progress, dask_options, groups_option,
                                          input_options, jobs, load_group_files, load_reference,
                                          notify, output_format, progress, progress_option,
-                                         reference_options, stdin_as_file)
+                                         raw_cells_option, reference_options, stdin_as_file)
 from precursor_screen.errors import InputError, PrecursorScreenError
-from precursor_screen.io.readers import read_inputs
+from precursor_screen.io.readers import Record, read_inputs, read_records
 from precursor_screen.io.writers import TableWriter, write_text
 from precursor_screen.manifest import survey_metadata
 from precursor_screen.parallel import dask_client
 from precursor_screen.reference import builtin_registry
+from precursor_screen.report.draft import draft_html, draft_text
 from precursor_screen.report.survey import derivatives_html, group_html, group_text
 from precursor_screen.results import (
     DERIVATIVES,
@@ -34,10 +37,10 @@ from precursor_screen.results import (
     SEARCH_SIMILAR,
     SEARCH_SMARTS,
 )
-from precursor_screen.rules.conversions import load_conversion_rules
 from precursor_screen.rules.drug_targets import DrugTargets
-from precursor_screen.rules.groups import load_group_file
-from precursor_screen.screen import Screener
+from precursor_screen.rules.groups import load_group_file, load_groups
+from precursor_screen.rules.masks import load_rules
+from precursor_screen.screen import Screener, ScreenParameters
 from precursor_screen.survey.derivatives import (
     RELATIONS,
     DerivativeParameters,
@@ -45,6 +48,7 @@ from precursor_screen.survey.derivatives import (
     find_derivatives,
     survey_substances,
 )
+from precursor_screen.survey.draft import BUNDLED, Knowledge, draft_groups
 from precursor_screen.survey.groupcheck import check_groups, finding_row, impacts_json
 from precursor_screen.survey.library import (
     LibraryIndex,
@@ -198,10 +202,11 @@ _QUERY_BATCH = 1024
               help="Shards searched at a time, on threads (default 0: all cores).")
 @dask_options
 @progress_option
+@raw_cells_option
 def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshold: float | None,
                top: int | None, output: str, input_format: str | None, smiles_column: str | None,
                id_column: str | None, n_jobs: int, scheduler: str | None, workers: int | None,
-               show_progress: bool | None) -> None:
+               show_progress: bool | None, raw_cells: bool = False) -> None:
     """Search a library index by SMARTS, or by similarity (exact Tanimoto, threshold or top-k).
 
     Similarity uses the index's fingerprint (Morgan radius 2, 2048 bits) of the standardized
@@ -229,7 +234,7 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
             meta = survey_metadata("search", {"smarts": smarts}, index=index)
             start = time.perf_counter()
             rows = smarts_rows(index, smarts, client=client)
-            with TableWriter(output, fmt, SEARCH_SMARTS, meta) as w:
+            with TableWriter(output, fmt, SEARCH_SMARTS, meta, raw_cells=raw_cells) as w:
                 for row in rows:
                     w.write(row)
             click.echo(f"{len(rows)} rows match {smarts} ({time.perf_counter() - start:.2f} s; "
@@ -249,7 +254,8 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
         meta = survey_metadata("search", params, index=index, inputs=inputs)
         hits_total = 0
         start = time.perf_counter()
-        with TableWriter(output, fmt, SEARCH_SIMILAR, meta) as w, \
+        with TableWriter(output, fmt, SEARCH_SIMILAR, meta, inputs=inputs,
+                         raw_cells=raw_cells) as w, \
                 progress(len(queries), "queries", show_progress) as bar:
             for row in similar_rows(index, queries, threshold=threshold, top=top, client=client,
                                     batch=_QUERY_BATCH, on_batch=bar.update):
@@ -288,12 +294,15 @@ def search_cmd(index_dir: str, smarts: str | None, similar: str | None, threshol
 @click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
               help="Processes for the conversion rules (default 0: all cores).")
 @dask_options
+@raw_cells_option
 def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
                     threshold: float | None, top: int | None, relations: tuple[str, ...],
                     depth: int, group_files: tuple[str, ...], include_bulk: bool,
                     reference: str | None, as_of: dt.date | None,
-                    extra_reference: tuple[str, ...], include: tuple[str, ...], output: str,
-                    n_jobs: int, scheduler: str | None, workers: int | None) -> None:
+                    extra_reference: tuple[str, ...], include: tuple[str, ...],
+                    jurisdictions: tuple[str, ...], output: str,
+                    n_jobs: int, scheduler: str | None, workers: int | None,
+                    raw_cells: bool = False) -> None:
     """Find library compounds related to listed substances, ranked, each with its reason.
 
     SUBSTANCE is an id, name, synonym or CAS number on the list. A compound is related when it
@@ -311,7 +320,7 @@ def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
     if threshold is not None and top is not None:
         raise click.UsageError("give --threshold or --top, not both")
     fmt = output_format(output, allowed=("csv", "parquet", "jsonl", "html"))
-    reg = load_reference(reference, as_of, include, extra_reference)
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     targets = survey_substances(reg, substances, all_=all_, include_bulk=include_bulk)
     params = DerivativeParameters(threshold=None if top else (0.4 if threshold is None
                                                               else threshold),
@@ -324,13 +333,13 @@ def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
                            index=index, reference=reg, inputs=list(group_files))
     start = time.perf_counter()
     with dask_client(scheduler, workers) as client:
-        found = find_derivatives(index, targets, rules=load_conversion_rules(), groups=groups,
+        found = find_derivatives(index, targets, rules=load_rules(), groups=groups,
                                  parameters=params, jobs=jobs(n_jobs), client=client)
     rows = derivative_rows(found)
     if fmt == "html":
         write_text(output, derivatives_html(rows, meta))
     else:
-        with TableWriter(output, fmt, DERIVATIVES, meta) as w:
+        with TableWriter(output, fmt, DERIVATIVES, meta, raw_cells=raw_cells) as w:
             for r in rows:
                 w.write(r)
     per = {}
@@ -351,6 +360,7 @@ def group_cmd() -> None:
 
     \b
     Example:
+      precursor-screen group draft seized.smi -o my-draft.toml --report draft.html
       precursor-screen group check my-draft.toml --index library.idx --report impact.html
     """
 
@@ -377,11 +387,14 @@ def group_cmd() -> None:
 @click.option("--report", "report", type=click.Path(dir_okay=False),
               help="Also write the readable report: .html or .txt.")
 @dask_options
+@raw_cells_option
 def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[str, ...],
                     no_default_legit: bool, examples: int, depth: int, skip_example_check: bool,
                     reference: str | None, as_of: dt.date | None,
-                    extra_reference: tuple[str, ...], include: tuple[str, ...], output: str,
-                    report: str | None, scheduler: str | None, workers: int | None) -> None:
+                    extra_reference: tuple[str, ...], include: tuple[str, ...],
+                    jurisdictions: tuple[str, ...], output: str,
+                    report: str | None, scheduler: str | None, workers: int | None,
+                    raw_cells: bool = False) -> None:
     """Report what a draft group would cover, miss and catch besides.
 
     For each group of GROUP_FILE: the listed substances and known designer precursors it covers,
@@ -399,7 +412,7 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
     fmt = output_format(output, allowed=("csv", "parquet", "jsonl", "json"))
     report_fmt = (output_format(report, allowed=("html", "txt"), option="--report")
                   if report is not None else "")
-    reg = load_reference(reference, as_of, include, extra_reference)
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     with stdin_as_file([group_file], ".toml") as (path,):
         draft = load_group_file(path, check_examples=not skip_example_check)
     legit: dict[str, Any] = {}
@@ -413,14 +426,15 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
                                            "legit": list(legit), "groups": list(draft.ids)},
                            index=index, reference=reg, inputs=[group_file, *legit_files])
     with dask_client(scheduler, workers) as client:
-        impacts = check_groups(draft, reference=reg, rules=load_conversion_rules(),
+        impacts = check_groups(draft, reference=reg, rules=load_rules(),
                                designer=load_designer_precursors(), legitimate=legit,
                                library=index, examples=examples, depth=depth, client=client)
     if fmt == "json":
         write_text(output, json.dumps({"metadata": meta, "groups": impacts_json(impacts)},
                                       indent=1, ensure_ascii=False) + "\n")
     else:
-        with TableWriter(output, fmt, GROUP_FINDINGS, meta) as w:
+        with TableWriter(output, fmt, GROUP_FINDINGS, meta,
+                         inputs=[group_file, *legit_files], raw_cells=raw_cells) as w:
             for imp in impacts:
                 for f in imp.findings:
                     w.write(finding_row(f))
@@ -429,6 +443,124 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
                    else group_text(impacts, meta, examples=examples))
     for imp in impacts:
         click.echo(imp.summary(), err=True)
+
+
+@group_cmd.command("draft")
+@click.argument("examples", nargs=-1, required=True)
+@click.option("--parent", help="The listed substance or controlled drug the family relates to "
+                               "(id, name, synonym or CAS); found from the examples when left out.")
+@click.option("--legit", "legit_files", multiple=True, type=EXISTING_FILE,
+              help="A file of legitimate chemicals (any input format) checked for collateral "
+                   "(repeatable); the bundled set is always checked too.")
+@click.option("--no-default-legit", is_flag=True,
+              help="Leave out the bundled set of traded chemicals and approved drugs.")
+@click.option("--index", "index_dir", type=click.Path(exists=True, file_okay=False),
+              help="A library index: count and show the library compounds each candidate "
+                   "captures.")
+@click.option("--examples", "library_examples", type=click.IntRange(min=0), default=20,
+              show_default=True, help="Captured library compounds to list per candidate.")
+@click.option("--depth", type=click.IntRange(1, 2), default=1, show_default=True,
+              help="Masks (steps back) of the parent enumerated as predicted members.")
+@click.option("--id-prefix", default="draft", show_default=True,
+              help="Prefix of the candidate group ids (a lowercase slug).")
+@input_options
+@reference_options
+@click.option("-o", "--output", default="-", show_default=True,
+              help="The group file to write (TOML; default: stdout).")
+@click.option("--report", "report", type=click.Path(dir_okay=False),
+              help="Also write the readable report: .html or .txt.")
+@dask_options
+def group_draft_cmd(examples: tuple[str, ...], parent: str | None,
+                    legit_files: tuple[str, ...], no_default_legit: bool,
+                    index_dir: str | None, library_examples: int, depth: int, id_prefix: str,
+                    input_format: str | None, smiles_column: str | None, id_column: str | None,
+                    reference: str | None, as_of: dt.date | None,
+                    extra_reference: tuple[str, ...], include: tuple[str, ...],
+                    jurisdictions: tuple[str, ...], output: str, report: str | None,
+                    scheduler: str | None, workers: int | None) -> None:
+    """Draft generic group definitions from a few example structures, each measured.
+
+    EXAMPLES are files of structures (SMILES, SDF, CSV, Parquet; '-' for stdin) or SMILES
+    given on the command line. The common scaffold is found (maximum common substructure,
+    trimmed to whole groups) and related to the listed parent (--parent, or the listed
+    substance or controlled drug the examples are, convert into or contain); each variable
+    position is generalized to a class legal annexes use (halogen, C1-C4 alkyl, alkoxy, esters
+    of C1-C4 alcohols, carbamates, amides, ring positions). Candidates, tight to broad, are
+    written ranked best first (no collateral first, then most of the parent's predicted masked
+    forms covered) as a group file that `group check`, `screen --groups` and `enumerate
+    --groups` load; every candidate's must_match are the examples and its must_not_match the
+    nearest legitimate chemicals it leaves out. Each comes with a draft legal text, for
+    expert review: not legal advice. Examples of several families are clustered, with
+    proposals per family. A summary goes to stderr.
+
+    \b
+    Example:
+      precursor-screen group draft seized.smi -o draft.toml --report draft.html
+      precursor-screen group draft 'CCOC(=O)C1(C)OC1c1ccccc1' 'CC1(C(=O)O)OC1c1ccccc1' \\
+          --parent bmk --index library.idx -o draft.toml
+    """
+    if not _SLUG.match(id_prefix):
+        raise click.BadParameter("must be a lowercase slug (letters, digits, hyphens)",
+                                 param_hint="--id-prefix")
+    report_fmt = (output_format(report, allowed=("html", "txt"), option="--report")
+                  if report is not None else "")
+    reg = load_reference(reference, as_of, tuple(dict.fromkeys(("proposed", *include)))
+                         if reference is None else include, extra_reference, jurisdictions)
+    records, files = _example_records(examples, input_format, smiles_column, id_column)
+    legit: dict[str, Any] = {}
+    if not no_default_legit:
+        legit[BUNDLED] = load_legitimate()
+    for path in legit_files:
+        legit[os.path.basename(path)] = read_compound_file(path, notify=notify)
+    index = _open_index(index_dir) if index_dir else None
+    params = {"examples": list(examples), "parent": parent or "", "depth": depth,
+              "legit": list(legit), "id_prefix": id_prefix,
+              "library_examples": library_examples}
+    meta = survey_metadata("group draft", params, index=index, reference=reg,
+                           inputs=[*files, *legit_files])
+    rules = load_rules()
+    knowledge = Knowledge(reg, rules, DrugTargets(as_of=as_of, unmask=rules,
+                                                  jurisdictions=jurisdictions),
+                          load_groups().applicable(as_of, jurisdictions))
+    with dask_client(scheduler, workers) as client:
+        result = draft_groups(records, parent=parent, legitimate=legit, library=index,
+                              knowledge=knowledge, predict_depth=depth,
+                              library_examples=library_examples, client=client,
+                              id_prefix=id_prefix)
+    header = [f"written by precursor-screen {meta['tool_version']} group draft; list "
+              f"{reg.source} sha256 {reg.content_hash[:16]}"
+              + (f"; library index {index.manifest_sha256[:16]}" if index is not None else "")]
+    write_text(output, result.toml(header=header))
+    if report is not None:
+        write_text(report, draft_html(result, meta) if report_fmt == "html"
+                   else draft_text(result))
+    for line in result.summary():
+        click.echo(line, err=True)
+
+
+def _example_records(examples: tuple[str, ...], fmt: str | None, smiles_column: str | None,
+                     id_column: str | None) -> tuple[list[Record], list[str]]:
+    """The example rows: a file (or '-') is read in any input format, anything else is taken
+    as a SMILES (rows numbered on across arguments)."""
+    records: list[Record] = []
+    files: list[str] = []
+    for arg in examples:
+        start = len(records)
+        if arg == "-" or os.path.isfile(arg):
+            if arg != "-":
+                files.append(arg)
+            records += [replace(r, row=start + i) for i, r in enumerate(read_records(
+                arg, fmt=fmt, smiles_column=smiles_column, id_column=id_column, notify=notify))]
+        elif os.sep in arg or os.path.splitext(arg)[1].lower() in _FILE_EXTENSIONS:
+            raise click.BadParameter(f"File '{arg}' does not exist (and is no SMILES).",
+                                     param_hint="EXAMPLES")
+        else:
+            records.append(Record(start, f"arg{start + 1}", arg))
+    return records, files
+
+
+_FILE_EXTENSIONS = (".smi", ".smiles", ".sdf", ".csv", ".tsv", ".parquet", ".gz", ".txt")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 # ---------------------------------------------------------------------- enumerate
@@ -447,9 +579,11 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
 @reference_options
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file: .csv, .parquet or .jsonl (default: CSV on stdout).")
+@raw_cells_option
 def enumerate_cmd(substances: tuple[str, ...], depth: int, registry: str,
                   group_files: tuple[str, ...], reference: str | None, as_of: dt.date | None,
-                  extra_reference: tuple[str, ...], include: tuple[str, ...], output: str) -> None:
+                  extra_reference: tuple[str, ...], include: tuple[str, ...],
+                  jurisdictions: tuple[str, ...], output: str, raw_cells: bool = False) -> None:
     """List the masked forms of a listed substance, or the pre-precursors of a controlled drug,
     and whether the list or a group covers each.
 
@@ -471,20 +605,21 @@ def enumerate_cmd(substances: tuple[str, ...], depth: int, registry: str,
       precursor-screen enumerate PMK MDMA --depth 2 --groups draft.toml -o pmk-masks.parquet
     """
     fmt = output_format(output, allowed=("csv", "parquet", "jsonl"))
-    reg = load_reference(reference, as_of, include, extra_reference)
-    rules = load_conversion_rules()
-    drugs = DrugTargets(as_of=as_of, unmask=rules)
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
+    rules = load_rules()
+    drugs = DrugTargets(as_of=as_of, unmask=rules, jurisdictions=jurisdictions)
     targets = enumeration_targets(reg, drugs.registry, substances, registry,
                                   notify=lambda msg: click.echo(msg, err=True))
     groups = load_group_files(group_files)
     known = load_designer_precursors()
-    screener = Screener(reg, as_of=as_of, rules=rules, drugs=drugs)
+    screener = Screener(reg, as_of=as_of, rules=rules, drugs=drugs,
+                        parameters=ScreenParameters(jurisdictions=jurisdictions))
     meta = survey_metadata("enumerate", {"substances": [f"{where}:{t.id}" for where, t in targets],
                                          "depth": depth, "registry": registry,
                                          "group_files": list(group_files)},
                            reference=reg, inputs=list(group_files))
     meta["drug_targets"] = drugs.metadata()
-    with TableWriter(output, fmt, ENUMERATE, meta) as w:
+    with TableWriter(output, fmt, ENUMERATE, meta, raw_cells=raw_cells) as w:
         for where, t in targets:
             if where == DRUGS:
                 forms, stats = enumerate_drug_precursors(t, targets=drugs, unmask=rules,

@@ -58,7 +58,7 @@ from precursor_screen.declarations.verdict import (
     reference_inventory,
 )
 from precursor_screen.errors import InputError
-from precursor_screen.io.writers import TableWriter
+from precursor_screen.io.writers import TableWriter, check_output
 from precursor_screen.manifest import file_sha256, run_metadata
 from precursor_screen.results import RESCREEN_CHANGES, names
 from precursor_screen.screen import Screener, ScreenParameters
@@ -164,6 +164,10 @@ class _Relations:
                                       parent=parent))
         self.screener = (Screener(Registry(tuple(subs), "change"), parameters=parameters)
                          if subs else None)
+        # a confidential list records no entries, only its hash: any change may touch any row
+        self.everything = next((f"{'+' if added else '-'}{i}"
+                                for i, (e, added) in enumerate(entries) if e.get("confidential")),
+                               None)
         self._structures: dict[str, tuple[tuple[str, float], ...]] = {}
         self._caches: dict[str, dict[Any, tuple[str, ...]]] = {}
         self._rows: dict[tuple[Any, ...], list[str]] = {}
@@ -255,6 +259,8 @@ class _Relations:
                 tags += self._cached("d", desc, lambda: (*self._cas_tags(desc, True),
                                                          *self._name_tags(desc)))
         tags = list(dict.fromkeys(tags))
+        if not tags and self.everything is not None:
+            tags = [self.everything]
         if len(self._rows) > 200_000:
             self._rows.clear()
         self._rows[key] = tags
@@ -282,12 +288,17 @@ def rescreen(previous: str, reference: Any, changes_output: str, *, full_output:
              changes_format: str = "csv", full_format: str | None = None,
              extra_parameters: dict[str, Any] | None = None, progress: Any = None,
              notify: Callable[[str], None] = lambda _m: None,
-             screener: DeclarationScreener | None = None) -> RescreenSummary:
+             screener: DeclarationScreener | None = None,
+             raw_cells: bool = False) -> RescreenSummary:
     """Re-screen ``previous`` against ``reference``: write the changed rows (and the full output).
 
     ``screener`` may be one already built for the new list with the previous run's parameters
-    (it is used only when its configuration is that one).
+    (it is used only when its configuration is that one). ``raw_cells``: CSV/TSV cells without
+    formula neutralisation (``io.writers``).
     """
+    for out in (changes_output, full_output):
+        if out is not None:
+            check_output(out, [previous], sidecar=True)
     batches_in, meta = read_output(previous)
     config = previous_config(meta, reference)
     if meta.get("tool_version") != __version__:
@@ -308,6 +319,8 @@ def rescreen(previous: str, reference: Any, changes_output: str, *, full_output:
         """One batch: which rows relate (column-wise, cached per value), those redone and spliced
         back, the stamps renewed; untouched rows never become Python objects but for a lookup."""
         n = table.num_rows
+        if "concentration_pct" not in table.schema.names:  # an output of an earlier version
+            table = table.append_column("concentration_pct", pa.array([""] * n, pa.string()))
         col = lambda c: table.column(c).to_pylist()  # noqa: E731
         todo: list[tuple[int, list[str]]] = []
         if relations is not None and n:
@@ -322,10 +335,11 @@ def rescreen(previous: str, reference: Any, changes_output: str, *, full_output:
             assert screener is not None and relations is not None
             old = {c: col(c) for c in ("row", "declaration_id", "verdict", "reason", "match_id",
                                        "cn_code", "cas", "name", "smiles", "description",
-                                       "quantity_kg")}
+                                       "quantity_kg", "concentration_pct")}
             decls = [Declaration(old["row"][i], old["declaration_id"][i], old["cn_code"][i],
                                  old["cas"][i], old["name"][i], old["smiles"][i],
-                                 old["description"][i], old["quantity_kg"][i]) for i, _ in todo]
+                                 old["description"][i], old["quantity_kg"][i],
+                                 old["concentration_pct"][i]) for i, _ in todo]
             with quiet_rdkit():
                 new_rows = screener.judge_rows(decls, *stamp)
             flags = [False] * n
@@ -343,7 +357,7 @@ def rescreen(previous: str, reference: Any, changes_output: str, *, full_output:
                     summary.transitions[f"{old['verdict'][i]}->{verdict}"] += 1
                     why = relations.why(tags, str(old["match_id"][i] or ""), match_id)
                     changes.append((new[0], new[1], old["verdict"][i], verdict, why, reason,
-                                    old["reason"][i], *new[4:8], *new[9:17]))
+                                    old["reason"][i], *new[4:8], *new[9:18]))
                 elif (old["reason"][i], old["match_id"][i]) != (reason, match_id):
                     summary.reason_changed += 1
         summary.rows += n
@@ -360,12 +374,15 @@ def rescreen(previous: str, reference: Any, changes_output: str, *, full_output:
         for _ in tables:
             pass
     else:
-        _write_full(full_output, full_format, tables, _new_metadata(meta, config, extra_parameters))
-    _write_changes(changes_output, changes_format, changes, meta, reference, change, summary)
+        _write_full(full_output, full_format, tables, _new_metadata(meta, config, extra_parameters),
+                    raw_cells)
+    _write_changes(changes_output, changes_format, changes, meta, reference, change, summary,
+                   raw_cells)
     return summary
 
 
-def _write_full(path: str, fmt: str | None, tables: Iterator[Any], meta: dict[str, Any]) -> None:
+def _write_full(path: str, fmt: str | None, tables: Iterator[Any], meta: dict[str, Any],
+                raw_cells: bool = False) -> None:
     """The complete new output. Its summary goes into the metadata: CSV's sidecar is written
     after the rows; Parquet fixes its metadata first, so rows go to a temporary file beside it."""
     fmt = declarations_format(path, fmt)
@@ -381,7 +398,7 @@ def _write_full(path: str, fmt: str | None, tables: Iterator[Any], meta: dict[st
 
     meta["summary"] = {"rows": 0, "verdicts": {v: 0 for v in VERDICTS}}
     if fmt != "parquet":
-        write_rows(path, fmt, counted(tables), meta)
+        write_rows(path, fmt, counted(tables), meta, raw_cells)
         return
     tmp = path + ".rescreen-tmp.parquet"
     try:
@@ -408,15 +425,17 @@ def _new_metadata(meta: dict[str, Any], config: DeclarationConfig,
 def _declaration(r: dict[str, Any]) -> Declaration:
     text = lambda k: "" if r.get(k) is None else str(r.get(k))  # noqa: E731
     return Declaration(int(r["row"]), text("declaration_id"), text("cn_code"), text("cas"),
-                       text("name"), text("smiles"), text("description"), text("quantity_kg"))
+                       text("name"), text("smiles"), text("description"), text("quantity_kg"),
+                       text("concentration_pct"))
 
 
 def _write_changes(path: str, fmt: str, rows: list[tuple[Any, ...]], meta: dict[str, Any],
-                   reference: Any, change: ListChange, summary: RescreenSummary) -> None:
+                   reference: Any, change: ListChange, summary: RescreenSummary,
+                   raw_cells: bool = False) -> None:
     info = {"previous_reference_sha256": meta.get("reference_sha256", ""),
             "reference_sha256": reference.content_hash, "tool_version": __version__,
             "added": [e["id"] for e in change.added], "removed": [e["id"] for e in change.removed],
             "rows": summary.rows, "redone": summary.redone, "changed": summary.changed}
-    with TableWriter(path, fmt, RESCREEN_CHANGES, info) as w:
+    with TableWriter(path, fmt, RESCREEN_CHANGES, info, raw_cells=raw_cells) as w:
         for row in rows:
             w.write(dict(zip(CHANGE_COLUMNS, row)))

@@ -51,6 +51,7 @@ from precursor_screen.declarations.verdict import (
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.formats import output_format
 from precursor_screen.io.readers import read_arrow
+from precursor_screen.io.text import DEFAULT_LIMITS, InputStats, Limits
 from precursor_screen.io.writers import META_KEY, arrow_table, atomic_open, write_arrow
 from precursor_screen.manifest import file_sha256, run_metadata
 from precursor_screen.parallel import (
@@ -244,13 +245,16 @@ class RunSummary:
     chunks_resumed: int = 0
     seconds: float = 0.0
     output: str = ""
+    stats: InputStats = field(default_factory=InputStats)
 
     def text(self) -> str:
         verdicts = ", ".join(f"{v} {self.counts.get(v, 0)}" for v in VERDICTS)
         resumed = (f"; resumed: {self.chunks_resumed} of {self.chunks} chunks already done"
                    if self.chunks_resumed else "")
         rate = f" in {self.seconds:.1f} s ({self.rows_in / self.seconds:,.0f} rows/s)" if self.seconds else ""
-        return f"{self.rows_in} rows in, {self.rows_out} rows out: {verdicts}{resumed}{rate}"
+        notes = f"; {self.stats.text()}" if self.stats.text() else ""
+        return (f"{self.rows_in} rows in, {self.rows_out} rows out: {verdicts}{resumed}{rate}"
+                f"{notes}")
 
     def as_dict(self) -> dict[str, Any]:
         return {"rows": self.rows_out, "verdicts": {v: self.counts.get(v, 0) for v in VERDICTS}}
@@ -295,11 +299,14 @@ def run_declarations(inputs: Sequence[str], output: str, config: DeclarationConf
                      chunk_size: int = DEFAULT_CHUNK_SIZE, executor: Executor | None = None,
                      work_dir: str | None = None, keep_parts: bool = False,
                      metadata: dict[str, Any] | None = None, progress: Any = None,
-                     notify: Callable[[str], None] = lambda _msg: None) -> RunSummary:
+                     notify: Callable[[str], None] = lambda _msg: None,
+                     limits: Limits = DEFAULT_LIMITS, raw_cells: bool = False) -> RunSummary:
     """Screen declaration files into ``output``; resumes an interrupted run of the same identity.
 
     ``metadata`` is the run metadata recorded in the output (deterministic: no timestamps);
-    ``progress`` a tqdm-like bar (``update``, ``total``); ``notify`` receives notes for the user.
+    ``progress`` a tqdm-like bar (``update``, ``total``); ``notify`` receives notes for the user;
+    ``limits`` bound what a line or a gzip stream may cost; ``raw_cells`` writes CSV/TSV cells
+    without formula neutralisation (``io.writers``).
     """
     start = time.perf_counter()
     spec = spec or InputSpec()
@@ -323,7 +330,9 @@ def run_declarations(inputs: Sequence[str], output: str, config: DeclarationConf
         rows_in = [0]
 
         def tasks() -> Iterator[Task]:
-            for index, chunk in _chunks(read_declarations(inputs, spec), chunk_size, rows_in):
+            for index, chunk in _chunks(read_declarations(inputs, spec, limits=limits,
+                                                          stats=summary.stats),
+                                        chunk_size, rows_in):
                 if index in done:
                     if progress is not None:
                         progress.update(done[index])
@@ -339,8 +348,12 @@ def run_declarations(inputs: Sequence[str], output: str, config: DeclarationConf
         summary.rows_in = rows_in[0]
         summary.chunks = -(-summary.rows_in // chunk_size)
         meta = dict(metadata or {})
+        if summary.stats.rows != summary.rows_in:  # pragma: no cover - the reader counts both
+            raise PrecursorScreenError(f"{summary.stats.rows} rows read, {summary.rows_in} "
+                                       "chunked: not written (a bug; please report it)")
         summary.rows_out, summary.counts = _assemble(work, output, out_fmt, summary.chunks,
-                                                     chunk_size, summary.rows_in, key, meta)
+                                                     chunk_size, summary.rows_in, key, meta,
+                                                     raw_cells)
     if not keep_parts or temporary:
         shutil.rmtree(work, ignore_errors=True)
     summary.seconds = time.perf_counter() - start
@@ -367,26 +380,33 @@ def _part_path(work: str, index: int) -> str:
 
 
 class _locked:
-    """An exclusive lock on the work dir, released by the OS if the process dies."""
+    """An exclusive lock on the work dir, released by the OS when this process dies.
+
+    A POSIX record lock (``lockf``), not ``flock``: worker processes forked while it is held do
+    not inherit it, so a killed run's orphans (if any outlived it) cannot keep the next run
+    out. The lock file names the holder's process id for the message."""
 
     def __init__(self, work: str) -> None:
         self.path = os.path.join(work, ".lock")
-        self.fh: IO[str] | None = None
+        self.fd: int | None = None
 
     def __enter__(self) -> "_locked":
-        self.fh = open(self.path, "w")
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.fh.close()
-            raise WorkDirBusy(f"{os.path.dirname(self.path)}: another run is using this work "
-                              "directory") from None
+            fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(self.fd)
+            raise WorkDirBusy(f"{os.path.dirname(self.path)}: another run (process "
+                              f"{holder or 'unknown'}) is using this work directory") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self.fh is not None
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
+        assert self.fd is not None
+        fcntl.lockf(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
 
 
 def _prepare_work_dir(work: str, key: str, identity: dict[str, Any],
@@ -428,7 +448,7 @@ def _prepare_work_dir(work: str, key: str, identity: dict[str, Any],
 
 
 def _assemble(work: str, output: str, fmt: str, chunks: int, chunk_size: int, rows_in: int,
-              key: str, meta: dict[str, Any]) -> tuple[int, dict[str, int]]:
+              key: str, meta: dict[str, Any], raw_cells: bool = False) -> tuple[int, dict[str, int]]:
     """Write the output from the parts in order; return rows written and verdict counts."""
     paths = [_part_path(work, k) for k in range(chunks)]
     counts: Counter[str] = Counter()
@@ -446,13 +466,14 @@ def _assemble(work: str, output: str, fmt: str, chunks: int, chunk_size: int, ro
         raise PrecursorScreenError(f"{rows} rows screened for {rows_in} read")
     meta["summary"] = {"rows": rows, "verdicts": {v: counts.get(v, 0) for v in VERDICTS}}
     tables = (pq.read_table(p) for p in paths)
-    write_rows(output, fmt, tables, meta)
+    write_rows(output, fmt, tables, meta, raw_cells)
     return rows, {v: counts.get(v, 0) for v in VERDICTS}
 
 
-def write_rows(output: str, fmt: str, tables: Iterable[pa.Table], meta: dict[str, Any]) -> None:
+def write_rows(output: str, fmt: str, tables: Iterable[pa.Table], meta: dict[str, Any],
+               raw_cells: bool = False) -> None:
     """Write Arrow tables of DECLARATIONS rows to ``output`` atomically, with metadata."""
-    write_arrow(output, fmt, DECLARATIONS, tables, meta)
+    write_arrow(output, fmt, DECLARATIONS, tables, meta, raw_cells=raw_cells)
 
 
 def read_output(path: str) -> tuple[Iterator[pa.Table], dict[str, Any]]:

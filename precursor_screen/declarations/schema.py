@@ -1,6 +1,6 @@
 """The declaration input schema: fields, column mapping (options or a TOML file), and readers.
 
-A declaration row has up to seven fields (``FIELDS``); only ``declaration_id`` must exist as a
+A declaration row has up to eight fields (``FIELDS``); only ``declaration_id`` must exist as a
 column, every other may be absent or empty. Input files are CSV, TSV (plain or gzipped) or Parquet;
 a directory stands for the Parquet files under it (a partitioned data set), in sorted path order.
 
@@ -11,31 +11,29 @@ raises :class:`InputError` (missing, unknown format, no ``declaration_id`` colum
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import itertools
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, BinaryIO
+from typing import Any
 
 import pyarrow.parquet as pq
 
 from precursor_screen.errors import InputError
 from precursor_screen.io import formats
-from precursor_screen.io.readers import read_toml, sniff_delimiter
+from precursor_screen.io.readers import parquet_batches, read_toml, sniff_delimiter
+from precursor_screen.io.text import (DEFAULT_LIMITS, CsvRecords, InputStats, Limits, open_input,
+                                      physical_lines, shown)
 
 __all__ = ["FIELDS", "Declaration", "InputSpec", "load_config", "parse_column_options",
            "read_declarations", "expand_inputs", "count_rows"]
 
-FIELDS = ("declaration_id", "cn_code", "cas", "name", "smiles", "description", "quantity_kg")
+FIELDS = ("declaration_id", "cn_code", "cas", "name", "smiles", "description", "quantity_kg",
+          "concentration_pct")
 """The default column names, which are also the field names of :class:`Declaration`."""
 
 FORMATS = ("csv", "tsv", "parquet")
-
-csv.field_size_limit(2**31 - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +48,12 @@ class Declaration:
     smiles: str = ""
     description: str = ""
     quantity_kg: str = ""
+    concentration_pct: str = ""
     error: str = ""
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (self.row, self.declaration_id, self.cn_code, self.cas, self.name, self.smiles,
-                self.description, self.quantity_kg, self.error)
+                self.description, self.quantity_kg, self.concentration_pct, self.error)
 
 
 @dataclass(frozen=True)
@@ -184,14 +183,18 @@ def _resolve_columns(header: Sequence[str], spec: InputSpec, path: str) -> list[
 
 
 def read_declarations(paths: Sequence[str], spec: InputSpec | None = None,
-                      start_row: int = 0) -> Iterator[Declaration]:
-    """Yield one Declaration per input row of every file in ``paths``, rows numbered on."""
+                      start_row: int = 0, *, limits: Limits = DEFAULT_LIMITS,
+                      stats: InputStats | None = None) -> Iterator[Declaration]:
+    """Yield one Declaration per input row of every file in ``paths``, rows numbered on.
+
+    ``limits`` bound what a line or a gzip stream may cost (``io.text.Limits``); ``stats``
+    counts what reading saw (rows, lines, malformed records)."""
     spec = spec or InputSpec()
     row = start_row
     for path in expand_inputs(paths):
         kind = input_format(path, spec.fmt)
-        rows = (_read_parquet(path, spec, row) if kind == "parquet"
-                else _read_csv(path, spec, "\t" if kind == "tsv" else ",", row))
+        rows = (_read_parquet(path, spec, row, stats) if kind == "parquet"
+                else _read_csv(path, spec, "\t" if kind == "tsv" else ",", row, limits, stats))
         for decl in rows:
             yield decl
             row = decl.row + 1
@@ -217,45 +220,67 @@ def count_rows(paths: Sequence[str], spec: InputSpec | None = None, *,
     return total
 
 
-def _open_text(path: str) -> io.TextIOWrapper:
-    fh: BinaryIO = open(path, "rb")
-    if fh.peek(2)[:2] == b"\x1f\x8b":  # type: ignore[attr-defined]
-        fh = gzip.open(fh, "rb")  # type: ignore[assignment]
-    return io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
-
-
-def _read_csv(path: str, spec: InputSpec, delimiter: str, start_row: int) -> Iterator[Declaration]:
-    with _open_text(path) as text:
-        first = text.readline()
-        # --delimiter, else the one the header line shows (',' ';' tab '|'), else the extension's
-        delimiter = spec.delimiter or sniff_delimiter(first.rstrip("\r\n"), delimiter)
-        reader = csv.reader(itertools.chain([first], text), delimiter=delimiter)
-        header = next(reader, None)
-        if header is None:
+def _read_csv(path: str, spec: InputSpec, delimiter: str, start_row: int,
+              limits: Limits = DEFAULT_LIMITS, stats: InputStats | None = None
+              ) -> Iterator[Declaration]:
+    stream = open_input(path, limits)
+    try:
+        if stats is not None:
+            stats.files += 1
+            if stream.encoding:
+                stats.note_encoding(stream.encoding)
+        lines = physical_lines(stream, path, limits, stats)
+        head = next(lines, None)
+        if head is None:
             return
-        header = [h.lstrip("\ufeff") for h in header]
+        # --delimiter, else the one the header line shows (',' ';' tab '|'), else the extension's
+        delimiter = spec.delimiter or sniff_delimiter(head.text, delimiter)
+        records = CsvRecords(itertools.chain([head], lines), delimiter, limits, stats)
+        found = iter(records)
+        first = next(found, None)
+        if first is None:
+            return
+        if first.problem:
+            raise InputError(f"{path}: line {first.line}: the header is unreadable: "
+                             f"{first.problem}")
+        if stats is not None:
+            stats.headers += 1
+        header = [h.lstrip("\ufeff") for h in first.fields]
         idx = _resolve_columns(header, spec, path)
         width = len(header)
+        records.width = width
         present = [i for i in idx if i is not None]
         pick = itemgetter(*present) if len(present) > 1 else (lambda f: (f[present[0]],))
         slots = [k for k, i in enumerate(idx) if i is not None]
         full = len(present) == len(FIELDS)
         row = start_row
-        for fields in reader:
-            error = ""
+        for rec in found:
+            fields = rec.fields
+            error = rec.problem
             n = len(fields)
-            if n == width:
+            if error:  # an unbalanced quote or an oversized line: the line, cut, as description
+                values = [""] * len(FIELDS)
+                values[FIELDS.index("declaration_id")] = f"line {rec.line}"
+                values[FIELDS.index("description")] = shown(fields[0] if fields else "", 200)
+            elif n == width:
                 got = pick(fields)
                 values = list(got) if full else _spread(got, slots)
             else:
                 if not (n > width and not any(f.strip() for f in fields[width:])):
-                    error = f"malformed row: {n} fields, the header has {width}"
+                    error = (f"malformed row: line {rec.line} has {n} fields, the header has "
+                             f"{width}")
                 values = [fields[i] if i is not None and i < n else "" for i in idx]
+            if rec.undecodable and stats is not None:
+                stats.undecodable += 1
             if "\x00" in "\x1f".join(values):
-                error = "unreadable: binary data (NUL bytes)"
+                error = error or "unreadable: binary data (NUL bytes)"
                 values = [v.replace("\x00", "") for v in values]
+            if stats is not None:
+                stats.rows += 1
             yield Declaration(row, *values, error)  # type: ignore[arg-type]
             row += 1
+    finally:
+        stream.close()
 
 
 def _spread(got: tuple[str, ...], slots: list[int]) -> list[str]:
@@ -273,7 +298,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _read_parquet(path: str, spec: InputSpec, start_row: int) -> Iterator[Declaration]:
+def _read_parquet(path: str, spec: InputSpec, start_row: int,
+                  stats: InputStats | None = None) -> Iterator[Declaration]:
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
@@ -283,10 +309,12 @@ def _read_parquet(path: str, spec: InputSpec, start_row: int) -> Iterator[Declar
     wanted = sorted({i for i in idx if i is not None})
     names = [header[i] for i in wanted]
     row = start_row
-    for batch in pf.iter_batches(columns=names, batch_size=65536):
+    for batch in parquet_batches(pf, names, path):
         cols = {i: batch.column(k).to_pylist() for k, i in enumerate(wanted)}
         empty = [None] * batch.num_rows
         lists = [cols[i] if i is not None else empty for i in idx]
+        if stats is not None:
+            stats.rows += batch.num_rows
         for values in zip(*lists):
             yield Declaration(row, *(_text(v) for v in values))  # type: ignore[arg-type]
             row += 1

@@ -3,11 +3,18 @@
     declaration -> resolve (SMILES/InChI, CAS, name, OPSIN) -> screen each distinct structure
                 -> CN rules (listed code, designer heading, heading consistency)
                 -> sources agree? -> verdict, reasons, rules fired
+                -> a listed substance: its listings' thresholds and mixture rules against the
+                   declared quantity and concentration
 
 Verdicts, strongest first: ``scheduled`` (a listed substance, by structure or by a CN subheading
-that names one), ``suspect`` (a designer-precursor flag from the screen, a designer heading beside
-structure evidence, or a declaration that contradicts itself), ``clear``, ``unresolved`` (no
-structure could be determined). The strongest piece of evidence decides; every piece is a reason.
+that names one), ``below-threshold`` (a listed substance, but the declared quantity or
+concentration is below every threshold that applies in the screen's jurisdictions), ``suspect``
+(a designer-precursor flag from the screen, a designer heading beside structure evidence, or a
+declaration that contradicts itself), ``clear``, ``unresolved`` (no structure could be
+determined). The strongest piece of evidence decides; every piece is a reason. The threshold and
+mixture rules are data (``scheduled_substances/thresholds.tsv``); each one applied is named in the
+reason and in ``rules`` (``threshold:<rule>``); a listed substance declared without a quantity
+says so (``quantity:unknown``), and nothing is assumed where no rule is encoded.
 
 A verdict is a pure function of the row's fields and the :class:`DeclarationConfig`: caches change
 speed only, so chunks, processes, Dask workers and resumed runs give identical rows.
@@ -49,14 +56,15 @@ from precursor_screen.results import DECLARATIONS, names
 from precursor_screen.screen import Screener, ScreenParameters
 from precursor_screen.types import FLAG_ORDER, Flag
 from precursor_screen.version import __version__
+from scheduled_substances.validate import content_hash
 
 __all__ = ["VERDICTS", "OUTPUT_COLUMNS", "DeclarationConfig", "DeclarationScreener",
            "DeclarationVerdict", "ScreenResult", "reference_inventory"]
 
-VERDICTS = ("scheduled", "suspect", "clear", "unresolved")
+VERDICTS = ("scheduled", "below-threshold", "suspect", "clear", "unresolved")
 _LEVEL = {"unresolved": 0, "clear": 1, "suspect": 2, "scheduled": 3}
 _SUSPECT_FLAGS = (Flag.CONVERTIBLE, Flag.DRUG_PRECURSOR, Flag.GROUP, Flag.SIMILAR)
-_IDENTITY = ("identical", "salt", "stereoisomer", "mixture")
+_IDENTITY = ("identical", "salt", "stereoisomer", "isotopologue", "tautomer", "mixture")
 
 OUTPUT_COLUMNS = names(DECLARATIONS)
 """Output columns (``precursor_screen.results.DECLARATIONS``): the verdict, then the declared
@@ -77,10 +85,16 @@ def reference_inventory(reference: Any) -> list[dict[str, Any]]:
     """The reference list, substance by substance, small enough for an output's metadata.
 
     ``rescreen`` diffs two inventories to find what a list change added and removed; ``digest``
-    changes whenever anything recorded about the substance does.
+    changes whenever anything recorded about the substance does. A confidential list
+    (``--extra-reference``) is one entry: its name, size and content hash, never its records
+    (a change in it makes ``rescreen`` redo every row).
     """
     out = []
+    secret: dict[str, list[Any]] = {}
     for s in reference:
+        if getattr(s, "confidential", False):
+            secret.setdefault(s.list_name, []).append(s)
+            continue
         row = s.as_row()
         digest = hashlib.sha256(json.dumps(row, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
         out.append({"id": s.id, "name": s.name, "list": s.list_name, "status": s.status,
@@ -89,6 +103,10 @@ def reference_inventory(reference: Any) -> list[dict[str, Any]]:
                     "smiles": s.smiles, "cas": list(s.cas),
                     "cn_codes": list(s.cn_codes), "synonyms": list(s.synonyms),
                     "digest": digest[:16]})
+    for name, records in secret.items():  # a confidential list: its hash and size, no entry
+        out.append({"id": f"{name} (confidential)", "name": f"confidential list {name}",
+                    "list": name, "confidential": True, "size": len(records),
+                    "digest": content_hash(records)[:16]})
     return out
 
 
@@ -125,7 +143,9 @@ class DeclarationConfig:
     @cached_property
     def fingerprint(self) -> str:
         """sha256 of everything that decides a verdict (tool version, list, parameters, data)."""
-        blob = json.dumps({"tool": __version__, "reference": self.reference.content_hash,
+        version = getattr(self.reference, "version", None)
+        blob = json.dumps({"tool": __version__,
+                           "reference": version() if version else self.reference.content_hash,
                            "parameters": self.parameters_dict()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -182,7 +202,7 @@ class DeclarationVerdict(_Outcome):
         return (self.row, self.declaration_id, self.verdict, self.reason, ";".join(self.rules),
                 self.flag, self.match_id, self.match_name, self.similarity, self.resolved_smiles,
                 self.resolved_by, d.cn_code, d.cas, d.name, d.smiles, d.description, d.quantity_kg,
-                tool_version, reference_sha256)
+                d.concentration_pct, tool_version, reference_sha256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +210,7 @@ class _Template(_Outcome):
     """A verdict without the row's identity: shared by every row declaring the same thing."""
 
     rules_text: str = ""
+    listed: tuple[str, ...] = ()   # the listed substances a scheduled verdict rests on
 
 
 class DeclarationScreener:
@@ -213,13 +234,17 @@ class DeclarationScreener:
         self._screened: dict[str, ScreenResult] = {}
         self._templates: dict[tuple[str, ...], _Template] = {}
         self._known: dict[tuple[str, ...], _Template] = {}  # resolved without the description
+        self._amounts: dict[tuple[_Template, str, str], _Template] = {}
+        self._vocabulary = getattr(config.reference, "vocabulary", None)
         self.structures_screened = 0
 
     @classmethod
     def build(cls, reference: Any = None, **kwargs: Any) -> "DeclarationScreener":
         """A screener for the built-in list (or ``reference``); kwargs go to DeclarationConfig.create."""
         if reference is None:
-            reference = builtin_registry().filter()
+            parameters = kwargs.get("parameters")
+            reference = builtin_registry().filter(
+                jurisdictions=parameters.jurisdictions if parameters is not None else None)
         return cls(DeclarationConfig.create(reference, **kwargs))
 
     # -- public --------------------------------------------------------------------------------
@@ -236,7 +261,8 @@ class DeclarationScreener:
         """Output rows (OUTPUT_COLUMNS order) for declarations: :meth:`judge` without the objects."""
         return [(d.row, d.declaration_id, t.verdict, t.reason, t.rules_text, t.flag, t.match_id,
                  t.match_name, t.similarity, t.resolved_smiles, t.resolved_by, d.cn_code, d.cas,
-                 d.name, d.smiles, d.description, d.quantity_kg, tool_version, reference_sha256)
+                 d.name, d.smiles, d.description, d.quantity_kg, d.concentration_pct, tool_version,
+                 reference_sha256)
                 for d, t in zip(decls, self._templates_for(decls))]
 
     def _templates_for(self, decls: Sequence[Declaration]) -> list[_Template]:
@@ -260,7 +286,7 @@ class DeclarationScreener:
             self._screen_new(resolutions)
             for i, d, r in zip(pending, todo, resolutions):
                 out[i] = self._template(d, r)
-        return out
+        return [self._amount(d, t) if t.listed else t for d, t in zip(decls, out)]
 
     def screen_result(self, smiles: str) -> ScreenResult:
         """The screen's answer for one resolved structure (screened on first use)."""
@@ -291,7 +317,7 @@ class DeclarationScreener:
                 except StandardizeError:
                     parent = None
             self._screened[s] = ScreenResult(
-                v.status, v.flag, v.reason, v.match_id, v.match_name, round(v.similarity, 4), parent,
+                v.status, v.flag, v.reason, v.match_id, v.match_name, round(v.nearest, 4), parent,
                 frozenset(h.substance_id for h in v.hits if h.relation in _IDENTITY),
                 tuple((h.substance_id, h.similarity) for h in v.hits if h.relation == "similar"))
             self.structures_screened += 1
@@ -371,9 +397,114 @@ class DeclarationScreener:
         if level == 3 and flag != "scheduled" and listed_match is not None:
             match_id, match_name = listed_match.id, listed_match.name
         verdict = next(v for v, n in _LEVEL.items() if n == level)
+        listed: tuple[str, ...] = ()
+        if verdict == "scheduled":
+            ids = [i for _, s in results if s.level == "scheduled" for i in sorted(s.identities)]
+            code = self.rules.listed_code(cn) if cn is not None and not cn.problem else None
+            if listed_match is not None and code is not None:
+                ids += [s.id for s in code.substances]
+            listed = tuple(dict.fromkeys(i for i in ids if i in self._substances))
         return _Template(verdict, "; ".join(sentences), tuple(rules), flag, match_id, match_name,
                          similarity, ";".join(r.smiles for r in structures),
-                         ";".join(r.resolved_by for r in structures), ";".join(rules))
+                         ";".join(r.resolved_by for r in structures), ";".join(rules), listed)
+
+    # -- quantities and mixtures ----------------------------------------------------------------
+
+    def _amount(self, d: Declaration, t: _Template) -> _Template:
+        """A scheduled template with the declared quantity and concentration weighed against the
+        thresholds and mixture rules of its substances' listings (cached per value)."""
+        key = (t, d.quantity_kg, d.concentration_pct)
+        hit = self._amounts.get(key)
+        if hit is None:
+            hit = self._weigh(t, d.quantity_kg, d.concentration_pct)
+            if len(self._amounts) > self.CACHE_LIMIT:
+                self._amounts.clear()
+            self._amounts[key] = hit
+        return hit
+
+    def _weigh(self, t: _Template, quantity_text: str, concentration_text: str) -> _Template:
+        quantity, q_problem = _amount_value(quantity_text, "quantity", None)
+        concentration, c_problem = _amount_value(concentration_text, "concentration", 100.0)
+        sentences: list[str] = [p for p in (q_problem, c_problem) if p]
+        rules: list[str] = ["input:amount"] if sentences else []
+        if quantity is None:
+            sentences.append("quantity not declared")
+            rules.append("quantity:unknown")
+        weighed, below = 0, 0
+        no_rule: list[str] = []
+        for sid in t.listed:
+            sub = self._substances[sid]
+            for listing in sub.active():
+                is_below, said, fired, by_quantity = self._weigh_listing(sub, listing, quantity,
+                                                                         concentration)
+                weighed += 1
+                below += is_below
+                sentences += said
+                rules += fired
+                if not by_quantity:
+                    no_rule.append(listing.short)
+        if no_rule and quantity is not None:
+            lists = ", ".join(dict.fromkeys(no_rule))
+            sentences.append(f"no quantity threshold is encoded for {lists}, so the "
+                             f"{quantity:g} kg declared changes nothing")
+            rules.append("quantity:no-rule")
+        verdict = "below-threshold" if weighed and below == weighed else t.verdict
+        reason = "; ".join([t.reason, *dict.fromkeys(sentences)])
+        all_rules = tuple(dict.fromkeys((*t.rules, *rules)))
+        return _Template(verdict, reason, all_rules, t.flag, t.match_id, t.match_name,
+                         t.similarity, t.resolved_smiles, t.resolved_by, ";".join(all_rules),
+                         t.listed)
+
+    def _weigh_listing(self, sub: Any, listing: Any, quantity: float | None,
+                       concentration: float | None) -> tuple[bool, list[str], list[str], bool]:
+        """(below a threshold that applies, sentences, rules fired, has a quantity rule) for
+        one listing."""
+        vocab = self._vocabulary
+        rules = [vocab.thresholds[r] for r in listing.thresholds] if vocab is not None else []
+        where = f"{sub.name} on {listing.short}"
+        said: list[str] = []
+        fired: list[str] = []
+        below = False
+        for r in rules:
+            if r.kind == "none":
+                said.append(f"{where}: no quantity threshold, every quantity is controlled "
+                            f"({r.rule})")
+            elif r.kind == "quantity" and quantity is None:
+                said.append(f"{where}: the threshold of {r.quantity:g} {r.unit} could not be "
+                            f"applied without a quantity ({r.rule}: {r.text})")
+            elif r.kind == "quantity" and r.unit != "kg":
+                said.append(f"{where}: the threshold of {r.quantity:g} {r.unit} is a volume and "
+                            f"was not applied to a declared mass ({r.rule})")
+            elif r.kind == "quantity":
+                assert quantity is not None and r.quantity is not None
+                is_below = quantity < r.quantity
+                below = below or is_below
+                said.append(f"{where}: {quantity:g} kg declared is "
+                            f"{'below' if is_below else 'at or above'} the threshold of "
+                            f"{r.quantity:g} kg ({r.rule}: {r.text})")
+            elif concentration is None or concentration >= 100.0:
+                continue  # a mixture rule, and not a mixture
+            elif r.kind == "mixture-any":
+                said.append(f"{where}: a mixture with {concentration:g}% is controlled ({r.rule}: "
+                            f"{r.text})")
+            elif r.kind == "mixture-above":
+                limit = r.concentration_pct or 0.0
+                is_below = concentration <= limit
+                below = below or is_below
+                said.append(f"{where}: a mixture with {concentration:g}% is "
+                            f"{'at or below' if is_below else 'above'} {limit:g}% "
+                            f"({r.rule}: {r.text})")
+            else:
+                said.append(f"{where}: a mixture with {concentration:g}% is covered unless it "
+                            f"cannot easily be used or extracted, which is not decided here "
+                            f"({r.rule}: {r.text})")
+            fired.append(f"threshold:{r.rule}")
+        if concentration is not None and concentration < 100.0 and not any(
+                r.kind.startswith("mixture") for r in rules):
+            said.append(f"{where}: no mixture rule is encoded, so the mixture with "
+                        f"{concentration:g}% counts as the substance")
+            fired.append("mixture:no-rule")
+        return below, said, fired, any(r.kind in ("none", "quantity") for r in rules)
 
     def _cn_evidence(self, cn: CnCode, results: list[tuple[Resolved, ScreenResult]],
                      evidence: list[tuple[int, str, str]]) -> Any:
@@ -424,6 +555,21 @@ class DeclarationScreener:
         if not heads and sub.parent is not None:
             heads = {self.rules.functions_of(sub.parent)[1]}
         return {_family(h) for h in heads if h}
+
+
+def _amount_value(text: str, what: str, most: float | None) -> tuple[float | None, str]:
+    """A declared quantity or concentration as a number (None when empty), and the problem when
+    it cannot be read (then it counts as not declared)."""
+    value = text.strip()
+    if not value:
+        return None, ""
+    try:
+        number = float(value.replace(" ", ""))
+    except ValueError:
+        return None, f"{what} {value!r} is not a number: taken as not declared"
+    if number < 0 or number != number or (most is not None and number > most):
+        return None, f"{what} {value!r} is out of range: taken as not declared"
+    return number, ""
 
 
 def _family(heading: str) -> str:

@@ -38,7 +38,7 @@ def example_files() -> list[Path]:
     """The example inputs, by name.
 
     >>> [p.name for p in example_files()]
-    ['declarations.csv', 'seized.smi']
+    ['declarations.csv', 'seized.smi', 'thresholds.csv']
     """
     folder = examples_folder()
     files = sorted(p for p in folder.iterdir() if p.suffix in _KINDS and p.is_file()) \

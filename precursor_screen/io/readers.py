@@ -8,17 +8,16 @@ format, no SMILES column) raises :class:`InputError`.
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import gzip
-import io
 import itertools
 import json
 import os
-import sys
+import re
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -27,11 +26,21 @@ import pyarrow.parquet as pq
 
 from precursor_screen.errors import InputError
 from precursor_screen.io.formats import input_format, output_format
-from precursor_screen.io.writers import META_KEY, arrow_schema
+from precursor_screen.io.text import (
+    DEFAULT_LIMITS,
+    CsvRecords,
+    InputStats,
+    Limits,
+    Line,
+    open_input,
+    physical_lines,
+    shown,
+)
+from precursor_screen.io.writers import META_KEY, arrow_schema, restore, restore_table
 
 __all__ = ["Record", "read_records", "read_inputs", "read_rows", "read_arrow", "read_toml",
-           "count_output_rows",
-           "sniff_delimiter", "SMILES_COLUMNS", "ID_COLUMNS", "DELIMITERS", "Notify"]
+           "count_output_rows", "parquet_batches", "sniff_delimiter", "SMILES_COLUMNS",
+           "ID_COLUMNS", "DELIMITERS", "Notify", "REPLACED_ID"]
 
 SMILES_COLUMNS = ("smiles", "canonical_smiles", "isomeric_smiles", "smi", "structure", "mol_smiles")
 ID_COLUMNS = ("id", "name", "compound_id", "compound", "compound_name", "mol_id", "molecule_id",
@@ -49,7 +58,9 @@ csv.field_size_limit(2**31 - 1)
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One input row: its 0-based position, an id, the structure text and any reading problem."""
+    """One input row: its 0-based position, an id, the structure text and any reading problem
+    (``error``: the row's status); ``note``: something reading changed that the row keeps (bytes
+    of its id that were not UTF-8, replaced)."""
 
     row: int
     id: str
@@ -57,24 +68,28 @@ class Record:
     molblock: str | None = None
     error: str = ""
     source: str = ""
+    note: str = ""
 
 
-def _open_binary(path: str) -> BinaryIO:
-    if path == "-":
-        return sys.stdin.buffer
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory")
-    fh: BinaryIO = open(path, "rb")
-    head = fh.peek(2)[:2] if hasattr(fh, "peek") else b""
-    if head == b"\x1f\x8b":
-        return gzip.open(fh, "rb")  # type: ignore[return-value]
-    return fh
+REPLACED_ID = "id had bytes that are not UTF-8 or control characters (replaced by U+FFFD)"
+"""The note of a record whose id had undecodable bytes (the structure is still screened)."""
+
+_NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
+"""Control characters other than tab and line ends, or the replacement character: not text."""
 
 
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
+@contextlib.contextmanager
+def _lines(path: str, limits: Limits, stats: InputStats | None) -> Iterator[Iterator[Line]]:
+    """The physical lines of ``path``, closed afterwards (standard input is left open)."""
+    stream = open_input(path, limits)
+    try:
+        if stats is not None:
+            stats.files += 1
+            if stream.encoding:
+                stats.note_encoding(stream.encoding)
+        yield physical_lines(stream, path, limits, stats)
+    finally:
+        stream.close()
 
 
 def sniff_delimiter(header: str, default: str) -> str:
@@ -96,93 +111,137 @@ def sniff_delimiter(header: str, default: str) -> str:
 
 def read_records(path: str, *, fmt: str | None = None, smiles_column: str | None = None,
                  id_column: str | None = None, start_row: int = 0,
-                 notify: Notify | None = None) -> Iterator[Record]:
+                 notify: Notify | None = None, limits: Limits = DEFAULT_LIMITS,
+                 stats: InputStats | None = None) -> Iterator[Record]:
     """Yield one Record per input row of ``path`` (``-`` is standard input).
 
     ``start_row`` offsets the row numbers, so several files read in turn number their rows
     continuously. ``notify`` hears how a table was read when it matters: a delimiter other than
-    the extension's, no id column found (the ids are then row numbers).
+    the extension's, no id column found (the ids are then row numbers). ``limits`` bound what
+    one row, record or file may cost (``io.text.Limits``); ``stats`` counts what reading saw
+    (lines, rows, malformed and oversized records).
     """
     kind = input_format(path, fmt)
     if kind == "smi":
-        yield from _read_smi(path, start_row)
+        rows = _read_smi(path, start_row, limits, stats)
     elif kind == "sdf":
-        yield from _read_sdf(path, start_row)
+        rows = _read_sdf(path, start_row, limits, stats)
     elif kind in ("csv", "tsv"):
-        yield from _read_csv(path, "\t" if kind == "tsv" else ",", smiles_column, id_column,
-                             start_row, notify)
+        rows = _read_csv(path, "\t" if kind == "tsv" else ",", smiles_column, id_column,
+                         start_row, limits, stats, notify)
     else:
-        yield from _read_parquet(path, smiles_column, id_column, start_row, notify)
+        rows = _read_parquet(path, smiles_column, id_column, start_row, notify)
+    for rec in rows:
+        if stats is not None:
+            stats.rows += 1
+            if rec.note:
+                stats.undecodable += 1
+            if rec.error.startswith("too large"):
+                stats.too_large += 1
+        yield rec
 
 
 def read_inputs(paths: Sequence[str], *, fmt: str | None = None,
                 smiles_column: str | None = None, id_column: str | None = None,
-                notify: Notify | None = None) -> Iterator[Record]:
+                notify: Notify | None = None, limits: Limits = DEFAULT_LIMITS,
+                stats: InputStats | None = None) -> Iterator[Record]:
     """Yield one Record per input row of every file in ``paths``, rows numbered on across files."""
     start = 0
     for path in paths:
         for rec in read_records(path, fmt=fmt, smiles_column=smiles_column, id_column=id_column,
-                                start_row=start, notify=notify):
+                                start_row=start, notify=notify, limits=limits, stats=stats):
             yield rec
             start = rec.row + 1
 
 
-def _read_smi(path: str, start_row: int) -> Iterator[Record]:
-    fh = _open_binary(path)
-    try:
-        row = start_row
-        first = True
-        for raw in fh:
-            line = _decode(raw.rstrip(b"\r\n"))
-            if first:
-                first = False
-                token = line.split(None, 1)[0].lower() if line.strip() else ""
-                if token in SMILES_COLUMNS:
-                    continue  # a header line, not a molecule
-            parts = line.strip().split(None, 1)
-            smiles = parts[0] if parts else ""
-            ident = parts[1].strip() if len(parts) > 1 else str(row)
-            if "\ufffd" in line or "\x00" in line:
-                yield Record(row, str(row), line[:80], error="unreadable: binary or non-text data",
-                             source=path)
-            else:
-                yield Record(row, ident, smiles, source=path)
-            row += 1
-    finally:
-        if path != "-":
-            fh.close()
+def _clean_id(ident: str) -> tuple[str, str]:
+    """An id with control characters and undecodable bytes replaced, and the note to record."""
+    if _NOT_TEXT.search(ident) is None:
+        return ident, ""
+    return _NOT_TEXT.sub("\ufffd", ident), REPLACED_ID
 
 
-def _read_sdf(path: str, start_row: int) -> Iterator[Record]:
-    fh = _open_binary(path)
-    try:
+def _row(row: int, smiles: str, ident: str, path: str, error: str = "") -> Record:
+    """A record from a structure and an id as read: a structure that is not text makes the row
+    unreadable (echoed cut short); an id that is not text is cleaned and noted."""
+    ident, note = _clean_id(ident) if ident else (str(row), "")
+    if not error and _NOT_TEXT.search(smiles):
+        error = "unreadable: binary or non-text data"
+    if error:
+        return Record(row, ident, shown(_NOT_TEXT.sub("\ufffd", smiles), 80), error=error,
+                      source=path, note=note)
+    return Record(row, ident, smiles, source=path, note=note)
+
+
+def _read_smi(path: str, start_row: int, limits: Limits,
+              stats: InputStats | None) -> Iterator[Record]:
+    with _lines(path, limits, stats) as lines:
         row = start_row
-        lines: list[str] = []
-        for raw in fh:
-            line = _decode(raw.rstrip(b"\r\n"))
-            if line.strip() == "$$$$":
-                yield _sdf_record(lines, row, path)
+        for line in lines:
+            if line.problem:
+                yield _row(row, line.text, "", path, line.problem)
                 row += 1
-                lines = []
+                continue
+            parts = line.text.strip().split(None, 1)
+            if line.number == 1 and parts and parts[0].lower() in SMILES_COLUMNS:
+                if stats is not None:
+                    stats.headers += 1
+                continue  # a header line, not a molecule
+            smiles = parts[0] if parts else ""
+            ident = parts[1].strip() if len(parts) > 1 else ""
+            yield _row(row, smiles, ident, path)
+            row += 1
+
+
+def _read_sdf(path: str, start_row: int, limits: Limits,
+              stats: InputStats | None) -> Iterator[Record]:
+    cap = limits.max_record_bytes
+    with _lines(path, limits, stats) as lines:
+        row = start_row
+        block: list[str] = []
+        size = 0
+        problem = ""
+        title = ""
+        for line in lines:
+            if line.text.strip() == "$$$$" and not line.problem:
+                yield _sdf_record(block, row, path, problem, title)
+                row += 1
+                block, size, problem, title = [], 0, "", ""
+                continue
+            if not size:
+                title = line.text
+            size += line.size
+            if problem:
+                continue
+            if line.problem:
+                problem = line.problem
+            elif size > cap:
+                problem = f"too large: SDF record of over {cap:,} bytes (--max-record-bytes)"
+            if problem:
+                block = []
             else:
-                lines.append(line)
-        if any(s.strip() for s in lines):  # a last record without its $$$$ terminator
-            yield _sdf_record(lines, row, path)
-    finally:
-        if path != "-":
-            fh.close()
+                block.append(line.text)
+        if size and (problem or any(s.strip() for s in block)):  # no $$$$ after the last record
+            yield _sdf_record(block, row, path, problem, title)
 
 
-def _sdf_record(lines: list[str], row: int, path: str) -> Record:
-    title = lines[0].strip() if lines else ""
+def _sdf_record(lines: list[str], row: int, path: str, problem: str = "",
+                title: str = "") -> Record:
+    title = (lines[0] if lines else title).strip()
+    ident, note = _clean_id(title) if title else ("", "")
+    if problem:
+        return Record(row, shown(ident, 200) or str(row), "", error=problem, source=path,
+                      note=note)
     end = next((i for i, s in enumerate(lines) if s.startswith("M  END")), None)
     if end is None:
-        return Record(row, title or str(row), "", error="broken SDF record: no 'M  END' line",
-                      source=path)
+        return Record(row, ident or str(row), "", error="broken SDF record: no 'M  END' line",
+                      source=path, note=note)
     block = "\n".join(lines[: end + 1]) + "\n"
     props = _sdf_properties(lines[end + 1:])
-    ident = title or next((props[k] for k in props if k.lower() in ID_COLUMNS), "") or str(row)
-    return Record(row, ident, props.get("SMILES", ""), molblock=block, source=path)
+    if not ident:
+        ident, note = _clean_id(next((props[k] for k in props if k.lower() in ID_COLUMNS), ""))
+    return Record(row, ident or str(row), props.get("SMILES", ""), molblock=block, source=path,
+                  note=note)
 
 
 def _sdf_properties(lines: Sequence[str]) -> dict[str, str]:
@@ -219,36 +278,46 @@ def _pick_column(columns: Sequence[str], given: str | None, candidates: Sequence
 
 
 def _read_csv(path: str, default: str, smiles_column: str | None, id_column: str | None,
-              start_row: int, notify: Notify | None = None) -> Iterator[Record]:
-    fh = _open_binary(path)
-    text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
-    try:
-        first = text.readline()
-        delimiter = sniff_delimiter(first.rstrip("\r\n"), default)
+              start_row: int, limits: Limits, stats: InputStats | None,
+              notify: Notify | None = None) -> Iterator[Record]:
+    with _lines(path, limits, stats) as lines:
+        head = next(lines, None)
+        if head is None:
+            return
+        delimiter = sniff_delimiter(head.text, default)
         if delimiter != default and notify is not None:
             notify(f"note: {path}: fields separated by {delimiter!r}")
-        reader = csv.reader(itertools.chain([first], text), delimiter=delimiter)
-        header = next(reader, None)
-        if header is None:
+        records = CsvRecords(itertools.chain([head], lines), delimiter, limits, stats)
+        found = iter(records)
+        first = next(found, None)
+        if first is None:
             return
-        header = [h.lstrip("\ufeff") for h in header]
+        if first.problem:
+            raise InputError(f"{path}: line {first.line}: the header is unreadable: "
+                             f"{first.problem}")
+        if stats is not None:
+            stats.headers += 1
+        header = [h.lstrip("\ufeff") for h in first.fields]
         s_col = _pick_column(header, smiles_column, SMILES_COLUMNS, "smiles", path, True)
         i_col = _pick_column(header, id_column, ID_COLUMNS, "id", path, False, notify)
         s_idx = header.index(s_col)  # type: ignore[arg-type]
         i_idx = header.index(i_col) if i_col else None
+        records.width = len(header)
         row = start_row
-        for fields in reader:
+        for rec in found:
+            fields = rec.fields
+            if rec.problem:
+                yield _row(row, fields[0] if fields else "", "", path, rec.problem)
+                row += 1
+                continue
             smiles = fields[s_idx] if s_idx < len(fields) else ""
             ident = fields[i_idx] if i_idx is not None and i_idx < len(fields) else ""
             error = ""
             if len(fields) != len(header) and fields:
-                error = f"malformed row: {len(fields)} fields, header has {len(header)}"
-            if "\ufffd" in smiles or "\x00" in smiles:
-                error = "unreadable: binary or non-text data"
-            yield Record(row, ident or str(row), smiles, error=error, source=path)
+                error = (f"malformed row: line {rec.line} has {len(fields)} fields, the header "
+                         f"has {len(header)}")
+            yield _row(row, smiles, ident, path, error)
             row += 1
-    finally:
-        text.detach() if path == "-" else text.close()
 
 
 def _read_parquet(path: str, smiles_column: str | None, id_column: str | None,
@@ -266,13 +335,30 @@ def _read_parquet(path: str, smiles_column: str | None, id_column: str | None,
     i_col = _pick_column(columns, id_column, ID_COLUMNS, "id", path, False, notify)
     wanted = [c for c in (s_col, i_col) if c]
     row = start_row
-    for batch in pf.iter_batches(columns=wanted, batch_size=65536):
+    for batch in parquet_batches(pf, wanted, path):
         smiles_values = batch.column(wanted.index(s_col)).to_pylist()  # type: ignore[arg-type]
         ids = batch.column(wanted.index(i_col)).to_pylist() if i_col else [None] * len(smiles_values)
         for smi, ident in zip(smiles_values, ids):
-            yield Record(row, str(ident) if ident is not None else str(row),
-                         "" if smi is None else str(smi), source=path)
+            yield _row(row, "" if smi is None else str(smi),
+                       "" if ident is None else str(ident), path)
             row += 1
+
+
+def parquet_batches(pf: pq.ParquetFile, columns: Sequence[str], path: str,
+                    batch_size: int = 65536) -> Iterator[pa.RecordBatch]:
+    """The batches of ``columns`` of an open Parquet file; a file that breaks off or is corrupt
+    part way raises InputError naming it and the rows read before."""
+    done = 0
+    batches = pf.iter_batches(columns=list(columns), batch_size=batch_size)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types
+            raise InputError(f"{path}: cannot read after row {done}: {exc}") from None
+        done += batch.num_rows
+        yield batch
 
 
 def count_output_rows(path: str) -> int:
@@ -318,7 +404,10 @@ def read_rows(path: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
                 rows.append(props)
         return rows, meta
     with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh, delimiter="," if fmt == "csv" else "\t")), meta
+        found = list(csv.DictReader(fh, delimiter="," if fmt == "csv" else "\t"))
+    if meta.get("cells") == "raw":
+        return found, meta
+    return [{k: restore(v) if isinstance(v, str) else v for k, v in r.items()} for r in found], meta
 
 
 def read_arrow(path: str, columns: Sequence[Any]) -> tuple[Iterator[pa.Table], dict[str, Any]]:
@@ -354,8 +443,10 @@ def read_arrow(path: str, columns: Sequence[Any]) -> tuple[Iterator[pa.Table], d
                                              newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=schema, strings_can_be_null=False,
                                                  quoted_strings_can_be_null=False))
+        raw = meta.get("cells") == "raw"
         for batch in reader:
-            yield pa.Table.from_batches([batch]).select(names).cast(schema)
+            table = pa.Table.from_batches([batch]).select(names).cast(schema)
+            yield table if raw else restore_table(table)
 
     return tables(), meta
 

@@ -219,10 +219,7 @@ class Cards:
         out = [("listing", esc(sub.listing()))]
         if getattr(sub, "list_name", "built-in") == "built-in":
             out.append(("act", esc(sub.eu_act or "\u2014")))
-            cat = [f"EU category {sub.eu_category}"] if sub.eu_category else []
-            if sub.un_table:
-                cat.append(f"UN Table {sub.un_table}")
-            out.append(("category", esc(", ".join(cat) or "\u2014")))
+            out.append(("lists", esc(sub.short_listing() or "\u2014")))
             out.append(("CN code", esc(", ".join(sub.cn_codes) or "\u2014")))
             if sub.cas:
                 out.append(("CAS", esc(", ".join(sub.cas))))

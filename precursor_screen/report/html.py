@@ -97,6 +97,13 @@ def render_results(rows: Iterable[Mapping[str, Any]], metadata: Mapping[str, Any
     return report.html(metadata, source=source)
 
 
+def _view_text(sha256: str, as_of: str, jurisdictions: Any) -> str:
+    """A list screened against, as the report names it: hash, jurisdictions and day."""
+    juris = ", ".join(str(j).upper() for j in jurisdictions or ())
+    return (f"sha256 {sha256}" + (f", {juris}" if juris else "")
+            + (f", as of {as_of}" if as_of else ""))
+
+
 class HtmlReport:
     """A report filled one row at a time, keeping only what the page shows.
 
@@ -234,13 +241,21 @@ class _Report:
 
     def _warnings(self) -> str:
         out = []
-        ref_hash = getattr(self.reference, "content_hash", "")
-        screened = str(self.meta.get("reference_sha256", ""))
-        if screened and ref_hash and screened != ref_hash:
-            out.append(f"The rows were screened against the reference list with sha256 "
-                       f"<code>{esc(screened)}</code>; this report takes structures and listings "
-                       f"from a different list (<code>{esc(ref_hash)}</code>). Pass the same "
-                       f"<code>--reference</code>/<code>--as-of</code> as the screen.")
+        ref = self.reference
+        mine = _view_text(getattr(ref, "content_hash", ""),
+                          ref.as_of.isoformat() if getattr(ref, "as_of", None) else "",
+                          getattr(ref, "jurisdictions", ()))
+        screened = _view_text(str(self.meta.get("reference_sha256", "")),
+                              str(self.meta.get("reference_as_of", "")),
+                              self.meta.get("reference_jurisdictions",
+                                            getattr(ref, "jurisdictions", ())))
+        if self.meta.get("reference_sha256") and mine != screened:
+            out.append(f"The rows were screened against the list <code>{esc(screened)}</code>; "
+                       f"this report takes structures and listings from a different list "
+                       f"(<code>{esc(mine)}</code>). Pass the same <code>--reference</code>/"
+                       f"<code>--as-of</code>/<code>--jurisdiction</code> as the screen.")
+        for warning in self.meta.get("warnings", ()):
+            out.append(f"Warning recorded by the run: {esc(warning)}")
         if not self.meta:
             out.append("No run metadata came with these rows (a CSV or TSV keeps it in "
                        "<code>FILE.meta.json</code> beside it): the report cannot say what was run.")

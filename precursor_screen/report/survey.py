@@ -15,7 +15,8 @@ from typing import Any
 
 from precursor_screen.chem.depict import Drawer
 
-__all__ = ["group_text", "group_html", "derivatives_html"]
+__all__ = ["group_text", "group_html", "derivatives_html", "html_page", "meta_table",
+           "structure_cards", "esc"]
 
 MAX_DRAWN = 60   # structures drawn per section; the rest are listed as text
 MAX_LISTED = 5000  # further rows listed per section; the data output has them all
@@ -37,7 +38,8 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _page(title: str, body: str, drawer: Any) -> str:
+def html_page(title: str, body: str, drawer: Any) -> str:
+    """A whole page: the CSP (no fetch, no script), the shared CSS and the drawings' sprite."""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "style-src 'unsafe-inline'; img-src data:\">"
@@ -45,7 +47,8 @@ def _page(title: str, body: str, drawer: Any) -> str:
             f"{drawer.sprite()}{body}</body></html>\n")
 
 
-def _meta_table(meta: Mapping[str, Any]) -> str:
+def meta_table(meta: Mapping[str, Any]) -> str:
+    """The run's metadata (versions, list hash, parameters) as a table."""
     rows = []
     for key in ("tool_version", "created", "command", "reference_source", "reference_sha256",
                 "index_manifest_sha256"):
@@ -56,7 +59,7 @@ def _meta_table(meta: Mapping[str, Any]) -> str:
     return f"<table class=\"meta\">{''.join(rows)}</table>"
 
 
-def _cards(drawer: Any, items: Sequence[tuple[str, str, str]]) -> str:
+def structure_cards(drawer: Any, items: Sequence[tuple[str, str, str]]) -> str:
     """Structure cards (smiles, title, note) for the first MAX_DRAWN, a table for the rest."""
     out = []
     for smiles, title, note in items[:MAX_DRAWN]:
@@ -123,7 +126,7 @@ def group_html(impacts: Iterable[Any], meta: Mapping[str, Any]) -> str:
     """The impact report as one self-contained HTML page."""
     drawer = Drawer()
     body = [f"<h1>Impact of draft groups: {esc(meta.get('parameters', {}).get('group_file'))}</h1>",
-            _meta_table(meta)]
+            meta_table(meta)]
     for imp in impacts:
         g = imp.group
         body.append(f"<h2>[{esc(g.id)}] {esc(g.title)}</h2>")
@@ -139,8 +142,8 @@ def group_html(impacts: Iterable[Any], meta: Mapping[str, Any]) -> str:
                 found = imp.of(set_name, verdict)
                 body.append(f"<h3 class=\"{verdict}\">{label} {verdict}: {len(found)}</h3>")
                 if found:
-                    body.append(_cards(drawer, [(f.smiles, f"{f.id} {f.name}".strip(), f.reason)
-                                                for f in found]))
+                    body.append(structure_cards(drawer, [(f.smiles, f"{f.id} {f.name}".strip(),
+                                                          f.reason) for f in found]))
         if imp.library_captured is not None:
             body.append(f"<h3>Library compounds captured: {imp.library_captured} of "
                         f"{esc(imp.set_sizes.get('library'))} ({imp.library_distinct} distinct)"
@@ -148,7 +151,7 @@ def group_html(impacts: Iterable[Any], meta: Mapping[str, Any]) -> str:
             found = imp.of("library", "captured")
             if found:
                 body.append(f"<p class=\"note\">The first {len(found)} by row:</p>")
-                body.append(_cards(drawer, [(f.smiles, f"row {f.row}: {f.id}", "")
+                body.append(structure_cards(drawer, [(f.smiles, f"row {f.row}: {f.id}", "")
                                             for f in found]))
         for set_name, size in imp.set_sizes.items():
             if set_name in ("listed", "designer", "library"):
@@ -157,9 +160,9 @@ def group_html(impacts: Iterable[Any], meta: Mapping[str, Any]) -> str:
             body.append(f"<h3 class=\"collateral\">Collateral in {esc(set_name)} "
                         f"({esc(size)} compounds): {len(found)}</h3>")
             if found:
-                body.append(_cards(drawer, [(f.smiles, f"{f.id} {f.name}".strip(), f.reason)
-                                            for f in found]))
-    return _page("group check", "".join(body), drawer)
+                body.append(structure_cards(drawer, [(f.smiles, f"{f.id} {f.name}".strip(),
+                                                      f.reason) for f in found]))
+    return html_page("group check", "".join(body), drawer)
 
 
 # ---------------------------------------------------------------------- derivatives
@@ -168,7 +171,7 @@ def group_html(impacts: Iterable[Any], meta: Mapping[str, Any]) -> str:
 def derivatives_html(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
     """Derivatives per substance, ranked: structures for the first ones, a table of all."""
     drawer = Drawer()
-    body = ["<h1>Derivatives of listed substances</h1>", _meta_table(meta)]
+    body = ["<h1>Derivatives of listed substances</h1>", meta_table(meta)]
     by_substance: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
         by_substance.setdefault(f"{r['substance_name']} [{r['substance_id']}]", []).append(r)
@@ -178,7 +181,8 @@ def derivatives_html(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any])
             counts[r["relation"]] = counts.get(r["relation"], 0) + 1
         body.append(f"<h2>{esc(name)}: {len(items)} compounds</h2>")
         body.append("<p>" + esc(", ".join(f"{k} {v}" for k, v in counts.items())) + "</p>")
-        body.append(_cards(drawer, [(r["smiles"], f"#{r['rank']} {r['id']} (row {r['row']})",
+        body.append(structure_cards(drawer, [(r["smiles"],
+                                              f"#{r['rank']} {r['id']} (row {r['row']})",
                                      f"{r['relation']}, Tanimoto {r['similarity']:.3f}: "
                                      f"{r['reason']}") for r in items]))
-    return _page("derivatives", "".join(body), drawer)
+    return html_page("derivatives", "".join(body), drawer)

@@ -29,6 +29,7 @@ Rules are data; a bad rule fails at load with `ShippedDataError` naming the file
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -36,17 +37,20 @@ from pathlib import Path
 from typing import Any
 
 from rdkit import Chem
-from rdkit.Chem import rdChemReactions
+from rdkit.Chem import rdChemReactions, rdMolDescriptors
 
 from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.chem.standardize import (
     Standardized,
     StandardizeError,
+    parent_or_none,
+    smiles_key,
     standardize,
 )
 from precursor_screen.errors import ShippedDataError
 from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.files import data_file
+from precursor_screen.rules.gates import atom_elements
 from precursor_screen.types import Route, Step
 
 __all__ = [
@@ -54,6 +58,8 @@ __all__ = [
     "RuleSet",
     "load_conversion_rules",
     "KINDS",
+    "MASK_KIND",
+    "MAX_MASK_STEPS",
     "MIN_PRODUCT_HEAVY_ATOMS",
     "MAX_ADDED_ATOMS",
     "RULES_FILE",
@@ -63,7 +69,17 @@ RULES_FILE = "conversions.toml"
 """Name of the shipped rule file in ``precursor_screen/rules/data/``."""
 
 KINDS = ("unmask",)
-"""Allowed rule kinds. "unmask": the listed skeleton is already there, a small group comes off."""
+"""Kinds a conversion file may give its rules. "unmask": the listed skeleton is already there;
+the step changes it (decarboxylation, rearrangement) or an oxidation state (a reduction, an
+oxidation) and counts against ``depth``."""
+
+MASK_KIND = "mask"
+"""The kind of a mask removal (``rules/masks.py``, ``data/masks.toml``): a group comes off a site
+and leaves it as it was; it does not count against ``depth``."""
+
+MAX_MASK_STEPS = 3
+"""Mask removals allowed on one route besides its counted steps (a Cbz-protected ketal of a
+beta-keto ester needs three): the hard cap that keeps the search finite."""
 
 MIN_PRODUCT_HEAVY_ATOMS = 2
 """Product pieces smaller than this are dropped (methylamine, 2 heavy atoms, is kept)."""
@@ -96,20 +112,71 @@ class ConversionRule:
     examples: tuple[tuple[str, str], ...]
     negatives: tuple[str, ...]
     reverse: str = ""
+    alternatives: tuple[str, ...] = ()   # further reaction SMARTS of the same step (masks)
+    reverse_alternatives: tuple[str, ...] = ()  # further reverse SMARTS (for `enumerate`)
+    removal: str = ""                    # a mask's removal conditions
+    site: str = ""                       # the site a mask restores
+    protecting_group: bool = False       # a mask that is a defined protecting group
+
+    @property
+    def is_mask(self) -> bool:
+        """True for a mask removal, which does not count against ``depth``."""
+        return self.kind == MASK_KIND
 
 
 class _Compiled:
-    """A rule's reaction(s) and the reactant templates used as a quick prefilter."""
+    """One reaction of a rule (a rule with alternatives has several) and its reactant template,
+    used as a quick prefilter; ``index`` is the rule's position in its RuleSet."""
 
-    __slots__ = ("rule", "rxn", "query", "rev_rxn", "rev_query")
+    __slots__ = ("rule", "index", "rxn", "query", "rev_rxn", "rev_query", "mask", "needs",
+                 "rev_needs", "screen")
 
-    def __init__(self, rule: ConversionRule, source: str) -> None:
+    def __init__(self, rule: ConversionRule, index: int, smarts: str | None, source: str,
+                 reverse: str = "") -> None:
         self.rule = rule
-        self.rxn, self.query = _compile(rule.smarts, rule.id, "smarts", source)
+        self.index = index
+        self.mask = rule.is_mask
+        self.rxn: rdChemReactions.ChemicalReaction | None = None
+        self.query: Chem.Mol | None = None
+        if smarts is not None:   # None: a reverse-only entry (a rule's further reverse SMARTS)
+            self.rxn, self.query = _compile(smarts, rule.id, "smarts", source)
         self.rev_rxn: rdChemReactions.ChemicalReaction | None = None
         self.rev_query: Chem.Mol | None = None
-        if rule.reverse:
-            self.rev_rxn, self.rev_query = _compile(rule.reverse, rule.id, "reverse", source)
+        if reverse:
+            self.rev_rxn, self.rev_query = _compile(reverse, rule.id, "reverse", source)
+        self.needs = _needed_elements(self.query)
+        self.rev_needs = _needed_elements(self.rev_query)
+        self.screen = _relaxed(self.query) if self.query is not None else ""
+
+
+def _relaxed(query: Chem.Mol) -> str:
+    """SMARTS of ``query`` with each atom reduced to its elements (recursive SMARTS, hydrogen
+    and connectivity counts dropped) and its bonds as written: every match of ``query`` is a
+    match of this, so a molecule failing it fails ``query``. Many rules share one (the seven
+    carbamate masks, the ester masks), and it is tested once for all of them."""
+    symbols = []
+    for atom in query.GetAtoms():
+        z = atom_elements(atom)
+        symbols.append("*" if z is None or 0 in z
+                       else "[" + ",".join(f"#{n}" for n in sorted(z)) + "]")
+    bonds = [b.GetSmarts() or "~" for b in query.GetBonds()]
+    return Chem.MolFragmentToSmiles(query, atomsToUse=list(range(query.GetNumAtoms())),
+                                    atomSymbols=symbols, bondSymbols=bonds or None,
+                                    isomericSmiles=False, allBondsExplicit=True)
+
+
+def _needed_elements(query: Chem.Mol | None) -> tuple[frozenset[int], ...]:
+    """For each atom of ``query`` that can only be a heteroatom, the elements it may be: a
+    molecule with none of them cannot match, and is not tested (silyl masks on molecules
+    without silicon, halide masks without a halogen, ...)."""
+    if query is None:
+        return ()
+    needed = set()
+    for atom in query.GetAtoms():
+        z = atom_elements(atom)
+        if z is not None and not z & {0, 1, 6}:
+            needed.add(z)
+    return tuple(sorted(needed, key=sorted))
 
 
 def _compile(smarts: str, rule_id: str, field: str, source: str
@@ -147,7 +214,8 @@ class RuleSet:
     Speed).
     """
 
-    __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products")
+    __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
+                 "_screen_groups", "_protecting")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -156,12 +224,32 @@ class RuleSet:
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ShippedDataError(f"{source}: duplicate rule id(s): {', '.join(duplicates)}")
-        self._compiled = tuple(_Compiled(r, source) for r in self.rules)
+        self._compiled = tuple(
+            [_Compiled(r, i, smarts, source, r.reverse if k == 0 else "")
+             for i, r in enumerate(self.rules)
+             for k, smarts in enumerate((r.smarts, *r.alternatives))]
+            + [_Compiled(r, i, None, source, rev) for i, r in enumerate(self.rules)
+               for rev in r.reverse_alternatives])
         self._by_id = {r.id: i for i, r in enumerate(self.rules)}
         self._products: dict[str, Standardized] = {}   # the latest search's products, by SMILES
         # index of the first rule with the same substrate template (one match test serves all)
         self._same = _first_same([c.query for c in self._compiled])
         self._rev_same = _first_same([c.rev_query for c in self._compiled])
+        # the reactions grouped by relaxed substrate query (see `_relaxed`): (query, elements
+        # it needs, positions of its reactions)
+        groups: dict[str, list[int]] = {}
+        for position, c in enumerate(self._compiled):
+            if c.query is not None:
+                groups.setdefault(c.screen, []).append(position)
+        self._screen_groups = tuple(
+            (query, _needed_elements(query), tuple(members))
+            for query, members in ((Chem.MolFromSmarts(smarts), members)
+                                   for smarts, members in groups.items()))
+        # the protecting-group masks, each with its relaxed substrate query (tested first: it
+        # has no recursive SMARTS, and most molecules fail it)
+        self._protecting = tuple((self._compiled[p], self._screen_groups[g][0])
+                                 for g, (_, _, members) in enumerate(self._screen_groups)
+                                 for p in members if self._compiled[p].rule.protecting_group)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RuleSet, (self.rules, self.source))
@@ -173,8 +261,14 @@ class RuleSet:
         return f"RuleSet({len(self.rules)} rules from {self.source})"
 
     def reactions(self) -> list[tuple[str, rdChemReactions.ChemicalReaction]]:
-        """(rule id, compiled forward reaction) of every rule, in file order."""
-        return [(r.id, c.rxn) for r, c in zip(self.rules, self._compiled)]
+        """(rule id, compiled forward reaction) of every rule (every alternative of a mask), in
+        file order."""
+        return [(c.rule.id, c.rxn) for c in self._compiled if c.rxn is not None]
+
+    @property
+    def has_masks(self) -> bool:
+        """True when some rule is a mask removal (free against ``depth``)."""
+        return any(r.is_mask for r in self.rules)
 
     def rule(self, rule_id: str) -> ConversionRule:
         """Return the rule with this id; KeyError names the known ids."""
@@ -187,41 +281,51 @@ class RuleSet:
 
     def apply(self, mol: Chem.Mol | Standardized, *, depth: int = 2, max_products: int = 200,
               max_heavy_atoms: int | None = None,
-              last_step_gate: Callable[[Chem.Mol], bool] | None = None) -> list[Route]:
-        """Return one shortest `Route` per distinct product reachable in up to ``depth`` steps.
+              last_step_gate: Callable[[Chem.Mol], bool] | None = None,
+              max_masks: int = MAX_MASK_STEPS) -> list[Route]:
+        """Return one shortest `Route` per distinct product reachable in up to ``depth`` counted
+        steps, with up to ``max_masks`` mask removals besides (a mask does not count).
 
-        The input is standardized first (a `Standardized` is taken as it is). Order is
-        deterministic: by depth, then parent, rule order and product SMILES. At most
-        ``max_products`` routes come back; the input itself is never among them.
+        The input is standardized first (a `Standardized` is taken as it is). Routes come in
+        order of counted steps, then of all steps (first found, by rule order and product
+        SMILES, among equals): deterministic. At most ``max_products`` routes come back; the
+        input itself is never among them.
 
         ``max_heavy_atoms`` (optional) leaves out products larger than that: a screen looking for
         listed substances passes the size of the largest one. Larger intermediates are still
-        expanded, but large products of the last step are never standardized, which is most of
-        the cost on large molecules. Raises `StandardizeError` when ``mol`` cannot be
+        expanded, but large products that cannot be taken further are never standardized, which
+        is most of the cost on large molecules. Raises `StandardizeError` when ``mol`` cannot be
         standardized (a screen standardizes first and passes the `Standardized`).
 
-        ``last_step_gate`` (optional): an intermediate one step from the end is expanded only
-        when it passes (a screen passes its skeleton gate: no product of an intermediate without
-        a target's skeleton can be that target).
+        ``last_step_gate`` (optional): an intermediate is expanded only when it passes (a screen
+        passes its skeleton gate: masks and conversions never build a carbon or a ring, so no
+        product of an intermediate without a target's skeleton can be that target).
 
         >>> from precursor_screen.chem.parse import parse_smiles
-        >>> rules = load_conversion_rules()
+        >>> from precursor_screen.rules.masks import load_rules
+        >>> rules = load_rules()
         >>> apaan = parse_smiles("CC(=O)C(C#N)c1ccccc1")[0]
         >>> route = next(r for r in rules.apply(apaan) if r.product == "CC(=O)Cc1ccccc1")
         >>> [step.rule_id for step in route.steps]
         ['nitrile-to-acid', 'beta-keto-acid-decarboxylation']
+        >>> ketal = parse_smiles("O=C(OCc1ccccc1)N1CCC2(CC1)OCCO2")[0]  # two masks, no count
+        >>> [s.rule_id for s in next(r for r in rules.apply(ketal, depth=0)
+        ...                          if r.product == "O=C1CCNCC1").steps]
+        ['n-cbz-removal', 'ketal-hydrolysis']
         """
-        return self._expand(mol, depth, max_products, reverse=False, max_added=MAX_ADDED_ATOMS,
-                            max_heavy_atoms=max_heavy_atoms,
-                            last_step=None if last_step_gate is None
-                            else (last_step_gate, frozenset(), None))
+        if depth < 0:
+            raise ValueError(f"depth must be >= 0, got {depth}")
+        return self._search(mol, depth, max_products, max_added=MAX_ADDED_ATOMS,
+                            max_heavy_atoms=max_heavy_atoms, prune=last_step_gate,
+                            max_masks=max_masks)
 
     def reverse(self, mol: Chem.Mol | Standardized, depth: int = 1,
                 max_products: int = 200) -> list[Route]:
         """Return routes running the rules' ``reverse`` SMARTS (masked forms of ``mol``).
 
         Best effort, for enumerating candidate designer precursors of a listed substance; rules
-        without a reverse SMARTS are skipped. Same ordering and return type as `apply`.
+        without a reverse SMARTS are skipped, and every step counts. Same ordering and return
+        type as `apply`.
 
         >>> from precursor_screen.chem.parse import parse_smiles
         >>> bmk = parse_smiles("CC(=O)Cc1ccccc1")[0]
@@ -244,11 +348,105 @@ class RuleSet:
         start = mol if isinstance(mol, Standardized) else standardize(mol)
         by_key: dict[str, Standardized] = {}
         with quiet_rdkit():
-            for _raw, piece in _rule_pieces(self._compiled[index], start.mol, reverse):
-                product = _standardize_piece(piece)
-                if product is not None and product.key not in by_key:
-                    by_key[product.key] = product
+            for compiled in self._compiled:
+                if compiled.index != index or (compiled.rev_rxn if reverse else compiled.rxn) is None:
+                    continue
+                for _raw, piece in _rule_pieces(compiled, start.mol, reverse):
+                    product = _standardize_piece(piece)
+                    if product is not None and product.key not in by_key:
+                        by_key[product.key] = product
         return sorted(by_key.values(), key=lambda p: p.smiles)
+
+    def removed(self, parent: str, rule_id: str, product: str) -> str:
+        """The SMILES of what came off when ``rule_id`` turned ``parent`` into ``product`` (both
+        SMILES as in a route's steps): the atoms of ``parent`` not in ``product``, as molecules
+        with their hydrogens (a mask's leaving group: the alcohol of an ester, the amine of an
+        amide, the diol of a ketal); '' when nothing heavy came off or the step is not found.
+
+        For reasons, which say what a route actually removed.
+
+        >>> from precursor_screen.rules.masks import load_rules
+        >>> load_rules().removed("CCOC(=O)Cc1ccccc1", "ester-hydrolysis", "O=C(O)Cc1ccccc1")
+        'CCO'
+        """
+        index = self._by_id.get(rule_id)
+        start = parent_or_none(parent)
+        want = smiles_key(product)
+        if index is None or start is None or not want:
+            return ""
+        with quiet_rdkit():
+            for compiled in self._compiled:
+                if compiled.index != index or compiled.rxn is None:
+                    continue
+                for outcome in compiled.rxn.RunReactant(start.mol, 0):
+                    for piece in outcome:
+                        kept = _kept_atoms(piece)
+                        if kept is None:
+                            continue
+                        fixed = Chem.Mol(piece)
+                        _fix_hydrogens(fixed, start.mol, fixed.GetNumAtoms())
+                        try:
+                            Chem.SanitizeMol(fixed)
+                        except Exception:  # noqa: BLE001 - RDKit raises several types
+                            continue
+                        for frag in Chem.GetMolFrags(fixed, asMols=True, sanitizeFrags=False):
+                            p = _standardize_piece(frag)
+                            if p is not None and p.key == want:
+                                return _leaving(start.mol, _kept_atoms(frag) or set())
+        return ""
+
+    def protecting_group_atoms(self, mol: Chem.Mol) -> int:
+        """Heavy atoms of ``mol`` in the defined protecting groups the masks remove (Boc, Cbz,
+        trityl, silyl groups ...: masks with ``protecting_group``): what a route may take off
+        whatever its size. A screen leaves them out of the candidate's size when it weighs how
+        much of the candidate a product keeps."""
+        elements = _elements(mol)
+        screened: dict[int, bool] = {}
+        present = []
+        for compiled, screen in self._protecting:
+            if not all(z & elements for z in compiled.needs):
+                continue
+            ok = screened.get(id(screen))
+            if ok is None:
+                ok = screened[id(screen)] = mol.HasSubstructMatch(screen)
+            if ok and mol.HasSubstructMatch(compiled.query):
+                present.append(compiled)
+        if not present:
+            return 0
+        gone: set[int] = set()
+        with quiet_rdkit():
+            for compiled in present:
+                for outcome in compiled.rxn.RunReactant(mol, 0):
+                    for piece in outcome:
+                        kept = _kept_atoms(piece)
+                        if kept is not None:
+                            gone |= set(range(mol.GetNumAtoms())) - kept
+        return sum(1 for i in gone if mol.GetAtomWithIdx(i).GetAtomicNum() > 1)
+
+    def step_text(self, parent: str, step: Step) -> tuple[str, str]:
+        """How a reason names one step from ``parent`` (SMILES): ("rule name (removes what came
+        off)", the SMILES of what came off). A mask says what it is and how it comes off;
+        ``{piece}`` in a rule's ``removes`` is the piece the route actually removed.
+
+        >>> from precursor_screen.rules.masks import load_rules
+        >>> load_rules().step_text("CCOC(=O)Cc1ccccc1",
+        ...                        Step("ester-hydrolysis", "ester hydrolysis", "O=C(O)Cc1ccccc1"))
+        ('ester hydrolysis (mask, by hydrolysis: removes the alcohol CCO)', 'CCO')
+        """
+        try:
+            rule = self.rule(step.rule_id)
+        except KeyError:
+            return step.rule_name, ""
+        piece = self.removed(parent, rule.id, step.product)
+        removes = rule.removes
+        if "{piece}" in removes:
+            removes = " ".join(removes.replace("{piece}", piece.replace(".", " and ")).split())
+        how = f"mask, by {rule.removal}: " if rule.is_mask else ""
+        if not removes:
+            return (f"{rule.name} ({how.rstrip(': ')})" if how else rule.name), piece
+        if removes.startswith("nothing (") and removes.endswith(")"):
+            return f"{rule.name} ({how}{removes[9:-1]})", piece
+        return f"{rule.name} ({how}removes {removes})", piece
 
     def product(self, smiles: str) -> Standardized | None:
         """A product of the latest search (by its SMILES, as in `Step.product`) as
@@ -257,15 +455,75 @@ class RuleSet:
 
     # -- machinery ----------------------------------------------------------------------------
 
+    def _search(self, mol: Chem.Mol | Standardized, depth: int, max_products: int, *,
+                max_added: int, max_heavy_atoms: int | None,
+                prune: Callable[[Chem.Mol], bool] | None, max_masks: int) -> list[Route]:
+        """Cheapest-first search: (counted steps, all steps). A mask removal costs no counted
+        step; a product is settled (its route kept) when first taken from the queue, so each
+        product keeps its cheapest route. ``prune``: an intermediate failing it is not expanded.
+        """
+        start = mol if isinstance(mol, Standardized) else standardize(mol)
+        routes: list[Route] = []
+        self._products.clear()      # remembered for this search's routes only
+        if max_products <= 0:
+            return routes
+        limit = start.mol.GetNumHeavyAtoms() + max_added
+        shown = limit if max_heavy_atoms is None else min(limit, max_heavy_atoms)
+        settled = {start.key}
+        pieces: dict[str, Standardized | None] = {start.smiles: start}  # raw SMILES -> parent
+        queue: list[tuple[int, int, int, Standardized, tuple[Step, ...]]] = [(0, 0, 0, start, ())]
+        order = 0
+        with quiet_rdkit():
+            while queue:
+                counted, total, _, parent, path = heapq.heappop(queue)
+                if path:
+                    if parent.key in settled:
+                        continue
+                    settled.add(parent.key)
+                    self._products[parent.smiles] = parent
+                    if parent.mol.GetNumHeavyAtoms() <= shown:
+                        routes.append(Route(path))
+                        if len(routes) >= max_products:
+                            return routes
+                    if prune is not None and not prune(parent.mol):
+                        continue
+                can_count = counted < depth
+                can_mask = total - counted < max_masks
+                if not (can_count or can_mask):
+                    continue
+                for compiled, raw, piece in self._one_step(parent, False):
+                    if not (can_mask if compiled.mask else can_count):
+                        continue
+                    size = piece.GetNumHeavyAtoms()
+                    c = counted + (0 if compiled.mask else 1)
+                    last = c == depth and total + 1 - c == max_masks   # cannot be taken further
+                    if size > limit or (last and size > shown):
+                        continue
+                    if raw in pieces:
+                        product = pieces[raw]
+                    else:
+                        product = pieces[raw] = _standardize_piece(piece)
+                        if product is not None:
+                            pieces.setdefault(product.smiles, product)
+                    if product is None or product.key in settled:
+                        continue
+                    rule = compiled.rule
+                    order += 1
+                    heapq.heappush(queue, (c, total + 1, order, product,
+                                           path + (Step(rule.id, rule.name, product.smiles),)))
+        return routes
+
     def _expand(self, mol: Chem.Mol | Standardized, depth: int, max_products: int, *,
                 reverse: bool, max_added: int, max_heavy_atoms: int | None,
                 last_step: tuple[Callable[[Chem.Mol], bool], frozenset[int],
                                  Callable[[Chem.Mol], bool] | None] | None = None
                 ) -> list[Route]:
-        """Breadth-first search. ``last_step`` = (test, rule indices, prefilter): an
-        intermediate whose last step is next and that fails the test is tried with those rules
-        only, and not at all when it fails the prefilter (a gate that knows no other rule can
-        reach a target from it; see `precursor_screen.rules.gates`)."""
+        """Breadth-first search in which every step counts (masks too): the reverse rules, and
+        the drug stage, whose gate argument is made for routes of at most two steps of any kind.
+        ``last_step`` = (test, rule indices, prefilter): an intermediate whose last step is next
+        and that fails the test is tried with those rules only, and not at all when it fails
+        the prefilter (a gate that knows no other rule can reach a target from it; see
+        `precursor_screen.rules.gates`)."""
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         start = mol if isinstance(mol, Standardized) else standardize(mol)
@@ -291,7 +549,7 @@ class RuleSet:
                         if not only or (last_step[2] is not None
                                         and not last_step[2](parent.mol)):
                             continue
-                    for index, raw, piece in self._one_step(parent, reverse, only):
+                    for compiled, raw, piece in self._one_step(parent, reverse, only):
                         if raw in seen_raw or piece.GetNumHeavyAtoms() > cap:
                             continue
                         seen_raw.add(raw)
@@ -301,7 +559,7 @@ class RuleSet:
                         seen.add(product.key)
                         seen_raw.add(product.smiles)
                         self._products[product.smiles] = product
-                        rule = self.rules[index]
+                        rule = compiled.rule
                         steps = path + (Step(rule.id, rule.name, product.smiles),)
                         if product.mol.GetNumHeavyAtoms() <= shown:
                             routes.append(Route(steps))
@@ -314,28 +572,58 @@ class RuleSet:
         return routes
 
     def _one_step(self, std: Standardized, reverse: bool, only: frozenset[int] | None = None
-                  ) -> tuple[tuple[int, str, Chem.Mol], ...]:
-        """Every rule (or those in ``only``) applied once: (rule index, raw piece SMILES, piece),
-        in rule then SMILES order. Rules with the same substrate template are tested with one
-        match."""
+                  ) -> tuple[tuple[_Compiled, str, Chem.Mol], ...]:
+        """Every rule (or those whose index is in ``only``) applied once: (compiled reaction,
+        raw piece SMILES, piece), in rule then SMILES order.
+
+        Cheap tests first: the elements a reaction needs (from the formula), then its relaxed
+        substrate query (`_relaxed`), shared by the reactions written alike and tested once,
+        then the substrate template itself (shared by identical ones)."""
         mol = std.mol
-        found: list[tuple[int, str, Chem.Mol]] = []
+        elements = _elements(mol)
+        found: list[tuple[int, list[tuple[_Compiled, str, Chem.Mol]]]] = []
         matched: dict[int, bool] = {}
-        shared = self._rev_same if reverse else self._same
-        for index, compiled in enumerate(self._compiled):
-            if only is not None and index not in only:
+        if reverse:
+            candidates = [(p, c) for p, c in enumerate(self._compiled)
+                          if c.rev_query is not None and all(z & elements for z in c.rev_needs)]
+            shared = self._rev_same
+        else:
+            candidates = []
+            for screen, needs, members in self._screen_groups:
+                if not all(z & elements for z in needs) or not mol.HasSubstructMatch(screen):
+                    continue
+                candidates.extend((p, self._compiled[p]) for p in members
+                                  if all(z & elements for z in self._compiled[p].needs))
+            candidates.sort(key=lambda pc: pc[0])
+            shared = self._same
+        for position, compiled in candidates:
+            if only is not None and compiled.index not in only:
                 continue
-            query = compiled.rev_query if reverse else compiled.query
-            if query is None:
-                continue
-            first = shared[index]
+            first = shared[position]
             hit = matched.get(first)
             if hit is None:
-                hit = matched[first] = mol.HasSubstructMatch(query)
+                hit = matched[first] = mol.HasSubstructMatch(
+                    compiled.rev_query if reverse else compiled.query)
             if hit:
-                found.extend((index, raw, piece)
-                             for raw, piece in _rule_pieces(compiled, mol, reverse))
-        return tuple(found)
+                found.append((position, [(compiled, raw, piece) for raw, piece
+                                         in _rule_pieces(compiled, mol, reverse)]))
+        return tuple(x for _, pieces in found for x in pieces)
+
+
+_SYMBOL = re.compile(r"[A-Z][a-z]?")
+_ATOMIC_NUMBER: dict[str, int] = {}
+
+
+def _elements(mol: Chem.Mol) -> set[int]:
+    """The elements of ``mol``, read from its formula (a C++ call: iterating over the atoms in
+    Python costs twenty times as much)."""
+    out = set()
+    for symbol in _SYMBOL.findall(rdMolDescriptors.CalcMolFormula(mol)):
+        z = _ATOMIC_NUMBER.get(symbol)
+        if z is None:
+            z = _ATOMIC_NUMBER[symbol] = Chem.GetPeriodicTable().GetAtomicNumber(symbol)
+        out.add(z)
+    return out
 
 
 def _first_same(queries: Sequence[Chem.Mol | None]) -> tuple[int, ...]:
@@ -345,6 +633,8 @@ def _first_same(queries: Sequence[Chem.Mol | None]) -> tuple[int, ...]:
     for i, q in enumerate(queries):
         out.append(first.setdefault(Chem.MolToSmarts(q), i) if q is not None else i)
     return tuple(out)
+
+
 _CARBON = Chem.MolFromSmarts("[#6]")
 
 
@@ -352,7 +642,10 @@ def _rule_pieces(compiled: _Compiled, mol: Chem.Mol, reverse: bool) -> list[tupl
     """Run one rule once; return its distinct organic product pieces as (raw SMILES, mol).
 
     Each product template gives one product; a product is split into its connected pieces, and
-    pieces without carbon or under `MIN_PRODUCT_HEAVY_ATOMS` heavy atoms are dropped.
+    pieces without carbon or under `MIN_PRODUCT_HEAVY_ATOMS` heavy atoms are dropped, and so are
+    pieces holding none of the reaction's mapped atoms: what hung on a deleted atom of the
+    template (the alkyl of an ester's oxygen, the ring of a morpholine amide, the rest of a
+    mask) is the group coming off, not a product.
     """
     rxn = compiled.rev_rxn if reverse else compiled.rxn
     if rxn is None:
@@ -371,12 +664,44 @@ def _rule_pieces(compiled: _Compiled, mol: Chem.Mol, reverse: bool) -> list[tupl
             for frag in frags:
                 if frag.GetNumHeavyAtoms() < MIN_PRODUCT_HEAVY_ATOMS:
                     continue
+                if not any(a.HasProp("old_mapno") for a in frag.GetAtoms()):
+                    continue
                 if not frag.HasSubstructMatch(_CARBON):
                     continue
                 raw = Chem.MolToSmiles(frag)
                 if raw not in pieces:
                     pieces[raw] = frag
     return sorted(pieces.items())
+
+
+def _kept_atoms(piece: Chem.Mol) -> set[int] | None:
+    """Indices (in the reactant) of the reactant atoms a product piece kept; None when the
+    piece kept none of the reaction's mapped atoms."""
+    if not any(a.HasProp("old_mapno") for a in piece.GetAtoms()):
+        return None
+    return {a.GetIntProp("react_atom_idx") for a in piece.GetAtoms() if a.HasProp("react_atom_idx")}
+
+
+def _leaving(reactant: Chem.Mol, kept: set[int]) -> str:
+    """SMILES of the reactant's atoms outside ``kept``, each piece with its hydrogens (the bonds
+    to the kept part become hydrogens: the leaving group as the molecule that comes off, less
+    the water or hydrogen the step adds)."""
+    rw = Chem.RWMol(reactant)
+    for i in sorted(kept, reverse=True):
+        rw.RemoveAtom(i)
+    out = rw.GetMol()
+    for atom in out.GetAtoms():
+        atom.SetNoImplicit(False)
+        if not atom.GetIsAromatic():
+            atom.SetNumExplicitHs(0)
+    try:
+        Chem.SanitizeMol(out)
+    except Exception:  # noqa: BLE001 - a leaving piece RDKit cannot sanitize: say nothing
+        return ""
+    # water is what a hydrolysis adds (the template's new oxygen replaces a deleted one), not
+    # what comes off
+    pieces = [p for p in Chem.MolToSmiles(out).split(".") if p and p != "O"]
+    return ".".join(pieces)
 
 
 def _standardize_piece(piece: Chem.Mol) -> Standardized | None:
@@ -412,15 +737,16 @@ def _fix_hydrogens(product: Chem.Mol, reactant: Chem.Mol, n_template_atoms: int)
 # -- loading ----------------------------------------------------------------------------------
 
 def load_conversion_rules(path: str | Path | None = None) -> RuleSet:
-    """Return the compiled rules from ``path``, or the shipped ``conversions.toml``.
+    """Return the compiled conversions from ``path``, or the shipped ``conversions.toml`` (the
+    masks are not among them: `precursor_screen.rules.masks.load_rules` gives both).
 
     Raises `ShippedDataError` naming the file and the rule id when a rule lacks a field, has a
     field of the wrong type, an unknown kind, a SMARTS RDKit cannot compile or a test SMILES it
     cannot parse.
 
     >>> rules = load_conversion_rules()
-    >>> rules.rule("ester-hydrolysis").name
-    'ester hydrolysis'
+    >>> rules.rule("beta-keto-acid-decarboxylation").name
+    'beta-keto acid decarboxylation'
     """
     data, source = read_rule_file(path, RULES_FILE)
     return RuleSet((_parse_rule(rule_id, table, source) for rule_id, table in data.items()),

@@ -24,6 +24,7 @@ than ``max_removed_atoms`` heavy atoms came off) is reported with score 0: it ra
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -33,16 +34,19 @@ from rdkit import Chem
 
 from precursor_screen.chem.standardize import Standardized, match_key
 from precursor_screen.reference import builtin_drugs
-from precursor_screen.rules.conversions import RuleSet, load_conversion_rules
+from precursor_screen.rules.conversions import RuleSet
 from precursor_screen.rules.files import data_file
 from precursor_screen.rules.gates import RouteGate, flag_floor, gate_problems
 from precursor_screen.rules.groups import Group, GroupSet, load_groups
+from precursor_screen.rules.masks import load_rules
 from precursor_screen.rules.synthesis import SynthesisRuleSet, synthesis_rule_set
 from precursor_screen.types import Hit, Route, Step
 from scheduled_substances.drugs import DrugRegistry
+from scheduled_substances.listings import load_vocabulary
+from scheduled_substances.registry import data_folder
 
 __all__ = ["DrugTargets", "DRUG_GROUPS_FILE", "DRUG_LIST", "GROUP_LIST", "SCORE_LISTED",
-           "SCORE_GROUP", "load_drug_groups"]
+           "SCORE_GROUP", "family_jurisdictions", "list_jurisdictions", "load_drug_groups"]
 
 DRUG_GROUPS_FILE = "drug_groups.toml"
 DRUG_LIST = "controlled drugs"
@@ -74,12 +78,14 @@ drug stage's gate off."""
 
 _STEP_WORDS = {1: "one step", 2: "two steps", 3: "three steps", 4: "four steps"}
 
-LEFT_OUT_UNMASKING = ("transesterification",)
+LEFT_OUT_UNMASKING = ("transesterification", "alpha-halo-carbonyl-reduction")
 """Unmasking rules the drug search does without. Exchanging an ester's alcohol for methanol adds
 nothing for drugs: a route that drops the new methyl again is found without it, and the drugs that
 keep it (cocaine, carfentanil, remifentanil) are controlled with their esters anyway (the 1961
 Convention's ecgonine clause, the fentanyl-related class definitions). It fires on every ester,
-so leaving it out saves a sixth of the search."""
+so leaving it out saves a sixth of the search. Reducing an alpha-halo ketone back undoes the
+alpha-bromination the cathinone rules start with: it would double the search on every
+bromoketone and add nothing a drug route needs."""
 
 
 def load_drug_groups(path: str | Path | None = None) -> GroupSet:
@@ -91,6 +97,28 @@ def load_drug_groups(path: str | Path | None = None) -> GroupSet:
     if path is None:
         path = data_file(DRUG_GROUPS_FILE)
     return load_groups(path)
+
+
+@functools.cache
+def family_jurisdictions() -> tuple[str, ...]:
+    """Jurisdictions whose drug families ship here but which keep no list in the registry (the
+    UK): a screen may name them (``--jurisdiction eu,un,uk``) to apply those families.
+
+    >>> family_jurisdictions()
+    ('uk',)
+    """
+    known = set(load_vocabulary(data_folder()).jurisdictions)
+    return tuple(dict.fromkeys(g.jurisdiction for g in load_drug_groups()
+                               if g.jurisdiction and g.jurisdiction not in known))
+
+
+def list_jurisdictions(jurisdictions: Sequence[str]) -> tuple[str, ...]:
+    """The jurisdictions of ``jurisdictions`` whose lists the registries keep (a family-only
+    jurisdiction such as the UK set aside; any other unknown one kept, for the registry to
+    refuse by name)."""
+    families = set(family_jurisdictions())
+    kept = tuple(j for j in jurisdictions if j not in families)
+    return kept or tuple(jurisdictions)
 
 
 class DrugTargets:
@@ -110,22 +138,29 @@ class DrugTargets:
 
     def __init__(self, registry: Any = None, *, as_of: dt.date | None = None,
                  rules: SynthesisRuleSet | None = None, unmask: RuleSet | None = None,
-                 groups: GroupSet | None = None) -> None:
-        if registry is None:
-            registry = builtin_drugs()
+                 groups: GroupSet | None = None,
+                 jurisdictions: Sequence[str] | None = None) -> None:
+        lists = list_jurisdictions(jurisdictions) if jurisdictions is not None else None
+        if registry is None:  # the built-in drugs controlled in these jurisdictions
+            registry = builtin_drugs().filter(as_of=as_of, jurisdictions=lists)
         if not isinstance(registry, DrugRegistry):
             raise TypeError(f"registry must be a DrugRegistry, not {type(registry).__name__}")
-        if as_of is not None:
-            registry = registry.filter(as_of=as_of)
+        if as_of is not None and registry.as_of != as_of:
+            registry = registry.filter(as_of=as_of, jurisdictions=lists
+                                       if lists is not None else registry.jurisdictions)
         self.registry = registry
         self.as_of = as_of if as_of is not None else registry.as_of
         if rules is None:
-            unmask = unmask if unmask is not None else load_conversion_rules()
+            unmask = unmask if unmask is not None else load_rules()
             unmask = RuleSet((r for r in unmask.rules if r.id not in LEFT_OUT_UNMASKING),
                              unmask.source)
             rules = synthesis_rule_set(unmask)
         self.rules = rules
-        self.groups = groups if groups is not None else load_drug_groups()
+        if groups is None:  # the families defined in these jurisdictions (all when None)
+            groups = load_drug_groups()
+            if jurisdictions is not None:
+                groups = groups.applicable(self.as_of, jurisdictions)
+        self.groups = groups
         self._by_key = registry.by_key
         sizes = [t.parent.mol.GetNumHeavyAtoms() for t in registry if t.parent is not None]
         sizes += [g.max_heavy_atoms or 0 for g in self.groups]
@@ -145,8 +180,11 @@ class DrugTargets:
 
     def metadata(self) -> dict[str, Any]:
         """Sizes and version of what this stage searches, for a run's metadata."""
-        return {"drugs": len(self.registry), "drugs_sha256": self.registry.content_hash,
-                "drug_groups": len(self.groups), "synthesis_rules": len(self.rules.forward_ids),
+        integrity = getattr(self.registry, "integrity", None)
+        shipped = {"drugs_shipped_sha256": integrity.expected} if integrity is not None else {}
+        return {"drugs": len(self.registry), "drugs_sha256": self.registry.content_hash, **shipped,
+                "drug_groups": len(self.groups), "drug_group_ids": list(self.groups.ids),
+                "synthesis_rules": len(self.rules.forward_ids),
                 "drugs_as_of": self.as_of.isoformat() if self.as_of else ""}
 
     # -- public API ----------------------------------------------------------------------------
@@ -257,8 +295,11 @@ class DrugTargets:
             last = route.product
             score = SCORE_GROUP[min(depth, 2) - 1] - 0.01 * max(depth - 2, 0)
             ident, name, list_name, group_id = group.id, group.title, GROUP_LIST, group.id
-        steps = "; then ".join(self._step_text(step, last if i == depth - 1 else step.product)
-                               for i, step in enumerate(route.steps))
+        texts, parent = [], std.smiles
+        for i, step in enumerate(route.steps):
+            texts.append(self._step_text(parent, step, last if i == depth - 1 else step.product))
+            parent = step.product
+        steps = "; then ".join(texts)
         reason = f"{_STEP_WORDS.get(depth, f'{depth} steps')} to {what}: {std.smiles} {steps}"
         removed = max(n_atoms - min(size, _smallest_on_route(route, n_atoms)), 0)
         if size / max(n_atoms, 1) < min_kept and removed > max_removed:
@@ -268,14 +309,10 @@ class DrugTargets:
         return Hit("drug", ident, name, list_name, round(score, 4), reason, route=route,
                    group_id=group_id, atoms_removed=removed)
 
-    def _step_text(self, step: Step, product: str) -> str:
+    def _step_text(self, parent: str, step: Step, product: str) -> str:
         if step.reagent:
             return f"+ {step.reagent} ({step.rule_name}) gives {product}"
-        try:
-            removes = self.rules.rule(step.rule_id).removes
-        except KeyError:
-            removes = ""
-        return f"by {step.rule_name}{f' (removes {removes})' if removes else ''} gives {product}"
+        return f"by {self.rules.step_text(parent, step)[0]} gives {product}"
 
 
 def _smallest_on_route(route: Route, n_atoms: int) -> int:

@@ -16,6 +16,8 @@ groups and recompiles on arrival, so it crosses process boundaries unchanged.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -36,7 +38,7 @@ from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.files import DATA_DIR
 
 __all__ = ["Group", "Example", "GroupSet", "load_groups", "load_group_file", "shipped_group_files",
-           "GROUP_FILE", "STATUSES"]
+           "group_file_text", "GROUP_FILE", "STATUSES"]
 
 GROUP_FILE = "groups.toml"
 """The main shipped group file; every ``groups*.toml`` in ``rules/data/`` is shipped groups."""
@@ -45,7 +47,8 @@ STATUSES = ("draft", "adopted")
 """``adopted``: a legal act itself defines the group; ``draft``: a proposal for drafting."""
 
 _REQUIRED = ("title", "parents", "smarts", "status", "rationale", "must_match", "must_not_match")
-_OPTIONAL = ("exclusions", "max_heavy_atoms")
+_OPTIONAL = ("exclusions", "max_heavy_atoms", "jurisdiction", "in_force")
+_JURISDICTION = re.compile(r"^[a-z]{2,12}$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
@@ -86,11 +89,23 @@ class Group:
     must_match: tuple[Example, ...] = ()
     must_not_match: tuple[Example, ...] = ()
     source: str = ""
+    jurisdiction: str = ""           # who defined it: "eu", "un", "uk", "us", ...; "" any
+    in_force: dt.date | None = None  # from when (a draft: when it was drafted); None: undated
 
     @property
     def adopted(self) -> bool:
         """True when a legal act defines this group (not a drafting proposal)."""
         return self.status == "adopted"
+
+    def applies(self, as_of: dt.date | None = None,
+                jurisdictions: Iterable[str] | None = None) -> bool:
+        """True when the group is known on ``as_of`` (in force, or drafted, by then) and was
+        defined in one of ``jurisdictions`` (None: any; an undated or unattributed group
+        applies everywhere)."""
+        if as_of is not None and self.in_force is not None and self.in_force > as_of:
+            return False
+        return (jurisdictions is None or not self.jurisdiction
+                or self.jurisdiction in set(jurisdictions))
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +191,18 @@ class GroupSet:
     @property
     def ids(self) -> tuple[str, ...]:
         return tuple(self._by_id)
+
+    def applicable(self, as_of: dt.date | None = None,
+                   jurisdictions: Iterable[str] | None = None) -> GroupSet:
+        """The groups known on ``as_of`` and defined in ``jurisdictions`` (see `Group.applies`):
+        a screen as of a date uses only what was known then, and a family a national law defines
+        (the UK's generic cathinones) is not applied in a screen for another jurisdiction.
+
+        >>> groups = load_groups()
+        >>> len(groups), len(groups.applicable(dt.date(2012, 12, 31), ("eu", "un")))
+        (12, 10)
+        """
+        return GroupSet(g for g in self._groups if g.applies(as_of, jurisdictions))
 
     def merged(self, *others: GroupSet) -> GroupSet:
         """Return one GroupSet with these groups followed by the others' (e.g. shipped + a draft).
@@ -392,6 +419,13 @@ def _group(gid: str, table: Mapping[str, Any], where: str, source: str,
         for i, pattern in enumerate(patterns, start=1):
             if _compile(pattern) is None:
                 raise fail(f"{kind} {i} does not parse: {pattern!r}")
+    jurisdiction = table.get("jurisdiction", "")
+    if not isinstance(jurisdiction, str) or (jurisdiction and not _JURISDICTION.match(jurisdiction)):
+        raise fail("jurisdiction must be a short lowercase code such as 'eu', 'un', 'uk', 'us'")
+    in_force = table.get("in_force")
+    if in_force is not None and (not isinstance(in_force, dt.date)
+                                 or isinstance(in_force, dt.datetime)):
+        raise fail("in_force must be a date (YYYY-MM-DD, unquoted)")
     max_heavy = table.get("max_heavy_atoms")
     if max_heavy is not None and (isinstance(max_heavy, bool) or not isinstance(max_heavy, int)
                                   or max_heavy < 1):
@@ -408,4 +442,59 @@ def _group(gid: str, table: Mapping[str, Any], where: str, source: str,
         must_match=tuple(Example.parse(e) for e in strings("must_match")),
         must_not_match=tuple(Example.parse(e) for e in strings("must_not_match")),
         source=source,
+        jurisdiction=jurisdiction,
+        in_force=in_force,
     )
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _toml_string(text: str) -> str:
+    """A TOML string: literal ('...') when it can be, else basic with JSON-style escapes (valid
+    TOML escapes), so names from seized goods with quotes or backslashes survive."""
+    if "'" not in text and "\n" not in text and all(ch >= " " and ch != "\x7f" for ch in text):
+        return f"'{text}'"
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _toml_list(items: Iterable[str]) -> str:
+    inner = "".join(f"    {_toml_string(x)},\n" for x in items)
+    return f"[\n{inner}]" if inner else "[]"
+
+
+def group_file_text(groups: Iterable[Group], *, comments: Mapping[str, Sequence[str]] | None = None,
+                    header: Sequence[str] = ()) -> str:
+    """The groups as a group file (the shipped format, see ``rules/data/groups.toml``), each
+    preceded by its ``comments`` lines; :func:`load_group_file` reads it back unchanged.
+
+    >>> g = Group("demo", "Demo", ("bmk",), ("[CH3]C(=O)[CH2]c1ccccc1",), rationale="why",
+    ...           must_match=(Example("CC(=O)Cc1ccccc1", "BMK"),),
+    ...           must_not_match=(Example("CCO", "ethanol"),))
+    >>> text = group_file_text([g])
+    >>> import tomllib; tomllib.loads(text)["demo"]["smarts"]
+    ['[CH3]C(=O)[CH2]c1ccccc1']
+    """
+    comments = comments or {}
+    out = [f"# {line}" for line in header]
+    for g in groups:
+        out.append("")
+        out.append(f"[{g.id}]")
+        out += [f"# {line}" for line in comments.get(g.id, ())]
+        out.append(f"title = {_toml_string(g.title)}")
+        out.append(f"parents = {json.dumps(list(g.parents))}")
+        out.append(f"smarts = {_toml_list(g.smarts)}")
+        if g.exclusions:
+            out.append(f"exclusions = {_toml_list(g.exclusions)}")
+        if g.max_heavy_atoms is not None:
+            out.append(f"max_heavy_atoms = {g.max_heavy_atoms}")
+        if g.jurisdiction:
+            out.append(f"jurisdiction = {_toml_string(g.jurisdiction)}")
+        if g.in_force is not None:
+            out.append(f"in_force = {g.in_force.isoformat()}")
+        out.append(f"status = {_toml_string(g.status)}")
+        out.append(f"rationale = {_toml_string(g.rationale)}")
+        out.append(f"must_match = {_toml_list(f'{e.smiles} {e.name}' for e in g.must_match)}")
+        out.append("must_not_match = "
+                   + _toml_list(f"{e.smiles} {e.name}" for e in g.must_not_match))
+    return "\n".join(out) + "\n"

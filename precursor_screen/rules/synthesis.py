@@ -146,7 +146,7 @@ def synthesis_rule_set(unmask: RuleSet | None = None, path: str | Path | None = 
                        ) -> SynthesisRuleSet:
     """The shipped forward rules (or those in ``path``) compiled, after ``unmask``'s rules if given.
 
-    ``synthesis_rule_set(load_conversion_rules())`` is the combined set the drug stage searches:
+    ``synthesis_rule_set(load_rules())`` (masks and conversions) is the combined set the drug stage searches:
     unmasking rules first (file order decides which route a product keeps at equal depth), then
     the forward rules. Raises `ShippedDataError` when a SMARTS does not compile or an id is used
     in both files.

@@ -102,16 +102,21 @@ class SubstructureIndex:
 
     def __init__(self, molecules: Iterable[Chem.Mol | str], ids: Sequence[Any] | None = None, *,
                  recipe: Recipe | None = None, keep_molecules: bool | None = None,
-                 threads: int = 1):
+                 threads: int = 1, packed: np.ndarray | None = None,
+                 smiles: Sequence[str] | None = None):
+        """``packed`` (the recipe's fingerprints of ``molecules``) and ``smiles`` (their
+        canonical SMILES) may be given when already computed (a large reference list prepares
+        them on several processes)."""
         recipe = recipe if recipe is not None else get_recipe("pattern")
         if recipe.kind != "pattern":
             raise ValueError(f"recipe {recipe.name!r} is {recipe.kind!r}; substructure screening "
                              "needs a pattern fingerprint")
         mols = [_as_mol(m, row) for row, m in enumerate(molecules)]
-        packed, _ = recipe.packed(mols)
-        smiles = [Chem.MolToSmiles(m) for m in mols]
+        if packed is None:
+            packed, _ = recipe.packed(mols)
+        texts = list(smiles) if smiles is not None else [Chem.MolToSmiles(m) for m in mols]
         natoms = np.array([m.GetNumAtoms() for m in mols], dtype=np.int32)
-        self._from_parts(packed, natoms, smiles, ids, recipe, threads, keep_molecules, mols)
+        self._from_parts(packed, natoms, texts, ids, recipe, threads, keep_molecules, mols)
 
     @classmethod
     def from_fingerprints(cls, packed: np.ndarray, natoms: Sequence[int] | np.ndarray,

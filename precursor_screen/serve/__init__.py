@@ -3,7 +3,7 @@
 :class:`Bench` does the work (one query, one uploaded file) and knows nothing of the web;
 :func:`create_app` is the Starlette application around it; ``pages`` renders the HTML. Needs the
 ``serve`` extra (Starlette, uvicorn, python-multipart); the structure editor (JSME, BSD-3-Clause)
-is vendored in ``static/jsme`` with its licence.
+is vendored in ``vendor/jsme`` of the checkout (installed as ``serve/jsme``) with its licence.
 """
 
 from precursor_screen.serve.app import create_app

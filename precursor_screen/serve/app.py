@@ -75,6 +75,18 @@ DEFAULT_CSP = "default-src 'self'; frame-ancestors 'none'; " + _BASE
 STATIC = Path(str(resources.files("precursor_screen.serve") / "static"))
 
 
+def _jsme_dir() -> Path:
+    """The vendored JSME editor: installed as ``precursor_screen/serve/jsme``; an editable
+    install cannot map that code-free folder, so the checkout's ``vendor/jsme`` is the fallback."""
+    installed = Path(str(resources.files("precursor_screen.serve"))) / "jsme"
+    if (installed / "jsme.nocache.js").is_file():
+        return installed
+    return Path(__file__).resolve().parents[2] / "vendor" / "jsme"
+
+
+JSME = _jsme_dir()
+
+
 class SecurityHeaders:
     """ASGI middleware: security headers on every response, and a default CSP where the route
     set none (a pure ASGI layer, so streamed responses stay streamed)."""
@@ -293,6 +305,7 @@ def create_app(bench: Bench) -> Starlette:
         Route("/editor", editor, methods=["GET"]),
         Route("/csp-report", csp_report, methods=["POST"]),
         Route("/favicon.ico", favicon, methods=["GET"]),
+        Mount("/static/jsme", StaticFiles(directory=JSME), name="jsme"),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], middleware=[Middleware(SecurityHeaders)],
         exception_handlers={404: not_found, 405: not_found})

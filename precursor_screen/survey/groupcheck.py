@@ -27,7 +27,8 @@ from precursor_screen.chem.standardize import Standardized, parent_or_none, smil
 from precursor_screen.reference import builtin_registry
 from precursor_screen.results import GROUP_FINDINGS, names, route_text
 
-__all__ = ["Finding", "GroupImpact", "check_groups", "finding_row", "FINDING_COLUMNS", "VERDICTS"]
+__all__ = ["Finding", "GroupImpact", "check_groups", "finding_row", "library_capture",
+           "FINDING_COLUMNS", "VERDICTS"]
 
 VERDICTS = ("covered", "missed", "captured", "collateral", "unreadable")
 FINDING_COLUMNS = names(GROUP_FINDINGS)
@@ -183,12 +184,28 @@ def check_groups(draft: Any, *, reference: Any, rules: Any, designer: Sequence[A
 
 def _library(impact: GroupImpact, draft: Any, group: Any, library: Any, examples: int,
              client: Any) -> None:
+    captured, distinct, found = library_capture(draft, group, library, examples, client)
+    for row, ident, smi in found:
+        impact.findings.append(Finding(group.id, "library", "captured", ident, ident, smi,
+                                       _member_reason(group), row))
+    impact.library_captured = captured
+    impact.library_distinct = distinct
+    impact.set_sizes["library"] = len(library)
+
+
+def library_capture(draft: Any, group: Any, library: Any, examples: int, client: Any = None
+                    ) -> tuple[int, int, list[tuple[int, str, str]]]:
+    """Library compounds that are members of ``group`` (of GroupSet ``draft``): how many, how
+    many distinct stereo-free keys, and the first ``examples`` as (row, id, SMILES). Exact: every
+    row matching one of the group's SMARTS (index screen, then RDKit) is judged by
+    :meth:`GroupSet.is_member`, exclusions and size limit included."""
     candidates: set[int] = set()
     for pattern in group.smarts:
         candidates.update(library.smarts(pattern, client=client).tolist())
     rows = sorted(candidates)
     info = library.rows(rows, ("id", "smiles", "key", "heavy_atoms"))
     captured, keys = 0, set()
+    found: list[tuple[int, str, str]] = []
     for row, ident, smi, key, size in zip(rows, info["id"], info["smiles"], info["key"],
                                           info["heavy_atoms"]):
         if group.max_heavy_atoms is not None and size > group.max_heavy_atoms:
@@ -199,11 +216,8 @@ def _library(impact: GroupImpact, draft: Any, group: Any, library: Any, examples
         captured += 1
         keys.add(key)
         if captured <= examples:
-            impact.findings.append(Finding(group.id, "library", "captured", str(ident), str(ident),
-                                           smi, _member_reason(group), row))
-    impact.library_captured = captured
-    impact.library_distinct = len(keys)
-    impact.set_sizes["library"] = len(library)
+            found.append((row, str(ident), smi))
+    return captured, len(keys), found
 
 
 def _parent_keys(group: Any, reference: Any) -> dict[str, tuple[str, int]]:

@@ -5,7 +5,7 @@ Shipped in ``survey/data/`` (copied, columns named in each file's first line, fr
 
 * ``designer_precursors.tsv``: 114 publicly documented designer precursors, masked forms, salts and
   stereoisomers, each with the listed substance it leads to (``parent_id``);
-* ``legitimate.tsv``: 1,491 chemicals in legitimate trade and use (approved drugs, solvents and
+* ``legitimate.tsv``: 1,487 chemicals in legitimate trade and use (approved drugs, solvents and
   reagents, building blocks, flavours and fragrances, industrial chemicals): the bundled default
   set for collateral in ``group check``.
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Vendor the JSME molecule editor (BSD-3-Clause) from its npm release into
-# precursor_screen/serve/static/jsme/.  Run once by a maintainer; the result is committed,
-# so neither users nor CI ever need npm or the network.
+# Vendor the JSME molecule editor (BSD-3-Clause) from its npm release into vendor/jsme/
+# (installed as precursor_screen/serve/jsme/, see setup.cfg).  Run once by a maintainer; the
+# result is committed, so neither users nor CI ever need npm or the network.
 #
-#   bash precursor_screen/serve/vendor_jsme.sh --no-inchi   # what is shipped (see below)
-#   bash precursor_screen/serve/vendor_jsme.sh              # with the InChI module
+#   bash vendor/vendor_jsme.sh --no-inchi   # what is shipped (see below)
+#   bash vendor/vendor_jsme.sh              # with the InChI module
 set -euo pipefail
 NO_INCHI=${1:-}
 
@@ -12,7 +12,7 @@ PKG=jsme-editor
 VER=0.8.2                                   # JSME build 2020-12-26 inside
 SHA1=163037a33be88b20a97022c34a1ae5b0374e32c6   # npm view jsme-editor@0.8.2 dist.shasum
 HERE=$(cd "$(dirname "$0")" && pwd)
-DEST="$HERE/static/jsme"
+DEST="$HERE/jsme"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -53,6 +53,6 @@ JSME molecule editor, vendored unmodified from the npm package $PKG@$VER
 Licence: BSD-3-Clause, see license.txt in this folder (it also lists the
 Apache-2.0 and other components JSME bundles).
 $INCHI_NOTE
-Re-create with: bash precursor_screen/serve/vendor_jsme.sh $NO_INCHI
+Re-create with: bash vendor/vendor_jsme.sh $NO_INCHI
 EOF
 echo "vendored into $DEST: $(find "$DEST" -type f | wc -l) files, $(du -sb "$DEST" | cut -f1) bytes"
