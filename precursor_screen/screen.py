@@ -494,13 +494,14 @@ class Screener:
         floor = flag_floor(own, p.min_kept_fraction, p.max_removed_atoms)
         bulk_floor = self._bulk_floor(own)
         gated = keep_all or self._gated(work.mol, floor)
-        bulk_gated = keep_all or self._gated(work.mol, bulk_floor, bulk=True)
         if gated:
             contained = self._containment(work.mol, words.value, n_atoms, identical)
             said = {h.substance_id for h in contained if h.relation == "skeleton"}
             hits = [h for h in hits if h.relation != "similar" or h.substance_id not in said]
             hits += contained
-        if (gated or bulk_gated) and (not identical or keep_all):
+        # the bulk gate only when it decides: not gated otherwise, and not the substance itself
+        if (not identical or keep_all) and (
+                gated or self._gated(work.mol, bulk_floor, bulk=True)):
             hits += self._conversions(work, n_atoms, floor, bulk_floor, keep_all)
         if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
             hits += self._drug_routes(work, keep_all, protecting > 0)
