@@ -22,7 +22,9 @@ Group ``screen-throughput`` (molecules/s = N / time), all in one run on the same
 Group ``screen-repeats``: a batch of ``REPEAT_DISTINCT`` MOSES molecules, each written four ways
 (as given twice, atoms renumbered, as a hydrochloride), shuffled; screened in one process as
 shipped (a repeated structure answered from its earlier verdict) and with ``repeats=0`` (every
-record screened afresh). The rows are asserted equal.
+record screened afresh). The rows are asserted equal. Of the four, the second copy is answered
+(the same text); the renumbered writing (another atom order) and the hydrochloride (another
+standardization step, "a salt of") are screened in full: the verdict may depend on both.
 
 N is the whole MOSES training set (1,584,663 molecules) unless ``PRECURSOR_SCREEN_MOSES_LIMIT``
 caps it (``PRECURSOR_SCREEN_ONE_PROCESS_LIMIT`` caps the one-process screen alone). Each runs once (a full pass is the unit of work). The answers are asserted: every row
@@ -85,7 +87,7 @@ def run_screen_dask(screener: Screener, smiles: list[str], workers: int) -> list
     """The screen on a LocalCluster of ``workers`` processes (started inside the timing)."""
     records = (Record(i, str(i), s) for i, s in enumerate(smiles))
     with dask_client(workers=workers) as client:
-        return [v.similarity for v in screener.screen(records, client=client, chunk_size=512)]
+        return [v.nearest for v in screener.screen(records, client=client, chunk_size=512)]
 
 
 _FLOOR: Screener | None = None
