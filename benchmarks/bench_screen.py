@@ -16,6 +16,16 @@ Group ``screen-throughput`` (molecules/s = N / time), all in one run on the same
   chunks as the screen makes them, 1 and 2 processes. The distance from ``floor`` to ``screen``
   is what the checks cost; the distance from ``parse_only`` to ``floor`` is not theirs.
 
+* ``screen_dask_2``: the same screen on a Dask LocalCluster of 2 single-threaded worker
+  processes (``screen --workers 2``): chunks streamed to the workers and back in order.
+
+Group ``screen-repeats``: a batch of ``REPEAT_DISTINCT`` MOSES molecules, each written four ways
+(as given twice, atoms renumbered, as a hydrochloride), shuffled; screened in one process as
+shipped (a repeated structure answered from its earlier verdict) and with ``repeats=0`` (every
+record screened afresh). The rows are asserted equal. Of the four, the second copy is answered
+(the same text); the renumbered writing (another atom order) and the hydrochloride (another
+standardization step, "a salt of") are screened in full: the verdict may depend on both.
+
 N is the whole MOSES training set (1,584,663 molecules) unless ``PRECURSOR_SCREEN_MOSES_LIMIT``
 caps it (``PRECURSOR_SCREEN_ONE_PROCESS_LIMIT`` caps the one-process screen alone). Each runs once (a full pass is the unit of work). The answers are asserted: every row
 gives one verdict, and our best similarity equals the plain loop's on a sample.
@@ -25,6 +35,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
+import random
 
 import pytest
 from moses import moses_smiles
@@ -32,9 +44,11 @@ from rdkit import Chem, DataStructs, rdBase
 from rdkit.Chem import rdFingerprintGenerator
 
 from precursor_screen.io.readers import Record
+from precursor_screen.parallel import dask_client
 from precursor_screen.screen import Screener
 
 SAMPLE = 2000
+REPEAT_DISTINCT = int(os.environ.get("PRECURSOR_SCREEN_REPEAT_DISTINCT", "5000"))
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +81,13 @@ def rdkit_loop(smiles: list[str], reference: list[str]) -> list[float]:
 def run_screen(screener: Screener, smiles: list[str], jobs: int) -> list[float]:
     records = (Record(i, str(i), s) for i, s in enumerate(smiles))
     return [v.nearest for v in screener.screen(records, jobs=jobs, chunk_size=512)]
+
+
+def run_screen_dask(screener: Screener, smiles: list[str], workers: int) -> list[float]:
+    """The screen on a LocalCluster of ``workers`` processes (started inside the timing)."""
+    records = (Record(i, str(i), s) for i, s in enumerate(smiles))
+    with dask_client(workers=workers) as client:
+        return [v.nearest for v in screener.screen(records, client=client, chunk_size=512)]
 
 
 _FLOOR: Screener | None = None
@@ -124,6 +145,8 @@ def _measure(benchmark, library, screener, jobs, run) -> None:  # noqa: ANN001
     # over an hour on a 2-core machine); the rate is then N / time over that prefix
     cap = int(os.environ.get("PRECURSOR_SCREEN_ONE_PROCESS_LIMIT", "0")) if jobs == 1 else 0
     library = library[:cap] if cap else library
+    # a copy remembering no verdict: a pass after another must not answer from its verdicts
+    screener = pickle.loads(pickle.dumps(screener))
     sims = benchmark.pedantic(run, args=(screener, library, jobs), rounds=1, iterations=1)
     assert len(sims) == len(library)
     expected = rdkit_loop(library[:SAMPLE], _reference(screener))
@@ -143,3 +166,44 @@ def test_screen(benchmark, library, screener, jobs) -> None:  # noqa: ANN001
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_floor(benchmark, library, screener, jobs) -> None:  # noqa: ANN001
     _measure(benchmark, library, screener, jobs, run_floor)
+
+
+@pytest.mark.benchmark(group="screen-throughput")
+def test_screen_dask_2(benchmark, library, screener) -> None:  # noqa: ANN001
+    _measure(benchmark, library, screener, 2, run_screen_dask)
+
+
+@pytest.fixture(scope="module")
+def repeated(library) -> list[str]:  # noqa: ANN001
+    """REPEAT_DISTINCT molecules, each as given twice, atoms renumbered and as a hydrochloride."""
+    rng = random.Random(20)
+    rows = []
+    with rdBase.BlockLogs():
+        for s in library[:REPEAT_DISTINCT]:
+            mol = Chem.MolFromSmiles(s)
+            order = list(range(mol.GetNumAtoms()))
+            rng.shuffle(order)
+            rows += [s, s, Chem.MolToSmiles(Chem.RenumberAtoms(mol, order), canonical=False),
+                     s + ".Cl"]
+    rng.shuffle(rows)
+    return rows
+
+
+_REPEAT_ROWS: dict[int, list] = {}
+
+
+def _screen_rows(screener: Screener, smiles: list[str]) -> list:
+    return list(screener.screen((Record(i, str(i), s) for i, s in enumerate(smiles)),
+                                chunk_size=512))
+
+
+@pytest.mark.benchmark(group="screen-repeats")
+@pytest.mark.parametrize("kept", [20_000, 0], ids=["remembered", "afresh"])
+def test_screen_repeats(benchmark, screener, repeated, kept) -> None:  # noqa: ANN001
+    fresh = Screener(repeats=kept)
+    rows = benchmark.pedantic(_screen_rows, args=(fresh, repeated), rounds=1, iterations=1)
+    _REPEAT_ROWS[kept] = rows
+    if len(_REPEAT_ROWS) == 2:
+        assert _REPEAT_ROWS[20_000] == _REPEAT_ROWS[0]
+    benchmark.extra_info["molecules"] = len(repeated)
+    benchmark.extra_info["answered_from_earlier"] = fresh._repeats.answered

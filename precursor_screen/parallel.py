@@ -22,10 +22,13 @@ import ctypes.util
 import multiprocessing as mp
 import multiprocessing.connection as mpc
 import os
+import pickle
 import signal
 import sys
+import threading
 import time
 import traceback
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -37,7 +40,8 @@ from precursor_screen.errors import PrecursorScreenError
 
 __all__ = ["context", "ordered_map", "guarded_map", "item_started", "process_executor",
            "windowed", "wait_some", "dask_client", "dask_problem", "dask_wait_some",
-           "dask_workers", "LOCAL_HOST", "WorkerDied"]
+           "dask_workers", "dask_ordered_map", "dask_share", "dask_shared", "LOCAL_HOST",
+           "WorkerDied"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -77,8 +81,6 @@ def die_with_parent(parent: int | None = None) -> None:
 
 
 def _watch_parent(parent: int) -> None:  # pragma: no cover - platforms without prctl
-    import threading  # noqa: PLC0415 - only where prctl is missing
-
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
@@ -489,3 +491,63 @@ def dask_wait_some(futures: set[Any]) -> tuple[set[Any], set[Any]]:
 
     done, not_done = dask_wait(futures, return_when="FIRST_COMPLETED")
     return set(done), set(not_done)
+
+
+def dask_ordered_map(client: Any, fn: Callable[..., R], tasks: Iterable[T], *args: Any,
+                     window: int | None = None) -> Iterator[R]:
+    """``fn(task, *args)`` for each task on a Dask cluster, results in task order, streaming.
+
+    At most ``window`` tasks (default three per worker thread) are in flight: a new one is
+    submitted as the oldest is handed back, so memory stays bounded however long the input,
+    and a slow task holds back only the results behind it, not the workers. ``args`` may hold
+    futures (:func:`dask_share`), which Dask resolves on the worker. A task whose workers keep
+    dying fails the run with :class:`WorkerDied` (Dask retries it on other workers first).
+    """
+    window = window or 3 * dask_workers(client)
+    pending: deque[Any] = deque()
+    for task in tasks:
+        pending.append(client.submit(fn, task, *args, pure=False))
+        if len(pending) >= window:
+            yield _take(pending.popleft())
+    while pending:
+        yield _take(pending.popleft())
+
+
+def _take(future: Any) -> Any:
+    try:
+        result = future.result()
+    except Exception as exc:
+        # Dask gave up on a task whose workers kept dying (killed, out of memory, a crash)
+        if type(exc).__name__ == "KilledWorker":
+            raise WorkerDied("a Dask worker died (killed, or out of memory?) again and again "
+                             "while running a task; the run stops, its output unwritten (run "
+                             "again; if it recurs, screen with --jobs, which gives a row that "
+                             "kills its worker a status)") from None
+        raise
+    future.release()
+    return result
+
+
+def dask_share(client: Any, obj: Any) -> Any:
+    """Send ``obj`` (a built screener, say) to every worker once; pass the returned future to
+    tasks, which get their copy with :func:`dask_shared`.
+
+    It travels pickled with a token naming it, so each worker thread unpickles its own copy
+    once (:func:`dask_shared`): objects with per-search state need not be thread-safe, and a
+    cluster whose workers run several threads still builds one per thread, not one per task.
+    """
+    payload = (uuid.uuid4().hex, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    return client.scatter(payload, broadcast=True, hash=False)
+
+
+_SHARED = threading.local()
+
+
+def dask_shared(payload: tuple[str, bytes]) -> Any:
+    """This worker thread's copy of an object sent by :func:`dask_share` (unpickled on first
+    use; the latest object only is kept, so a long-lived worker does not accumulate them)."""
+    token, data = payload
+    held = getattr(_SHARED, "held", None)
+    if held is None or held[0] != token:
+        held = _SHARED.held = (token, pickle.loads(data))
+    return held[1]

@@ -16,8 +16,10 @@ strongest hit decides the flag.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -33,9 +35,17 @@ from precursor_screen.chem.standardize import (
     standardize,
     standardize_smiles,
 )
+from precursor_screen.errors import PrecursorScreenError
 from precursor_screen.io.readers import Record
 from precursor_screen.io.text import shown
-from precursor_screen.parallel import guarded_map, item_started, ordered_map
+from precursor_screen.parallel import (
+    dask_ordered_map,
+    dask_share,
+    dask_shared,
+    guarded_map,
+    item_started,
+    ordered_map,
+)
 from precursor_screen.reference import builtin_registry, load_reference
 from precursor_screen.rules.building import BuildIndex
 from precursor_screen.rules.containment import attachment_differences
@@ -108,6 +118,11 @@ NONE_WEIGHT, NONE_CAP = 0.4, 0.99
 FLAG_FLOOR = 0.45
 """Evidence scoring below this is reported but raises no flag (weak similarity, containment in a
 listed substance, conversions to bulk chemicals)."""
+ParentKey = tuple[str, tuple[str, ...], tuple[str, ...], bytes]
+"""A standardized parent as the verdict sees it: (isomeric SMILES, steps, mixture components,
+digest of the RDKit molecule itself, atom and bond order included)."""
+REPEATS_KEPT = 20_000
+"""Verdicts kept per process to answer repeated structures (by input text and by parent), each."""
 DRUG_STAGE_BELOW = 0.85
 """The drug stage runs only while no hit scores this much (a listed precursor or a conversion to
 one is the stronger finding); `check` (keep_all) runs it always."""
@@ -170,7 +185,9 @@ class Screener:
     """Screens molecules against a reference list (the built-in registry by default).
 
     Built once (registry, fingerprints, index, rules and groups compiled), then reused for any
-    number of molecules; it pickles, so worker processes rebuild nothing.
+    number of molecules; it pickles, so worker processes rebuild nothing. It remembers the
+    verdicts of the latest ``repeats`` structures (per process) and answers a repeated one from
+    them, with the same rows (0: every record is screened afresh).
 
     >>> s = Screener()
     >>> v = s.check("COC(=O)C(C(C)=O)c1ccccc1")
@@ -180,7 +197,8 @@ class Screener:
 
     def __init__(self, reference: Any = None, *, as_of: Any = None, include: Sequence[str] = (),
                  extra_references: Sequence[Any] = (), parameters: ScreenParameters | None = None,
-                 rules: Any = None, groups: Any = None, drugs: Any = None) -> None:
+                 rules: Any = None, groups: Any = None, drugs: Any = None,
+                 repeats: int = REPEATS_KEPT) -> None:
         self.parameters = parameters or ScreenParameters()
         reg = load_reference(reference, as_of=as_of, include=include,
                              extra_references=extra_references,
@@ -242,6 +260,11 @@ class Screener:
         # the protecting-group masks alone, which come off before the drug search
         self._protecting = RuleSet((r for r in self.rules.rules if r.protecting_group),
                                    f"{self.rules.source} (protecting groups)")
+        self._repeats = _Repeats(repeats)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the verdicts remembered for repeats (a worker starts its own)."""
+        return {k: (_Repeats(v.size) if k == "_repeats" else v) for k, v in self.__dict__.items()}
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -268,17 +291,38 @@ class Screener:
         return next(iter(self._screen_chunk([Record(0, id or smiles, text)], keep_all=True)))
 
     def screen(self, molecules: Iterable[Record | str], *, jobs: int = 1,
-               chunk_size: int = 256, timeout: float | None = None) -> Iterator[Verdict]:
-        """Yield one Verdict per input, in input order; ``jobs`` worker processes.
+               chunk_size: int = 256, timeout: float | None = None,
+               client: Any = None) -> Iterator[Verdict]:
+        """Yield one Verdict per input, in input order; on ``jobs`` worker processes, or on the
+        workers of a Dask ``client`` (``parallel.dask_client``: a LocalCluster or a running
+        cluster), with the same verdicts either way.
 
         ``timeout``: seconds a molecule may take (parsing, or its checks); one that takes
         longer gets the status ``timeout: ...`` instead of a verdict. RDKit cannot be stopped
         from Python, so with a timeout (or ``jobs`` > 1) the molecules are screened in watched
         worker processes (``parallel.guarded_map``): a worker that dies or overruns is replaced,
         only its molecule gets the status, and the run never hangs.
+
+        On Dask this screener is sent to each worker once and unpickled there (workers need
+        the package, not the reference files), chunks of ``chunk_size`` records stream to the
+        workers a bounded number at a time, and verdicts come back in input order. A Dask
+        worker runs chunks in its own threads, where RDKit cannot be stopped and this process
+        cannot watch a row: ``timeout`` with ``client`` is refused (:class:`PrecursorScreenError`)
+        rather than ignored, and a worker that dies again and again fails the run
+        (``WorkerDied``) instead of giving its row a status.
         """
+        if client is not None and timeout is not None:
+            raise PrecursorScreenError(
+                "a per-molecule timeout cannot be enforced on Dask workers (RDKit cannot be "
+                "stopped inside a worker's thread): screen with timeout=None on Dask, or on "
+                "local processes (jobs) with a timeout")
         records = (m if isinstance(m, Record) else Record(i, str(i), m) for i, m in enumerate(molecules))
         chunks = _chunks(records, chunk_size)
+        if client is not None:
+            shared = dask_share(client, self)
+            for verdicts in dask_ordered_map(client, _dask_work, chunks, shared):
+                yield from verdicts
+            return
         if jobs <= 1 and timeout is None:
             for chunk in chunks:
                 yield from self._screen_chunk(chunk)
@@ -290,21 +334,102 @@ class Screener:
     # -- stages --------------------------------------------------------------------------------
 
     def _screen_chunk(self, records: list[Record], keep_all: bool = False) -> list[Verdict]:
-        """Verdicts of a chunk: each record parsed and standardized, the chunk's nearest listed
-        substances found in one batch, then each judged. A worker's watchdog hears when each
-        record starts (``item_started``, with the time its first pass took); an unexpected
-        error on one record is that record's status, not the chunk's end."""
-        prepared: list[tuple[Record, Standardized | None, str]] = []
-        spent: list[float] = []
+        """Verdicts of a chunk, one per record, in order: each record parsed and standardized,
+        the chunk's nearest listed substances found in one batch, then each judged.
+
+        A structure seen before in this process (the same SMILES text, or the same standardized
+        parent, :meth:`_parent_key`) is answered from the earlier verdict, so it is screened
+        once (:class:`_Repeats`); only verdicts of a finished screen (status ok) and of input
+        that cannot be read (a parsing status, a function of the text) are remembered, never an
+        internal error. A timeout is decided by the watching process, which kills this one and
+        its memory with it. A worker's watchdog hears when each record starts
+        (``item_started``, with the time its first pass took); an unexpected error on one
+        record is that record's status, not the chunk's end."""
+        repeats = self._repeats
+        remember = not keep_all and repeats.size > 0
+        n = len(records)
+        out: list[Verdict | None] = [None] * n
+        parsed: dict[int, tuple[Record, Standardized]] = {}   # row -> record as read, parent
+        spent = [0.0] * n
+        texts: list[str | None] = [None] * n
+        keys: list[ParentKey | None] = [None] * n
+        waiting: dict[ParentKey, list[int]] = {}   # parent -> further rows of the chunk with it
+        todo: list[int] = []                       # rows to judge
         for i, rec in enumerate(records):
             item_started(i)
             start = time.monotonic()
+            text = rec.smiles if remember and rec.molblock is None and not rec.error else None
+            known = repeats.by_text(text) if text is not None else None
+            if known is not None:
+                out[i] = _for_record(known, rec)
+                repeats.answered += 1
+                continue
             try:
-                prepared.append(self._prepare(rec))
+                prep = self._prepare(rec)
             except Exception as exc:  # noqa: BLE001 - one bad record must not end the run
-                prepared.append((rec, None, _internal(exc)))
-            spent.append(time.monotonic() - start)
-        organic = [(i, std) for i, (_, std, _) in enumerate(prepared) if std is not None and not std.inorganic]
+                out[i] = _failed(rec, _internal(exc))   # not remembered: a retry may differ
+                continue
+            spent[i] = time.monotonic() - start
+            read, std, problem = prep
+            if std is None:
+                out[i] = _failed(read, problem)
+                if text is not None:
+                    repeats.add(text, None, out[i])
+                continue
+            parsed[i] = (read, std)
+            texts[i] = text
+            if not remember:
+                todo.append(i)
+                continue
+            key = keys[i] = self._parent_key(std)
+            known = repeats.by_parent(key)
+            if known is not None:
+                out[i] = _for_record(known, read)
+                repeats.add(text, None, known)
+                repeats.answered += 1
+            elif key in waiting:
+                waiting[key].append(i)
+            else:
+                waiting[key] = []
+                todo.append(i)
+        again: list[int] = []   # rows whose parent's first row ended in an internal error
+        for i in self._judge_rows(todo, parsed, spent, keep_all, out):
+            key = keys[i]
+            verdict = out[i]
+            assert verdict is not None
+            if key is None:
+                continue
+            if verdict.status != "ok":
+                again += waiting.pop(key)
+                continue
+            repeats.add(texts[i], key, verdict)
+            for j in waiting.pop(key):
+                out[j] = _for_record(verdict, parsed[j][0])
+                repeats.add(texts[j], None, verdict)
+                repeats.answered += 1
+        for _ in self._judge_rows(again, parsed, spent, keep_all, out):
+            pass
+        return out  # type: ignore[return-value]  # every position was filled above
+
+    def _parent_key(self, std: Standardized) -> ParentKey:
+        """All a verdict depends on of a standardized parent (:data:`ParentKey`): everything
+        ``standardize`` returns, the molecule as RDKit holds it (its binary form: atoms in
+        their order, bonds, stereo, isotopes, charges). The atom order matters: where a
+        listed substance sits in a candidate more than one way, the embeddings RDKit finds
+        first, and so the differences a reason lists, follow it (``rules/containment.py``;
+        4 of 7,136 corpus and evaluation structures get another reason or hit text with their
+        atoms renumbered). ~10 us a molecule; a salt, solvate or mixture of a structure keeps its
+        parent's atom order, so it is answered from the structure's verdict."""
+        digest = hashlib.blake2b(std.mol.ToBinary(), digest_size=16).digest()
+        return (std.smiles, std.steps, std.components, digest)
+
+    def _judge_rows(self, todo: list[int], parsed: dict[int, tuple[Record, Standardized]],
+                    spent: list[float], keep_all: bool, out: list[Verdict | None]
+                    ) -> Iterator[int]:
+        """Judge the parsed records at positions ``todo`` of the chunk into ``out``, yielding
+        each position as its verdict is in: the nearest listed substances for all at once, then
+        each record's evidence weighed."""
+        organic = [(i, parsed[i][1]) for i in todo if not parsed[i][1].inorganic]
         near: dict[int, list[tuple[int, float]]] = {}
         if organic:
             packed, _ = self.recipe.packed([std.mol for _, std in organic])
@@ -318,17 +443,14 @@ class Screener:
                     flagging = [(rows[r], sim) for r, sim in hits if sim >= floor]
                     if flagging:
                         near[i] = sorted(near[i] + flagging, key=lambda rs: -rs[1])
-        out = []
-        for i, (rec, std, problem) in enumerate(prepared):
-            if std is None:
-                out.append(_failed(rec, problem))
-                continue
+        for i in todo:
+            rec, std = parsed[i]
             item_started(i, spent[i])
             try:
-                out.append(self._judge(rec, std, near.get(i, []), keep_all))
+                out[i] = self._judge(rec, std, near.get(i, []), keep_all)
             except Exception as exc:  # noqa: BLE001 - one bad record must not end the run
-                out.append(_failed(rec, _internal(exc)))
-        return out
+                out[i] = _failed(rec, _internal(exc))
+            yield i
 
     def _prepare(self, rec: Record) -> tuple[Record, Standardized | None, str]:
         if rec.error:
@@ -953,6 +1075,65 @@ _UNKNOWN_RULE = ConversionRule("", "", "", "", "", "", (), ())
 """Stands for a step whose rule the screen's rule set does not hold (a route from elsewhere)."""
 
 
+def _for_record(verdict: Verdict, rec: Record) -> Verdict:
+    """``verdict`` (of the same structure) as the answer for ``rec``: its row, id and input
+    (cut short, as :func:`_failed` does, where the input could not be screened)."""
+    text = rec.smiles if verdict.status == "ok" else shown(rec.smiles, 200)
+    if (verdict.row, verdict.id, verdict.input_smiles) == (rec.row, rec.id, text):
+        return verdict
+    return replace(verdict, row=rec.row, id=rec.id, input_smiles=text)
+
+
+class _Repeats:
+    """The verdicts of the latest structures screened in this process, to answer repeats.
+
+    A verdict depends on the record only through its row, id and input text; the rest comes
+    from the standardized parent. So a repeat gets the earlier verdict with those three
+    replaced: found by the same SMILES text (no parsing at all), or by the same parent,
+    :data:`ParentKey`: everything ``standardize`` returns (isomeric SMILES: stereo decides
+    exclusions such as cathine, isotopes make an isotopologue; the steps: a salt is reported as
+    "a salt of"; the mixture components, screened for identity) and the RDKit molecule itself,
+    atom order included (:meth:`Screener._parent_key`). Everything else a verdict depends on
+    (list, jurisdictions, date, groups, parameters) is fixed when the screener is built, and
+    each screener has its own. Only finished verdicts and reading statuses are kept: an
+    internal error is not (the repeat is screened again), and a timeout never reaches this
+    process's memory (its worker is killed). The tests screen corpora with repeats written
+    many ways (atoms renumbered, salts, solvates, stereo removed, mixtures) with and without
+    this and compare every row. At most ``size`` of each kind are kept (the oldest go first):
+    verdicts are plain Python objects, a few kB each, holding no RDKit molecule.
+    """
+
+    __slots__ = ("size", "answered", "_texts", "_parents")
+
+    def __init__(self, size: int = REPEATS_KEPT) -> None:
+        self.size = size
+        self.answered = 0   # records answered from an earlier verdict
+        self._texts: OrderedDict[str, Verdict] = OrderedDict()
+        self._parents: OrderedDict[ParentKey, Verdict] = OrderedDict()
+
+    def by_text(self, text: str) -> Verdict | None:
+        return _recent(self._texts, text)
+
+    def by_parent(self, key: ParentKey) -> Verdict | None:
+        return _recent(self._parents, key)
+
+    def add(self, text: str | None, key: ParentKey | None, verdict: Verdict) -> None:
+        """Remember ``verdict`` for the input ``text`` and/or the parent ``key``."""
+        for table, k in ((self._texts, text), (self._parents, key)):
+            if k is not None:
+                table[k] = verdict
+                table.move_to_end(k)
+                if len(table) > self.size:
+                    table.popitem(last=False)
+
+
+def _recent(table: OrderedDict[Any, Verdict], key: Any) -> Verdict | None:
+    found = table.get(key)
+    if found is not None:
+        table.move_to_end(key)
+    return found
+
+
 class _Lazy:
     """A value computed on first use (the pattern fingerprint, needed only past the gates)."""
 
@@ -1082,8 +1263,15 @@ def _work(chunk: list[Record]) -> list[Verdict]:
         return _WORKER._screen_chunk(chunk)
 
 
+def _dask_work(chunk: list[Record], shared: Any) -> list[Verdict]:
+    """A Dask task: one chunk, screened by this worker thread's copy of the screener."""
+    with quiet_rdkit():
+        return dask_shared(shared)._screen_chunk(chunk)
+
+
 def screen(molecules: Iterable[Record | str], **kwargs: Any) -> Iterator[Verdict]:
     """Screen molecules against the built-in list: ``screen(["CC(=O)C(C#N)c1ccccc1"])``."""
     jobs = kwargs.pop("jobs", 1)
     timeout = kwargs.pop("timeout", None)
-    return Screener(**kwargs).screen(molecules, jobs=jobs, timeout=timeout)
+    client = kwargs.pop("client", None)
+    return Screener(**kwargs).screen(molecules, jobs=jobs, timeout=timeout, client=client)

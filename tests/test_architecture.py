@@ -35,6 +35,9 @@ def _modules() -> dict[str, Path]:
 
 
 MODULES = _modules()
+EXTENSIONS = {".".join(p.relative_to(ROOT).with_suffix("").parts): p
+              for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.c"))}
+"""Compiled extension modules (C sources built by setup.py): modules that import nothing."""
 
 
 def _imports(module: str) -> list[tuple[ast.AST, list[str], bool]]:
@@ -52,7 +55,7 @@ def _imports(module: str) -> list[tuple[ast.AST, list[str], bool]]:
                 here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
                 here = here[: len(here) - (node.level - 1)]
                 base = ".".join(here + ([node.module] if node.module else []))
-            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base
+            names = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES | EXTENSIONS else base
                      for a in node.names]
         else:
             names = [a.name for a in node.names]
@@ -68,7 +71,7 @@ def _imports(module: str) -> list[tuple[ast.AST, list[str], bool]]:
 
 def _own(name: str) -> str | None:
     """The package module an imported name refers to (None for third-party names)."""
-    while name not in MODULES and "." in name:
+    while name not in MODULES and name not in EXTENSIONS and "." in name:
         name = name.rsplit(".", 1)[0]
     return name if name in MODULES else None
 

@@ -89,6 +89,30 @@ def test_ten_thousand_rows_with_five_percent_garbage(tmp_path: Path) -> None:
     assert "unreadable 500" in result.stderr
 
 
+def test_dask_workers_output_is_byte_identical_to_jobs(tmp_path: Path) -> None:
+    """`screen --workers 2` (a Dask LocalCluster) writes the very bytes `screen --jobs 2` does,
+    in input order: the first 700 rows of the golden corpus (3 chunks) and the example."""
+    corpus = (ROOT / "tests" / "data" / "golden" / "corpus.smi").read_text(encoding="utf-8")
+    lines = corpus.splitlines()[1:701] + open(EXAMPLE, encoding="utf-8").read().splitlines()[1:]
+    f = tmp_path / "in.smi"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outs = {}
+    for mode in (("--jobs", "2"), ("--workers", "2")):
+        out = tmp_path / f"out{mode[0]}.csv"
+        result = run("screen", str(f), "-o", str(out), *mode)
+        assert result.exit_code == 0, result.stderr
+        outs[mode[0]] = out.read_bytes()
+    assert outs["--workers"] == outs["--jobs"]
+    rows, meta = read_results(str(tmp_path / "out--workers.csv"))
+    assert [int(r["row"]) for r in rows] == list(range(len(lines)))
+    assert meta["parameters"]["dask"] == "LocalCluster of 2"
+    assert meta["parameters"]["timeout"] is None        # no per-row time budget on Dask
+    both = run("screen", EXAMPLE, "--jobs", "2", "--workers", "2")
+    assert both.exit_code == 2 and "--jobs is for local processes" in both.stderr
+    timed = run("screen", EXAMPLE, "--workers", "2", "--timeout", "60")
+    assert timed.exit_code == 2 and "--timeout cannot be enforced on Dask" in timed.stderr
+
+
 def test_check_prints_evidence_and_json() -> None:
     text = run("check", "CC(=O)C(C#N)c1ccccc1", "--as-of", "2012-12-31")
     assert text.exit_code == 0

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import random
+import time
+from pathlib import Path
 
 import pytest
 
@@ -112,6 +115,190 @@ def test_every_row_gives_exactly_one_verdict(jobs: int) -> None:
 def test_parallel_equals_serial() -> None:
     records = [Record(i, str(i), s) for i, s in enumerate(_garbage(600, seed=3))]
     assert list(SCREENER.screen(records, jobs=1)) == list(SCREENER.screen(records, jobs=2, chunk_size=50))
+
+
+def test_dask_equals_serial_in_input_order() -> None:
+    """Chunks stream to Dask in a bounded window and come back in input order; each worker
+    thread screens with its own copy of the screener (two threads of one worker here)."""
+    distributed = pytest.importorskip("distributed")
+    records = [Record(i, str(i), s) for i, s in enumerate(_garbage(400, seed=5))]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        got = list(SCREENER.screen(records, client=client, chunk_size=13))
+    assert got == list(SCREENER.screen(records, jobs=1))
+
+
+def test_dask_ordered_map_keeps_order_and_window() -> None:
+    distributed = pytest.importorskip("distributed")
+    from precursor_screen.parallel import dask_ordered_map
+
+    submitted: list[int] = []
+
+    def tasks():  # noqa: ANN202
+        for i in range(40):
+            submitted.append(i)
+            yield i
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        out = []
+        for r in dask_ordered_map(client, _slow_square, tasks(), 7, window=5):
+            out.append(r)
+            assert len(submitted) <= len(out) + 5   # never more than the window in flight
+    assert out == [i * i + 7 for i in range(40)]
+
+
+def test_dask_ordered_map_says_a_worker_died() -> None:
+    """Dask gives up on a task whose workers keep dying (KilledWorker): the run stops with
+    WorkerDied, which says what happened and what to do, as the local pools do."""
+    distributed = pytest.importorskip("distributed")
+    from precursor_screen.parallel import WorkerDied, dask_ordered_map
+
+    class Dead:
+        def result(self) -> None:
+            raise distributed.scheduler.KilledWorker("task-1", None, 3)
+
+    class Client:
+        def submit(self, *args, **kwargs) -> Dead:  # noqa: ANN002, ANN003
+            return Dead()
+
+    with pytest.raises(WorkerDied, match="a Dask worker died"):
+        list(dask_ordered_map(Client(), _slow_square, range(3), 1, window=2))
+
+
+def _slow_square(i: int, plus: int) -> int:
+    time.sleep(0.02 * ((7 * i) % 5))
+    return i * i + plus
+
+
+def test_repeated_structures_are_screened_once_with_the_same_rows() -> None:
+    """A corpus with repeats written many ways (the same text, atoms renumbered, salts and
+    solvates with the counter-ion first or last, Kekule, stereo removed, mixtures): every row
+    equals the row screened without remembering verdicts, and the repeats were answered from
+    earlier verdicts (the same text, or the same parent atom for atom with the same
+    standardization steps: not a renumbered writing, whose reason may differ)."""
+    from rdkit import Chem
+
+    from precursor_screen.screen import _Repeats
+
+    lines = (Path(__file__).parent / "data" / "golden" / "corpus.smi").read_text(
+        encoding="utf-8").splitlines()[1:1201:6]
+    rng = random.Random(7)
+    forms: list[str] = []
+    for line in lines:
+        smiles = line.split("\t")[0]
+        mol = Chem.MolFromSmiles(smiles)
+        forms += [smiles, smiles]
+        if mol is None:
+            continue
+        order = list(range(mol.GetNumAtoms()))
+        rng.shuffle(order)
+        forms += [Chem.MolToSmiles(Chem.RenumberAtoms(mol, order), canonical=False),
+                  smiles + ".Cl", "Cl." + smiles, "O." + smiles, smiles + ".O",
+                  Chem.MolToSmiles(mol, kekuleSmiles=True),
+                  Chem.MolToSmiles(mol, isomericSmiles=False),
+                  smiles + ".CCO", smiles + "." + rng.choice(lines).split("\t")[0]]
+    rng.shuffle(forms)
+    records = [Record(i, f"r{i}", s) for i, s in enumerate(forms)]
+    fresh = pickle.loads(pickle.dumps(SCREENER))          # starts with nothing remembered
+    plain = pickle.loads(pickle.dumps(SCREENER))
+    plain._repeats = _Repeats(size=0)                    # Screener(repeats=0): no repeat kept
+    got = list(fresh.screen(records, chunk_size=41))
+    assert got == list(plain.screen(records, chunk_size=41))
+    assert fresh._repeats.answered > 0.35 * len(records) and plain._repeats.answered == 0
+    assert sum(v.flag is not None and v.flag != Flag.NONE for v in got) > 200
+
+
+# Molecules whose verdict text follows their atom order: the listed substance sits in them more
+# than one way, and the attachment differences a reason lists follow the embeddings RDKit finds
+# first (found by screening 7,136 corpus and evaluation structures with atoms renumbered).
+ORDER_DEPENDENT = [
+    ("CC(C)(C)C(O)/C=C/c1ccc2c(c1)OCO2", "C(=C\\c1cc2c(cc1)OCO2)/C(O)C(C)(C)C"),
+    ("O=C(N[C@H](CO)[C@H](O)c1ccc([N+](=O)[O-])cc1)C(Cl)Cl",
+     "[O-][N+](c1ccc([C@@H](O)[C@@H](CO)NC(C(Cl)Cl)=O)cc1)=O"),
+]
+
+
+def test_a_repeat_written_with_other_atom_order_gets_its_own_verdict() -> None:
+    """The same molecule written with its atoms in another order can get another reason (the
+    order of the differences it lists): a repeat is answered from an earlier verdict only when
+    the molecule is the same atom for atom, so each writing reads as it does screened alone,
+    whichever comes first, also as salts."""
+    plain = Screener(repeats=0)
+    for first, second in ORDER_DEPENDENT:
+        alone = [plain.check(s) for s in (first, second)]
+        assert alone[0].reason != alone[1].reason        # the order does show in the text
+        forms = [first, second, first + ".Cl", "Cl." + second, second + ".Cl", "Cl." + first,
+                 second, first]
+        records = [Record(i, f"r{i}", s) for i, s in enumerate(forms)]
+        for order in (records, records[::-1]):
+            fresh = pickle.loads(pickle.dumps(SCREENER))
+            assert list(fresh.screen(order, chunk_size=3)) == list(plain.screen(order))
+            assert fresh._repeats.answered == 4   # the later salt of each, the plain texts
+
+
+def test_an_internal_error_is_not_reused_for_repeats(monkeypatch) -> None:
+    """An unexpected error while judging a structure is that row's status; its repeats (the
+    same text, a salt, in the same chunk or a later one) are screened again, not given it."""
+    fresh = pickle.loads(pickle.dumps(SCREENER))
+    judge, failed = Screener._judge, []
+
+    def flaky(self, rec, std, near, keep_all):  # noqa: ANN001, ANN202
+        if not failed:
+            failed.append(rec.row)
+            raise MemoryError("once")
+        return judge(self, rec, std, near, keep_all)
+
+    monkeypatch.setattr(Screener, "_judge", flaky)
+    forms = ["CC(=O)Cc1ccccc1", "CC(=O)Cc1ccccc1", "CC(=O)Cc1ccccc1.Cl", "CCO",
+             "CC(=O)Cc1ccccc1", "CC(=O)Cc1ccccc1.Cl"]
+    records = [Record(i, f"r{i}", s) for i, s in enumerate(forms)]
+    got = list(fresh.screen(records, chunk_size=4))
+    assert got[0].status.startswith("error: MemoryError while screening: once")
+    monkeypatch.setattr(Screener, "_judge", judge)
+    assert got[1:] == list(Screener(repeats=0).screen(records))[1:]
+    assert [v.match_id for v in got] == ["", "bmk", "bmk", "methyl-ethyl-ketone", "bmk", "bmk"]
+
+
+def _slow_once(marker: str):  # noqa: ANN202
+    """A Screener._judge that sleeps 30 s the first time it judges BMK (in any process)."""
+    judge = Screener._judge
+
+    def slow(self, rec, std, near, keep_all):  # noqa: ANN001, ANN202
+        if std.key == "CC(=O)Cc1ccccc1" and not Path(marker).exists():
+            Path(marker).write_text("slow", encoding="utf-8")
+            time.sleep(30)
+        return judge(self, rec, std, near, keep_all)
+
+    return slow
+
+
+def test_a_timeout_is_not_reused_for_repeats(tmp_path, monkeypatch) -> None:
+    """A row that runs out of time gets the status `timeout`; its worker (and what it
+    remembered) is gone, and its repeats, before and after it in the chunk and later, are
+    screened again and get their verdicts."""
+    monkeypatch.setattr(Screener, "_judge", _slow_once(str(tmp_path / "slow-once")))
+    fresh = pickle.loads(pickle.dumps(SCREENER))
+    forms = ["CCO", "CC(=O)Cc1ccccc1", "CC(=O)Cc1ccccc1", "CC(=O)Cc1ccccc1.Cl", "CCO",
+             "CC(=O)Cc1ccccc1"]
+    records = [Record(i, f"r{i}", s) for i, s in enumerate(forms)]
+    got = list(fresh.screen(records, chunk_size=4, timeout=3))
+    assert [v.status for v in got] == ["ok", "timeout: took longer than 3 s (--timeout)",
+                                       "ok", "ok", "ok", "ok"]
+    assert (tmp_path / "slow-once").exists()   # the slow pass happened, in the worker
+    plain = list(Screener(repeats=0).screen(records))
+    assert got[:1] + got[2:] == plain[:1] + plain[2:]
+    assert [v.match_id for v in got] == ["methyl-ethyl-ketone", "", "bmk", "bmk",
+                                         "methyl-ethyl-ketone", "bmk"]
+
+
+def test_dask_refuses_a_timeout_it_cannot_enforce() -> None:
+    from precursor_screen.errors import PrecursorScreenError
+
+    with pytest.raises(PrecursorScreenError, match="cannot be enforced on Dask"):
+        next(SCREENER.screen(["CCO"], client=object(), timeout=5))
 
 
 def test_user_reference_names_its_list(tmp_path) -> None:

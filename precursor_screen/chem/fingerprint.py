@@ -26,6 +26,7 @@ import rdkit
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
+from precursor_screen.chem.fastpattern import pattern_bytes
 from precursor_screen.errors import PrecursorScreenError, ShippedDataError
 from precursor_screen.io.readers import read_toml
 
@@ -112,6 +113,32 @@ class Recipe:
         if self.kind == "pattern":
             return Chem.PatternFingerprint(mol, **dict(self.params))
         return _generator(self.kind, self.params).GetFingerprint(mol)
+
+    def packer(self) -> Callable[..., bytes]:
+        """Return ``f(mol, smiles=None)`` giving one molecule's packed fingerprint as
+        ``code_size`` bytes: the row :meth:`packed` makes for it. For callers that fingerprint
+        molecules one at a time as they stream past, so that no list of RDKit molecules (~30 kB
+        each) is held. ``smiles``, when the caller has it, is ``Chem.MolToSmiles(mol)``: a
+        pattern fingerprint is then computed from it without RDKit (:mod:`.fastpattern`, the
+        same bits ~8x faster); other kinds ignore it.
+
+        >>> recipe = get_recipe("morgan2")
+        >>> mol = Chem.MolFromSmiles("CC(=O)Cc1ccccc1")
+        >>> recipe.packer()(mol) == recipe.packed([mol])[0][0].tobytes()
+        True
+        >>> pattern = get_recipe("pattern")
+        >>> pattern.packer()(mol, Chem.MolToSmiles(mol)) == pattern.packed([mol])[0][0].tobytes()
+        True
+        """
+        to_bytes = DataStructs.BitVectToBinaryText
+        params = dict(self.params)
+        if self.kind == "pattern":
+            if not params.get("tautomerFingerprints", False):
+                size = self.fp_size
+                return lambda mol, smiles=None: pattern_bytes(mol, smiles, size)
+            return lambda mol, smiles=None: to_bytes(Chem.PatternFingerprint(mol, **params))
+        generator = _generator(self.kind, self.params)
+        return lambda mol, smiles=None: to_bytes(generator.GetFingerprint(mol))
 
     def packed(self, mols: Iterable[Chem.Mol], *, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(bits, counts)``: packed fingerprints, uint8 ``(n, fp_size // 8)``, and popcounts.

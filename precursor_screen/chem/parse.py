@@ -7,6 +7,7 @@ exactly one of them set, so the caller can write the row with its status.
 from __future__ import annotations
 
 import re
+import threading
 
 from rdkit import Chem, rdBase
 
@@ -31,13 +32,22 @@ _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
 
 
 class quiet_rdkit:
-    """Context manager silencing RDKit's process-wide log, restoring it afterwards."""
+    """Context manager silencing RDKit's process-wide log, restoring it afterwards.
+
+    Nested use costs nothing: inside a quiet block of the same thread (a library build or a
+    screen chunk around every parse and standardization) no second block is made.
+    """
+
+    _depth = threading.local()
 
     def __enter__(self) -> "quiet_rdkit":
-        self._block = rdBase.BlockLogs()
+        depth = getattr(self._depth, "n", 0)
+        self._block = rdBase.BlockLogs() if depth == 0 else None
+        self._depth.n = depth + 1
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._depth.n -= 1
         del self._block
 
 

@@ -63,7 +63,24 @@ _METALS = frozenset((3, 11, 12, 13, 19, 20, 37, 38, 55, 56, 25, 26, 27, 28, 29, 
 _CHARGED = Chem.MolFromSmarts("[!+0]")
 _GEM_DIOL = Chem.MolFromSmarts("[CX4]([OX2H1])[OX2H1]")
 _METAL = Chem.MolFromSmarts("[" + ",".join(f"#{n}" for n in sorted(_METALS)) + "]")
+_ANY_STEP = Chem.MolFromSmarts(
+    "[!+0," + ",".join(f"#{n}" for n in sorted(_METALS)) + ",$([CX4]([OX2H1])[OX2H1])]")
+"""An atom that is charged, a metal or a gem-diol carbon: one query instead of three for the
+molecules that need no step (most of a library); the three are asked only when it matches."""
 _CARBON = Chem.MolFromSmarts("[#6]")
+_PLAIN_BRACKET = re.compile(r"\[\d*(?:Cl|Br|se|[BCNOPSFIbcnops])@{0,2}(?:H\d?)?\]")
+"""A bracket atom of an organic element with at most isotope, chirality and H count: no charge."""
+
+
+def _written_plain(smiles: str) -> bool:
+    """True when a SMILES RDKit wrote shows one fragment, no charged atom and no metal.
+
+    >>> _written_plain("CC(=O)Cc1ccc[nH]1"), _written_plain("C[C@H](N)[13CH3]")
+    (True, True)
+    >>> [_written_plain(s) for s in ("C[N+](C)(C)C", "CC(=O)[O-].[Na+]", "C[Mg]Cl")]
+    [False, False, False]
+    """
+    return "." not in smiles and ("[" not in smiles or "[" not in _PLAIN_BRACKET.sub("", smiles))
 _STEREO_OR_ISOTOPE = re.compile(r"[@/\\]|\[\d")
 
 
@@ -137,11 +154,24 @@ def _standardize(mol: Chem.Mol, max_heavy_atoms: int) -> Standardized:
             mol = Chem.RemoveHs(mol)
         except Exception as exc:  # noqa: BLE001 - RDKit raises several types
             raise StandardizeError(f"cannot remove explicit hydrogens: {exc}") from None
-    charged = mol.HasSubstructMatch(_CHARGED)
-    metal = mol.HasSubstructMatch(_METAL)
-    hydrate = mol.HasSubstructMatch(_GEM_DIOL)
-    if not (charged or metal or hydrate) and len(Chem.GetMolFrags(mol)) == 1:
-        return _finish_plain(mol)  # fast path: nothing to strip, neutralize or normalize
+    # Fast path: nothing to strip, neutralize or normalize. Most molecules are told so by the
+    # canonical SMILES, which the parent needs anyway: RDKit writes a charged atom and a metal
+    # in brackets (with their charge, as a non-organic element) and a second fragment after a
+    # dot; an OH pair needs two O. The substructure queries are for the rest.
+    smiles = Chem.MolToSmiles(mol)
+    if _written_plain(smiles):
+        if smiles.count("O") < 2 or not mol.HasSubstructMatch(_GEM_DIOL):
+            return _finish_plain(mol, smiles=smiles)
+        charged = metal = False
+        hydrate = True
+    elif not mol.HasSubstructMatch(_ANY_STEP):
+        charged = metal = hydrate = False
+        if len(Chem.GetMolFrags(mol)) == 1:
+            return _finish_plain(mol, smiles=smiles)
+    else:
+        charged = mol.HasSubstructMatch(_CHARGED)
+        metal = mol.HasSubstructMatch(_METAL)
+        hydrate = mol.HasSubstructMatch(_GEM_DIOL)
     if metal and _has_carbon(mol):
         disconnected = rdMolStandardize.MetalDisconnector().Disconnect(mol)
         if disconnected is not None and disconnected.GetNumAtoms():
@@ -208,8 +238,8 @@ def _finish(parent: Chem.Mol, steps: list[str], components: tuple[str, ...]) -> 
 
 
 def _finish_plain(parent: Chem.Mol, steps: tuple[str, ...] = (),
-                  components: tuple[str, ...] = ()) -> Standardized:
-    smiles = Chem.MolToSmiles(parent)
+                  components: tuple[str, ...] = (), smiles: str | None = None) -> Standardized:
+    smiles = Chem.MolToSmiles(parent) if smiles is None else smiles
     # the key is the SMILES itself unless stereo or isotopes make the flat form differ
     key = match_key(parent) if _STEREO_OR_ISOTOPE.search(smiles) else smiles
     return Standardized(parent, smiles, key, steps, components)

@@ -9,16 +9,14 @@ from typing import Any
 
 import click
 
-from precursor_screen.cli.common import (DEFAULT_TIMEOUT, INPUT_FILE, check_input_formats,
-                                         count_progress, date_option, depth_option,
-                                         groups_option,
-                                         input_options, jobs, jurisdiction_option,
-                                         limit_options, list_line, load_group_files,
-                                         load_reference, no_groups_option, notify,
-                                         output_format, progress, progress_option,
-                                         opsin_option, raw_cells_option, reading_limits,
-                                         reference_options,
-                                         stdin_as_file, warn_if_edited)
+from precursor_screen.cli.common import (DEFAULT_TIMEOUT, INPUT_FILE, check_dask,
+                                         check_input_formats, count_progress, date_option,
+                                         depth_option, groups_option, input_options, jobs,
+                                         jurisdiction_option, limit_options, list_line,
+                                         load_group_files, load_reference, no_groups_option,
+                                         notify, opsin_option, output_format, progress,
+                                         progress_option, raw_cells_option, reading_limits,
+                                         reference_options, stdin_as_file, warn_if_edited)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.examples import copy_examples
 from precursor_screen.io.formats import output_format as _output_format
@@ -27,6 +25,7 @@ from precursor_screen.io.text import InputStats
 from precursor_screen.io.writers import TableWriter, check_output, render_records, write_text
 from precursor_screen.lookup import Lookup, check_query
 from precursor_screen.manifest import run_metadata
+from precursor_screen.parallel import dask_client
 from precursor_screen.reference import builtin_drugs, builtin_registry
 from precursor_screen.report import write_html, write_html_from_results
 from precursor_screen.results import (
@@ -141,6 +140,11 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
 @reference_options
 @click.option("--jobs", "-j", "n_jobs", type=click.IntRange(min=0), default=0,
               help="Worker processes (default 0: all cores).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Screen on a Dask LocalCluster of this many worker processes.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Screen on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (its workers need "
+                   "precursor-screen installed, not the input or reference files).")
 @depth_option
 @click.option("--max-products", type=click.IntRange(min=1), default=200, show_default=True,
               help="Cap on distinct conversion products per candidate.")
@@ -152,15 +156,18 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
 @click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True),
               default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds one molecule may take; a slower one gets the status 'timeout' "
-                   "(molecules are screened in watched worker processes, also with --jobs 1).")
+                   "(molecules are screened in watched worker processes, also with --jobs 1). "
+                   "Not on Dask (--workers, --scheduler): there it cannot be enforced, and "
+                   "giving it is an error.")
 @limit_options
 @raw_cells_option
 def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_format: str | None,
                smiles_column: str | None, id_column: str | None, reference: str | None,
                as_of: dt.date | None, extra_reference: tuple[str, ...], include: tuple[str, ...],
-               jurisdictions: tuple[str, ...], n_jobs: int, depth: int, max_products: int,
+               jurisdictions: tuple[str, ...], n_jobs: int, workers: int | None,
+               scheduler: str | None, depth: int, max_products: int,
                report: str | None, group_files: tuple[str, ...], no_groups: bool,
-               show_progress: bool | None, timeout: float,
+               show_progress: bool | None, timeout: float | None,
                max_record_bytes: int, max_inflation: float, max_inflated_bytes: int,
                max_atoms: int, raw_cells: bool) -> None:
     """Screen molecules and flag scheduled substances and designer precursors, with reasons.
@@ -168,10 +175,11 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
     INPUT is SMILES (.smi), SDF, CSV/TSV (the delimiter read from the header; the SMILES and
     id columns found by name, or --smiles-column and --id-column) or Parquet; '-' reads
     standard input (SMILES unless --input-format). Every input row gives exactly one output row
-    (unreadable rows get a status saying why), and the run checks that rows out equal rows in.
-    The progress bar and a summary of counts per flag, and the list screened against, go to
-    stderr. --groups FILE adds the generic groups of a group file (e.g. from `group draft`) to
-    the shipped ones; with --no-groups only those count.
+    (unreadable rows get a status saying why), in input order, whether it runs in one process,
+    on --jobs processes or on Dask (--workers, --scheduler), and the run checks that rows out
+    equal rows in. The progress bar and a summary of counts per flag, and the list screened
+    against, go to stderr. --groups FILE adds the generic groups of a group file (e.g. from
+    `group draft`) to the shipped ones; with --no-groups only those count.
 
     \b
     Example:
@@ -180,7 +188,17 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
       cat list.smi | precursor-screen screen - --as-of 2012-12-31 > results.csv
       precursor-screen screen new.smi --reference list2012.csv --as-of 2012-12-31 --no-groups
       precursor-screen screen seized.smi --groups draft.toml -o results.csv
+      precursor-screen screen catalogue.smi --scheduler tcp://10.0.0.5:8786 -o results.parquet
     """
+    check_dask(scheduler, workers, n_jobs)
+    on_dask = bool(workers or scheduler)
+    if on_dask:
+        if click.get_current_context().get_parameter_source("timeout") is not \
+                click.core.ParameterSource.DEFAULT:
+            raise click.UsageError("--timeout cannot be enforced on Dask workers (RDKit cannot "
+                                   "be stopped inside a worker's thread); leave it out with "
+                                   "--workers/--scheduler, or screen with --jobs")
+        timeout = None
     out_fmt = output_format(output, fmt)
     check_input_formats(inputs, input_format)
     protected = [*inputs, *extra_reference, *([reference] if reference else []), *group_files]
@@ -194,11 +212,12 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
                                                     jurisdictions=jurisdictions,
                                                     max_atoms=max_atoms,
                                                     generic_groups=not no_groups))
-    n_jobs = jobs(n_jobs)
+    n_jobs = jobs(n_jobs) if not on_dask else 0
+    run = {"jobs": n_jobs} if n_jobs else {"dask": scheduler or f"LocalCluster of {workers}"}
     limits = reading_limits(max_record_bytes, max_inflation, max_inflated_bytes)
     extra = ({"group_files": list(group_files), "no_groups": no_groups}
              if group_files or no_groups else {})
-    meta = run_metadata(reg, {**screener.metadata(), "jobs": n_jobs, "include": list(include),
+    meta = run_metadata(reg, {**screener.metadata(), **run, "include": list(include),
                               "extra_reference": list(extra_reference), "timeout": timeout,
                               "limits": limits.as_dict(), **extra}, [*inputs, *group_files])
     summary = Summary()
@@ -211,12 +230,13 @@ def screen_cmd(inputs: tuple[str, ...], output: str, fmt: str | None, input_form
                           id_column=id_column, notify=notify, limits=limits, stats=stats)
     verdicts_for_report: list[Any] | None = [] if report else None
     with progress(None, "screening", show_progress) as bar, \
+            dask_client(scheduler, workers) as client, \
             TableWriter(output, out_fmt, SCREEN, meta, inputs=protected,
                         expect_rows=lambda: stats.rows, raw_cells=raw_cells) as w:
         count_progress(bar, inputs, lambda: sum(1 for _ in read_inputs(
             inputs, fmt=input_format, smiles_column=smiles_column, id_column=id_column,
             limits=limits)))
-        for v in screener.screen(records, jobs=n_jobs, timeout=timeout):
+        for v in screener.screen(records, jobs=n_jobs, timeout=timeout, client=client):
             summary.add(v)
             w.write(verdict_row(v, meta["tool_version"], meta["reference_sha256"]))
             if verdicts_for_report is not None:

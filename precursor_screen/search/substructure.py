@@ -62,7 +62,7 @@ __all__ = ["SubstructureIndex", "QueryError", "atom_difference"]
 FORMAT = "precursor-screen/substructure-index"
 FORMAT_VERSION = 1
 BIT_SLICE_ROWS = 8192  # from this many rows on, the screen keeps bit slices instead of rows
-_SLICE_ROWS = 16384    # rows transposed at a time when building the bit slices (x fp_size bytes)
+_SLICE_ROWS = 16384    # rows transposed at a time into bit slices (5 x fp_size/8 bytes each)
 _GATHER_BELOW = 8      # switch to touching only surviving words when < 1/8 of them are left
 
 
@@ -114,13 +114,53 @@ class SubstructureIndex:
         mols = [_as_mol(m, row) for row, m in enumerate(molecules)]
         if packed is None:
             packed, _ = recipe.packed(mols)
-        texts = smiles if smiles is not None else [Chem.MolToSmiles(m) for m in mols]
-        smiles = [t.encode("ascii") for t in texts]
+        texts = list(smiles) if smiles is not None else [Chem.MolToSmiles(m) for m in mols]
+        natoms = np.array([m.GetNumAtoms() for m in mols], dtype=np.int32)
+        self._from_parts(packed, natoms, texts, ids, recipe, threads, keep_molecules, mols)
+
+    @classmethod
+    def from_fingerprints(cls, packed: np.ndarray, natoms: Sequence[int] | np.ndarray,
+                          smiles: Sequence[str], ids: Sequence[Any] | None = None, *,
+                          recipe: Recipe | None = None, keep_molecules: bool | None = None,
+                          threads: int = 1) -> "SubstructureIndex":
+        """The index of molecules already fingerprinted: ``packed`` their pattern fingerprints
+        (``recipe.packed`` rows), ``natoms`` their atom counts and ``smiles`` their canonical
+        SMILES. Equal to the index built from the molecules; a caller streaming millions of
+        molecules (the library build) fingerprints each as it goes and never holds them all
+        (an RDKit molecule parsed from SMILES takes ~30 kB; its two fingerprints 512 bytes).
+
+        >>> mols = [Chem.MolFromSmiles(s) for s in ("CC(=O)Cc1ccccc1", "CCO")]
+        >>> index = SubstructureIndex.from_fingerprints(
+        ...     get_recipe("pattern").packed(mols)[0], [m.GetNumAtoms() for m in mols],
+        ...     [Chem.MolToSmiles(m) for m in mols])
+        >>> index.smarts("[OX2H]"), index.smiles(0)
+        ([1], 'CC(=O)Cc1ccccc1')
+        """
+        recipe = recipe if recipe is not None else get_recipe("pattern")
+        packed = np.asarray(packed, dtype=np.uint8)
+        natoms = np.asarray(natoms, dtype=np.int32)
+        if packed.ndim != 2 or packed.shape[1] != recipe.code_size or not (
+                len(packed) == len(natoms) == len(smiles)):
+            raise ValueError(f"{len(packed)} fingerprints of {recipe.code_size} bytes, "
+                             f"{len(natoms)} atom counts and {len(smiles)} SMILES must agree "
+                             f"(got shape {packed.shape})")
+        index = cls.__new__(cls)
+        index._from_parts(packed, natoms, smiles, ids, recipe, threads, keep_molecules)
+        return index
+
+    def _from_parts(self, packed: np.ndarray, natoms: np.ndarray, smiles: Sequence[str],
+                    ids: Sequence[Any] | np.ndarray | None, recipe: Recipe, threads: int,
+                    keep_molecules: bool | None, mols: list[Chem.Mol] | None = None) -> None:
+        if recipe.kind != "pattern":
+            raise ValueError(f"recipe {recipe.name!r} is {recipe.kind!r}; substructure screening "
+                             "needs a pattern fingerprint")
         offsets = np.zeros(len(smiles) + 1, dtype=np.int64)
         np.cumsum([len(s) for s in smiles], out=offsets[1:])
-        blob = np.frombuffer(b"".join(smiles), dtype=np.uint8)
-        natoms = np.array([m.GetNumAtoms() for m in mols], dtype=np.int32)
-        if len(mols) >= BIT_SLICE_ROWS:
+        try:
+            blob = np.frombuffer("".join(smiles).encode("ascii"), dtype=np.uint8)
+        except UnicodeEncodeError:
+            raise ValueError("SMILES must be ASCII (RDKit writes them so)") from None
+        if len(natoms) >= BIT_SLICE_ROWS:
             screen, layout = _bit_slices(packed), "slices"
         else:
             screen, layout = packed.view("<u8").astype(np.uint64), "rows"
@@ -414,12 +454,40 @@ def _pack_rows(mask: np.ndarray, words: int) -> np.ndarray:
 
 
 def _bit_slices(packed: np.ndarray) -> np.ndarray:
-    """Transpose packed rows (n, fp_size/8) into bit slices (fp_size, ceil(n/64)) uint64."""
+    """Transpose packed rows (n, fp_size/8) into bit slices (fp_size, ceil(n/64)) uint64.
+
+    Rows are taken 8 at a time: for each fingerprint byte, the 8 rows' bytes form an 8x8 bit
+    matrix (one uint64) that three masked shifts transpose (the classic 8x8 bit-matrix
+    transpose), so byte *j* of the result holds bit *j* of the 8 rows. No array of one byte
+    per bit is made (the former unpack/transpose/pack made 2,048 bytes a molecule).
+
+    >>> rows = np.zeros((70, 256), dtype=np.uint8); rows[3, 0] = 0b100; rows[69, 255] = 0x80
+    >>> s = _bit_slices(rows); s.shape, int(s[2, 0]) == 1 << 3, int(s[2047, 1]) == 1 << 5
+    ((2048, 2), True, True)
+    >>> int(np.count_nonzero(s))
+    2
+    """
     n, code_size = packed.shape
     words = (n + 63) // 64
-    out = np.zeros((code_size * 8, words * 8), dtype=np.uint8)
+    out = np.empty((code_size * 8, words), dtype=np.uint64)
     for start in range(0, n, _SLICE_ROWS):       # _SLICE_ROWS is a multiple of 64
-        bits = np.unpackbits(packed[start:start + _SLICE_ROWS], axis=1, bitorder="little")
-        columns = np.packbits(bits.T, axis=1, bitorder="little")
-        out[:, start // 8:start // 8 + columns.shape[1]] = columns
-    return np.ascontiguousarray(out.view("<u8").astype(np.uint64))
+        part = packed[start:start + _SLICE_ROWS]
+        w = (len(part) + 63) // 64
+        rows = np.zeros((w * 64, code_size), dtype=np.uint8)
+        rows[:len(part)] = part
+        # x[c, g]: byte c of rows 8g..8g+7 as one little-endian uint64 (row 8g+r in byte r)
+        x = np.ascontiguousarray(rows.reshape(w * 8, 8, code_size).transpose(2, 0, 1))
+        x = x.view("<u8").reshape(code_size, w * 8).astype(np.uint64)
+        for shift, mask in _TRANSPOSE_8X8:
+            t = (x ^ (x >> shift)) & mask
+            x ^= t ^ (t << shift)
+        # now byte j of x[c, g] holds bit j of byte c of the 8 rows (row r in bit r)
+        y = x.astype("<u8").view(np.uint8).reshape(code_size, w * 8, 8).transpose(0, 2, 1)
+        y = np.ascontiguousarray(y).reshape(code_size * 8, w * 8).view("<u8")
+        out[:, start // 64:start // 64 + w] = y
+    return out
+
+
+_TRANSPOSE_8X8 = tuple((np.uint64(s), np.uint64(m)) for s, m in (
+    (7, 0x00AA00AA00AA00AA), (14, 0x0000CCCC0000CCCC), (28, 0x00000000F0F0F0F0)))
+"""(shift, mask) steps transposing an 8x8 bit matrix held in a uint64 (byte = row, bit = column)."""

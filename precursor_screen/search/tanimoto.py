@@ -731,6 +731,9 @@ def _profiles(codes: np.ndarray, segments: int, cap: int = 1) -> np.ndarray:
         raise ValueError(f"profiles of {segments} segments with cap {cap}: segments must divide "
                          f"{code_size} (bytes per fingerprint), cap be 1, 2, 4 or 8, and "
                          f"segments x cap be a multiple of 64 bits")
+    if cap == 1 and segments == code_size:
+        # one bit per byte, "the byte is not zero": what the general path computes, 3x faster
+        return np.packbits(np.asarray(codes) != 0, axis=1, bitorder="little")
     per_byte = 8 // cap
     unary = ((1 << np.arange(cap + 1)) - 1).astype(np.uint8)   # count -> cap-bit unary code
     shifts = (np.arange(per_byte) * cap).astype(np.uint8)
