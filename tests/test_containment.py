@@ -7,6 +7,8 @@ a real molecule, the listed substance it resembles, and what differs (or nothing
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
@@ -97,3 +99,24 @@ def test_similarity_column_is_to_the_substance_named() -> None:
             gen.GetFingerprint(named.parent.mol))
         assert v.similarity == pytest.approx(expected, abs=1e-4), (smiles, v.reason)
         assert named.name in v.reason
+
+
+@pytest.mark.parametrize("candidate, listed", [
+    ("CC(NC(=O)C(F)(F)F)C(O)c1ccccc1", "CNC(C)C(O)c1ccccc1"),
+    ("CC(C)(C)C(O)/C=C/c1ccc2c(c1)OCO2", "C/C=C/c1ccc2c(c1)OCO2"),
+    ("O=C(N[C@H](CO)[C@H](O)c1ccc([N+](=O)[O-])cc1)C(Cl)Cl", "CNC(C)C(O)c1ccccc1"),
+])
+def test_differences_do_not_depend_on_the_atom_order(candidate: str, listed: str) -> None:
+    """The same candidate with its atoms numbered, or its SMILES written, every which way says
+    the same differences in the same order (they are a row's reason)."""
+    Chem.rdBase.SeedRandomNumberGenerator(7)   # doRandom writings, the same each run
+    mol, part = Chem.MolFromSmiles(candidate), Chem.MolFromSmiles(listed)
+    want = attachment_differences(mol, part)
+    assert want
+    for seed in range(20):
+        order = list(range(mol.GetNumAtoms()))
+        random.Random(seed).shuffle(order)
+        renumbered = Chem.RenumberAtoms(mol, order)
+        written = Chem.MolFromSmiles(Chem.MolToSmiles(mol, doRandom=True, canonical=False))
+        assert attachment_differences(renumbered, part) == want
+        assert attachment_differences(written, part) == want

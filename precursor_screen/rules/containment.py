@@ -46,6 +46,7 @@ def attachment_differences(mol: Chem.Mol, part: Chem.Mol) -> tuple[str, ...] | N
     ()
     """
     best: tuple[str, ...] | None = None
+    mol = _canonical_order(mol)  # the embeddings tried, and so the answer, whatever the input order
     for match in mol.GetSubstructMatches(part, maxMatches=MAX_EMBEDDINGS, useChirality=False):
         inside = set(match)
         found: list[str] = []
@@ -62,6 +63,14 @@ def attachment_differences(mol: Chem.Mol, part: Chem.Mol) -> tuple[str, ...] | N
         if best is None or len(unique) < len(best):
             best = unique
     return best
+
+
+def _canonical_order(mol: Chem.Mol) -> Chem.Mol:
+    """``mol`` with its atoms and bonds in canonical order (read back from its canonical SMILES):
+    one molecule written two ways gets the same embeddings in the same order, so the same
+    differences in the same words."""
+    again = Chem.MolFromSmiles(Chem.MolToSmiles(mol))
+    return again if again is not None else mol
 
 
 def _difference(atom: Chem.Atom, extra: Chem.Atom) -> str:
