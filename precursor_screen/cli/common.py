@@ -30,8 +30,10 @@ from scheduled_substances.registry import data_folder
 
 __all__ = ["date_option", "reference_options", "load_reference", "reference_parameters",
            "jurisdiction_option", "warn_if_edited", "list_line",
-           "input_options", "legit_options", "progress_option", "dask_options", "check_dask", "progress", "jobs",
-           "load_group_files", "groups_option", "no_groups_option", "depth_option", "opsin_option", "notify", "output_format",
+           "input_options", "legit_options", "progress_option", "dask_options", "check_dask",
+           "progress", "jobs",
+           "load_group_files", "groups_option", "no_groups_option", "depth_option", "opsin_option",
+           "report_option", "report_format", "notify", "output_format",
            "check_input_formats",
            "stdin_as_file", "count_progress", "INPUT_FORMATS", "EXISTING_FILE", "INPUT_FILE",
            "INPUT_FILE_OR_DIR", "limit_options", "reading_limits", "raw_cells_option",
@@ -309,6 +311,21 @@ def raw_cells_option(f: Any) -> Any:
                         help="Write CSV/TSV cells as they are. By default a text cell starting "
                              "with = + - @ tab or CR gets a leading ' so that a spreadsheet "
                              "shows it instead of running it as a formula.")(f)
+
+
+def report_option(readable: bool = False) -> Callable[[Any], Any]:
+    """``--report FILE``: also write a report for a person; ``readable``: the survey reports
+    (.html or .txt, see `report_format`), else the screen's self-contained HTML."""
+    text = ("Also write the readable report: .html or .txt." if readable
+            else "Also write a self-contained HTML report here.")
+    return click.option("--report", "report", type=click.Path(dir_okay=False), help=text)
+
+
+def report_format(report: str | None) -> str:
+    """The format of a survey's ``--report`` file ('' for none): html or txt, else a usage
+    error naming the option."""
+    return (output_format(report, allowed=("html", "txt"), option="--report")
+            if report is not None else "")
 
 
 def depth_option(f: Any) -> Any:

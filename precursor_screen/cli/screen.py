@@ -16,7 +16,8 @@ from precursor_screen.cli.common import (DEFAULT_TIMEOUT, INPUT_FILE, check_dask
                                          load_group_files, load_reference, no_groups_option,
                                          notify, opsin_option, output_format, progress,
                                          progress_option, raw_cells_option, reading_limits,
-                                         reference_options, stdin_as_file, warn_if_edited)
+                                         reference_options, report_option, stdin_as_file,
+                                         warn_if_edited)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.examples import copy_examples
 from precursor_screen.io.formats import output_format as _output_format
@@ -148,8 +149,7 @@ def list_cmd(as_of: dt.date | None, category: str | None, un_table: str | None, 
 @depth_option
 @click.option("--max-products", type=click.IntRange(min=1), default=200, show_default=True,
               help="Cap on distinct conversion products per candidate.")
-@click.option("--report", "report", type=click.Path(dir_okay=False),
-              help="Also write a self-contained HTML report here.")
+@report_option()
 @groups_option
 @no_groups_option
 @progress_option

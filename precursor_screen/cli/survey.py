@@ -18,12 +18,11 @@ from typing import Any
 import click
 
 from precursor_screen.cli.common import (INPUT_FILE, check_dask, check_input_formats,
-                                         count_progress, dask_options, depth_option,
-                                         groups_option,
+                                         count_progress, dask_options, depth_option, groups_option,
                                          input_options, jobs, legit_options, load_group_files,
                                          load_reference, notify, output_format, progress,
                                          progress_option, raw_cells_option, reference_options,
-                                         stdin_as_file)
+                                         report_format, report_option, stdin_as_file)
 from precursor_screen.errors import InputError, PrecursorScreenError
 from precursor_screen.io.readers import Record, read_inputs, read_records
 from precursor_screen.io.writers import TableWriter, write_text
@@ -381,8 +380,7 @@ def group_cmd() -> None:
 @click.option("-o", "--output", default="-", show_default=True,
               help="Data: .csv, .parquet, .jsonl (one row per finding) or .json (the whole "
                    "report); default CSV on stdout.")
-@click.option("--report", "report", type=click.Path(dir_okay=False),
-              help="Also write the readable report: .html or .txt.")
+@report_option(readable=True)
 @dask_options
 @raw_cells_option
 def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[str, ...],
@@ -407,8 +405,7 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
       precursor-screen group check draft.toml --legit catalogue.csv -o impact.json
     """
     fmt = output_format(output, allowed=("csv", "parquet", "jsonl", "json"))
-    report_fmt = (output_format(report, allowed=("html", "txt"), option="--report")
-                  if report is not None else "")
+    report_fmt = report_format(report)
     reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
     with stdin_as_file([group_file], ".toml") as (path,):
         draft = load_group_file(path, check_examples=not skip_example_check)
@@ -460,8 +457,7 @@ def group_check_cmd(group_file: str, index_dir: str | None, legit_files: tuple[s
 @reference_options
 @click.option("-o", "--output", default="-", show_default=True,
               help="The group file to write (TOML; default: stdout).")
-@click.option("--report", "report", type=click.Path(dir_okay=False),
-              help="Also write the readable report: .html or .txt.")
+@report_option(readable=True)
 @dask_options
 def group_draft_cmd(examples: tuple[str, ...], parent: str | None,
                     legit_files: tuple[str, ...], no_default_legit: bool,
@@ -495,8 +491,7 @@ def group_draft_cmd(examples: tuple[str, ...], parent: str | None,
     if not _SLUG.match(id_prefix):
         raise click.BadParameter("must be a lowercase slug (letters, digits, hyphens)",
                                  param_hint="--id-prefix")
-    report_fmt = (output_format(report, allowed=("html", "txt"), option="--report")
-                  if report is not None else "")
+    report_fmt = report_format(report)
     reg = load_reference(reference, as_of, tuple(dict.fromkeys(("proposed", *include)))
                          if reference is None else include, extra_reference, jurisdictions)
     records, files = _example_records(examples, input_format, smiles_column, id_column)
