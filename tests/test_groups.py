@@ -15,6 +15,7 @@ from precursor_screen.rules.groups import (
     GROUP_FILE,
     STATUSES,
     Example,
+    group_file_text,
     load_group_file,
     load_groups,
     shipped_group_files,
@@ -257,3 +258,15 @@ def test_groupset_in_a_worker_process() -> None:
     with ctx.Pool(1) as pool:
         got = pool.map(GROUPS.match, mols)
     assert [[g.id for g in gs] for gs in got] == [["anilinopiperidines"], []]
+
+
+def test_a_written_group_file_keeps_jurisdiction_and_date(tmp_path: Path) -> None:
+    """Adopted groups written back as a group file (as `group draft` writes) keep who defined them
+    and from when, so a screen filters them as it filters the shipped ones."""
+    adopted = [g for g in load_groups() if g.in_force is not None]
+    assert adopted
+    path = tmp_path / "adopted.toml"
+    path.write_text(group_file_text(adopted), encoding="utf-8")
+    back = list(load_group_file(path))
+    assert [(g.id, g.jurisdiction, g.in_force) for g in back] == \
+        [(g.id, g.jurisdiction, g.in_force) for g in adopted]
