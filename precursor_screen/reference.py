@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import sys
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -20,11 +21,12 @@ from typing import Any
 from rdkit import Chem
 
 from precursor_screen.chem.parse import parse_molblock, parse_smiles, quiet_rdkit
-from precursor_screen.chem.standardize import StandardizeError, standardize
+from precursor_screen.chem.standardize import StandardizeError, StoredParent, standardize
 from precursor_screen.errors import InputError, ReferenceFileError, RegistryIntegrityWarning
 from precursor_screen.io.formats import input_format
 from precursor_screen.io.readers import read_records
 from precursor_screen.io.text import CsvRecords, Line, input_lines
+from precursor_screen.parallel import ordered_map
 from scheduled_substances import (
     DEFAULT_JURISDICTIONS,
     EU_CATEGORIES,
@@ -93,10 +95,36 @@ def load_reference(reference: str | os.PathLike[str] | Registry | None = None, *
     return reg
 
 
-def _prepare(items: Iterable[tuple[str, str | None, str]]) -> Iterator[tuple[Any, str, str, str]]:
-    """(parent, problem, SMILES, InChIKey) for (SMILES, molfile, given InChIKey) items, one by
-    one: the per-row work of a reference list. No InChIKey is computed unless one is given to
-    check (it costs more than the parse); the SMILES is the one given (a molfile's is made)."""
+PARALLEL_ROWS = 10_000
+"""From this many rows on, a reference list's structures are read and standardized on every
+core (100,000 rows: ~20 s of parsing and standardizing on one)."""
+
+_Item = tuple[str, str | None, str]
+_Prepared = tuple[Any, str, str, str]
+
+
+def _prepare(items: Sequence[_Item]) -> Iterator[_Prepared]:
+    """(parent, problem, SMILES, InChIKey) for (SMILES, molfile, given InChIKey) items, in
+    order; a long list on worker processes (each returns its chunk's parents, pickled)."""
+    jobs = os.cpu_count() or 1
+    if len(items) < PARALLEL_ROWS or jobs < 2:
+        return _prepare_rows(items)
+    step = -(-len(items) // (8 * jobs))
+    chunks = (items[lo:lo + step] for lo in range(0, len(items), step))
+    return (row for part in ordered_map(_prepared_list, chunks, jobs) for row in part)
+
+
+def _prepared_list(items: Sequence[_Item]) -> list[_Prepared]:
+    """A worker's chunk; each parent stored as bytes (`StoredParent`): turned back into an RDKit
+    molecule only where it is used."""
+    return [(StoredParent.of(parent) if parent is not None else None, *rest)
+            for parent, *rest in _prepare_rows(items)]
+
+
+def _prepare_rows(items: Iterable[_Item]) -> Iterator[_Prepared]:
+    """The per-row work of a reference list, one by one. No InChIKey is computed unless one is
+    given to check (it costs more than the parse); the SMILES is the one given (a molfile's is
+    made)."""
     for smiles, molblock, given_key in items:
         mol, problem = parse_molblock(molblock) if molblock is not None else parse_smiles(smiles)
         if mol is None:
@@ -143,19 +171,20 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
         entries = _reference_smi(p)
     else:
         raise ReferenceFileError(f"{p}: reference lists are CSV, TSV, SDF or .smi, not {fmt}")
-    prepared = _prepare((extra.get("smiles", ""), extra.get("molblock"), extra.get("inchikey", ""))
-                        for *_, extra in entries)
+    prepared = _prepare([(extra.get("smiles", ""), extra.get("molblock"),
+                          extra.get("inchikey", "")) for *_, extra in entries])
     substances = []
     ids: set[str] = set()
+    base = os.path.basename(p)
     for (lineno, ident, sname, extra), (parent, problem, text, key) in zip(entries, prepared):
-        where = f"{os.path.basename(p)}:{lineno}"
+        where = f"{base}:{lineno}"
         if parent is None:
             raise ReferenceFileError(f"{where}: {problem}")
         given_key = extra.get("inchikey", "")
         if given_key and given_key != key:  # computed only to check a given one
             raise ReferenceFileError(f"{where}: InChIKey {given_key} does not match the "
                                      f"structure (computed {key})")
-        cas = tuple(c for c in split_values(extra.get("cas", "")))
+        cas = split_values(extra["cas"]) if extra.get("cas") else ()
         for c in cas:
             if not cas_is_valid(c):
                 raise ReferenceFileError(f"{where}: CAS {c!r} has a wrong format or check digit")
@@ -164,7 +193,7 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
             raise ReferenceFileError(f"{where}: id {ident!r} used twice")
         ids.add(ident)
         exclusions, excluded = [], []
-        for item in split_values(extra.get("exclusions", "")):
+        for item in split_values(extra["exclusions"]) if extra.get("exclusions") else ():
             xname, _, xsmi = item.partition("=")
             xmol, xproblem = parse_smiles(xsmi)
             if not xname or xmol is None:
@@ -174,7 +203,7 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
         category = extra.get("eu_category", "").strip().upper()
         if category and category not in EU_CATEGORIES:
             raise ReferenceFileError(f"{where}: EU category {category!r} unknown")
-        synonyms = split_values(extra.get("synonyms", ""))
+        synonyms = split_values(extra["synonyms"]) if extra.get("synonyms") else ()
         aliases: tuple[str, ...] = ()
         if confidential:  # a query may still name it (find), no output ever does
             aliases = tuple(x for x in (sname, *synonyms, *cas) if x)
@@ -204,11 +233,11 @@ def _text_lines(path: str) -> Iterator[Line]:
     inputs); a line too long or bytes that are not text are errors naming the line."""
     with input_lines(path) as lines:
         for line in lines:
-            where = f"{os.path.basename(path)}:{line.number}"
             if line.problem:
-                raise ReferenceFileError(f"{where}: {line.problem}")
+                raise ReferenceFileError(f"{os.path.basename(path)}:{line.number}: {line.problem}")
             if line.undecodable:
-                raise ReferenceFileError(f"{where}: bytes that are not UTF-8 text")
+                raise ReferenceFileError(f"{os.path.basename(path)}:{line.number}: bytes that "
+                                         "are not UTF-8 text")
             yield line
 
 
@@ -227,6 +256,10 @@ def _reference_table(path: str, delimiter: str) -> list[_Entry]:
         raise ReferenceFileError(f"{os.path.basename(path)}:1: reference CSV needs a 'name' "
                                  f"column (has: {', '.join(header)})")
     records.width = len(header)
+    # (field, column) of the fields a reference row may have; a missing column reads as ""
+    wanted = [(k, cols.get(k, sys.maxsize)) for k in ("cas", "inchikey", "synonyms", "eu_category",
+                                                      "un_table", "exclusions", "smiles", "id",
+                                                      "name")]
     out: list[_Entry] = []
     for rec in found:
         lineno, fields = rec.line, rec.fields
@@ -234,12 +267,12 @@ def _reference_table(path: str, delimiter: str) -> list[_Entry]:
             raise ReferenceFileError(f"{os.path.basename(path)}:{lineno}: {rec.problem}")
         if not any(x.strip() for x in fields):
             continue
-        get = lambda c: fields[cols[c]].strip() if c in cols and cols[c] < len(fields) else ""  # noqa: E731
-        if not get("smiles") and get("eu_category") == "4":
+        n = len(fields)
+        extra = {k: fields[i].strip() if i < n else "" for k, i in wanted}
+        if not extra["smiles"] and extra["eu_category"] == "4":
             continue  # a Category 4 medicinal-product row (as `list --format csv` writes)
-        extra = {k: get(k) for k in ("cas", "inchikey", "synonyms", "eu_category", "un_table",
-                                     "exclusions", "smiles")}
-        out.append((lineno, get("id"), get("name"), extra))
+        ident = extra.pop("id")
+        out.append((lineno, ident, extra.pop("name"), extra))
     return out
 
 

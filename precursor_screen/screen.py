@@ -47,7 +47,7 @@ from precursor_screen.parallel import (
     ordered_map,
 )
 from precursor_screen.reference import builtin_registry, load_reference
-from precursor_screen.rules.building import BuildIndex
+from precursor_screen.rules.building import Builder, BuildIndex, Found
 from precursor_screen.rules.containment import attachment_differences
 from precursor_screen.rules.conversions import ConversionRule, RuleSet
 from precursor_screen.rules.drug_targets import (
@@ -73,7 +73,7 @@ from precursor_screen.rules.identity import (
     unlabelled,
 )
 from precursor_screen.rules.masks import load_rules
-from precursor_screen.search.substructure import SubstructureIndex
+from precursor_screen.search.substructure import BIT_SLICE_ROWS, SubstructureIndex
 from precursor_screen.search.tanimoto import TanimotoIndex
 from precursor_screen.types import Flag, Hit, Route, Step, Verdict
 
@@ -225,10 +225,11 @@ class Screener:
         self._organic = [s for s in reg.structures() if not s.is_inorganic]
         self._bulk_keys = {s.parent.key: s.eu_category for s in builtin_registry().structures()
                            if s.is_bulk and s.parent is not None}
-        mols = [s.parent.mol for s in self._organic]  # type: ignore[union-attr]
         recipes = load_recipes()
         self.recipe = recipes["morgan2"]
-        packed, counts, patterns = _fingerprints(mols, self.recipe, recipes["pattern"])
+        builder = Builder()
+        packed, counts, patterns, found, sizes, natoms = _prepare_reference(
+            self._organic, self.recipe, recipes["pattern"], builder)
         # Confidential entries (--extra-reference) get an index of their own: a row's nearest
         # listed substances, its similarity and a `none` row's reason come from the public list
         # alone, and a confidential entry counts only where it raises a flag.
@@ -238,10 +239,15 @@ class Screener:
         self._index = TanimotoIndex(packed[public], counts[public])
         self._secret_index = TanimotoIndex(packed[secret], counts[secret]) if secret else None
         self._secret_lists = frozenset(s.list_name for s in reg if s.confidential)
-        self._substructures = SubstructureIndex(
-            mols, recipe=recipes["pattern"], packed=patterns,
-            smiles=[s.parent.smiles for s in self._organic])  # type: ignore[union-attr]
-        self._sizes = [m.GetNumHeavyAtoms() for m in mols]
+        smiles = [s.parent.smiles for s in self._organic]  # type: ignore[union-attr]
+        if len(self._organic) < BIT_SLICE_ROWS:  # small: the index keeps the molecules
+            self._substructures = SubstructureIndex(
+                [s.parent.mol for s in self._organic],  # type: ignore[union-attr]
+                recipe=recipes["pattern"], packed=patterns, smiles=smiles)
+        else:  # large: RDKit reads the few survivors of a search from their SMILES
+            self._substructures = SubstructureIndex.from_fingerprints(
+                patterns, natoms, smiles, recipe=recipes["pattern"])
+        self._sizes = sizes
         self._max_target_atoms = max(self._sizes, default=0)
         self._gates, self._route_gate = self._plan_gates(bulk=False)
         self._bulk_gates, self._bulk_route_gate = self._plan_gates(bulk=True)
@@ -252,11 +258,11 @@ class Screener:
         for s in self._organic:
             self._by_key.setdefault(s.parent.key, []).append(s)  # type: ignore[union-attr]
         self._key_cache: dict[str, str] = {}
-        self._bitvects: list[Any] | None = None   # listed substances' fingerprints, on first use
+        self._bitvects: dict[int, Any] = {}   # listed substances' fingerprints, on first use
         self._row_of = {s.id: i for i, s in enumerate(self._organic)}
         self._ions = [(ion, s) for s in reg.structures() if s.is_inorganic and s.parent is not None
                       and (ion := active_ion(s.parent)) is not None]
-        self._builds = BuildIndex(reg.structures())
+        self._builds = BuildIndex(self._organic, builder=builder, found=found)
         # the protecting-group masks alone, which come off before the drug search
         self._protecting = RuleSet((r for r in self.rules.rules if r.protecting_group),
                                    f"{self.rules.source} (protecting groups)")
@@ -827,14 +833,15 @@ class Screener:
         (None): pruning the queries costs time quadratic in their number (200 s for 5,000) and
         thousands of queries would cost each candidate more than the search they save; without
         the gate every candidate is searched, with the same flags (the gate is exact)."""
-        targets = [s.parent.mol for i, s in enumerate(self._organic)  # type: ignore[union-attr]
-                   if self._bulk(s) == bulk
-                   and (not bulk or (self._sizes[i] >= self.parameters.min_target_atoms
-                                     and not self._solvent(s)))]
-        if not targets:
+        chosen = [s for i, s in enumerate(self._organic)
+                  if self._bulk(s) == bulk
+                  and (not bulk or (self._sizes[i] >= self.parameters.min_target_atoms
+                                    and not self._solvent(s)))]
+        if not chosen:
             return (), None
-        if len(targets) > GATE_MAX_TARGETS:
+        if len(chosen) > GATE_MAX_TARGETS:
             return None, None
+        targets = [s.parent.mol for s in chosen]
         if rules_keep_skeletons(self.rules):
             return (), RouteGate(targets, [], [])
         return skeleton_gates(targets), None
@@ -871,11 +878,11 @@ class Screener:
     def _similarity_to(self, mol: Chem.Mol, row: int) -> float:
         """Morgan radius-2 Tanimoto of ``mol`` to the listed substance of ``row`` (as the index
         computes it), for a reason that names that substance."""
-        if self._bitvects is None:
-            self._bitvects = [self.recipe.bitvect(s.parent.mol)  # type: ignore[union-attr]
-                              for s in self._organic]
-        return round(DataStructs.TanimotoSimilarity(self.recipe.bitvect(mol),
-                                                    self._bitvects[row]), 4)
+        listed = self._bitvects.get(row)
+        if listed is None:  # one by one: a 100,000-row list is not read back for one reason
+            listed = self._bitvects[row] = self.recipe.bitvect(
+                self._organic[row].parent.mol)  # type: ignore[union-attr]
+        return round(DataStructs.TanimotoSimilarity(self.recipe.bitvect(mol), listed), 4)
 
     def _similar_score(self, sim: float) -> float:
         return (WEAK_WEIGHT * sim if sim < self.parameters.similar_threshold
@@ -1204,39 +1211,53 @@ def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
         yield chunk
 
 
-PARALLEL_FINGERPRINTS = 10_000
-"""From this many reference structures on, their fingerprints are made on every core."""
+PARALLEL_REFERENCE = 10_000
+"""From this many reference structures on, they are prepared (fingerprints, building steps) on
+every core."""
 
-_MOLS: list[Chem.Mol] = []
+_PREPARING: tuple[list[Any], Any, Any, Builder] | None = None
 
 
-def _fingerprints(mols: list[Chem.Mol], similarity: Any, pattern: Any
-                  ) -> tuple[Any, Any, Any]:
-    """(similarity bits, their popcounts, pattern bits) of the reference structures; a large
-    list (a user's 100,000 entries) on worker processes, which inherit ``mols`` (fork) and
-    return packed bits."""
+_Parts = tuple[Any, Any, Any, list[list[Found]], list[int], list[int]]
+
+
+def _prepare_reference(organic: list[Any], similarity: Any, pattern: Any, builder: Builder
+                       ) -> _Parts:
+    """(similarity bits, their popcounts, pattern bits, building substrates, heavy atoms,
+    atoms) of the organic reference structures: the per-substance work of a screener. A large
+    list (a user's 100,000 entries) is prepared on worker processes, which inherit it (fork),
+    read the molecules of their share (`StoredParent`) and return packed bits, the substrates
+    found and the counts."""
     jobs = os.cpu_count() or 1
-    if len(mols) < PARALLEL_FINGERPRINTS or jobs < 2:
-        bits, counts = similarity.packed(mols)
-        return bits, counts, pattern.packed(mols)[0]
-    step = -(-len(mols) // (4 * jobs))
-    tasks = [(lo, min(lo + step, len(mols)), similarity, pattern)
-             for lo in range(0, len(mols), step)]
-    parts = list(ordered_map(_fingerprint_part, tasks, jobs, _init_fingerprints, (mols,)))
+    if len(organic) < PARALLEL_REFERENCE or jobs < 2:
+        return _prepare_part(organic, similarity, pattern, builder)
+    step = -(-len(organic) // (4 * jobs))
+    tasks = [(lo, min(lo + step, len(organic))) for lo in range(0, len(organic), step)]
+    parts = list(ordered_map(_reference_part, tasks, jobs, _init_reference,
+                             (organic, similarity, pattern, builder)))
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]))
+            np.concatenate([p[2] for p in parts]), [f for p in parts for f in p[3]],
+            [n for p in parts for n in p[4]], [n for p in parts for n in p[5]])
 
 
-def _init_fingerprints(mols: list[Chem.Mol]) -> None:
-    global _MOLS
-    _MOLS = mols
+def _prepare_part(organic: Sequence[Any], similarity: Any, pattern: Any, builder: Builder
+                  ) -> _Parts:
+    mols = [s.parent.mol for s in organic]
+    bits, counts = similarity.packed(mols)
+    patterns = pattern.packed(mols, smiles=[s.parent.smiles for s in organic])[0]
+    return (bits, counts, patterns, [builder.substrates(s.parent) for s in organic],
+            [m.GetNumHeavyAtoms() for m in mols], [m.GetNumAtoms() for m in mols])
 
 
-def _fingerprint_part(task: tuple[int, int, Any, Any]) -> tuple[Any, Any, Any]:
-    lo, hi, similarity, pattern = task
-    part = _MOLS[lo:hi]
-    bits, counts = similarity.packed(part)
-    return bits, counts, pattern.packed(part)[0]
+def _init_reference(organic: list[Any], similarity: Any, pattern: Any, builder: Builder) -> None:
+    global _PREPARING
+    _PREPARING = (organic, similarity, pattern, builder)
+
+
+def _reference_part(task: tuple[int, int]) -> _Parts:
+    assert _PREPARING is not None
+    organic, similarity, pattern, builder = _PREPARING
+    return _prepare_part(organic[task[0]:task[1]], similarity, pattern, builder)
 
 
 def _failed(rec: Record, status: str) -> Verdict:

@@ -168,7 +168,7 @@ _EVERYTHING = {"io", "chem", "reference", "search", "rules", "parallel", "manife
 ALLOWED = {
     "io": set(),
     "chem": {"io"},
-    "reference": {"chem", "io", "scheduled_substances"},
+    "reference": {"chem", "io", "parallel", "scheduled_substances"},
     "search": {"chem"},
     "rules": {"chem", "io", "reference", "scheduled_substances"},
     "parallel": set(),

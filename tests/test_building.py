@@ -82,3 +82,36 @@ def test_building_after_a_mask() -> None:
 def test_legitimate_lookalikes_are_not_built() -> None:
     for smiles in ("NC1CCNCC1", "c1ccc(N2CCNCC2)cc1", "CC(N)Cc1ccccc1O", "Nc1cccc(C(=O)O)c1"):
         assert not any(h.relation == "builds" for h in SCREENER.check(smiles).hits), smiles
+
+
+def test_shared_prefix_screens_change_no_substrate() -> None:
+    """The reverse queries that begin alike share a screen of their first atoms
+    (`conversions.PREFIX_ATOMS`), tested once; with the screens taken away the same substrates
+    come back for every listed substance and every evaluation molecule."""
+    import csv
+    from pathlib import Path
+
+    from rdkit import Chem
+
+    from precursor_screen.chem.standardize import StandardizeError, standardize
+    from precursor_screen.reference import builtin_registry
+    from precursor_screen.rules.building import Builder
+
+    parents = [s.parent for s in builtin_registry().structures()
+               if s.parent is not None and not s.is_inorganic]
+    root = Path(__file__).resolve().parent.parent / "evaluation"
+    for name in ("designer_precursors.tsv", "masks.tsv", "real_cases.tsv"):
+        with open(root / name, encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                mol = Chem.MolFromSmiles(row["smiles"])
+                try:
+                    parents.append(standardize(mol))
+                except StandardizeError:
+                    continue
+    screened, plain = Builder(), Builder()
+    shared = [p for p in screened._reverse._rev_prefix if p is not None]
+    assert len(shared) >= 10   # the N-acyl anilides, the aryl ketone aminations, ...
+    plain._reverse._rev_prefix = tuple(None for _ in plain._reverse._rev_prefix)
+    found = [screened.substrates(p) for p in parents]
+    assert found == [plain.substrates(p) for p in parents]
+    assert sum(map(len, found)) > 50

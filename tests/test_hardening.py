@@ -490,6 +490,63 @@ def test_a_long_reference_list_is_screened_without_the_route_gate_with_the_same_
     assert got == want
 
 
+def test_a_long_reference_list_prepared_on_workers_screens_like_one_prepared_in_process(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Item 11's speed-up: from `reference.PARALLEL_ROWS` rows on, parsing and standardizing run
+    on worker processes, which send each parent back as bytes (`StoredParent`); from
+    `screen.PARALLEL_REFERENCE` on, fingerprints and building steps are made on workers and
+    the substructure index is built from fingerprints and SMILES. The thresholds are lowered
+    here so that a 400-row list takes both paths; the list and the verdicts must not change."""
+    import importlib
+
+    from precursor_screen.chem.standardize import StoredParent
+    from precursor_screen.reference import load_reference_file
+    from precursor_screen.screen import Screener
+
+    listed = tmp_path / "listed.csv"
+    assert run("list", "--format", "csv", "-o", str(listed)).exit_code == 0
+    lines = listed.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    assert "smiles" in header and "name" in header
+    ref = tmp_path / "ref.csv"
+    with open(ref, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "name", "smiles"])
+        for row in csv.DictReader(lines):
+            if row["smiles"]:
+                writer.writerow([row["id"], row["name"], row["smiles"]])
+        for k, (smi, _) in enumerate(corpus(500)[:300]):
+            if smi != "C1CC(":
+                writer.writerow([f"c{k}", f"corpus {k}", smi])
+    serial = load_reference_file(str(ref))
+    reference = importlib.import_module("precursor_screen.reference")
+    screen_module = importlib.import_module("precursor_screen.screen")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(reference, "PARALLEL_ROWS", 50)
+    parallel = load_reference_file(str(ref))
+    assert len(parallel) == len(serial) > 300
+    assert any(s.is_inorganic for s in serial)    # permanganate, ...: kept as they are
+    assert all(isinstance(s.parent, StoredParent) for s in parallel if s.parent is not None)
+    assert [(s.id, s.smiles, s.parent.smiles, s.parent.key, s.parent.steps, s.is_inorganic)
+            for s in parallel] == [(s.id, s.smiles, s.parent.smiles, s.parent.key,
+                                    s.parent.steps, s.is_inorganic) for s in serial]
+    in_process = Screener(serial)
+    monkeypatch.setattr(screen_module, "PARALLEL_REFERENCE", 50)
+    monkeypatch.setattr(screen_module, "BIT_SLICE_ROWS", 50)
+    on_workers = Screener(parallel)
+    assert on_workers._sizes == in_process._sizes
+    assert len(on_workers._builds) == len(in_process._builds) > 0
+    root = Path(__file__).resolve().parent.parent / "evaluation"
+    queries = []
+    for name in ("designer_precursors.tsv", "masks.tsv", "legitimate.tsv"):
+        with open(root / name, encoding="utf-8", newline="") as fh:
+            queries += [r["smiles"] for r in csv.DictReader(fh, delimiter="\t")][:120]
+    got = [(v.flag, round(v.score, 4), v.match_id, v.reason) for v in on_workers.screen(queries)]
+    want = [(v.flag, round(v.score, 4), v.match_id, v.reason) for v in in_process.screen(queries)]
+    assert got == want
+    assert sum(flag != "none" for flag, *_ in got) > 100
+
+
 # -- 12. errors that named neither the row nor the file ----------------------------------------------
 
 def test_a_truncated_gzip_names_the_file_and_the_line(tmp_path: Path) -> None:

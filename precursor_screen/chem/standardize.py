@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from rdkit import Chem
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
 from precursor_screen.chem.parse import parse_smiles, quiet_rdkit
 
-__all__ = ["Standardized", "StandardizeError", "standardize", "standardize_smiles", "match_key",
+__all__ = ["Standardized", "StoredParent", "StandardizeError", "standardize", "standardize_smiles", "match_key",
            "parent_or_none", "smiles_key", "DEFAULT_MAX_HEAVY_ATOMS"]
 
 DEFAULT_MAX_HEAVY_ATOMS = 200
@@ -102,10 +103,71 @@ class Standardized:
     steps: tuple[str, ...] = ()
     components: tuple[str, ...] = ()
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # by the constructor: a slots dataclass's default state protocol costs more than the
+        # molecule itself (a 100,000-row reference list comes back from worker processes)
+        return (Standardized, (self.mol, self.smiles, self.key, self.steps, self.components))
+
     @property
     def inorganic(self) -> bool:
         """True when the parent has no carbon: matched as the substance it is, never stripped."""
         return not self.mol.HasSubstructMatch(_CARBON)
+
+
+class StoredParent(Standardized):
+    """A parent kept as RDKit's binary form until its molecule is first used.
+
+    A long reference list is standardized on worker processes; turning 100,000 molecules back
+    into RDKit objects in the main process would cost about as much as parsing them again, and
+    a screen needs few of them (those a candidate's route or containment reaches; fingerprints
+    and building steps are made on workers, which read their own). The same in every other way
+    as the `Standardized` it was made from, and pickled as bytes and strings.
+
+    >>> std = standardize(Chem.MolFromSmiles("CC(=O)Cc1ccccc1.Cl"))
+    >>> stored = StoredParent.of(std)
+    >>> stored.smiles, stored.inorganic, Chem.MolToSmiles(stored.mol) == std.smiles
+    ('CC(=O)Cc1ccccc1', False, True)
+    """
+
+    __slots__ = ("_binary", "_inorganic")
+
+    @classmethod
+    def of(cls, std: Standardized) -> "StoredParent":
+        """The stored form of ``std`` (picklable cheaply: bytes and strings)."""
+        return cls.from_parts(std.mol.ToBinary(), std.smiles, std.key, std.steps,
+                              std.components, std.inorganic)
+
+    @classmethod
+    def from_parts(cls, binary: bytes, smiles: str, key: str, steps: tuple[str, ...],
+                   components: tuple[str, ...], inorganic: bool) -> "StoredParent":
+        obj = object.__new__(cls)
+        for name, value in (("mol", None), ("smiles", smiles), ("key", key), ("steps", steps),
+                            ("components", components)):
+            _SLOTS[name].__set__(obj, value)
+        object.__setattr__(obj, "_binary", binary)   # the frozen dataclass refuses setattr
+        object.__setattr__(obj, "_inorganic", inorganic)
+        return obj
+
+    @property  # type: ignore[override]
+    def mol(self) -> Chem.Mol:
+        mol = _SLOTS["mol"].__get__(self)
+        if mol is None:
+            mol = Chem.Mol(self._binary)
+            _SLOTS["mol"].__set__(self, mol)
+        return mol
+
+    @property
+    def inorganic(self) -> bool:
+        return self._inorganic
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (StoredParent.from_parts, (self._binary, self.smiles, self.key, self.steps,
+                                          self.components, self._inorganic))
+
+
+_SLOTS = {name: Standardized.__dict__[name]
+          for name in ("mol", "smiles", "key", "steps", "components")}
+"""Standardized's own slots, which a `StoredParent` fills without its frozen ``__init__``."""
 
 
 def match_key(mol: Chem.Mol) -> str:

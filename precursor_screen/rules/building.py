@@ -13,7 +13,7 @@ step is exactly what the reverse gives, for rules whose reverse is no narrower t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from precursor_screen.rules.synthesis import (
     reverse_smarts,
 )
 
-__all__ = ["BuildStep", "BuildIndex", "building_rule_set", "BUILDING_FILE"]
+__all__ = ["BuildStep", "BuildIndex", "Builder", "buildable", "Found", "building_rule_set", "BUILDING_FILE"]
 
 BUILDING_FILE = "building.toml"
 """The shipped building rules in ``precursor_screen/rules/data/``."""
@@ -75,8 +75,59 @@ def _adds_carbon(smarts: str) -> bool:
     return any(a.GetAtomicNum() == 6 and not a.GetAtomMapNum() for a in product.GetAtoms())
 
 
+def buildable(substance: Any) -> bool:
+    """True for a listed substance a `BuildIndex` searches (organic, with a structure)."""
+    return substance.parent is not None and not substance.is_inorganic
+
+
 def _shipped() -> Path:
     return data_file(BUILDING_FILE)
+
+
+Found = tuple[str, str, str]
+"""One substrate a `Builder` found for a listed substance: (rule id, identity key, SMILES)."""
+
+
+class Builder:
+    """The per-substance work of a `BuildIndex`: the building rules run backwards on one listed
+    substance, each substrate proven by running its forward rule. Separate from the index so
+    that a long reference list is searched on several processes (``Screener`` does) and the
+    index assembled from what they found.
+
+    >>> from precursor_screen.chem.standardize import standardize_smiles
+    >>> Builder().substrates(standardize_smiles("CNC(C)C(O)c1ccccc1"))[0][:2]
+    ('n-methylation', 'CC(N)C(O)c1ccccc1')
+    """
+
+    def __init__(self, rules: SynthesisRuleSet | None = None) -> None:
+        self.rules = rules if rules is not None else building_rule_set()
+        written = load_reverse_templates()
+        self._reverse = SynthesisRuleSet(
+            [replace(r, reverse=lock_reagent_atoms(written[r.id][0]) if r.id in written
+                     else reverse_smarts(r)) for r in self.rules.rules
+             if r.id in self.rules.reagents],
+            f"{self.rules.source} (reversed)", self.rules.reagents, self.rules.max_added)
+
+    def substrates(self, parent: Any) -> list[Found]:
+        """The substrates one building step from the standardized ``parent``, in the order the
+        reverse search gives them (duplicates kept: the index drops them)."""
+        found: list[Found] = []
+        with quiet_rdkit():
+            for route in self._reverse.reverse(parent, 1, 200):
+                rule_id = route.steps[0].rule_id
+                # the search standardized its product already (not read again from SMILES)
+                substrate = self._reverse.product(route.product)
+                if substrate is None:
+                    try:
+                        substrate = standardize_smiles(route.product)
+                    except StandardizeError:
+                        continue
+                if substrate.key == parent.key:
+                    continue
+                # the proof: the forward rule turns the substrate back into the substance
+                if parent.key in {p.key for p in self.rules.apply_rule(substrate, rule_id)}:
+                    found.append((rule_id, substrate.key, substrate.smiles))
+        return found
 
 
 class BuildIndex:
@@ -86,37 +137,27 @@ class BuildIndex:
     >>> index = BuildIndex(builtin_registry().structures())
     >>> [(s.rule.id, s.substance.id) for s in index.lookup("CC(N)C(O)c1ccccc1")]
     [('n-methylation', 'ephedrine'), ('n-methylation', 'pseudoephedrine')]
+
+    ``found`` (what ``builder.substrates`` gives for each `buildable` one of ``substances``,
+    in their order) is given when already searched, on several processes.
     """
 
-    def __init__(self, substances: Iterable[Any], rules: SynthesisRuleSet | None = None) -> None:
-        rules = rules if rules is not None else building_rule_set()
-        written = load_reverse_templates()
-        reverse = SynthesisRuleSet(
-            [replace(r, reverse=lock_reagent_atoms(written[r.id][0]) if r.id in written
-                     else reverse_smarts(r)) for r in rules.rules if r.id in rules.reagents],
-            f"{rules.source} (reversed)", rules.reagents, rules.max_added)
+    def __init__(self, substances: Iterable[Any], rules: SynthesisRuleSet | None = None, *,
+                 builder: Builder | None = None,
+                 found: Sequence[list[Found]] | None = None) -> None:
+        builder = builder if builder is not None else Builder(rules)
+        rules = builder.rules
         self._by_key: dict[str, list[BuildStep]] = {}
-        with quiet_rdkit():
-            for s in substances:
-                if s.parent is None or s.is_inorganic:
-                    continue
-                for route in reverse.reverse(s.parent, 1, 200):
-                    step = route.steps[0]
-                    try:
-                        substrate = standardize_smiles(route.product)
-                    except StandardizeError:
-                        continue
-                    if substrate.key == s.parent.key:
-                        continue
-                    # the proof: the forward rule turns the substrate back into the substance
-                    made = {p.key for p in rules.apply_rule(substrate, step.rule_id)}
-                    if s.parent.key not in made:
-                        continue
-                    entries = self._by_key.setdefault(substrate.key, [])
-                    if not any(e.substance.id == s.id and e.rule.id == step.rule_id
-                               for e in entries):
-                        entries.append(BuildStep(rules.rule(step.rule_id),
-                                                 rules.reagent(step.rule_id), s, substrate.smiles))
+        listed = [s for s in substances if buildable(s)]
+        if found is not None and len(found) != len(listed):
+            raise ValueError(f"{len(found)} searches for {len(listed)} buildable substances")
+        for s, hits in zip(listed, found if found is not None
+                           else (builder.substrates(s.parent) for s in listed)):
+            for rule_id, key, smiles in hits:
+                entries = self._by_key.setdefault(key, [])
+                if not any(e.substance.id == s.id and e.rule.id == rule_id for e in entries):
+                    entries.append(BuildStep(rules.rule(rule_id), rules.reagent(rule_id), s,
+                                             smiles))
 
     def __len__(self) -> int:
         return len(self._by_key)

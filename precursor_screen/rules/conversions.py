@@ -218,7 +218,7 @@ class RuleSet:
     """
 
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
-                 "_screen_groups", "_protecting")
+                 "_screen_groups", "_protecting", "_rev_by_elements", "_rev_prefix")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -238,6 +238,9 @@ class RuleSet:
         # index of the first rule with the same substrate template (one match test serves all)
         self._same = _first_same([c.query for c in self._compiled])
         self._rev_same = _first_same([c.rev_query for c in self._compiled])
+        # the reverse reactions a molecule's elements allow, by element set (few sets occur)
+        self._rev_by_elements: dict[frozenset[int], list[tuple[int, _Compiled]]] = {}
+        self._rev_prefix = _shared_prefixes([c.rev_query for c in self._compiled])
         # the reactions grouped by relaxed substrate query (see `_relaxed`): (query, elements
         # it needs, positions of its reactions)
         groups: dict[str, list[int]] = {}
@@ -590,8 +593,11 @@ class RuleSet:
         found: list[tuple[int, list[tuple[_Compiled, str, Chem.Mol]]]] = []
         matched: dict[int, bool] = {}
         if reverse:
-            candidates = [(p, c) for p, c in enumerate(self._compiled)
-                          if c.rev_query is not None and all(z & elements for z in c.rev_needs)]
+            candidates = self._rev_by_elements.get(elements)  # type: ignore[assignment]
+            if candidates is None:
+                candidates = self._rev_by_elements[elements] = [
+                    (p, c) for p, c in enumerate(self._compiled)
+                    if c.rev_query is not None and all(z & elements for z in c.rev_needs)]
             shared = self._rev_same
         else:
             candidates = []
@@ -602,11 +608,18 @@ class RuleSet:
                                   if all(z & elements for z in self._compiled[p].needs))
             candidates.sort(key=lambda pc: pc[0])
             shared = self._same
+        prefixes: dict[int, bool] = {}
         for position, compiled in candidates:
             if only is not None and compiled.index not in only:
                 continue
             first = shared[position]
             hit = matched.get(first)
+            if hit is None and reverse and (prefix := self._rev_prefix[position]) is not None:
+                ok = prefixes.get(id(prefix))
+                if ok is None:
+                    ok = prefixes[id(prefix)] = mol.HasSubstructMatch(prefix)
+                if not ok:
+                    hit = matched[first] = False
             if hit is None:
                 hit = matched[first] = mol.HasSubstructMatch(
                     compiled.rev_query if reverse else compiled.query)
@@ -620,7 +633,7 @@ _SYMBOL = re.compile(r"[A-Z][a-z]?")
 _ATOMIC_NUMBER: dict[str, int] = {}
 
 
-def _elements(mol: Chem.Mol) -> set[int]:
+def _elements(mol: Chem.Mol) -> frozenset[int]:
     """The elements of ``mol``, read from its formula (a C++ call: iterating over the atoms in
     Python costs twenty times as much)."""
     out = set()
@@ -629,7 +642,7 @@ def _elements(mol: Chem.Mol) -> set[int]:
         if z is None:
             z = _ATOMIC_NUMBER[symbol] = Chem.GetPeriodicTable().GetAtomicNumber(symbol)
         out.add(z)
-    return out
+    return frozenset(out)
 
 
 def _first_same(queries: Sequence[Chem.Mol | None]) -> tuple[int, ...]:
@@ -642,6 +655,28 @@ def _first_same(queries: Sequence[Chem.Mol | None]) -> tuple[int, ...]:
 
 
 _CARBON = Chem.MolFromSmarts("[#6]")
+PREFIX_ATOMS = 4
+"""Reverse queries whose first this many atoms (a connected part of each) are written alike
+share that part as a screen, tested once: the eight N-acyl anilide templates, the four aryl
+ketone aminations."""
+
+
+def _shared_prefixes(queries: Sequence[Chem.Mol | None]) -> tuple[Chem.Mol | None, ...]:
+    """For each query, the query of its first `PREFIX_ATOMS` atoms when at least one other
+    query begins the same way, else None. A part of a query matches wherever the whole does, so
+    a molecule failing it fails every query that shares it."""
+    keys: list[str | None] = []
+    for q in queries:
+        key = None
+        if q is not None and q.GetNumAtoms() > PREFIX_ATOMS:
+            plain = Chem.Mol(q)
+            for atom in plain.GetAtoms():
+                atom.SetAtomMapNum(0)
+            key = Chem.MolFragmentToSmarts(plain, atomsToUse=list(range(PREFIX_ATOMS)))
+            key = None if "." in key else key
+        keys.append(key)
+    compiled = {k: Chem.MolFromSmarts(k) for k in set(keys) if k and keys.count(k) > 1}
+    return tuple(compiled.get(k) if k else None for k in keys)
 
 
 def _rule_pieces(compiled: _Compiled, mol: Chem.Mol, reverse: bool) -> list[tuple[str, Chem.Mol]]:
