@@ -6,7 +6,9 @@ Group ``reference`` times, on the same CSV (id, name, smiles), reading and check
 (``load_reference_file``: parse, standardize) and building the Screener on it (fingerprints on
 every core, substructure screens, no route gate above ``screen.GATE_MAX_TARGETS``), beside the
 floor: RDKit parsing the same SMILES and nothing else. Each run asserts its answer (every row
-loaded; a listed row found identical) and records its peak memory (``extra_info``).
+loaded; a listed row found identical) and records its peak memory and its CPU seconds, its
+worker processes' included (``extra_info``; printed with ``-s``): on a machine shared with
+other work, CPU/2 is what the preparation would take on two free cores.
 
 ``PRECURSOR_SCREEN_REFERENCE_ROWS`` changes the 100,000.
 """
@@ -42,6 +44,13 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the worker processes)."""
+    own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                     resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def prepare(path: Path) -> Screener:
     return Screener(load_reference_file(str(path)))
 
@@ -49,9 +58,15 @@ def prepare(path: Path) -> Screener:
 @pytest.mark.benchmark(group="reference")
 def test_load_and_build_screener(benchmark, reference_csv) -> None:  # noqa: ANN001
     path, smiles = reference_csv
+    cpu = _cpu_seconds()
     screener = benchmark.pedantic(prepare, args=(path,), rounds=1, iterations=1)
+    cpu = _cpu_seconds() - cpu
     benchmark.extra_info["rows"] = len(smiles)
     benchmark.extra_info["peak_rss_mb"] = round(_peak_mb())
+    benchmark.extra_info["cpu_s"] = round(cpu, 1)
+    print(f"\nreference of {len(smiles):,} rows: {cpu:.1f} CPU-s in all processes "
+          f"({1e6 * cpu / len(smiles):.0f} CPU-us/row; {cpu / 2:.1f} s on two free cores), "
+          f"peak RSS of the main process {_peak_mb():.0f} MB")
     assert len(screener.reference) == len(smiles)
     probe = next(screener.screen([smiles[len(smiles) // 2]]))
     assert probe.match_id == f"u{len(smiles) // 2}" or probe.similarity == 1.0
@@ -65,4 +80,6 @@ def test_rdkit_parse_only(benchmark, reference_csv) -> None:  # noqa: ANN001
         with rdBase.BlockLogs():
             return sum(Chem.MolFromSmiles(s) is not None for s in smiles)
 
+    cpu = _cpu_seconds()
     assert benchmark.pedantic(parse, rounds=1, iterations=1) == len(smiles)
+    print(f"\nRDKit parse only: {1e6 * (_cpu_seconds() - cpu) / len(smiles):.0f} CPU-us/row")
