@@ -105,7 +105,7 @@ _Prepared = tuple[Any, str, str, str]
 
 def _prepare(items: Sequence[_Item]) -> Iterator[_Prepared]:
     """(parent, problem, SMILES, InChIKey) for (SMILES, molfile, given InChIKey) items, in
-    order; a long list on worker processes (each returns its chunk's parents, pickled)."""
+    order; a long list on worker processes (each returns its chunk, parents as bytes)."""
     jobs = os.cpu_count() or 1
     if len(items) < PARALLEL_ROWS or jobs < 2:
         return _prepare_rows(items)
