@@ -31,6 +31,7 @@ from precursor_screen.chem.fingerprint import load_recipes
 from precursor_screen.chem.parse import MAX_ATOMS, parse_record, quiet_rdkit
 from precursor_screen.chem.standardize import (
     Standardized,
+    StoredParent,
     StandardizeError,
     standardize,
     standardize_smiles,
@@ -1242,10 +1243,13 @@ def _prepare_reference(organic: list[Any], similarity: Any, pattern: Any, builde
 
 def _prepare_part(organic: Sequence[Any], similarity: Any, pattern: Any, builder: Builder
                   ) -> _Parts:
-    mols = [s.parent.mol for s in organic]
+    # a stored parent is read into a copy, not kept: a worker's memory stays that of one part
+    parents = [s.parent.unpacked() if isinstance(s.parent, StoredParent) else s.parent
+               for s in organic]
+    mols = [p.mol for p in parents]
     bits, counts = similarity.packed(mols)
-    patterns = pattern.packed(mols, smiles=[s.parent.smiles for s in organic])[0]
-    return (bits, counts, patterns, [builder.substrates(s.parent) for s in organic],
+    patterns = pattern.packed(mols, smiles=[p.smiles for p in parents])[0]
+    return (bits, counts, patterns, [builder.substrates(p) for p in parents],
             [m.GetNumHeavyAtoms() for m in mols], [m.GetNumAtoms() for m in mols])
 
 
