@@ -608,7 +608,8 @@ class RouteGate:
         # matched on `label`led molecules: "bears a heteroatom" read from the isotope label, one
         # substructure search per molecule instead of a recursive query per atom and query
         self._gates = [_Gate(_query(_labelled(k[0].smarts())), k[1], k[4], k[2],
-                             tuple(sorted(k[5], key=lambda g: -g.size))) for k in kept]
+                             tuple(sorted(k[5], key=lambda g: -g.size)), i)
+                       for i, k in enumerate(kept)]
         seen: set[str] = set()
         self.forward_queries: list[Chem.Mol] = []
         for _rule_id, rxn in forward:
@@ -627,6 +628,18 @@ class RouteGate:
         # query OR-ing them as recursive SMARTS found every match of each: a quarter slower)
         self._big_bundle = _bundle([self._gates[i].query for i in big])
         self._forward_bundle = _bundle(self.forward_queries)
+        self._bundles: dict[tuple[int, ...], Chem.MolBundle] = {}   # see `_match`
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the RDKit bundles (rebuilt from the queries on arrival)."""
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_big_bundle", "_forward_bundle", "_bundles")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._big_bundle = _bundle([g.query for g in self._gates if g.own >= MERGE_SIZE])
+        self._forward_bundle = _bundle(self.forward_queries)
+        self._bundles = {}
 
     def __len__(self) -> int:
         return len(self._gates) + len(self.forward_queries)
@@ -643,26 +656,44 @@ class RouteGate:
             if not hit:                             # none of them matches: skip them
                 gates = self._rest
         return (self.forward_ok(mol)
-                or self._match(labelled, gates, min_size, unmask_only=False))
+                or self._match(labelled, gates, min_size, False))
 
     def unmask_ok(self, mol: Chem.Mol, min_size: float = 0) -> bool:
         """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms."""
-        return self._match(label(mol), self._gates, min_size, unmask_only=True)
+        return self._match(label(mol), self._gates, min_size, True)
 
-    @staticmethod
-    def _match(mol: Chem.Mol, gates: Sequence["_Gate"], min_size: float,
+    def _match(self, mol: Chem.Mol, gates: Sequence["_Gate"], min_size: float,
                unmask_only: bool) -> bool:
-        for g in gates:   # largest first
+        """True when some gate of ``gates`` (largest first) for targets of ``min_size`` atoms or
+        more matches (with ``unmask_only``: a gate for unmasking routes), and either its own
+        targets are that large or one of its dropped queries for larger targets matches too.
+
+        The gates whose own targets are large enough are asked as one bundle (one RDKit call,
+        kept per set of gates); the others, each with its second tests, one by one."""
+        whole: list[int] = []
+        partial: list[_Gate] = []
+        for g in gates:
             if g.size < min_size:
                 break
             if unmask_only and not g.unmask:
                 continue
-            if mol.HasSubstructMatch(g.query) and (
-                    g.own >= min_size
-                    or any(d.size >= min_size and (d.unmask or not unmask_only)
-                           and mol.HasSubstructMatch(d.query) for d in g.dropped)):
+            if g.own >= min_size:
+                whole.append(g.index)
+            else:
+                partial.append(g)
+        if whole:
+            key = tuple(whole)
+            bundle = self._bundles.get(key)
+            if bundle is None:
+                if len(self._bundles) > 1024:
+                    self._bundles.clear()
+                bundle = self._bundles[key] = _bundle([self._gates[i].query for i in whole])
+            if mol.HasSubstructMatch(bundle):
                 return True
-        return False
+        return any(mol.HasSubstructMatch(g.query)
+                   and any(d.size >= min_size and (d.unmask or not unmask_only)
+                           and mol.HasSubstructMatch(d.query) for d in g.dropped)
+                   for g in partial)
 
     def forward_ok(self, mol: Chem.Mol) -> bool:
         """True when ``mol`` matches some forward rule's substrate template."""
@@ -678,6 +709,7 @@ class _Gate:
     own: int
     unmask: bool
     dropped: tuple["_Gate", ...]
+    index: int = -1     # position in `RouteGate._gates` (-1: a dropped query)
 
 
 _BEARS = Chem.MolFromSmarts("[#6]~[!#6;!#1]")
