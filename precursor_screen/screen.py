@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -489,7 +490,7 @@ class Screener:
             hits += self._building(work, None)
         hits += self._nearest(near, identical)
         n_atoms = work.mol.GetNumHeavyAtoms()
-        words = _Lazy(self._substructures.pattern_words, work.mol)
+        words = _Lazy(partial(self._substructures.pattern_words, smiles=work.smiles), work.mol)
         # Conversions and containment can raise a flag only for a candidate holding a flaggable
         # listed substance's skeleton; `check` (keep_all) searches everything regardless.
         # Targets smaller than the floor cannot raise a flag from this candidate (a conversion

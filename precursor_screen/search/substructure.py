@@ -258,9 +258,16 @@ class SubstructureIndex:
         query = _check_query(query)
         return self._match_reversed(query, self.screen_contained_in(query))
 
-    def pattern_words(self, mol: Chem.Mol) -> np.ndarray:
-        """The pattern fingerprint of ``mol`` as uint64 words, to reuse across screens."""
-        return self._query_words(mol)
+    def pattern_words(self, mol: Chem.Mol, smiles: str | None = None) -> np.ndarray:
+        """The pattern fingerprint of ``mol`` as uint64 words, to reuse across screens.
+
+        ``smiles``, when the caller has it, must be ``Chem.MolToSmiles(mol)`` (a standardized
+        parent's ``smiles``): the fingerprint is then computed from it without RDKit
+        (`precursor_screen.chem.fastpattern`, the same bits ~8x faster)."""
+        if smiles is None:
+            return self._query_words(mol)
+        raw = self.recipe.packer()(mol, smiles)
+        return np.frombuffer(raw, dtype=np.uint8).view("<u8").astype(np.uint64)
 
     def relations(self, query: Chem.Mol, words: np.ndarray | None = None
                   ) -> tuple[list[int], list[int]]:
