@@ -218,7 +218,8 @@ class RuleSet:
     """
 
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
-                 "_screen_groups", "_protecting", "_rev_by_elements", "_rev_prefix")
+                 "_screen_groups", "_protecting", "_rev_by_elements", "_rev_prefix",
+                 "_screens_of")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -256,6 +257,12 @@ class RuleSet:
         self._protecting = tuple((self._compiled[p], self._screen_groups[g][0])
                                  for g, (_, _, members) in enumerate(self._screen_groups)
                                  for p in members if self._compiled[p].rule.protecting_group)
+        # for each rule, the screen groups holding one of its reactions (`_one_step`'s ``only``)
+        screens_of: dict[int, list[int]] = {}
+        for g, (_, _, members) in enumerate(self._screen_groups):
+            for p in members:
+                screens_of.setdefault(self._compiled[p].index, []).append(g)
+        self._screens_of = {i: tuple(gs) for i, gs in screens_of.items()}
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RuleSet, (self.rules, self.source))
@@ -601,7 +608,11 @@ class RuleSet:
             shared = self._rev_same
         else:
             candidates = []
-            for screen, needs, members in self._screen_groups:
+            groups: Iterable[tuple[Chem.Mol, Any, tuple[int, ...]]] = self._screen_groups
+            if only is not None:   # only the screens of the rules asked for
+                wanted = sorted({g for i in only for g in self._screens_of.get(i, ())})
+                groups = [self._screen_groups[g] for g in wanted]
+            for screen, needs, members in groups:
                 if not all(z & elements for z in needs) or not mol.HasSubstructMatch(screen):
                     continue
                 candidates.extend((p, self._compiled[p]) for p in members
