@@ -197,11 +197,14 @@ def _neutral_smiles(frag: Chem.Mol) -> str:
     return Chem.MolToSmiles(_UNCHARGER.uncharge(frag))
 
 
-def standardize(mol: Chem.Mol, *, max_heavy_atoms: int = DEFAULT_MAX_HEAVY_ATOMS) -> Standardized:
+def standardize(mol: Chem.Mol, *, max_heavy_atoms: int = DEFAULT_MAX_HEAVY_ATOMS,
+                smiles: str | None = None) -> Standardized:
     """Return the parent structure every comparison uses, and the steps taken.
 
     Salts and charges go because the annex lists substances with their salts; stereo stays on
-    the parent and leaves the key.
+    the parent and leaves the key. ``smiles``, when the caller has just written it, is
+    ``Chem.MolToSmiles(mol)``: it is not written a second time (a rule search's products, whose
+    SMILES tell repeats apart before they are standardized).
 
     >>> standardize(Chem.MolFromSmiles("c1ccc(NC2CCNCC2)cc1.Cl.Cl")).smiles
     'c1ccc(NC2CCNCC2)cc1'
@@ -209,10 +212,11 @@ def standardize(mol: Chem.Mol, *, max_heavy_atoms: int = DEFAULT_MAX_HEAVY_ATOMS
     'O=S(=O)([O-])[O-].[Na+].[Na+]'
     """
     with quiet_rdkit():
-        return _standardize(mol, max_heavy_atoms)
+        return _standardize(mol, max_heavy_atoms, smiles)
 
 
-def _standardize(mol: Chem.Mol, max_heavy_atoms: int) -> Standardized:
+def _standardize(mol: Chem.Mol, max_heavy_atoms: int, written: str | None = None
+                 ) -> Standardized:
     if mol is None:
         raise StandardizeError("no structure")
     n_heavy = mol.GetNumHeavyAtoms()
@@ -222,6 +226,7 @@ def _standardize(mol: Chem.Mol, max_heavy_atoms: int) -> Standardized:
         raise StandardizeError(f"too large: {n_heavy} heavy atoms (limit {max_heavy_atoms})")
     steps: list[str] = []
     if mol.GetNumAtoms() != n_heavy:
+        written = None   # written with its explicit hydrogens, which go now
         try:
             mol = Chem.RemoveHs(mol)
         except Exception as exc:  # noqa: BLE001 - RDKit raises several types
@@ -230,7 +235,7 @@ def _standardize(mol: Chem.Mol, max_heavy_atoms: int) -> Standardized:
     # canonical SMILES, which the parent needs anyway: RDKit writes a charged atom and a metal
     # in brackets (with their charge, as a non-organic element) and a second fragment after a
     # dot; an OH pair needs two O. The substructure queries are for the rest.
-    smiles = Chem.MolToSmiles(mol)
+    smiles = Chem.MolToSmiles(mol) if written is None else written
     if _written_plain(smiles):
         if smiles.count("O") < 2 or not mol.HasSubstructMatch(_GEM_DIOL):
             return _finish_plain(mol, smiles=smiles)

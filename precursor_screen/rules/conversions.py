@@ -521,7 +521,7 @@ class RuleSet:
                     if raw in pieces:
                         product = pieces[raw]
                     else:
-                        product = pieces[raw] = _standardize_piece(piece)
+                        product = pieces[raw] = _standardize_piece(piece, raw)
                         if product is not None:
                             pieces.setdefault(product.smiles, product)
                     if product is None or product.key in settled:
@@ -569,7 +569,7 @@ class RuleSet:
                         if raw in seen_raw or piece.GetNumHeavyAtoms() > cap:
                             continue
                         seen_raw.add(raw)
-                        product = _standardize_piece(piece)
+                        product = _standardize_piece(piece, raw)
                         if product is None or product.key in seen:
                             continue
                         seen.add(product.key)
@@ -756,9 +756,11 @@ def _leaving(reactant: Chem.Mol, kept: set[int]) -> str:
     return ".".join(pieces)
 
 
-def _standardize_piece(piece: Chem.Mol) -> Standardized | None:
+def _standardize_piece(piece: Chem.Mol, raw: str | None = None) -> Standardized | None:
+    """The parent of a product piece (None when it has none); ``raw``: the piece's SMILES as
+    `_rule_pieces` wrote it (``Chem.MolToSmiles(piece)``), not written again."""
     try:
-        return standardize(piece)
+        return standardize(piece, smiles=raw)
     except StandardizeError:
         return None
 
