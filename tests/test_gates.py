@@ -15,9 +15,11 @@ from precursor_screen.rules.drug_targets import GROUP_PRECURSOR_CORES, DrugTarge
 from precursor_screen.rules.gates import (
     RouteGate,
     atom_elements,
+    flag_floor,
     gate_problems,
     refined_skeleton,
     skeleton_from_smarts,
+    surely_aliphatic,
 )
 from precursor_screen.screen import Screener
 
@@ -211,3 +213,115 @@ def test_screener_pickles_for_spawned_workers() -> None:
     smiles = ["CC(Br)C(=O)c1ccc(C)cc1", "CC(=O)C(C#N)c1ccccc1", "CCO", "c1ccc(NC2CCNCC2)cc1"]
     assert [(v.flag, v.score, v.reason) for v in copy.screen(smiles)] == \
         [(v.flag, v.score, v.reason) for v in screener.screen(smiles)]
+
+
+# -- phase B of issue 20: cheaper gates, same answers ---------------------------------------------
+
+@pytest.mark.parametrize("smarts, aliphatic", [
+    ("C", True), ("[C&H2:2]", True), ("[NH1]", True), ("[#6;A]", True), ("[C;!$(C=O)]", True),
+    ("[$([CH3]),$([CH2][CH3]):4]", True), ("[CX4;R1;$(C1CC[NX3]CC1):3]", True),
+    ("c", False), ("[#6]", False), ("a", False), ("[!C]", False), ("[C,c]", False),
+    ("[#7:3]", False), ("[!a]", False), ("[$(C),$(c)]", False), ("*", False)])
+def test_surely_aliphatic_reads_the_query(smarts: str, aliphatic: bool) -> None:
+    assert surely_aliphatic(Chem.MolFromSmarts(smarts).GetAtomWithIdx(0)) is aliphatic
+
+
+@pytest.fixture(scope="module")
+def screen_drugs() -> tuple[DrugTargets, RouteGate]:
+    """The screen's drug stage (EU and UN lists: no drug family) and its gate built with the
+    substrate cores of before (any bond at every reaction centre)."""
+    drugs = Screener().drugs
+    rules = drugs.rules
+    forward = [(i, rxn) for i, rxn in rules.reactions() if i in rules.reagents]
+    targets = [t.parent.mol for t in drugs.registry if t.parent is not None]
+    return drugs, RouteGate(targets, [], forward, aliphatic=False)
+
+
+def test_aliphatic_reaction_centres_make_a_tighter_gate(screen_drugs: tuple) -> None:
+    """A bond at an aliphatic template atom is non-aromatic: a biaryl whose aromatic rings held
+    the looser cores of amphetamines and methaqualone is no longer searched, and had no route."""
+    drugs, loose = screen_drugs
+    for smiles in ("Cc1nc(N)nc(N)c1-c1ccc(Cl)c(Cl)c1", "COc1ccc(-c2nnc(C)nc2-c2ccc(OC)cc2)cc1",
+                   "O=C(c1ccccc1Nc1ccncc1)N1CCCCC1"):
+        std = standardize_smiles(smiles)
+        n = std.mol.GetNumHeavyAtoms()
+        floor = flag_floor(n, 0.45, 10)
+        assert loose.passes(std.mol, floor), smiles
+        assert not drugs.gate.passes(std.mol, floor), smiles
+        assert not [h for h in drugs.routes(std, gated=False) if h.score > 0], smiles
+
+
+@pytest.mark.parametrize("smiles, drug", [
+    ("CC(=O)Cc1ccccc1", "methamphetamine"),          # one reagent step
+    ("CC1(Cc2ccccc2)OCCO1", "methamphetamine"),      # ketal hydrolysis, then the reagent
+    ("CC(=NO)Cc1ccccc1", "amphetamine"),             # oxime hydrolysis, then the reagent
+    ("COC(C)=Cc1ccccc1", "methamphetamine"),         # enol ether hydrolysis, then the reagent
+    ("CC(=O)Nc1ccccc1C(=O)O", "methaqualone"),
+    ("CCC(=O)c1ccc(C)cc1", "mephedrone"),            # two reagent steps
+])
+def test_the_tighter_gate_lets_masked_substrates_through(screen_drugs: tuple, smiles: str,
+                                                         drug: str) -> None:
+    drugs, _loose = screen_drugs
+    std = standardize_smiles(smiles)
+    floor = flag_floor(std.mol.GetNumHeavyAtoms(), 0.45, 10)
+    assert drugs.gate.passes(std.mol, floor), smiles
+    assert drug in {h.substance_id for h in drugs.routes(std, flag_only=True) if h.score > 0}
+
+
+def test_the_tighter_gate_passes_only_what_the_looser_one_did(screen_drugs: tuple,
+                                                              molecules: list) -> None:
+    drugs, loose = screen_drugs
+    rejected = 0
+    for std in molecules:
+        n = std.mol.GetNumHeavyAtoms()
+        for floor in (0.0, flag_floor(n, 0.45, 10), 14):
+            now, was = drugs.gate.passes(std.mol, floor), loose.passes(std.mol, floor)
+            assert was or not now, std.smiles
+            rejected += was and not now
+        if loose.passes(std.mol) and not drugs.gate.passes(std.mol):
+            assert drugs.routes(std, gated=False) == [], std.smiles
+    assert rejected > 0
+
+
+_BEARS = Chem.MolFromSmarts("[#6]~[!#6;!#1]")
+
+
+def _reference_passes(gate: RouteGate, mol: Chem.Mol, min_size: float, unmask_only: bool
+                      ) -> bool:
+    """The gate's answer worked out query by query on a labelled copy (as before phase B)."""
+    labelled_copy = Chem.Mol(mol)
+    for c, _x in mol.GetSubstructMatches(_BEARS, uniquify=False, maxMatches=100_000):
+        labelled_copy.GetAtomWithIdx(c).SetIsotope(1)     # bears a heteroatom
+    if not unmask_only and any(mol.HasSubstructMatch(q) for q in gate.forward_queries):
+        return True
+    for g in gate._gates:
+        if g.size < min_size:
+            break
+        if unmask_only and not g.unmask:
+            continue
+        if labelled_copy.HasSubstructMatch(g.query) and (
+                g.own >= min_size
+                or any(d.size >= min_size and (d.unmask or not unmask_only)
+                       and labelled_copy.HasSubstructMatch(d.query) for d in g.dropped)):
+            return True
+    return False
+
+
+def test_bundled_gates_answer_as_each_query_does(screen_drugs: tuple, molecules: list) -> None:
+    """The gates ask their queries as RDKit bundles, on the molecule labelled in place: the
+    same answers as each query asked in turn on a labelled copy, and the molecule unchanged."""
+    drugs, _loose = screen_drugs
+    screener = Screener()
+    isotopes = [standardize_smiles(s) for s in ("[2H]C([2H])([2H])NC(C)Cc1ccccc1",
+                                                "C[13C](=O)Cc1ccc2c(c1)OCO2")]
+    for gate in (drugs.gate, screener._route_gate, screener._bulk_route_gate):
+        assert gate is not None
+        for std in molecules[::2] + isotopes:
+            before = Chem.MolToSmiles(std.mol)
+            n = std.mol.GetNumHeavyAtoms()
+            for floor in (0.0, flag_floor(n, 0.45, 10), 14):
+                assert gate.passes(std.mol, floor) == _reference_passes(
+                    gate, std.mol, floor, False), std.smiles
+                assert gate.unmask_ok(std.mol, floor) == _reference_passes(
+                    gate, std.mol, floor, True), std.smiles
+            assert Chem.MolToSmiles(std.mol) == before

@@ -41,7 +41,7 @@ from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
 __all__ = ["RouteGate", "refined_skeleton", "substrate_cores", "gate_problems", "flag_floor",
-           "rules_keep_skeletons", "skeleton_gates", "HETERO"]
+           "rules_keep_skeletons", "skeleton_gates", "surely_aliphatic", "HETERO"]
 
 HETERO = "$(*~[!#6;!#1])"
 """Atom primitive: bears a heteroatom (any element but carbon and hydrogen)."""
@@ -335,9 +335,74 @@ def _relaxed_template(template: Chem.Mol) -> tuple[Chem.Mol, list[int]]:
     return Chem.MolFromSmarts(smarts), order
 
 
-def _bond_symbol(bond: Chem.Bond) -> str:
+def _bond_symbol(bond: Chem.Bond, aliphatic: bool = True) -> str:
+    """A substrate template bond as a skeleton bond: its order when the SMARTS gives one; else
+    (``aliphatic``) "!:" (non-aromatic, any order) when an end is surely aliphatic, as a bond
+    there (an implicit one: single or aromatic) cannot be aromatic; else any bond."""
     smarts = bond.GetSmarts()
-    return {"-": "-", "=": "=", "#": "#", ":": ":"}.get(smarts, "~")
+    symbol = {"-": "-", "=": "=", "#": "#", ":": ":"}.get(smarts, "~")
+    if symbol == "~" and aliphatic and (surely_aliphatic(bond.GetBeginAtom())
+                                        or surely_aliphatic(bond.GetEndAtom())):
+        return "!:"
+    return symbol
+
+
+_ALIPHATIC = re.compile(r"AtomType (\d+) = val|AtomIsAliphatic 1 = val|AtomIsAromatic 1 = val")
+
+
+def surely_aliphatic(atom: Chem.Atom) -> bool:
+    """True when a (query) atom can match only aliphatic atoms: its query says so (``C``,
+    ``[N&H1]``, ``[#6;A]``: an AND with such a part, an OR of such parts), or it is an OR of
+    recursive SMARTS whose first atoms all do. Every bond of such an atom is non-aromatic."""
+    if not atom.HasQuery():
+        return not atom.GetIsAromatic()
+    lines = atom.DescribeQuery().splitlines()
+    if lines and _tree_aliphatic(lines, 0)[0]:
+        return True
+    return _recursive_all(atom.GetSmarts(), surely_aliphatic)
+
+
+def _tree_aliphatic(lines: list[str], start: int) -> tuple[bool, int]:
+    """Whether the query node at ``lines[start]`` surely needs an aliphatic atom; next line."""
+    depth = len(lines[start]) - len(lines[start].lstrip())
+    head = lines[start].strip()
+    children, i = [], start + 1
+    while i < len(lines) and len(lines[i]) - len(lines[i].lstrip()) > depth:
+        value, i = _tree_aliphatic(lines, i)
+        children.append(value)
+    if head.startswith("AtomOr"):
+        return bool(children) and all(children), i
+    if head.startswith("AtomAnd"):
+        return any(children), i
+    m = _ALIPHATIC.fullmatch(head)
+    if m is None:
+        return False, i
+    if m.group(1) is not None:            # AtomType: atomic number, +1000 when aromatic
+        return int(m.group(1)) < 1000, i
+    return head.startswith("AtomIsAliphatic"), i
+
+
+def _recursive_all(smarts: str, test: Any) -> bool:
+    """True when ``smarts`` is ``[$(...),$(...)]`` and ``test`` holds for each recursive
+    pattern's first atom."""
+    body = smarts[1:-1] if smarts.startswith("[") and smarts.endswith("]") else ""
+    body = re.sub(r":\d+$", "", body)
+    parts, level, cur = [], 0, ""
+    for ch in body:
+        if ch == "," and level == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        level += (ch == "(") - (ch == ")")
+        cur += ch
+    parts.append(cur)
+    for part in parts:
+        if not (part.startswith("$(") and part.endswith(")")):
+            return False
+        inner = Chem.MolFromSmarts(part[2:-1])
+        if inner is None or inner.GetNumAtoms() == 0 or not test(inner.GetAtomWithIdx(0)):
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -363,7 +428,8 @@ class _Template:
 
 
 def substrate_cores(target: Chem.Mol,
-                    rxn: rdChemReactions.ChemicalReaction | _Template) -> set[Skeleton]:
+                    rxn: rdChemReactions.ChemicalReaction | _Template, *,
+                    aliphatic: bool = True) -> set[Skeleton]:
     """Refined skeletons of the substrates a one-product forward rule turns into ``target``.
 
     Each match of the product template on the target (elements only, any bonds; the reagent's
@@ -371,6 +437,13 @@ def substrate_cores(target: Chem.Mol,
     the reagent atoms, bonds between template atoms as the substrate template has them (absent
     ones dropped), and "bears a heteroatom" on template atoms the substrate template gives a
     heteroatom that the product no longer shows (the leaving group).
+
+    A bond at the reaction centre (from a template atom to the rest) is any bond, except at a
+    template atom that is surely aliphatic (`surely_aliphatic`: ``C``, ``[NH1]``): an aliphatic
+    atom has no aromatic bond, so there the bond is non-aromatic (``!:``), and so is a template
+    bond the SMARTS leaves implicit (single or aromatic) at such an atom. ``aliphatic=False``
+    leaves both any bond (the looser cores of before, for the tests and
+    ``benchmarks/verify_drug_gate.py``).
     """
     tpl = rxn if isinstance(rxn, _Template) else _Template.of(rxn)
     reactant, product, order, r_by_map = tpl.reactant, tpl.product, tpl.order, tpl.r_by_map
@@ -395,7 +468,10 @@ def substrate_cores(target: Chem.Mol,
             if a in map_of and b in map_of:
                 continue                                    # taken from the substrate template
             touched = a in map_of or b in map_of              # a bond at the reaction centre
-            g.bonds[tuple(sorted((new[a], new[b])))] = "~" if touched else s
+            if touched:   # non-aromatic in the substrate when its template atom is aliphatic
+                end = a if a in map_of else b
+                s = "!:" if aliphatic and surely_aliphatic(r_by_map[map_of[end]]) else "~"
+            g.bonds[tuple(sorted((new[a], new[b])))] = s
         for a in map_of:
             for b in map_of:
                 if a >= b:
@@ -403,7 +479,7 @@ def substrate_cores(target: Chem.Mol,
                 ra, rb = r_by_map[map_of[a]], r_by_map[map_of[b]]
                 bond = reactant.GetBondBetweenAtoms(ra.GetIdx(), rb.GetIdx())
                 if bond is not None:
-                    g.bonds[tuple(sorted((new[a], new[b])))] = _bond_symbol(bond)
+                    g.bonds[tuple(sorted((new[a], new[b])))] = _bond_symbol(bond, aliphatic)
         for a, m in map_of.items():
             ra = r_by_map[m]
             if any(nb.GetAtomMapNum() not in r_by_map or not nb.GetAtomMapNum()
@@ -560,12 +636,13 @@ class RouteGate:
     Each query remembers the largest target it stands for, so ``min_size`` (targets smaller than
     this cannot matter) skips the queries of small targets. Queries implied by a kept one (for
     targets at least as large) are dropped when built (``prune=False`` keeps them all, for
-    the tests): a few dozen substructure tests remain.
+    the tests): a few dozen substructure tests remain. ``aliphatic=False`` builds the substrate
+    cores as before they knew aliphatic template atoms (`substrate_cores`), for the tests.
     """
 
     def __init__(self, targets: Sequence[Chem.Mol], cores: Sequence[tuple[str, int]],
                  forward: Sequence[tuple[str, rdChemReactions.ChemicalReaction]],
-                 prune: bool = True) -> None:
+                 prune: bool = True, aliphatic: bool = True) -> None:
         found: dict[Skeleton, list[Any]] = {}       # skeleton -> [largest target, unmasking?]
 
         def add(sk: Skeleton | None, size: int, unmask: bool) -> None:
@@ -582,7 +659,7 @@ class RouteGate:
         for _rule_id, rxn in forward:
             template = _Template.of(rxn)
             for target in targets:
-                for sk in substrate_cores(target, template):
+                for sk in substrate_cores(target, template, aliphatic=aliphatic):
                     add(sk, target.GetNumHeavyAtoms(), False)
         # Drop a query implied by a kept one (it can pass nothing the kept one does not) for
         # targets at least as large (or both over MERGE_SIZE); the kept one then stands for the
