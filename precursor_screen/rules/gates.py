@@ -686,8 +686,7 @@ class RouteGate:
         # matched on `labelled` molecules: "bears a heteroatom" read from the isotope label, one
         # substructure search per molecule instead of a recursive query per atom and query
         self._gates = [_Gate(_query(_labelled(k[0].smarts())), k[1], k[4], k[2],
-                             tuple(sorted(k[5], key=lambda g: -g.size)), i)
-                       for i, k in enumerate(kept)]
+                             tuple(sorted(k[5], key=lambda g: -g.size))) for k in kept]
         seen: set[str] = set()
         self.forward_queries: list[Chem.Mol] = []
         for _rule_id, rxn in forward:
@@ -706,7 +705,7 @@ class RouteGate:
         # query OR-ing them as recursive SMARTS found every match of each: a quarter slower)
         self._big_bundle = _bundle([self._gates[i].query for i in big])
         self._forward_bundle = _bundle(self.forward_queries)
-        self._bundles: dict[tuple[int, ...], Chem.MolBundle] = {}   # see `_match`
+        self._bundles: dict[tuple[bool, float, bool], Any] = {}   # see `_plan`
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the RDKit bundles (rebuilt from the queries on arrival)."""
@@ -748,9 +747,26 @@ class RouteGate:
         more matches (with ``unmask_only``: a gate for unmasking routes), and either its own
         targets are that large or one of its dropped queries for larger targets matches too.
 
-        The gates whose own targets are large enough are asked as one bundle (one RDKit call,
-        kept per set of gates); the others, each with its second tests, one by one."""
-        whole: list[int] = []
+        The gates whose own targets are large enough are asked as one bundle (one RDKit call);
+        the others, each with its second tests, one by one. Which is which is worked out once
+        per list of gates, size floor and kind (`_plan`)."""
+        bundle, partial = self._plan(gates, min_size, unmask_only)
+        if bundle is not None and mol.HasSubstructMatch(bundle):
+            return True
+        return any(mol.HasSubstructMatch(g.query)
+                   and any(d.size >= min_size and (d.unmask or not unmask_only)
+                           and mol.HasSubstructMatch(d.query) for d in g.dropped)
+                   for g in partial)
+
+    def _plan(self, gates: Sequence["_Gate"], min_size: float, unmask_only: bool
+              ) -> tuple[Chem.MolBundle | None, tuple["_Gate", ...]]:
+        """(bundle of the gates whose own targets reach ``min_size``, the gates that stand for
+        such targets only through their dropped queries), for `_match`; remembered."""
+        key = (gates is self._rest, min_size, unmask_only)
+        plan = self._bundles.get(key)
+        if plan is not None:
+            return plan
+        whole: list[Chem.Mol] = []
         partial: list[_Gate] = []
         for g in gates:
             if g.size < min_size:
@@ -758,22 +774,13 @@ class RouteGate:
             if unmask_only and not g.unmask:
                 continue
             if g.own >= min_size:
-                whole.append(g.index)
+                whole.append(g.query)
             else:
                 partial.append(g)
-        if whole:
-            key = tuple(whole)
-            bundle = self._bundles.get(key)
-            if bundle is None:
-                if len(self._bundles) > 1024:
-                    self._bundles.clear()
-                bundle = self._bundles[key] = _bundle([self._gates[i].query for i in whole])
-            if mol.HasSubstructMatch(bundle):
-                return True
-        return any(mol.HasSubstructMatch(g.query)
-                   and any(d.size >= min_size and (d.unmask or not unmask_only)
-                           and mol.HasSubstructMatch(d.query) for d in g.dropped)
-                   for g in partial)
+        if len(self._bundles) > 4096:
+            self._bundles.clear()
+        plan = self._bundles[key] = (_bundle(whole), tuple(partial))
+        return plan
 
     def forward_ok(self, mol: Chem.Mol) -> bool:
         """True when ``mol`` matches some forward rule's substrate template."""
@@ -789,7 +796,6 @@ class _Gate:
     own: int
     unmask: bool
     dropped: tuple["_Gate", ...]
-    index: int = -1     # position in `RouteGate._gates` (-1: a dropped query)
 
 
 _BEARS = Chem.MolFromSmarts("[#6]~[!#6;!#1]")
