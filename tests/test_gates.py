@@ -20,6 +20,7 @@ from precursor_screen.rules.gates import (
     refined_skeleton,
     skeleton_from_smarts,
     surely_aliphatic,
+    without_recursion,
 )
 from precursor_screen.screen import Screener
 
@@ -325,3 +326,21 @@ def test_bundled_gates_answer_as_each_query_does(screen_drugs: tuple, molecules:
                 assert gate.unmask_ok(std.mol, floor) == _reference_passes(
                     gate, std.mol, floor, True), std.smiles
             assert Chem.MolToSmiles(std.mol) == before
+
+
+@pytest.mark.parametrize("smarts, weaker", [
+    ("[CX4;R1;$(C1CC[NX3]CC1):3]", "[CX4;R1:3]"),
+    ("[N&X3&!$(N-[C,S]=[O,S,N])&!$(N-[!#6]):1]-&!@[C&X4;$([CH2]-c),$([CH1](-c)-c)]",
+     "[N&X3:1]-&!@[C&X4]"),
+    ("[C,$(N=O)]", "[*]"),                        # an OR holding a recursion goes whole
+    ("[C,N&$(N=O)]", "[*]"),
+    ("[O&X2&H1:1]-[#6;$(c1ccccc1),$(C1CCCCC1):2]", "[O&X2&H1:1]-[#6:2]"),
+    ("c1ccccc1[C;!R]", "c1ccccc1[C;!R]"),        # nothing recursive: unchanged
+])
+def test_without_recursion_only_widens(smarts: str, weaker: str) -> None:
+    assert without_recursion(smarts) == weaker
+    full, loose = Chem.MolFromSmarts(smarts), Chem.MolFromSmarts(weaker)
+    for smi in ("CN(Cc1ccccc1)C1CCN(C)CC1", "O=C1CCN(C)CC1", "Oc1ccccc1", "OC1CCCCC1", "CCN=O",
+                "CC(=O)Nc1ccccc1", "CCCc1ccccc1C", "NCc1ccccc1"):
+        mol = Chem.MolFromSmiles(smi)
+        assert not mol.HasSubstructMatch(full) or mol.HasSubstructMatch(loose), smi
