@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import pickle
 import tomllib
 from pathlib import Path
@@ -270,3 +271,39 @@ def test_a_written_group_file_keeps_jurisdiction_and_date(tmp_path: Path) -> Non
     back = list(load_group_file(path))
     assert [(g.id, g.jurisdiction, g.in_force) for g in back] == \
         [(g.id, g.jurisdiction, g.in_force) for g in adopted]
+
+
+def test_guarded_queries_match_as_the_queries_do() -> None:
+    """Each group query holding a recursive SMARTS is asked only when its form without them
+    matches (issue 20, phase B): the same members and the same matched atoms as asking every
+    query, on every example of every shipped group and on the evaluation sets."""
+    groups = load_groups()
+    smiles = [ex.smiles for g in groups for ex in (*g.must_match, *g.must_not_match)]
+    evaluation = Path(__file__).resolve().parents[1] / "evaluation"
+    for name in ("designer_precursors.tsv", "near_misses.tsv", "legitimate.tsv", "masks.tsv"):
+        with open(evaluation / name, newline="", encoding="utf-8") as fh:
+            smiles += [row["smiles"] for row in csv.DictReader(fh, delimiter="\t")]
+    guarded = 0
+    for g in groups:
+        compiled = groups._compiled[g.id]
+        guarded += sum(x is not None for x in compiled.guards)
+    assert guarded > 0
+    members = 0
+    for smi in smiles:
+        try:
+            mol = standardize_smiles(smi).mol
+        except Exception:  # noqa: BLE001 - an example that cannot be standardized is skipped
+            continue
+        for g in groups:
+            compiled = groups._compiled[g.id]
+            expected: tuple[int, ...] = ()
+            if g.max_heavy_atoms is None or mol.GetNumHeavyAtoms() <= g.max_heavy_atoms:
+                for query in compiled.queries:
+                    atoms = mol.GetSubstructMatch(query)
+                    if atoms:
+                        if not any(mol.HasSubstructMatch(x) for x in compiled.exclusions):
+                            expected = tuple(atoms)
+                        break
+            assert groups.matching_atoms(mol, g) == expected, (smi, g.id)
+            members += bool(expected)
+    assert members > 50

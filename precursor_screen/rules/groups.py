@@ -36,6 +36,7 @@ from precursor_screen.chem.standardize import (
 from precursor_screen.errors import ReferenceFileError, ShippedDataError
 from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.files import DATA_DIR
+from precursor_screen.rules.gates import without_recursion
 
 __all__ = ["Group", "Example", "GroupSet", "load_groups", "load_group_file", "shipped_group_files",
            "group_file_text", "GROUP_FILE", "STATUSES"]
@@ -112,6 +113,9 @@ class Group:
 class _Compiled:
     queries: tuple[Chem.Mol, ...]
     exclusions: tuple[Chem.Mol, ...]
+    # per query, its form without recursive SMARTS (which it implies; None: it has none), asked
+    # first: RDKit works out every recursive SMARTS on every atom before it tries a match
+    guards: tuple[Chem.Mol | None, ...] = ()
 
 
 def _compile(smarts: str) -> Chem.Mol | None:
@@ -128,7 +132,14 @@ def _compile_group(group: Group) -> _Compiled:
             if query is None:
                 raise ValueError(f"[{group.id}]: {kind} {i} does not parse: {pattern!r}")
             out.append(query)
-    return _Compiled(tuple(queries), tuple(exclusions))
+    return _Compiled(tuple(queries), tuple(exclusions), tuple(_guard(q) for q in queries))
+
+
+def _guard(query: Chem.Mol) -> Chem.Mol | None:
+    """``query`` without its recursive SMARTS (`precursor_screen.rules.gates.without_recursion`):
+    a weaker query that every molecule ``query`` matches also matches; None when it has none."""
+    smarts = Chem.MolToSmarts(query)
+    return _compile(without_recursion(smarts)) if "$(" in smarts else None
 
 
 def _as_mol(mol: Chem.Mol | Standardized) -> Chem.Mol:
@@ -279,7 +290,9 @@ class GroupSet:
         if group.max_heavy_atoms is not None and n_heavy > group.max_heavy_atoms:
             return ()
         compiled = self._compiled[group.id]
-        for query in compiled.queries:
+        for query, guard in zip(compiled.queries, compiled.guards):
+            if guard is not None and not mol.HasSubstructMatch(guard):
+                continue   # the query, which implies its guard, cannot match either
             atoms = mol.GetSubstructMatch(query)
             if atoms:
                 if any(mol.HasSubstructMatch(x) for x in compiled.exclusions):
