@@ -1,4 +1,4 @@
-"""Prove the drug stage's tighter gate exact on MOSES (the first N molecules) and the evaluation sets.
+"""Prove the drug stage's tighter gate exact on MOSES (first N molecules) and the evaluation sets.
 
     python benchmarks/verify_drug_gate.py [N]
 

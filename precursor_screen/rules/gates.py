@@ -31,8 +31,7 @@ screens on the evaluation sets).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import permutations
 from typing import Any
@@ -810,29 +809,40 @@ class _Gate:
 _BEARS = Chem.MolFromSmarts("[#6]~[!#6;!#1]")
 
 
-_LAST_BEARING: tuple[Any, tuple[int, ...]] = (None, ())   # (molecule, its atoms to label)
+_LAST_BEARING: tuple[Any, tuple[Any, ...]] = (None, ())   # (molecule, its atoms to label)
 
 
-@contextmanager
-def labelled(mol: Chem.Mol) -> Iterator[Chem.Mol]:
-    """``mol`` itself while the block runs, its carbons bearing a heteroatom carrying isotope 1
-    (what the gate's compiled queries read as `HETERO`); they get their own isotopes back after
-    it. Labelling a copy instead cost ~20 us a molecule for the copy alone. The carbons are
-    remembered for the last molecule: the screen's gates ask about the same candidate in turn."""
+def labelled(mol: Chem.Mol) -> _Labelled:
+    """``mol`` itself while the block (``with labelled(mol):``) runs, its carbons bearing a
+    heteroatom carrying isotope 1 (what the gate's compiled queries read as `HETERO`); they get
+    their own isotopes back after it. Labelling a copy instead cost ~20 us a molecule for the
+    copy alone. The carbons are remembered for the last molecule: the screen's gates ask about
+    the same candidate in turn."""
     global _LAST_BEARING
-    last_mol, indices = _LAST_BEARING
+    last_mol, atoms = _LAST_BEARING
     if last_mol is not mol:
-        indices = tuple(sorted({c for c, _x in mol.GetSubstructMatches(
+        atoms = tuple(mol.GetAtomWithIdx(i) for i in sorted({c for c, _x in mol.GetSubstructMatches(
             _BEARS, uniquify=False, maxMatches=100_000)}))
-        _LAST_BEARING = (mol, indices)
-    atoms = [mol.GetAtomWithIdx(i) for i in indices]
-    before = [atom.GetIsotope() for atom in atoms]
-    for atom in atoms:
-        atom.SetIsotope(1)
-    try:
-        yield mol
-    finally:
-        for atom, isotope in zip(atoms, before):
+        _LAST_BEARING = (mol, atoms)
+    return _Labelled(mol, atoms)
+
+
+class _Labelled:
+    """The context `labelled` returns: sets the labels on entry, puts the isotopes back on exit."""
+
+    __slots__ = ("mol", "_atoms", "_before")
+
+    def __init__(self, mol: Chem.Mol, atoms: tuple[Any, ...]) -> None:
+        self.mol, self._atoms, self._before = mol, atoms, [0] * len(atoms)
+
+    def __enter__(self) -> Chem.Mol:
+        self._before = [atom.GetIsotope() for atom in self._atoms]
+        for atom in self._atoms:
+            atom.SetIsotope(1)
+        return self.mol
+
+    def __exit__(self, *exc: object) -> None:
+        for atom, isotope in zip(self._atoms, self._before):
             atom.SetIsotope(isotope)
 
 
