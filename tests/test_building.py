@@ -36,6 +36,9 @@ def test_rule_examples_and_negatives(rule) -> None:  # noqa: ANN001
     ("O=C1CCNCC1", "n-phenethylation-piperidone", "npp"),
     ("O=C1CCN(CCc2ccccc2)CC1", "reductive-amination-aniline", "anpp"),
     ("c1ccc(NC2CCNCC2)cc1", "n-propionylation", "norfentanyl"),
+    # the piperidone phenethylation's reverse reaches 4-AP from ANPP first (its proof fails);
+    # each rule's products are kept apart, so the 4-AP phenethylation proves it
+    ("c1ccc(NC2CCNCC2)cc1", "n-phenethylation", "anpp"),
     ("N#CCc1ccccc1", "c-acetylation-arylacetonitrile", "apaan"),
     ("Nc1ccccc1C(=O)O", "n-acetylation-anthranilic", "n-acetylanthranilic-acid"),
 ])
@@ -84,10 +87,11 @@ def test_legitimate_lookalikes_are_not_built() -> None:
         assert not any(h.relation == "builds" for h in SCREENER.check(smiles).hits), smiles
 
 
-def test_shared_prefix_screens_change_no_substrate() -> None:
+def test_shared_prefix_screens_and_contexts_change_no_substrate() -> None:
     """The reverse queries that begin alike share a screen of their first atoms
-    (`conversions.PREFIX_ATOMS`), tested once; with the screens taken away the same substrates
-    come back for every listed substance and every evaluation molecule."""
+    (`conversions.PREFIX_ATOMS`), tested once, and a one-atom rule is tried only on a listed
+    substance holding its context (`building.product_context`); with both taken away the same
+    substrates come back for every listed substance and every evaluation molecule."""
     import csv
     from pathlib import Path
 
@@ -111,7 +115,9 @@ def test_shared_prefix_screens_change_no_substrate() -> None:
     screened, plain = Builder(), Builder()
     shared = [p for p in screened._reverse._rev_prefix if p is not None]
     assert len(shared) >= 10   # the N-acyl anilides, the aryl ketone aminations, ...
+    assert len(screened._contexts) >= 6   # one-atom rules: contexts asked first
     plain._reverse._rev_prefix = tuple(None for _ in plain._reverse._rev_prefix)
+    plain._always, plain._contexts = frozenset(range(len(plain._reverse.rules))), ()
     found = [screened.substrates(p) for p in parents]
     assert found == [plain.substrates(p) for p in parents]
     assert sum(map(len, found)) > 50

@@ -13,6 +13,7 @@ step is exactly what the reverse gives, for rules whose reverse is no narrower t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.chem.standardize import StandardizeError, standardize_smiles
 from precursor_screen.rules.conversions import ConversionRule
 from precursor_screen.rules.files import data_file
+from precursor_screen.rules.gates import atom_elements
 from precursor_screen.rules.synthesis import (
     SynthesisRuleSet,
     load_reverse_templates,
@@ -32,7 +34,7 @@ from precursor_screen.rules.synthesis import (
     reverse_smarts,
 )
 
-__all__ = ["BuildStep", "BuildIndex", "Builder", "buildable", "Found", "building_rule_set", "BUILDING_FILE"]
+__all__ = ["BuildStep", "BuildIndex", "Builder", "buildable", "Found", "product_context", "building_rule_set", "BUILDING_FILE"]
 
 BUILDING_FILE = "building.toml"
 """The shipped building rules in ``precursor_screen/rules/data/``."""
@@ -75,6 +77,80 @@ def _adds_carbon(smarts: str) -> bool:
     return any(a.GetAtomicNum() == 6 and not a.GetAtomMapNum() for a in product.GetAtoms())
 
 
+def product_context(smarts: str) -> tuple[tuple[Chem.Mol, ...], ...]:
+    """What every product of a one-atom forward rule holds: for each recursive-SMARTS part of
+    its substrate atom (``[NH2;$(N-[CX4]-[CX4]-[OX2H1]):1]>>[N:1]C``), the context with its
+    first atom reduced to its element (``[#7]-[CX4]-[CX4]-[OX2H1]``); alternatives written as
+    ``$(A),$(B)`` stay alternatives. Empty when the rule is not of that form.
+
+    Why a product holds it: the rule's template is that one atom; the reaction adds the
+    reagent's atoms to it and changes nothing else, so the atoms and bonds of the context
+    around it in the substrate are in the product as they were, but for the atom itself (its
+    hydrogens and neighbours change, not its element). A listed substance holding none of
+    them is no product of the rule, and the rule's reverse need not be tried on it (the
+    forward proof would reject every substrate it gave).
+
+    >>> [[Chem.MolToSmarts(q) for q in alt] for alt in product_context(
+    ...     "[NH1;R1;$(N1CC[CX3](=O)CC1),$(N1CC[CX4]2(OCCO2)CC1):1]>>[N:1]CCc1ccccc1")]
+    [['[#7]1CC[C&X3](=O)CC1', '[#7]1CC[C&X4]2(OCCO2)CC1']]
+    >>> product_context("[CX3;$(C(-[CH3])-[CX4]-[OX2H1]):1]=[OX1]>>[C:1]NC")   # two atoms
+    ()
+    """
+    reactant = smarts.split(">>")[0]
+    template = Chem.MolFromSmarts(reactant)
+    if template is None or template.GetNumAtoms() != 1 or "." in reactant \
+            or not (reactant.startswith("[") and reactant.endswith("]")):
+        return ()
+    body = re.sub(r":\d+$", "", reactant[1:-1])   # the atom map
+    needs = []
+    for conjunct in _split_top(body, ";"):
+        items = _split_top(conjunct, ",")
+        if not all(i.startswith("$(") and i.endswith(")") for i in items):
+            if "$(" in conjunct:
+                return ()   # recursion mixed with other primitives: not read, no screen
+            continue
+        alternatives = []
+        for item in items:
+            query = _root_as_element(item[2:-1])
+            if query is None:
+                return ()
+            alternatives.append(query)
+        needs.append(tuple(alternatives))
+    return tuple(needs)
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """``text`` split at ``sep`` outside parentheses and brackets."""
+    parts, depth, start = [], 0, 0
+    for k, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append(text[start:k])
+            start = k + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _root_as_element(smarts: str) -> Chem.Mol | None:
+    """The query ``smarts`` with its first atom asking its element(s) only (None: unreadable,
+    or a first atom that names no element)."""
+    query = Chem.MolFromSmarts(smarts)
+    if query is None or not query.GetNumAtoms():
+        return None
+    elements = atom_elements(query.GetAtomWithIdx(0))
+    if not elements or 0 in elements:
+        return None
+    root = Chem.MolFromSmarts("[" + ",".join(f"#{z}" for z in sorted(elements)) + "]")
+    rw = Chem.RWMol(query)
+    rw.ReplaceAtom(0, root.GetAtomWithIdx(0))
+    out = rw.GetMol()
+    out.UpdatePropertyCache(strict=False)
+    return out
+
+
 def buildable(substance: Any) -> bool:
     """True for a listed substance a `BuildIndex` searches (organic, with a structure)."""
     return substance.parent is not None and not substance.is_inorganic
@@ -107,13 +183,27 @@ class Builder:
                      else reverse_smarts(r)) for r in self.rules.rules
              if r.id in self.rules.reagents],
             f"{self.rules.source} (reversed)", self.rules.reagents, self.rules.max_added)
+        # (rule index in the reverse set, what the listed substance must hold) of the rules
+        # with a context to ask first; the others are always searched
+        self._contexts = tuple((i, needs) for i, r in enumerate(self._reverse.rules)
+                               if (needs := product_context(r.smarts)))
+        self._always = frozenset(range(len(self._reverse.rules))) - {i for i, _ in
+                                                                     self._contexts}
 
     def substrates(self, parent: Any) -> list[Found]:
         """The substrates one building step from the standardized ``parent``, in the order the
         reverse search gives them (duplicates kept: the index drops them)."""
         found: list[Found] = []
         with quiet_rdkit():
-            for route in self._reverse.reverse(parent, 1, 200):
+            mol = parent.mol
+            allowed = self._always | {i for i, needs in self._contexts
+                                      if all(any(mol.HasSubstructMatch(q) for q in alternatives)
+                                             for alternatives in needs)}
+            # per rule: a substrate another rule reached first (and whose proof failed) is
+            # still tried with this one (4-anilinopiperidine from ANPP: the piperidone
+            # phenethylation's reverse gives it first, the 4-AP one proves it)
+            for route in self._reverse.reverse(parent, 1, 200, first_rules=allowed,
+                                               per_rule=True):
                 rule_id = route.steps[0].rule_id
                 # the search standardized its product already (not read again from SMILES)
                 substrate = self._reverse.product(route.product)

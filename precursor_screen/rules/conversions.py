@@ -333,7 +333,8 @@ class RuleSet:
                             max_masks=max_masks)
 
     def reverse(self, mol: Chem.Mol | Standardized, depth: int = 1,
-                max_products: int = 200) -> list[Route]:
+                max_products: int = 200, *, first_rules: frozenset[int] | None = None,
+                per_rule: bool = False) -> list[Route]:
         """Return routes running the rules' ``reverse`` SMARTS (masked forms of ``mol``).
 
         Best effort, for enumerating candidate designer precursors of a listed substance; rules
@@ -346,7 +347,7 @@ class RuleSet:
         True
         """
         return self._expand(mol, depth, max_products, reverse=True, max_added=12 * depth,
-                            max_heavy_atoms=None)
+                            max_heavy_atoms=None, first_rules=first_rules, per_rule=per_rule)
 
     def apply_rule(self, mol: Chem.Mol | Standardized, rule_id: str, *,
                    reverse: bool = False) -> list[Standardized]:
@@ -535,14 +536,17 @@ class RuleSet:
     def _expand(self, mol: Chem.Mol | Standardized, depth: int, max_products: int, *,
                 reverse: bool, max_added: int, max_heavy_atoms: int | None,
                 last_step: tuple[Callable[[Chem.Mol], bool], frozenset[int],
-                                 Callable[[Chem.Mol], bool] | None] | None = None
+                                 Callable[[Chem.Mol], bool] | None] | None = None,
+                first_rules: frozenset[int] | None = None, per_rule: bool = False
                 ) -> list[Route]:
         """Breadth-first search in which every step counts (masks too): the reverse rules, and
         the drug stage, whose gate argument is made for routes of at most two steps of any kind.
         ``last_step`` = (test, rule indices, prefilter): an intermediate whose last step is next
         and that fails the test is tried with those rules only, and not at all when it fails
         the prefilter (a gate that knows no other rule can reach a target from it; see
-        `precursor_screen.rules.gates`)."""
+        `precursor_screen.rules.gates`). ``first_rules``: the rule indices the first step may
+        use (all when None). ``per_rule``: a product reached by several rules is kept once per
+        rule (else once, by the first rule), for a caller that checks each rule's step."""
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         start, limit, shown = self._begin(mol, max_added, max_heavy_atoms)
@@ -551,6 +555,8 @@ class RuleSet:
             return routes
         seen = {start.key}          # product identities (stereo-free keys)
         seen_raw = {start.smiles}   # raw product SMILES already handled: skip re-standardizing
+        # per_rule: each rule's products apart (one product reached by two rules, twice)
+        by_rule: dict[str, tuple[set[str], set[str]]] | None = {} if per_rule else None
         frontier: list[tuple[Standardized, tuple[Step, ...]]] = [(start, ())]
         with quiet_rdkit():
             for level in range(1, depth + 1):
@@ -558,7 +564,7 @@ class RuleSet:
                 cap = shown if level == depth else limit
                 following: list[tuple[Standardized, tuple[Step, ...]]] = []
                 for parent, path in frontier:
-                    only = None
+                    only = first_rules if level == 1 else None
                     if last_step is not None and level == depth and path \
                             and not last_step[0](parent.mol):
                         only = last_step[1]
@@ -566,6 +572,9 @@ class RuleSet:
                                         and not last_step[2](parent.mol)):
                             continue
                     for compiled, raw, piece in self._one_step(parent, reverse, only):
+                        if by_rule is not None:
+                            seen, seen_raw = by_rule.setdefault(
+                                compiled.rule.id, ({start.key}, {start.smiles}))
                         if raw in seen_raw or piece.GetNumHeavyAtoms() > cap:
                             continue
                         seen_raw.add(raw)
