@@ -24,7 +24,7 @@ from moses import moses_smiles
 from rdkit import Chem, rdBase
 
 from precursor_screen.reference import load_reference_file
-from precursor_screen.screen import Screener
+from precursor_screen.screen import Screener, prepare_parent
 
 N = int(os.environ.get("PRECURSOR_SCREEN_REFERENCE_ROWS", "100000"))
 
@@ -52,7 +52,9 @@ def _cpu_seconds() -> float:
 
 
 def prepare(path: Path) -> Screener:
-    return Screener(load_reference_file(str(path)))
+    """The list read and prepared as ``--reference`` does: the screen's per-substance work
+    done on the workers that read it (``prepare_parent``)."""
+    return Screener(load_reference_file(str(path), prepare=prepare_parent))
 
 
 @pytest.mark.benchmark(group="reference")

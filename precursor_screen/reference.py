@@ -15,13 +15,18 @@ import functools
 import os
 import sys
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from rdkit import Chem
 
 from precursor_screen.chem.parse import parse_molblock, parse_smiles, quiet_rdkit
-from precursor_screen.chem.standardize import StandardizeError, StoredParent, standardize
+from precursor_screen.chem.standardize import (
+    Standardized,
+    StandardizeError,
+    StoredParent,
+    standardize,
+)
 from precursor_screen.errors import InputError, ReferenceFileError, RegistryIntegrityWarning
 from precursor_screen.io.formats import input_format
 from precursor_screen.io.readers import read_records
@@ -74,24 +79,25 @@ def integrity_problems() -> list[str]:
 def load_reference(reference: str | os.PathLike[str] | Registry | None = None, *,
                    as_of: dt.date | None = None, include: Iterable[str] = (),
                    extra_references: Sequence[str | os.PathLike[str] | Registry] = (),
-                   jurisdictions: Sequence[str] = DEFAULT_JURISDICTIONS) -> Registry:
+                   jurisdictions: Sequence[str] = DEFAULT_JURISDICTIONS,
+                   prepare: Callable[[Standardized], Any] | None = None) -> Registry:
     """The list to screen against: ``reference`` (a Registry or a file) or the built-in list of
     ``jurisdictions`` as of ``as_of`` (with ``include``: "proposed", "watch"), plus
     ``extra_references`` on top (each recorded as an overlay with its own hash).
 
     ``as_of`` and ``jurisdictions`` apply to the built-in list only (a reference file is taken as
-    it is).
+    it is). ``prepare``: see `load_reference_file`.
     """
     if isinstance(reference, Registry):
         reg = reference
     elif reference is not None:
-        reg = load_reference_file(reference)
+        reg = load_reference_file(reference, prepare=prepare)
     else:
         reg = builtin_registry().filter(as_of=as_of, include=("scheduled", *include),
                                         jurisdictions=jurisdictions)
     for extra in extra_references:
         reg = reg.merged(extra if isinstance(extra, Registry)
-                         else load_reference_file(extra, confidential=True))
+                         else load_reference_file(extra, confidential=True, prepare=prepare))
     return reg
 
 
@@ -103,22 +109,34 @@ _Item = tuple[str, str | None, str]
 _Prepared = tuple[Any, str, str, str]
 
 
-def _prepare(items: Sequence[_Item]) -> Iterator[_Prepared]:
+def _prepare(items: Sequence[_Item], prepare: Callable[[Standardized], Any] | None = None
+             ) -> Iterator[_Prepared]:
     """(parent, problem, SMILES, InChIKey) for (SMILES, molfile, given InChIKey) items, in
-    order; a long list on worker processes (each returns its chunk, parents as bytes)."""
+    order; a long list on worker processes (each returns its chunk, parents as bytes, with
+    what ``prepare`` made of each organic one)."""
     jobs = os.cpu_count() or 1
     if len(items) < PARALLEL_ROWS or jobs < 2:
         return _prepare_rows(items)
     step = -(-len(items) // (8 * jobs))
-    chunks = (items[lo:lo + step] for lo in range(0, len(items), step))
+    chunks = ((items[lo:lo + step], prepare) for lo in range(0, len(items), step))
     return (row for part in ordered_map(_prepared_list, chunks, jobs) for row in part)
 
 
-def _prepared_list(items: Sequence[_Item]) -> list[_Prepared]:
+def _prepared_list(task: tuple[Sequence[_Item], Callable[[Standardized], Any] | None]
+                   ) -> list[_Prepared]:
     """A worker's chunk; each parent stored as bytes (`StoredParent`): turned back into an RDKit
     molecule only where it is used."""
-    return [(StoredParent.of(parent) if parent is not None else None, *rest)
-            for parent, *rest in _prepare_rows(items)]
+    items, prepare = task
+    out: list[_Prepared] = []
+    for parent, *rest in _prepare_rows(items):
+        if parent is not None:
+            inorganic = parent.inorganic
+            parent = StoredParent.from_parts(
+                parent.mol.ToBinary(), parent.smiles, parent.key, parent.steps,
+                parent.components, inorganic,
+                prepare(parent) if prepare is not None and not inorganic else None)
+        out.append((parent, *rest))
+    return out
 
 
 def _prepare_rows(items: Iterable[_Item]) -> Iterator[_Prepared]:
@@ -143,7 +161,8 @@ def _prepare_rows(items: Iterable[_Item]) -> Iterator[_Prepared]:
 
 
 def load_reference_file(path: str | os.PathLike[str], list_name: str | None = None, *,
-                        confidential: bool = False) -> Registry:
+                        confidential: bool = False,
+                        prepare: Callable[[Standardized], Any] | None = None) -> Registry:
     """Load a user reference list: CSV/TSV with name and smiles columns, SDF, or .smi.
 
     Every row must parse; a bad row raises ReferenceFileError naming the line. Each substance
@@ -154,6 +173,11 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
     dropped on loading, so no output can show them (a query may still name the record:
     ``Substance.aliases``), and the screen names such a record only where it raises a flag
     (``Substance.confidential``).
+
+    ``prepare`` (a module-level function: it goes to the workers by name) is applied to each
+    organic parent of a long list (from `PARALLEL_ROWS` rows) where it is read, and kept as the
+    parent's ``extra`` (`StoredParent`): the screen's per-substance work is done there once,
+    not after the list comes back (`precursor_screen.screen.prepare_parent`).
     """
     p = str(path)
     if not os.path.exists(p):
@@ -172,7 +196,7 @@ def load_reference_file(path: str | os.PathLike[str], list_name: str | None = No
     else:
         raise ReferenceFileError(f"{p}: reference lists are CSV, TSV, SDF or .smi, not {fmt}")
     prepared = _prepare([(extra.get("smiles", ""), extra.get("molblock"),
-                          extra.get("inchikey", "")) for *_, extra in entries])
+                          extra.get("inchikey", "")) for *_, extra in entries], prepare)
     substances = []
     ids: set[str] = set()
     base = os.path.basename(p)

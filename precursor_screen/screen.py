@@ -17,6 +17,7 @@ strongest hit decides the flag.
 from __future__ import annotations
 
 import hashlib
+import functools
 import os
 import time
 from collections import OrderedDict
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 from rdkit import Chem, DataStructs
 
-from precursor_screen.chem.fingerprint import load_recipes
+from precursor_screen.chem.fingerprint import load_recipes, popcounts
 from precursor_screen.chem.parse import MAX_ATOMS, parse_record, quiet_rdkit
 from precursor_screen.chem.standardize import (
     Standardized,
@@ -78,6 +79,7 @@ from precursor_screen.rules.masks import load_rules
 from precursor_screen.search.substructure import BIT_SLICE_ROWS, SubstructureIndex
 from precursor_screen.search.tanimoto import TanimotoIndex
 from precursor_screen.types import Flag, Hit, Route, Step, Verdict
+from precursor_screen.version import __version__
 
 __all__ = ["Screener", "ScreenParameters", "screen", "SCORE_BANDS", "FLAG_FLOOR"]
 
@@ -204,7 +206,8 @@ class Screener:
         self.parameters = parameters or ScreenParameters()
         reg = load_reference(reference, as_of=as_of, include=include,
                              extra_references=extra_references,
-                             jurisdictions=list_jurisdictions(self.parameters.jurisdictions))
+                             jurisdictions=list_jurisdictions(self.parameters.jurisdictions),
+                             prepare=prepare_parent)
         self.reference = reg
         self.rules = rules if rules is not None else load_rules()
         # every dated piece of knowledge as of ``as_of`` (with a reference file too: it replaces
@@ -1223,13 +1226,50 @@ _PREPARING: tuple[list[Any], Any, Any, Builder] | None = None
 _Parts = tuple[Any, Any, Any, list[list[Found]], list[int], list[int]]
 
 
+@functools.lru_cache(maxsize=1)
+def _preparing() -> tuple[tuple[str, ...], Any, Any, Builder]:
+    """(tag, similarity packer, pattern packer, builder) of `prepare_parent`, once a process."""
+    recipes = load_recipes()
+    builder = Builder()
+    similarity, pattern = recipes["morgan2"], recipes["pattern"]
+    return (_tag(similarity, pattern, builder), similarity.packer(), pattern.packer(),
+            builder)
+
+
+def _tag(similarity: Any, pattern: Any, builder: Builder) -> tuple[str, ...]:
+    return (__version__, similarity.name, str(similarity.params), pattern.name, str(pattern.params),
+            builder.rules.source)
+
+
+def prepare_parent(parent: Standardized) -> tuple[Any, ...]:
+    """A screener's per-substance work on one reference parent: (tag, Morgan bits, pattern bits,
+    building substrates, heavy atoms, atoms). Given to `reference.load_reference_file` as
+    ``prepare``, it runs where a long list is read (on its worker processes), so the molecule
+    is read once; `Screener` uses it when the tag (version, recipes, building rules) is its
+    own, else prepares again."""
+    tag, similar_fp, pattern_fp, builder = _preparing()
+    mol = parent.mol
+    return (tag, similar_fp(mol), pattern_fp(mol, parent.smiles), builder.substrates(parent),
+            mol.GetNumHeavyAtoms(), mol.GetNumAtoms())
+
+
 def _prepare_reference(organic: list[Any], similarity: Any, pattern: Any, builder: Builder
                        ) -> _Parts:
     """(similarity bits, their popcounts, pattern bits, building substrates, heavy atoms,
-    atoms) of the organic reference structures: the per-substance work of a screener. A large
-    list (a user's 100,000 entries) is prepared on worker processes, which inherit it (fork),
-    read the molecules of their share (`StoredParent`) and return packed bits, the substrates
-    found and the counts."""
+    atoms) of the organic reference structures: the per-substance work of a screener. Taken
+    from what `prepare_parent` left on each parent where the list was read, when every one has
+    it; otherwise a large list (a user's 100,000 entries) is prepared on worker processes, which
+    inherit it (fork), read the molecules of their share (`StoredParent`) and return packed
+    bits, the substrates found and the counts."""
+    extras = [getattr(s.parent, "extra", None) for s in organic]
+    tag = _tag(similarity, pattern, builder)
+    if organic and all(e is not None and e[0] == tag for e in extras):
+        bits = np.frombuffer(b"".join(e[1] for e in extras), dtype=np.uint8).reshape(
+            len(extras), similarity.code_size)
+        patterns = np.frombuffer(b"".join(e[2] for e in extras), dtype=np.uint8).reshape(
+            len(extras), pattern.code_size)
+        return (bits, popcounts(bits), patterns, [e[3] for e in extras],
+                [e[4] for e in extras], [e[5] for e in extras])
     jobs = os.cpu_count() or 1
     if len(organic) < PARALLEL_REFERENCE or jobs < 2:
         return _prepare_part(organic, similarity, pattern, builder)

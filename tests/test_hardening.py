@@ -493,15 +493,17 @@ def test_a_long_reference_list_is_screened_without_the_route_gate_with_the_same_
 def test_a_long_reference_list_prepared_on_workers_screens_like_one_prepared_in_process(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Item 11's speed-up: from `reference.PARALLEL_ROWS` rows on, parsing and standardizing run
-    on worker processes, which send each parent back as bytes (`StoredParent`); from
-    `screen.PARALLEL_REFERENCE` on, fingerprints and building steps are made on workers and
-    the substructure index is built from fingerprints and SMILES. The thresholds are lowered
-    here so that a 400-row list takes both paths; the list and the verdicts must not change."""
+    on worker processes, which send each parent back as bytes (`StoredParent`), with the
+    screen's per-substance work (`screen.prepare_parent`: fingerprints, building steps) when
+    the loader is asked for it, as the command line does; without it, from
+    `screen.PARALLEL_REFERENCE` on, the screener makes them on workers, and the substructure
+    index is built from fingerprints and SMILES. The thresholds are lowered here so that a
+    400-row list takes every path; the list and the verdicts must not change."""
     import importlib
 
     from precursor_screen.chem.standardize import StoredParent
     from precursor_screen.reference import load_reference_file
-    from precursor_screen.screen import Screener
+    from precursor_screen.screen import Screener, prepare_parent
 
     listed = tmp_path / "listed.csv"
     assert run("list", "--format", "csv", "-o", str(listed)).exit_code == 0
@@ -524,18 +526,22 @@ def test_a_long_reference_list_prepared_on_workers_screens_like_one_prepared_in_
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(reference, "PARALLEL_ROWS", 50)
     parallel = load_reference_file(str(ref))
+    prepared = load_reference_file(str(ref), prepare=prepare_parent)   # as the CLI loads it
     assert len(parallel) == len(serial) > 300
     assert any(s.is_inorganic for s in serial)    # permanganate, ...: kept as they are
     assert all(isinstance(s.parent, StoredParent) for s in parallel if s.parent is not None)
     assert [(s.id, s.smiles, s.parent.smiles, s.parent.key, s.parent.steps, s.is_inorganic)
             for s in parallel] == [(s.id, s.smiles, s.parent.smiles, s.parent.key,
                                     s.parent.steps, s.is_inorganic) for s in serial]
+    assert all(s.parent.extra is not None for s in prepared if not s.is_inorganic)
+    assert all(s.parent.extra is None for s in parallel if s.parent is not None)
     in_process = Screener(serial)
     monkeypatch.setattr(screen_module, "PARALLEL_REFERENCE", 50)
     monkeypatch.setattr(screen_module, "BIT_SLICE_ROWS", 50)
     on_workers = Screener(parallel)
-    assert on_workers._sizes == in_process._sizes
-    assert len(on_workers._builds) == len(in_process._builds) > 0
+    from_loading = Screener(prepared)
+    assert on_workers._sizes == in_process._sizes == from_loading._sizes
+    assert len(on_workers._builds) == len(in_process._builds) == len(from_loading._builds) > 0
     root = Path(__file__).resolve().parent.parent / "evaluation"
     queries = []
     for name in ("designer_precursors.tsv", "masks.tsv", "legitimate.tsv"):
@@ -544,6 +550,8 @@ def test_a_long_reference_list_prepared_on_workers_screens_like_one_prepared_in_
     got = [(v.flag, round(v.score, 4), v.match_id, v.reason) for v in on_workers.screen(queries)]
     want = [(v.flag, round(v.score, 4), v.match_id, v.reason) for v in in_process.screen(queries)]
     assert got == want
+    assert [(v.flag, round(v.score, 4), v.match_id, v.reason)
+            for v in from_loading.screen(queries)] == want
     assert sum(flag != "none" for flag, *_ in got) > 100
 
 

@@ -119,9 +119,11 @@ class StoredParent(Standardized):
 
     A long reference list is standardized on worker processes; turning 100,000 molecules back
     into RDKit objects in the main process would cost about as much as parsing them again, and
-    a screen needs few of them (those a candidate's route or containment reaches; fingerprints
-    and building steps are made on workers, which read their own). The same in every other way
-    as the `Standardized` it was made from, and pickled as bytes and strings.
+    a screen needs few of them (those a candidate's route or containment reaches). The same in
+    every other way as the `Standardized` it was made from, and pickled as bytes and strings.
+    ``extra``: what the loading caller computed from the parent on the worker that read it
+    (`precursor_screen.reference.load_reference_file`'s ``prepare``: the screen's
+    fingerprints and building steps), None when nothing was asked.
 
     >>> std = standardize(Chem.MolFromSmiles("CC(=O)Cc1ccccc1.Cl"))
     >>> stored = StoredParent.of(std)
@@ -132,31 +134,37 @@ class StoredParent(Standardized):
     ('Standardized', True, True)
     """
 
-    __slots__ = ("_binary", "_inorganic")
+    __slots__ = ("_binary", "_inorganic", "extra")
 
     @classmethod
-    def of(cls, std: Standardized) -> "StoredParent":
+    def of(cls, std: Standardized, extra: Any = None) -> "StoredParent":
         """The stored form of ``std`` (picklable cheaply: bytes and strings)."""
         return cls.from_parts(std.mol.ToBinary(), std.smiles, std.key, std.steps,
-                              std.components, std.inorganic)
+                              std.components, std.inorganic, extra)
 
     @classmethod
     def from_parts(cls, binary: bytes, smiles: str, key: str, steps: tuple[str, ...],
-                   components: tuple[str, ...], inorganic: bool) -> "StoredParent":
+                   components: tuple[str, ...], inorganic: bool, extra: Any = None
+                   ) -> "StoredParent":
         obj = object.__new__(cls)
-        for name, value in (("mol", None), ("smiles", smiles), ("key", key), ("steps", steps),
-                            ("components", components)):
-            _SLOTS[name].__set__(obj, value)
-        object.__setattr__(obj, "_binary", binary)   # the frozen dataclass refuses setattr
-        object.__setattr__(obj, "_inorganic", inorganic)
+        # the slots filled directly: the frozen dataclass refuses setattr (and this runs
+        # 100,000 times as a long list comes back from its workers)
+        _MOL.__set__(obj, None)
+        _SMILES.__set__(obj, smiles)
+        _KEY.__set__(obj, key)
+        _STEPS.__set__(obj, steps)
+        _COMPONENTS.__set__(obj, components)
+        _BINARY.__set__(obj, binary)
+        _INORGANIC.__set__(obj, inorganic)
+        _EXTRA.__set__(obj, extra)
         return obj
 
     @property  # type: ignore[override]
     def mol(self) -> Chem.Mol:
-        mol = _SLOTS["mol"].__get__(self)
+        mol = _MOL.__get__(self)
         if mol is None:
             mol = Chem.Mol(self._binary)
-            _SLOTS["mol"].__set__(self, mol)
+            _MOL.__set__(self, mol)
         return mol
 
     @property
@@ -166,18 +174,20 @@ class StoredParent(Standardized):
     def unpacked(self) -> Standardized:
         """A plain `Standardized` with the molecule read from the bytes, which this one does not
         keep: for a worker that reads each parent once (100,000 kept molecules: ~1.5 GB)."""
-        mol = _SLOTS["mol"].__get__(self)
+        mol = _MOL.__get__(self)
         return Standardized(mol if mol is not None else Chem.Mol(self._binary), self.smiles,
                             self.key, self.steps, self.components)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return (StoredParent.from_parts, (self._binary, self.smiles, self.key, self.steps,
-                                          self.components, self._inorganic))
+                                          self.components, self._inorganic, self.extra))
 
 
-_SLOTS = {name: Standardized.__dict__[name]
-          for name in ("mol", "smiles", "key", "steps", "components")}
-"""Standardized's own slots, which a `StoredParent` fills without its frozen ``__init__``."""
+_MOL, _SMILES, _KEY, _STEPS, _COMPONENTS = (Standardized.__dict__[name] for name in (
+    "mol", "smiles", "key", "steps", "components"))
+_BINARY, _INORGANIC, _EXTRA = (StoredParent.__dict__[name] for name in (
+    "_binary", "_inorganic", "extra"))
+"""The slots a `StoredParent` fills without the frozen dataclass's ``__init__``."""
 
 
 def match_key(mol: Chem.Mol) -> str:

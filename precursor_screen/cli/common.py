@@ -24,6 +24,7 @@ from precursor_screen.reference import integrity_problems
 from precursor_screen.reference import load_reference as _load_reference
 from precursor_screen.rules.drug_targets import family_jurisdictions, list_jurisdictions
 from precursor_screen.rules.groups import GroupSet, load_group_file, load_groups
+from precursor_screen.screen import prepare_parent
 from scheduled_substances import DEFAULT_JURISDICTIONS, Registry
 from scheduled_substances.listings import load_vocabulary
 from scheduled_substances.registry import data_folder
@@ -146,14 +147,18 @@ def reference_options(f: Any) -> Any:
 
 def load_reference(reference: str | None, as_of: dt.date | None, include: tuple[str, ...] = (),
                    extra_reference: tuple[str, ...] = (),
-                   jurisdictions: tuple[str, ...] = DEFAULT_JURISDICTIONS) -> Registry:
+                   jurisdictions: tuple[str, ...] = DEFAULT_JURISDICTIONS, *,
+                   screened: bool = True) -> Registry:
     """The Registry a command screens against, from the shared reference options (and a warning
     on stderr when the built-in list was edited after release). A ``reference`` file is taken as
-    it is: ``as_of`` dates the built-in list (and, in the screen, the groups and drugs)."""
+    it is: ``as_of`` dates the built-in list (and, in the screen, the groups and drugs). A long
+    list that will be ``screened`` is prepared for the screen where it is read
+    (`screen.prepare_parent`)."""
     warn_if_edited()
     return _load_reference(reference, as_of=as_of, include=include,
                            extra_references=extra_reference,
-                           jurisdictions=list_jurisdictions(jurisdictions))
+                           jurisdictions=list_jurisdictions(jurisdictions),
+                           prepare=prepare_parent if screened else None)
 
 
 def warn_if_edited() -> None:

@@ -320,7 +320,8 @@ def derivatives_cmd(substances: tuple[str, ...], all_: bool, index_dir: str,
     if threshold is not None and top is not None:
         raise click.UsageError("give --threshold or --top, not both")
     fmt = output_format(output, allowed=("csv", "parquet", "jsonl", "html"))
-    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions)
+    reg = load_reference(reference, as_of, include, extra_reference, jurisdictions,
+                         screened=False)
     targets = survey_substances(reg, substances, all_=all_, include_bulk=include_bulk)
     params = DerivativeParameters(threshold=None if top else (0.4 if threshold is None
                                                               else threshold),

@@ -183,12 +183,10 @@ class Builder:
                      else reverse_smarts(r)) for r in self.rules.rules
              if r.id in self.rules.reagents],
             f"{self.rules.source} (reversed)", self.rules.reagents, self.rules.max_added)
-        # (rule index in the reverse set, what the listed substance must hold) of the rules
-        # with a context to ask first; the others are always searched
-        self._contexts = tuple((i, needs) for i, r in enumerate(self._reverse.rules)
-                               if (needs := product_context(r.smarts)))
-        self._always = frozenset(range(len(self._reverse.rules))) - {i for i, _ in
-                                                                     self._contexts}
+        # rule index in the reverse set -> what the listed substance must hold, of the rules
+        # with a context (asked once the rule's reverse template matched)
+        self._contexts = {i: needs for i, r in enumerate(self._reverse.rules)
+                          if (needs := product_context(r.smarts))}
 
     def substrates(self, parent: Any) -> list[Found]:
         """The substrates one building step from the standardized ``parent``, in the order the
@@ -196,14 +194,17 @@ class Builder:
         found: list[Found] = []
         with quiet_rdkit():
             mol = parent.mol
-            allowed = self._always | {i for i, needs in self._contexts
-                                      if all(any(mol.HasSubstructMatch(q) for q in alternatives)
-                                             for alternatives in needs)}
+            contexts = self._contexts
+
+            def admit(rule: int) -> bool:
+                needs = contexts.get(rule)
+                return needs is None or all(any(mol.HasSubstructMatch(q) for q in alternatives)
+                                            for alternatives in needs)
+
             # per rule: a substrate another rule reached first (and whose proof failed) is
             # still tried with this one (4-anilinopiperidine from ANPP: the piperidone
             # phenethylation's reverse gives it first, the 4-AP one proves it)
-            for route in self._reverse.reverse(parent, 1, 200, first_rules=allowed,
-                                               per_rule=True):
+            for route in self._reverse.reverse(parent, 1, 200, admit=admit, per_rule=True):
                 rule_id = route.steps[0].rule_id
                 # the search standardized its product already (not read again from SMILES)
                 substrate = self._reverse.product(route.product)

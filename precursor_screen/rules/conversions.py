@@ -333,7 +333,7 @@ class RuleSet:
                             max_masks=max_masks)
 
     def reverse(self, mol: Chem.Mol | Standardized, depth: int = 1,
-                max_products: int = 200, *, first_rules: frozenset[int] | None = None,
+                max_products: int = 200, *, admit: Callable[[int], bool] | None = None,
                 per_rule: bool = False) -> list[Route]:
         """Return routes running the rules' ``reverse`` SMARTS (masked forms of ``mol``).
 
@@ -347,7 +347,7 @@ class RuleSet:
         True
         """
         return self._expand(mol, depth, max_products, reverse=True, max_added=12 * depth,
-                            max_heavy_atoms=None, first_rules=first_rules, per_rule=per_rule)
+                            max_heavy_atoms=None, admit=admit, per_rule=per_rule)
 
     def apply_rule(self, mol: Chem.Mol | Standardized, rule_id: str, *,
                    reverse: bool = False) -> list[Standardized]:
@@ -537,16 +537,17 @@ class RuleSet:
                 reverse: bool, max_added: int, max_heavy_atoms: int | None,
                 last_step: tuple[Callable[[Chem.Mol], bool], frozenset[int],
                                  Callable[[Chem.Mol], bool] | None] | None = None,
-                first_rules: frozenset[int] | None = None, per_rule: bool = False
+                admit: Callable[[int], bool] | None = None, per_rule: bool = False
                 ) -> list[Route]:
         """Breadth-first search in which every step counts (masks too): the reverse rules, and
         the drug stage, whose gate argument is made for routes of at most two steps of any kind.
         ``last_step`` = (test, rule indices, prefilter): an intermediate whose last step is next
         and that fails the test is tried with those rules only, and not at all when it fails
         the prefilter (a gate that knows no other rule can reach a target from it; see
-        `precursor_screen.rules.gates`). ``first_rules``: the rule indices the first step may
-        use (all when None). ``per_rule``: a product reached by several rules is kept once per
-        rule (else once, by the first rule), for a caller that checks each rule's step."""
+        `precursor_screen.rules.gates`). ``admit``: asked of a rule (its index) whose template
+        matched, before the first step runs it; False skips it. ``per_rule``: a product reached
+        by several rules is kept once per rule (else once, by the first rule), for a caller
+        that checks each rule's step."""
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         start, limit, shown = self._begin(mol, max_added, max_heavy_atoms)
@@ -564,14 +565,15 @@ class RuleSet:
                 cap = shown if level == depth else limit
                 following: list[tuple[Standardized, tuple[Step, ...]]] = []
                 for parent, path in frontier:
-                    only = first_rules if level == 1 else None
+                    only = None
                     if last_step is not None and level == depth and path \
                             and not last_step[0](parent.mol):
                         only = last_step[1]
                         if not only or (last_step[2] is not None
                                         and not last_step[2](parent.mol)):
                             continue
-                    for compiled, raw, piece in self._one_step(parent, reverse, only):
+                    for compiled, raw, piece in self._one_step(parent, reverse, only,
+                                                               admit if level == 1 else None):
                         if by_rule is not None:
                             seen, seen_raw = by_rule.setdefault(
                                 compiled.rule.id, ({start.key}, {start.smiles}))
@@ -596,10 +598,12 @@ class RuleSet:
                 frontier = following
         return routes
 
-    def _one_step(self, std: Standardized, reverse: bool, only: frozenset[int] | None = None
+    def _one_step(self, std: Standardized, reverse: bool, only: frozenset[int] | None = None,
+                  admit: Callable[[int], bool] | None = None
                   ) -> tuple[tuple[_Compiled, str, Chem.Mol], ...]:
-        """Every rule (or those whose index is in ``only``) applied once: (compiled reaction,
-        raw piece SMILES, piece), in rule then SMILES order.
+        """Every rule (or those whose index is in ``only``; of those whose template matches,
+        those ``admit`` lets through) applied once: (compiled reaction, raw piece SMILES,
+        piece), in rule then SMILES order.
 
         Cheap tests first: the elements a reaction needs (from the formula), then its relaxed
         substrate query (`_relaxed`), shared by the reactions written alike and tested once,
@@ -643,7 +647,7 @@ class RuleSet:
             if hit is None:
                 hit = matched[first] = mol.HasSubstructMatch(
                     compiled.rev_query if reverse else compiled.query)
-            if hit:
+            if hit and (admit is None or admit(compiled.index)):
                 found.append((position, [(compiled, raw, piece) for raw, piece
                                          in _rule_pieces(compiled, mol, reverse)]))
         return tuple(x for _, pieces in found for x in pieces)
