@@ -20,6 +20,7 @@ import resource
 from pathlib import Path
 
 import pytest
+from cputime import cpu_seconds
 from moses import moses_smiles
 from rdkit import Chem, rdBase
 
@@ -44,13 +45,6 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the worker processes)."""
-    own, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
-                                                     resource.RUSAGE_CHILDREN))
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def prepare(path: Path) -> Screener:
     """The list read and prepared as ``--reference`` does: the screen's per-substance work
     done on the workers that read it (``prepare_parent``)."""
@@ -60,9 +54,9 @@ def prepare(path: Path) -> Screener:
 @pytest.mark.benchmark(group="reference")
 def test_load_and_build_screener(benchmark, reference_csv) -> None:  # noqa: ANN001
     path, smiles = reference_csv
-    cpu = _cpu_seconds()
+    cpu = cpu_seconds()
     screener = benchmark.pedantic(prepare, args=(path,), rounds=1, iterations=1)
-    cpu = _cpu_seconds() - cpu
+    cpu = cpu_seconds() - cpu
     benchmark.extra_info["rows"] = len(smiles)
     benchmark.extra_info["peak_rss_mb"] = round(_peak_mb())
     benchmark.extra_info["cpu_s"] = round(cpu, 1)
@@ -82,6 +76,6 @@ def test_rdkit_parse_only(benchmark, reference_csv) -> None:  # noqa: ANN001
         with rdBase.BlockLogs():
             return sum(Chem.MolFromSmiles(s) is not None for s in smiles)
 
-    cpu = _cpu_seconds()
+    cpu = cpu_seconds()
     assert benchmark.pedantic(parse, rounds=1, iterations=1) == len(smiles)
-    print(f"\nRDKit parse only: {1e6 * (_cpu_seconds() - cpu) / len(smiles):.0f} CPU-us/row")
+    print(f"\nRDKit parse only: {1e6 * (cpu_seconds() - cpu) / len(smiles):.0f} CPU-us/row")

@@ -30,12 +30,12 @@ row ids; and the id column when loaded).
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cputime import cpu_seconds
 from moses import moses_smiles
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdSubstructLibrary
@@ -211,13 +211,6 @@ def _rate(benchmark, n: int, key: str = "queries_per_s") -> None:  # noqa: ANN00
 _BUILD_RATES: dict[str, tuple[float, float]] = {}   # (mol/s, CPU us/mol) of each build in this run
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and its finished children (the build's worker processes)."""
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
-
-
 def _build_rate(benchmark, n: int, name: str, cpu: float) -> None:  # noqa: ANN001
     """Molecules/s (wall) and CPU us/molecule; for ours, both as ratios to FPSim2's in this run.
 
@@ -243,9 +236,9 @@ def test_build_fpsim2_db(benchmark, smi_file: Path) -> None:  # noqa: ANN001
     if path.exists():
         path.unlink()
     args = (str(smi_file), str(path), "smiles", "Morgan", {"radius": 2, "fpSize": 2048})
-    cpu = _cpu_seconds()
+    cpu = cpu_seconds()
     benchmark.pedantic(create_db_file, args=args, rounds=1, iterations=1)
-    _build_rate(benchmark, sum(1 for _ in open(smi_file)), "fpsim2", _cpu_seconds() - cpu)
+    _build_rate(benchmark, sum(1 for _ in open(smi_file)), "fpsim2", cpu_seconds() - cpu)
     path.unlink()
 
 
@@ -253,9 +246,9 @@ def test_build_fpsim2_db(benchmark, smi_file: Path) -> None:  # noqa: ANN001
 @pytest.mark.parametrize("jobs", [2, 1], ids=["2-processes", "1-process"])
 def test_build_index(benchmark, smi_file: Path, jobs: int) -> None:  # noqa: ANN001
     out = smi_file.with_suffix(".idx" if jobs == JOBS else f".{jobs}.idx")
-    cpu = _cpu_seconds()
+    cpu = cpu_seconds()
     manifest = benchmark.pedantic(_build, args=(smi_file, out, jobs), rounds=1, iterations=1)
-    cpu = _cpu_seconds() - cpu
+    cpu = cpu_seconds() - cpu
     assert manifest["counts"]["rows"] == sum(1 for _ in open(smi_file))
     assert LibraryIndex(out).verify() == []
     _build_rate(benchmark, manifest["counts"]["rows"], f"ours-{jobs}", cpu)

@@ -127,16 +127,8 @@ def _prepared_list(task: tuple[Sequence[_Item], Callable[[Standardized], Any] | 
     """A worker's chunk; each parent stored as bytes (`StoredParent`): turned back into an RDKit
     molecule only where it is used."""
     items, prepare = task
-    out: list[_Prepared] = []
-    for parent, *rest in _prepare_rows(items):
-        if parent is not None:
-            inorganic = parent.inorganic
-            parent = StoredParent.from_parts(
-                parent.mol.ToBinary(), parent.smiles, parent.key, parent.steps,
-                parent.components, inorganic,
-                prepare(parent) if prepare is not None and not inorganic else None)
-        out.append((parent, *rest))
-    return out
+    return [(StoredParent.of(parent, prepare) if parent is not None else None, *rest)
+            for parent, *rest in _prepare_rows(items)]
 
 
 def _prepare_rows(items: Iterable[_Item]) -> Iterator[_Prepared]:

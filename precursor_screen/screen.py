@@ -230,11 +230,10 @@ class Screener:
         self._organic = [s for s in reg.structures() if not s.is_inorganic]
         self._bulk_keys = {s.parent.key: s.eu_category for s in builtin_registry().structures()
                            if s.is_bulk and s.parent is not None}
-        recipes = load_recipes()
-        self.recipe = recipes["morgan2"]
-        builder = Builder()
-        packed, counts, patterns, found, sizes, natoms = _prepare_reference(
-            self._organic, self.recipe, recipes["pattern"], builder)
+        preparer = _preparer()
+        self.recipe = preparer.similarity
+        packed, counts, patterns, found, sizes, natoms = _prepare_reference(self._organic,
+                                                                            preparer)
         # Confidential entries (--extra-reference) get an index of their own: a row's nearest
         # listed substances, its similarity and a `none` row's reason come from the public list
         # alone, and a confidential entry counts only where it raises a flag.
@@ -248,10 +247,10 @@ class Screener:
         if len(self._organic) < BIT_SLICE_ROWS:  # small: the index keeps the molecules
             self._substructures = SubstructureIndex(
                 [s.parent.mol for s in self._organic],  # type: ignore[union-attr]
-                recipe=recipes["pattern"], packed=patterns, smiles=smiles)
+                recipe=preparer.pattern, packed=patterns, smiles=smiles)
         else:  # large: RDKit reads the few survivors of a search from their SMILES
             self._substructures = SubstructureIndex.from_fingerprints(
-                patterns, natoms, smiles, recipe=recipes["pattern"])
+                patterns, natoms, smiles, recipe=preparer.pattern)
         self._sizes = sizes
         self._max_target_atoms = max(self._sizes, default=0)
         self._gates, self._route_gate = self._plan_gates(bulk=False)
@@ -267,7 +266,7 @@ class Screener:
         self._row_of = {s.id: i for i, s in enumerate(self._organic)}
         self._ions = [(ion, s) for s in reg.structures() if s.is_inorganic and s.parent is not None
                       and (ion := active_ion(s.parent)) is not None]
-        self._builds = BuildIndex(self._organic, builder=builder, found=found)
+        self._builds = BuildIndex(self._organic, builder=preparer.builder, found=found)
         # the protecting-group masks alone, which come off before the drug search
         self._protecting = RuleSet((r for r in self.rules.rules if r.protecting_group),
                                    f"{self.rules.source} (protecting groups)")
@@ -1220,89 +1219,82 @@ PARALLEL_REFERENCE = 10_000
 """From this many reference structures on, they are prepared (fingerprints, building steps) on
 every core."""
 
-_PREPARING: tuple[list[Any], Any, Any, Builder] | None = None
-
-
 _Parts = tuple[Any, Any, Any, list[list[Found]], list[int], list[int]]
 
 
+class _Preparer:
+    """A screener's per-substance work on one reference parent: (tag, Morgan bits, pattern bits,
+    building substrates, heavy atoms, atoms). The tag (version, recipes, building rules) says
+    what made it, so work done elsewhere (`prepare_parent`, where a list is read) is used only
+    by a screener that would have made the same."""
+
+    def __init__(self, similarity: Any, pattern: Any, builder: Builder) -> None:
+        self.tag = (__version__, similarity.name, str(similarity.params), pattern.name,
+                    str(pattern.params), builder.rules.source)
+        self.similarity, self.pattern, self.builder = similarity, pattern, builder
+        self._similar_fp, self._pattern_fp = similarity.packer(), pattern.packer()
+
+    def __call__(self, parent: Standardized) -> tuple[Any, ...]:
+        # a stored parent is read into a copy, not kept: a worker's memory stays that of a part
+        std = parent.unpacked() if isinstance(parent, StoredParent) else parent
+        mol = std.mol
+        return (self.tag, self._similar_fp(mol), self._pattern_fp(mol, std.smiles),
+                self.builder.substrates(std), mol.GetNumHeavyAtoms(), mol.GetNumAtoms())
+
+
 @functools.lru_cache(maxsize=1)
-def _preparing() -> tuple[tuple[str, ...], Any, Any, Builder]:
-    """(tag, similarity packer, pattern packer, builder) of `prepare_parent`, once a process."""
+def _preparer() -> _Preparer:
+    """The screener's preparer (the shipped recipes and building rules), once a process."""
     recipes = load_recipes()
-    builder = Builder()
-    similarity, pattern = recipes["morgan2"], recipes["pattern"]
-    return (_tag(similarity, pattern, builder), similarity.packer(), pattern.packer(),
-            builder)
-
-
-def _tag(similarity: Any, pattern: Any, builder: Builder) -> tuple[str, ...]:
-    return (__version__, similarity.name, str(similarity.params), pattern.name, str(pattern.params),
-            builder.rules.source)
+    return _Preparer(recipes["morgan2"], recipes["pattern"], Builder())
 
 
 def prepare_parent(parent: Standardized) -> tuple[Any, ...]:
-    """A screener's per-substance work on one reference parent: (tag, Morgan bits, pattern bits,
-    building substrates, heavy atoms, atoms). Given to `reference.load_reference_file` as
-    ``prepare``, it runs where a long list is read (on its worker processes), so the molecule
-    is read once; `Screener` uses it when the tag (version, recipes, building rules) is its
-    own, else prepares again."""
-    tag, similar_fp, pattern_fp, builder = _preparing()
-    mol = parent.mol
-    return (tag, similar_fp(mol), pattern_fp(mol, parent.smiles), builder.substrates(parent),
-            mol.GetNumHeavyAtoms(), mol.GetNumAtoms())
+    """A screener's per-substance work on one reference parent (`_Preparer`). Given to
+    `reference.load_reference_file` as ``prepare``, it runs where a long list is read (on its
+    worker processes), so each molecule is read once; `Screener` uses what it left."""
+    return _preparer()(parent)
 
 
-def _prepare_reference(organic: list[Any], similarity: Any, pattern: Any, builder: Builder
-                       ) -> _Parts:
+_PREPARING: tuple[list[Any], _Preparer] | None = None
+
+
+def _prepare_reference(organic: list[Any], preparer: _Preparer) -> _Parts:
     """(similarity bits, their popcounts, pattern bits, building substrates, heavy atoms,
-    atoms) of the organic reference structures: the per-substance work of a screener. Taken
-    from what `prepare_parent` left on each parent where the list was read, when every one has
-    it; otherwise a large list (a user's 100,000 entries) is prepared on worker processes, which
-    inherit it (fork), read the molecules of their share (`StoredParent`) and return packed
-    bits, the substrates found and the counts."""
+    atoms) of the organic reference structures. Each parent's is what `prepare_parent` left on
+    it where the list was read, when its tag is ``preparer``'s; the others are prepared here, a
+    large number of them (a user's 100,000 entries) on worker processes, which inherit the list
+    (fork), read the molecules of their share (`StoredParent`) and return the work done."""
     extras = [getattr(s.parent, "extra", None) for s in organic]
-    tag = _tag(similarity, pattern, builder)
-    if organic and all(e is not None and e[0] == tag for e in extras):
-        bits = np.frombuffer(b"".join(e[1] for e in extras), dtype=np.uint8).reshape(
-            len(extras), similarity.code_size)
-        patterns = np.frombuffer(b"".join(e[2] for e in extras), dtype=np.uint8).reshape(
-            len(extras), pattern.code_size)
-        return (bits, popcounts(bits), patterns, [e[3] for e in extras],
-                [e[4] for e in extras], [e[5] for e in extras])
+    missing = [i for i, e in enumerate(extras) if e is None or e[0] != preparer.tag]
     jobs = os.cpu_count() or 1
-    if len(organic) < PARALLEL_REFERENCE or jobs < 2:
-        return _prepare_part(organic, similarity, pattern, builder)
-    step = -(-len(organic) // (4 * jobs))
-    tasks = [(lo, min(lo + step, len(organic))) for lo in range(0, len(organic), step)]
-    parts = list(ordered_map(_reference_part, tasks, jobs, _init_reference,
-                             (organic, similarity, pattern, builder)))
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]), [f for p in parts for f in p[3]],
-            [n for p in parts for n in p[4]], [n for p in parts for n in p[5]])
+    if len(missing) < PARALLEL_REFERENCE or jobs < 2:
+        made = [preparer(organic[i].parent) for i in missing]
+    else:
+        parents = [organic[i].parent for i in missing]
+        step = -(-len(parents) // (4 * jobs))
+        tasks = [(lo, min(lo + step, len(parents))) for lo in range(0, len(parents), step)]
+        made = [e for part in ordered_map(_reference_part, tasks, jobs, _init_reference,
+                                          (parents, preparer)) for e in part]
+    for i, e in zip(missing, made):
+        extras[i] = e
+    bits = np.frombuffer(b"".join(e[1] for e in extras), dtype=np.uint8).reshape(
+        len(extras), preparer.similarity.code_size)
+    patterns = np.frombuffer(b"".join(e[2] for e in extras), dtype=np.uint8).reshape(
+        len(extras), preparer.pattern.code_size)
+    return (bits, popcounts(bits), patterns, [e[3] for e in extras], [e[4] for e in extras],
+            [e[5] for e in extras])
 
 
-def _prepare_part(organic: Sequence[Any], similarity: Any, pattern: Any, builder: Builder
-                  ) -> _Parts:
-    # a stored parent is read into a copy, not kept: a worker's memory stays that of one part
-    parents = [s.parent.unpacked() if isinstance(s.parent, StoredParent) else s.parent
-               for s in organic]
-    mols = [p.mol for p in parents]
-    bits, counts = similarity.packed(mols)
-    patterns = pattern.packed(mols, smiles=[p.smiles for p in parents])[0]
-    return (bits, counts, patterns, [builder.substrates(p) for p in parents],
-            [m.GetNumHeavyAtoms() for m in mols], [m.GetNumAtoms() for m in mols])
-
-
-def _init_reference(organic: list[Any], similarity: Any, pattern: Any, builder: Builder) -> None:
+def _init_reference(parents: list[Any], preparer: _Preparer) -> None:
     global _PREPARING
-    _PREPARING = (organic, similarity, pattern, builder)
+    _PREPARING = (parents, preparer)
 
 
-def _reference_part(task: tuple[int, int]) -> _Parts:
+def _reference_part(task: tuple[int, int]) -> list[tuple[Any, ...]]:
     assert _PREPARING is not None
-    organic, similarity, pattern, builder = _PREPARING
-    return _prepare_part(organic[task[0]:task[1]], similarity, pattern, builder)
+    parents, preparer = _PREPARING
+    return [preparer(p) for p in parents[task[0]:task[1]]]
 
 
 def _failed(rec: Record, status: str) -> Verdict:

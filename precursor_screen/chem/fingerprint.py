@@ -140,16 +140,13 @@ class Recipe:
         generator = _generator(self.kind, self.params)
         return lambda mol, smiles=None: to_bytes(generator.GetFingerprint(mol))
 
-    def packed(self, mols: Iterable[Chem.Mol], *, threads: int = 1,
-               smiles: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def packed(self, mols: Iterable[Chem.Mol], *, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(bits, counts)``: packed fingerprints, uint8 ``(n, fp_size // 8)``, and popcounts.
 
         Row *i* belongs to the *i*-th molecule (``None`` is refused, naming its position: a row
         that could not be read has no fingerprint and must not silently shift the others).
         ``threads`` goes to RDKit's ``GetFingerprints(numThreads=...)``; on a busy machine one
-        thread is often as fast. ``smiles`` (each molecule's ``Chem.MolToSmiles``, e.g. the
-        standardized parents' ``smiles``) lets a pattern fingerprint be computed by
-        :mod:`.fastpattern` (the same bits, ~8x faster); other kinds ignore it.
+        thread is often as fast.
 
         >>> recipe = get_recipe("morgan2")
         >>> mols = [Chem.MolFromSmiles(s) for s in ("CC(=O)Cc1ccccc1", "CNC(C)Cc1ccccc1")]
@@ -161,17 +158,7 @@ class Recipe:
         True
         """
         mols = mols if isinstance(mols, Sequence) else list(mols)
-        if smiles is not None and len(smiles) != len(mols):
-            raise ValueError(f"{len(smiles)} SMILES for {len(mols)} molecules")
         out = np.empty((len(mols), self.code_size), dtype=np.uint8)
-        if self.kind == "pattern" and smiles is not None:
-            pack = self.packer()
-            for row, (mol, text) in enumerate(zip(mols, smiles)):
-                if mol is None:
-                    raise ValueError(f"molecule {row} is None: no fingerprint for a row that "
-                                     "could not be read")
-                out[row] = np.frombuffer(pack(mol, text), dtype=np.uint8)
-            return out, popcounts(out)
         for start in range(0, len(mols), _PACK_CHUNK):
             part = list(mols[start:start + _PACK_CHUNK])
             for offset, mol in enumerate(part):

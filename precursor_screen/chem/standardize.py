@@ -12,6 +12,7 @@ sulphuric acid; only a compound with a carbon-containing fragment has counter-io
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,10 +138,14 @@ class StoredParent(Standardized):
     __slots__ = ("_binary", "_inorganic", "extra")
 
     @classmethod
-    def of(cls, std: Standardized, extra: Any = None) -> "StoredParent":
-        """The stored form of ``std`` (picklable cheaply: bytes and strings)."""
+    def of(cls, std: Standardized, prepare: Callable[[Standardized], Any] | None = None
+           ) -> "StoredParent":
+        """The stored form of ``std`` (picklable cheaply: bytes and strings), with what
+        ``prepare`` makes of it as ``extra`` when it is organic."""
+        inorganic = std.inorganic
         return cls.from_parts(std.mol.ToBinary(), std.smiles, std.key, std.steps,
-                              std.components, std.inorganic, extra)
+                              std.components, inorganic,
+                              prepare(std) if prepare is not None and not inorganic else None)
 
     @classmethod
     def from_parts(cls, binary: bytes, smiles: str, key: str, steps: tuple[str, ...],

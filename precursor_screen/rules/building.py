@@ -25,7 +25,7 @@ from precursor_screen.chem.parse import quiet_rdkit
 from precursor_screen.chem.standardize import StandardizeError, standardize_smiles
 from precursor_screen.rules.conversions import ConversionRule
 from precursor_screen.rules.files import data_file
-from precursor_screen.rules.gates import atom_elements
+from precursor_screen.rules.gates import atom_elements, recursive_parts, split_top
 from precursor_screen.rules.synthesis import (
     SynthesisRuleSet,
     load_reverse_templates,
@@ -103,43 +103,22 @@ def product_context(smarts: str) -> tuple[tuple[Chem.Mol, ...], ...]:
         return ()
     body = re.sub(r":\d+$", "", reactant[1:-1])   # the atom map
     needs = []
-    for conjunct in _split_top(body, ";"):
-        items = _split_top(conjunct, ",")
-        if not all(i.startswith("$(") and i.endswith(")") for i in items):
-            if "$(" in conjunct:
-                return ()   # recursion mixed with other primitives: not read, no screen
+    for conjunct in split_top(body, ";"):
+        if "$(" not in conjunct:
             continue
-        alternatives = []
-        for item in items:
-            query = _root_as_element(item[2:-1])
-            if query is None:
-                return ()
-            alternatives.append(query)
-        needs.append(tuple(alternatives))
+        parts = recursive_parts(f"[{conjunct}]")
+        if parts is None:
+            return ()   # recursion mixed with other primitives: not read, no screen
+        alternatives = tuple(_root_as_element(q) for q in parts)
+        if None in alternatives:
+            return ()
+        needs.append(alternatives)
     return tuple(needs)
 
 
-def _split_top(text: str, sep: str) -> list[str]:
-    """``text`` split at ``sep`` outside parentheses and brackets."""
-    parts, depth, start = [], 0, 0
-    for k, ch in enumerate(text):
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == sep and depth == 0:
-            parts.append(text[start:k])
-            start = k + 1
-    parts.append(text[start:])
-    return parts
-
-
-def _root_as_element(smarts: str) -> Chem.Mol | None:
-    """The query ``smarts`` with its first atom asking its element(s) only (None: unreadable,
-    or a first atom that names no element)."""
-    query = Chem.MolFromSmarts(smarts)
-    if query is None or not query.GetNumAtoms():
-        return None
+def _root_as_element(query: Chem.Mol) -> Chem.Mol | None:
+    """``query`` with its first atom asking its element(s) only (None: a first atom that names
+    no element)."""
     elements = atom_elements(query.GetAtomWithIdx(0))
     if not elements or 0 in elements:
         return None

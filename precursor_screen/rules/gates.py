@@ -41,7 +41,7 @@ from rdkit.Chem import rdChemReactions
 
 __all__ = ["RouteGate", "refined_skeleton", "substrate_cores", "gate_problems", "flag_floor",
            "rules_keep_skeletons", "skeleton_gates", "surely_aliphatic", "without_recursion",
-           "HETERO"]
+           "recursive_parts", "split_top", "HETERO"]
 
 HETERO = "$(*~[!#6;!#1])"
 """Atom primitive: bears a heteroatom (any element but carbon and hydrogen)."""
@@ -95,26 +95,28 @@ def _tree_elements(lines: list[str], start: int) -> tuple[frozenset[int] | None,
     return None, i
 
 
-def _recursive_elements(smarts: str) -> frozenset[int] | None:
-    """Elements of ``[$(...),$(...)]`` from each recursive pattern's first atom."""
+def recursive_parts(smarts: str) -> list[Chem.Mol] | None:
+    """The patterns of an atom written ``[$(...),$(...)]`` (its atom map aside); None when the
+    atom is anything else or a pattern does not parse."""
     body = smarts[1:-1] if smarts.startswith("[") and smarts.endswith("]") else ""
-    body = re.sub(r":\d+$", "", body)
-    parts, level, cur = [], 0, ""
-    for ch in body:
-        if ch == "," and level == 0:
-            parts.append(cur)
-            cur = ""
-            continue
-        level += (ch == "(") - (ch == ")")
-        cur += ch
-    parts.append(cur)
-    out: set[int] = set()
-    for part in parts:
+    out = []
+    for part in split_top(re.sub(r":\d+$", "", body), ","):
         if not (part.startswith("$(") and part.endswith(")")):
             return None
         inner = Chem.MolFromSmarts(part[2:-1])
         if inner is None or inner.GetNumAtoms() == 0:
             return None
+        out.append(inner)
+    return out
+
+
+def _recursive_elements(smarts: str) -> frozenset[int] | None:
+    """Elements of ``[$(...),$(...)]`` from each recursive pattern's first atom."""
+    parts = recursive_parts(smarts)
+    if parts is None:
+        return None
+    out: set[int] = set()
+    for inner in parts:
         z = atom_elements(inner.GetAtomWithIdx(0))
         if z is None:
             return None
@@ -385,24 +387,8 @@ def _tree_aliphatic(lines: list[str], start: int) -> tuple[bool, int]:
 def _recursive_all(smarts: str, test: Any) -> bool:
     """True when ``smarts`` is ``[$(...),$(...)]`` and ``test`` holds for each recursive
     pattern's first atom."""
-    body = smarts[1:-1] if smarts.startswith("[") and smarts.endswith("]") else ""
-    body = re.sub(r":\d+$", "", body)
-    parts, level, cur = [], 0, ""
-    for ch in body:
-        if ch == "," and level == 0:
-            parts.append(cur)
-            cur = ""
-            continue
-        level += (ch == "(") - (ch == ")")
-        cur += ch
-    parts.append(cur)
-    for part in parts:
-        if not (part.startswith("$(") and part.endswith(")")):
-            return False
-        inner = Chem.MolFromSmarts(part[2:-1])
-        if inner is None or inner.GetNumAtoms() == 0 or not test(inner.GetAtomWithIdx(0)):
-            return False
-    return True
+    parts = recursive_parts(smarts)
+    return parts is not None and all(test(inner.GetAtomWithIdx(0)) for inner in parts)
 
 
 @dataclass(frozen=True)
@@ -901,18 +887,18 @@ def _atom_without_recursion(body: str) -> str:
     map_number = found.group(0) if found else ""
     body = body[:found.start()] if found else body
     kept = []
-    for low in _split_top(body, ";"):              # ';': AND, lowest precedence
+    for low in split_top(body, ";"):              # ';': AND, lowest precedence
         if "$(" in low and "," in _top_level(low):
             continue                               # an OR holding a recursion: dropped whole
-        items = [x for x in _split_top(low, "&")   # '&': AND, highest precedence
+        items = [x for x in split_top(low, "&")   # '&': AND, highest precedence
                  if not (x.startswith("$(") or x.startswith("!$("))]
         if items:
             kept.append("&".join(items))
     return (";".join(kept) or "*") + map_number
 
 
-def _split_top(text: str, separator: str) -> list[str]:
-    """``text`` split at ``separator`` outside parentheses."""
+def split_top(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` outside parentheses (a SMARTS atom's primitives)."""
     parts, level, current = [], 0, ""
     for ch in text:
         if ch == separator and level == 0:
