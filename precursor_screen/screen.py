@@ -908,6 +908,11 @@ class Screener:
                    similarity=1.0)
 
     def _product_key(self, smiles: str) -> str:
+        """The identity key of a product of the latest conversion search (its standardized
+        parent's key, made when the search met it), else of the SMILES read afresh."""
+        product = self.rules.product(smiles)
+        if product is not None:
+            return product.key
         key = self._key_cache.get(smiles)
         if key is None:
             mol = Chem.MolFromSmiles(smiles)

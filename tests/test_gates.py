@@ -107,6 +107,30 @@ def test_most_legitimate_chemicals_skip_the_search(drugs: DrugTargets) -> None:
     assert passed < 0.6 * len(legit)
 
 
+def test_forward_only_candidates_start_with_the_forward_rules(drugs: DrugTargets,
+                                                               molecules: list) -> None:
+    """A candidate holding a forward rule's substrate and no target's skeleton or core has no
+    route beginning with an unmasking step to any target: the search runs only the forward rules
+    on it first, and finds the routes the full search finds (which does run the unmasking ones:
+    their products come back as routes that end nowhere)."""
+    rules = drugs.rules
+    forward = set(rules.forward_ids)
+    only = [std for std in molecules if drugs.gate.forward_only(std.mol)]
+    assert len(only) > 20
+    cut = 0
+    for std in only:
+        assert drugs.gate.passes(std.mol) and drugs.gate.forward_ok(std.mol)
+        first = rules.apply(std, forward_first=True)
+        every = rules.apply(std)
+        assert all(r.steps[0].rule_id in forward for r in first), std.smiles
+        cut += len(every) > len(first)
+        assert {r.product for r in first} <= {r.product for r in every}, std.smiles
+        assert _routes(drugs.routes(std)) == _routes(drugs.routes(std, gated=False)), std.smiles
+    assert cut > 10   # the unmasking steps it skips are real work
+    # a candidate holding a target's skeleton is searched in full
+    assert not drugs.gate.forward_only(standardize_smiles("CCC(=O)c1ccc(C)cc1").mol)
+
+
 @pytest.mark.parametrize("group_id", sorted(GROUP_PRECURSOR_CORES))
 def test_group_cores_are_in_every_member(drugs: DrugTargets, group_id: str,
                                          molecules: list) -> None:

@@ -537,8 +537,8 @@ class RuleSet:
                 reverse: bool, max_added: int, max_heavy_atoms: int | None,
                 last_step: tuple[Callable[[Chem.Mol], bool], frozenset[int],
                                  Callable[[Chem.Mol], bool] | None] | None = None,
-                admit: Callable[[int], bool] | None = None, per_rule: bool = False
-                ) -> list[Route]:
+                admit: Callable[[int], bool] | None = None, per_rule: bool = False,
+                first: frozenset[int] | None = None) -> list[Route]:
         """Breadth-first search in which every step counts (masks too): the reverse rules, and
         the drug stage, whose gate argument is made for routes of at most two steps of any kind.
         ``last_step`` = (test, rule indices, prefilter): an intermediate whose last step is next
@@ -547,7 +547,8 @@ class RuleSet:
         `precursor_screen.rules.gates`). ``admit``: asked of a rule (its index) whose template
         matched, before the first step runs it; False skips it. ``per_rule``: a product reached
         by several rules is kept once per rule (else once, by the first rule), for a caller
-        that checks each rule's step."""
+        that checks each rule's step. ``first``: the rules (indices) run on ``mol`` itself
+        (all when None)."""
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         start, limit, shown = self._begin(mol, max_added, max_heavy_atoms)
@@ -565,7 +566,7 @@ class RuleSet:
                 cap = shown if level == depth else limit
                 following: list[tuple[Standardized, tuple[Step, ...]]] = []
                 for parent, path in frontier:
-                    only = None
+                    only = first if level == 1 else None
                     if last_step is not None and level == depth and path \
                             and not last_step[0](parent.mol):
                         only = last_step[1]

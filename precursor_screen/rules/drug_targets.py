@@ -215,7 +215,9 @@ class DrugTargets:
         a candidate holding no drug's skeleton, no substrate core and no forward rule's
         substrate has no route and is not searched, and an intermediate without a drug's
         skeleton is given the forward rules only. Same routes, far less work;
-        ``gated=False`` searches everything (the tests compare the two). ``flag_only`` (the
+        ``gated=False`` searches everything (the tests compare the two). A candidate whose
+        every route begins with a forward step (`RouteGate.forward_only`) gets only the forward
+        rules at the first step. ``flag_only`` (the
         bulk screen) also skips drugs too small to raise a flag from this candidate (a route
         to them would score 0): only routes that can flag are then sure to be found.
         """
@@ -228,7 +230,8 @@ class DrugTargets:
         for route in self.rules.apply(
                 std, depth=depth, max_products=max_products, max_heavy_atoms=self._max_atoms,
                 unmask_gate=None if gate is None else partial(gate.unmask_ok, min_size=min_size),
-                forward_gate=None if gate is None else gate.forward_ok):
+                forward_gate=None if gate is None else gate.forward_ok,
+                forward_first=gate is not None and gate.forward_only(std.mol)):
             hit = self._route_hit(std, route, n_atoms, min_kept_fraction, max_removed_atoms)
             if hit is not None and (hit.substance_id not in best
                                     or hit.score > best[hit.substance_id].score):

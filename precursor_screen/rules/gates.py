@@ -722,6 +722,17 @@ class RouteGate:
                     gates = self._rest
             return self._match(mol, gates, min_size, False)
 
+    def forward_only(self, mol: Chem.Mol) -> bool:
+        """True when every route of at most two steps from ``mol`` to a target of any size
+        begins with a forward step: ``mol`` matches a forward rule's substrate and holds no
+        target's skeleton and no substrate core (a route beginning with an unmasking step keeps
+        the skeleton, so it would end in a target whose skeleton or core ``mol`` holds). A
+        search may then run only the forward rules on ``mol`` itself."""
+        if not self.forward_ok(mol):
+            return False
+        with labelled(mol):
+            return not self._match(mol, self._gates, 0, False)
+
     def unmask_ok(self, mol: Chem.Mol, min_size: float = 0) -> bool:
         """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms."""
         with labelled(mol):

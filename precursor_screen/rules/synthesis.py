@@ -92,12 +92,16 @@ class SynthesisRuleSet(RuleSet):
     def apply(self, mol: Chem.Mol | Standardized, *, depth: int = 2, max_products: int = 200,
               max_heavy_atoms: int | None = None,
               unmask_gate: Callable[[Chem.Mol], bool] | None = None,
-              forward_gate: Callable[[Chem.Mol], bool] | None = None) -> list[Route]:
+              forward_gate: Callable[[Chem.Mol], bool] | None = None,
+              forward_first: bool = False) -> list[Route]:
         """Like `RuleSet.apply`, products up to `max_added` atoms larger, steps with reagents.
 
         ``unmask_gate`` (optional): an intermediate one step from the end that fails it is tried
         with the forward rules only (`precursor_screen.rules.gates.RouteGate.unmask_ok`), and not
         at all when it fails ``forward_gate`` (no forward rule's substrate in it).
+        ``forward_first``: only the forward rules are run on ``mol`` itself (its gate found that
+        no route beginning with an unmasking step reaches a target,
+        `precursor_screen.rules.gates.RouteGate.forward_only`).
 
         >>> rules = synthesis_rule_set()
         >>> from precursor_screen.chem.parse import parse_smiles
@@ -107,11 +111,12 @@ class SynthesisRuleSet(RuleSet):
         [('alpha-bromination', 'a brominating agent'), ('amination-methylamine', 'methylamine')]
         """
         last_step = None
+        forward = frozenset(i for i, r in enumerate(self.rules) if r.id in self.reagents)
         if unmask_gate is not None:
-            forward = frozenset(i for i, r in enumerate(self.rules) if r.id in self.reagents)
             last_step = (unmask_gate, forward, forward_gate)
         routes = self._expand(mol, depth, max_products, reverse=False, max_added=self.max_added,
-                              max_heavy_atoms=max_heavy_atoms, last_step=last_step)
+                              max_heavy_atoms=max_heavy_atoms, last_step=last_step,
+                              first=forward if forward_first else None)
         return [Route(tuple(replace(s, reagent=self.reagents[s.rule_id])
                             if s.rule_id in self.reagents else s for s in r.steps))
                 for r in routes]
