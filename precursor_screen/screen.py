@@ -503,7 +503,7 @@ class Screener:
         own = n_atoms - protecting
         floor = flag_floor(own, p.min_kept_fraction, p.max_removed_atoms)
         bulk_floor = self._bulk_floor(own)
-        gated = keep_all or self._gated(work.mol, floor)
+        gated = keep_all or self._gated(work.mol, floor, smiles=work.smiles)
         if gated:
             contained = self._containment(work.mol, words.value, n_atoms, identical)
             said = {h.substance_id for h in contained if h.relation == "skeleton"}
@@ -511,7 +511,7 @@ class Screener:
             hits += contained
         # the bulk gate only when it decides: not gated otherwise, and not the substance itself
         if (not identical or keep_all) and (
-                gated or self._gated(work.mol, bulk_floor, bulk=True)):
+                gated or self._gated(work.mol, bulk_floor, bulk=True, smiles=work.smiles)):
             hits += self._conversions(work, n_atoms, floor, bulk_floor, keep_all)
         if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
             hits += self._drug_routes(work, keep_all, protecting > 0)
@@ -664,9 +664,9 @@ class Screener:
         flag (as for the candidate): routes to targets too small to flag may go unreported."""
         p = self.parameters
 
-        def worth(m: Chem.Mol) -> bool:
-            return (self._gated(m, floor, last_step=True)
-                    or self._gated(m, bulk_floor, last_step=True, bulk=True))
+        def worth(m: Standardized) -> bool:
+            return (self._gated(m.mol, floor, last_step=True, smiles=m.smiles)
+                    or self._gated(m.mol, bulk_floor, last_step=True, bulk=True, smiles=m.smiles))
 
         routes = self.rules.apply(std, depth=p.depth, max_products=p.max_products,
                                   max_heavy_atoms=self._max_target_atoms,
@@ -809,16 +809,17 @@ class Screener:
         return gates, frozenset(gated), frozenset(ungated)
 
     def _gated(self, mol: Chem.Mol, floor: float = 0.0, last_step: bool = False,
-               bulk: bool = False) -> bool:
+               bulk: bool = False, smiles: str | None = None) -> bool:
         """True when ``mol`` holds the skeleton of a flaggable listed substance (of at least
-        ``floor`` heavy atoms); ``bulk``: of a bulk one (which flags in its own band)."""
+        ``floor`` heavy atoms); ``bulk``: of a bulk one (which flags in its own band).
+        ``smiles``: ``Chem.MolToSmiles(mol)`` when the caller has it (the gate's C path)."""
         route_gate, gates = ((self._bulk_route_gate, self._bulk_gates) if bulk
                              else (self._route_gate, self._gates))
         if bulk and floor > self._max_bulk_atoms:
             return False
         if route_gate is not None:
-            return (route_gate.unmask_ok(mol, floor) if last_step
-                    else route_gate.passes(mol, floor))
+            return (route_gate.unmask_ok(mol, floor, smiles) if last_step
+                    else route_gate.passes(mol, floor, smiles))
         if gates is None:
             return True   # a list too long to gate: every candidate is searched
         return any(mol.HasSubstructMatch(q) for q in gates)

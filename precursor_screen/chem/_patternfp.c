@@ -481,6 +481,218 @@ static int setup_patterns(void) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ skeleton queries
+ *
+ * The route gates' queries (precursor_screen/rules/gates.py, class Skeleton): atoms that are an
+ * element, any heteroatom (not C, not H) or any atom, optionally "bears a heteroatom" (has a
+ * neighbour that is not C and not H); bonds that are aromatic, not aromatic, any, single,
+ * double or triple, optionally in a ring. RDKit's HasSubstructMatch with such a query asks for
+ * an injective map of query atoms onto molecule atoms taking each query bond onto a molecule
+ * bond; so does this matcher (it stops at the first). rules/fastgate.py compiles the queries,
+ * orders each query's atoms so that every atom after the first is bonded to an earlier one, and
+ * checks the answers against RDKit on start. */
+
+#define MAX_SKEL_ATOMS 64
+#define MAX_SKEL_BONDS 96
+enum { Z_ANY = 0, Z_HETERO = 255 };
+enum { SB_ANY = 0, SB_AROMATIC = 1, SB_NOT_AROMATIC = 2, SB_SINGLE = 3, SB_DOUBLE = 4,
+       SB_TRIPLE = 5 };
+
+typedef struct {
+    int natoms, nbonds;
+    uint8_t z[MAX_SKEL_ATOMS], bears[MAX_SKEL_ATOMS];
+    int8_t bond_a[MAX_SKEL_BONDS], bond_b[MAX_SKEL_BONDS];
+    uint8_t kind[MAX_SKEL_BONDS], ring[MAX_SKEL_BONDS];
+    int8_t anchor_atom[MAX_SKEL_ATOMS], anchor_bond[MAX_SKEL_ATOMS];
+    int8_t closures[MAX_SKEL_ATOMS][MAX_SKEL_BONDS];
+    int8_t nclosures[MAX_SKEL_ATOMS];
+} Skel;
+
+typedef struct {
+    int n;
+    Skel *skel;
+} SkelSet;
+
+typedef struct {
+    const Graph *g;
+    const Skel *q;
+    const uint8_t *bears;
+    int map[MAX_SKEL_ATOMS];
+    uint8_t used[MAX_ATOMS];
+} SkelMatcher;
+
+static inline int skel_atom_ok(const SkelMatcher *m, int i, int a) {
+    int qz = m->q->z[i], z = m->g->z[a];
+    if (qz == Z_HETERO) { if (z == 6 || z == 1) return 0; }
+    else if (qz != Z_ANY && qz != z) return 0;
+    return !m->q->bears[i] || m->bears[a];
+}
+
+static inline int skel_bond_ok(const Graph *g, int b, int kind, int ring) {
+    if (ring && !g->ring_bond[b]) return 0;
+    int t = g->type[b];
+    switch (kind) {
+    case SB_ANY: return 1;
+    case SB_AROMATIC: return t == BT_AROMATIC;
+    case SB_NOT_AROMATIC: return t != BT_AROMATIC;
+    case SB_SINGLE: return t == BT_SINGLE;
+    case SB_DOUBLE: return t == BT_DOUBLE;
+    case SB_TRIPLE: return t == BT_TRIPLE;
+    }
+    return 0;
+}
+
+static int skel_extend(SkelMatcher *m, int i) {
+    const Skel *q = m->q;
+    const Graph *g = m->g;
+    if (i == q->natoms) return 1;
+    int from = m->map[(int)q->anchor_atom[i]];
+    int anchor = q->anchor_bond[i];
+    for (int k = 0; k < g->degree[from]; k++) {
+        int a = g->nbr[from][k], b = g->nbr_bond[from][k];
+        if (m->used[a] || !skel_atom_ok(m, i, a)) continue;
+        if (!skel_bond_ok(g, b, q->kind[anchor], q->ring[anchor])) continue;
+        int ok = 1;
+        for (int c = 0; c < q->nclosures[i] && ok; c++) {
+            int j = q->closures[i][c];
+            int other = q->bond_a[j] == i ? q->bond_b[j] : q->bond_a[j];
+            int mb = bond_between(g, a, m->map[other]);
+            if (mb < 0 || !skel_bond_ok(g, mb, q->kind[j], q->ring[j])) ok = 0;
+        }
+        if (!ok) continue;
+        m->map[i] = a;
+        m->used[a] = 1;
+        int found = skel_extend(m, i + 1);
+        m->used[a] = 0;
+        if (found) return 1;
+    }
+    return 0;
+}
+
+static int skel_match(const Graph *g, const uint8_t *bears, const Skel *q) {
+    if (q->natoms > g->natoms || q->nbonds > g->nbonds) return 0;
+    SkelMatcher m;
+    m.g = g;
+    m.q = q;
+    m.bears = bears;
+    memset(m.used, 0, sizeof(m.used[0]) * (size_t)g->natoms);
+    for (int a = 0; a < g->natoms; a++) {
+        if (!skel_atom_ok(&m, 0, a)) continue;
+        m.map[0] = a;
+        m.used[a] = 1;
+        int found = skel_extend(&m, 1);
+        m.used[a] = 0;
+        if (found) return 1;
+    }
+    return 0;
+}
+
+static void skelset_free(PyObject *capsule) {
+    SkelSet *set = PyCapsule_GetPointer(capsule, "precursor_screen.skeletons");
+    if (set) {
+        PyMem_Free(set->skel);
+        PyMem_Free(set);
+    }
+}
+
+/* compile_skeletons([(atoms, bonds), ...]) with atoms = bytes of (z, bears) pairs in matching
+ * order and bonds = bytes of (a, b, kind, ring) quadruples -> capsule */
+static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
+    PyObject *list;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    SkelSet *set = PyMem_Malloc(sizeof(SkelSet));
+    if (!set) return PyErr_NoMemory();
+    set->n = (int)n;
+    set->skel = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Skel));
+    if (!set->skel) { PyMem_Free(set); return PyErr_NoMemory(); }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const char *atoms, *bonds;
+        Py_ssize_t na, nb;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(list, k), "y#y#", &atoms, &na, &bonds, &nb))
+            goto fail;
+        Skel *q = &set->skel[k];
+        if (na % 2 || nb % 4 || na / 2 < 1 || na / 2 > MAX_SKEL_ATOMS || nb / 4 > MAX_SKEL_BONDS) {
+            PyErr_SetString(PyExc_ValueError, "skeleton too large or malformed");
+            goto fail;
+        }
+        q->natoms = (int)(na / 2);
+        q->nbonds = (int)(nb / 4);
+        for (int i = 0; i < q->natoms; i++) {
+            q->z[i] = (uint8_t)atoms[2 * i];
+            q->bears[i] = (uint8_t)atoms[2 * i + 1];
+            q->anchor_atom[i] = q->anchor_bond[i] = -1;
+            q->nclosures[i] = 0;
+        }
+        for (int j = 0; j < q->nbonds; j++) {
+            int a = (uint8_t)bonds[4 * j], b = (uint8_t)bonds[4 * j + 1];
+            if (a >= q->natoms || b >= q->natoms || a == b || (uint8_t)bonds[4 * j + 2] > SB_TRIPLE) {
+                PyErr_SetString(PyExc_ValueError, "skeleton bond malformed");
+                goto fail;
+            }
+            q->bond_a[j] = (int8_t)a;
+            q->bond_b[j] = (int8_t)b;
+            q->kind[j] = (uint8_t)bonds[4 * j + 2];
+            q->ring[j] = (uint8_t)(bonds[4 * j + 3] != 0);
+            int later = a > b ? a : b, earlier = a > b ? b : a;
+            if (q->anchor_bond[later] < 0) {
+                q->anchor_bond[later] = (int8_t)j;
+                q->anchor_atom[later] = (int8_t)earlier;
+            } else {
+                q->closures[later][q->nclosures[later]++] = (int8_t)j;
+            }
+        }
+        for (int i = 1; i < q->natoms; i++)
+            if (q->anchor_bond[i] < 0) {
+                PyErr_SetString(PyExc_ValueError, "skeleton atoms not in a connected order");
+                goto fail;
+            }
+    }
+    return PyCapsule_New(set, "precursor_screen.skeletons", skelset_free);
+fail:
+    PyMem_Free(set->skel);
+    PyMem_Free(set);
+    return NULL;
+}
+
+/* match_skeletons(capsule, smiles, num_rings) -> bytes (bit k: query k matches) | None */
+static PyObject *match_skeletons(PyObject *self, PyObject *args) {
+    PyObject *capsule;
+    const char *smiles;
+    Py_ssize_t n;
+    int num_rings;
+    if (!PyArg_ParseTuple(args, "Os#i", &capsule, &smiles, &n, &num_rings)) return NULL;
+    SkelSet *set = PyCapsule_GetPointer(capsule, "precursor_screen.skeletons");
+    if (!set) return NULL;
+    Graph *g = PyMem_Malloc(sizeof(Graph));
+    if (!g) return PyErr_NoMemory();
+    if (parse_smiles(g, smiles, n) < 0) {
+        PyMem_Free(g);
+        Py_RETURN_NONE;
+    }
+    find_ring_bonds(g);
+    if (num_rings < g->nbonds - g->natoms + g->fragments) {
+        PyMem_Free(g);
+        Py_RETURN_NONE;
+    }
+    uint8_t bears[MAX_ATOMS];
+    for (int a = 0; a < g->natoms; a++) {
+        bears[a] = 0;
+        for (int k = 0; k < g->degree[a]; k++) {
+            int z = g->z[g->nbr[a][k]];
+            if (z != 6 && z != 1) { bears[a] = 1; break; }
+        }
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (set->n + 7) / 8);
+    if (!out) { PyMem_Free(g); return NULL; }
+    uint8_t *bits = (uint8_t *)PyBytes_AS_STRING(out);
+    memset(bits, 0, (size_t)(set->n + 7) / 8);
+    for (int k = 0; k < set->n; k++)
+        if (skel_match(g, bears, &set->skel[k])) bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+    PyMem_Free(g);
+    return out;
+}
+
 /* ------------------------------------------------------------------ Python */
 
 static PyObject *pattern_fingerprint(PyObject *self, PyObject *args) {
@@ -522,6 +734,12 @@ static PyMethodDef METHODS[] = {
      "RDKit's pattern fingerprint of the molecule RDKit wrote as `smiles`, packed (bit i is "
      "bit i % 8 of byte i // 8); None when the SMILES holds what this reader does not know or "
      "num_rings (RDKit's ring count) is below the cycle rank."},
+    {"compile_skeletons", compile_skeletons, METH_VARARGS,
+     "compile_skeletons([(atoms, bonds), ...]) -> capsule: route-gate skeleton queries "
+     "(see rules/fastgate.py)"},
+    {"match_skeletons", match_skeletons, METH_VARARGS,
+     "match_skeletons(skeletons, smiles, num_rings) -> bytes | None: bit k set when query k "
+     "matches the molecule RDKit wrote as `smiles`; None as for pattern_fingerprint."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_patternfp",

@@ -294,7 +294,7 @@ class RuleSet:
 
     def apply(self, mol: Chem.Mol | Standardized, *, depth: int = 2, max_products: int = 200,
               max_heavy_atoms: int | None = None,
-              last_step_gate: Callable[[Chem.Mol], bool] | None = None,
+              last_step_gate: Callable[[Standardized], bool] | None = None,
               max_masks: int = MAX_MASK_STEPS) -> list[Route]:
         """Return one shortest `Route` per distinct product reachable in up to ``depth`` counted
         steps, with up to ``max_masks`` mask removals besides (a mask does not count).
@@ -310,9 +310,10 @@ class RuleSet:
         is most of the cost on large molecules. Raises `StandardizeError` when ``mol`` cannot be
         standardized (a screen standardizes first and passes the `Standardized`).
 
-        ``last_step_gate`` (optional): an intermediate is expanded only when it passes (a screen
-        passes its skeleton gate: masks and conversions never build a carbon or a ring, so no
-        product of an intermediate without a target's skeleton can be that target).
+        ``last_step_gate`` (optional): an intermediate (standardized) is expanded only when it
+        passes (a screen passes its skeleton gate: masks and conversions never build a carbon or
+        a ring, so no product of an intermediate without a target's skeleton can be that
+        target).
 
         >>> from precursor_screen.chem.parse import parse_smiles
         >>> from precursor_screen.rules.masks import load_rules
@@ -480,7 +481,7 @@ class RuleSet:
 
     def _search(self, mol: Chem.Mol | Standardized, depth: int, max_products: int, *,
                 max_added: int, max_heavy_atoms: int | None,
-                prune: Callable[[Chem.Mol], bool] | None, max_masks: int) -> list[Route]:
+                prune: Callable[[Standardized], bool] | None, max_masks: int) -> list[Route]:
         """Cheapest-first search: (counted steps, all steps). A mask removal costs no counted
         step; a product is settled (its route kept) when first taken from the queue, so each
         product keeps its cheapest route. ``prune``: an intermediate failing it is not expanded.
@@ -505,7 +506,7 @@ class RuleSet:
                         routes.append(Route(path))
                         if len(routes) >= max_products:
                             return routes
-                    if prune is not None and not prune(parent.mol):
+                    if prune is not None and not prune(parent):
                         continue
                 can_count = counted < depth
                 can_mask = total - counted < max_masks
@@ -535,14 +536,15 @@ class RuleSet:
 
     def _expand(self, mol: Chem.Mol | Standardized, depth: int, max_products: int, *,
                 reverse: bool, max_added: int, max_heavy_atoms: int | None,
-                last_step: tuple[Callable[[Chem.Mol], bool], frozenset[int],
+                last_step: tuple[Callable[[Standardized], bool], frozenset[int],
                                  Callable[[Chem.Mol], bool] | None] | None = None,
                 admit: Callable[[int], bool] | None = None, per_rule: bool = False,
                 first: frozenset[int] | None = None) -> list[Route]:
         """Breadth-first search in which every step counts (masks too): the reverse rules, and
         the drug stage, whose gate argument is made for routes of at most two steps of any kind.
         ``last_step`` = (test, rule indices, prefilter): an intermediate whose last step is next
-        and that fails the test is tried with those rules only, and not at all when it fails
+        and that fails the test (asked of the standardized intermediate; the prefilter of its
+        molecule) is tried with those rules only, and not at all when it fails
         the prefilter (a gate that knows no other rule can reach a target from it; see
         `precursor_screen.rules.gates`). ``admit``: asked of a rule (its index) whose template
         matched, before the first step runs it; False skips it. ``per_rule``: a product reached
@@ -568,7 +570,7 @@ class RuleSet:
                 for parent, path in frontier:
                     only = first if level == 1 else None
                     if last_step is not None and level == depth and path \
-                            and not last_step[0](parent.mol):
+                            and not last_step[0](parent):
                         only = last_step[1]
                         if not only or (last_step[2] is not None
                                         and not last_step[2](parent.mol)):

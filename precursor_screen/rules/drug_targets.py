@@ -224,14 +224,14 @@ class DrugTargets:
         n_atoms = std.mol.GetNumHeavyAtoms()
         gate = self.gate if gated and depth <= 2 else None
         min_size = flag_floor(n_atoms, min_kept_fraction, max_removed_atoms) if flag_only else 0.0
-        if gate is not None and not gate.passes(std.mol, min_size):
+        if gate is not None and not gate.passes(std.mol, min_size, smiles=std.smiles):
             return []
         best: dict[str, Hit] = {}
         for route in self.rules.apply(
                 std, depth=depth, max_products=max_products, max_heavy_atoms=self._max_atoms,
-                unmask_gate=None if gate is None else partial(gate.unmask_ok, min_size=min_size),
+                unmask_gate=None if gate is None else partial(_unmask_ok, gate, min_size),
                 forward_gate=None if gate is None else gate.forward_ok,
-                forward_first=gate is not None and gate.forward_only(std.mol)):
+                forward_first=gate is not None and gate.forward_only(std.mol, std.smiles)):
             hit = self._route_hit(std, route, n_atoms, min_kept_fraction, max_removed_atoms)
             if hit is not None and (hit.substance_id not in best
                                     or hit.score > best[hit.substance_id].score):
@@ -316,6 +316,11 @@ class DrugTargets:
         if step.reagent:
             return f"+ {step.reagent} ({step.rule_name}) gives {product}"
         return f"by {self.rules.step_text(parent, step)[0]} gives {product}"
+
+
+def _unmask_ok(gate: RouteGate, min_size: float, std: Standardized) -> bool:
+    """The gate's `RouteGate.unmask_ok` for a standardized intermediate (its C path)."""
+    return gate.unmask_ok(std.mol, min_size, std.smiles)
 
 
 def _smallest_on_route(route: Route, n_atoms: int) -> int:

@@ -39,6 +39,8 @@ from typing import Any
 from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
+from precursor_screen.rules.fastgate import SkeletonSet
+
 __all__ = ["RouteGate", "refined_skeleton", "substrate_cores", "gate_problems", "flag_floor",
            "rules_keep_skeletons", "skeleton_gates", "surely_aliphatic", "without_recursion",
            "recursive_parts", "split_top", "HETERO"]
@@ -663,7 +665,8 @@ class RouteGate:
             if cover is not None:
                 cover[1] = max(cover[1], size)
                 if size > cover[4]:
-                    cover[5].append(_Gate(_query(_labelled(sk.smarts())), size, size, unmask, ()))
+                    cover[5].append(_Gate(_query(_labelled(sk.smarts())), size, size, unmask, (),
+                                          sk))
                 continue
             kept.append([sk, size, unmask, _query(sk.smarts(test=True)), size, []])
         kept.sort(key=lambda k: -k[1])
@@ -672,7 +675,7 @@ class RouteGate:
         # matched on `labelled` molecules: "bears a heteroatom" read from the isotope label, one
         # substructure search per molecule instead of a recursive query per atom and query
         self._gates = [_Gate(_query(_labelled(k[0].smarts())), k[1], k[4], k[2],
-                             tuple(sorted(k[5], key=lambda g: -g.size))) for k in kept]
+                             tuple(sorted(k[5], key=lambda g: -g.size)), k[0]) for k in kept]
         seen: set[str] = set()
         self.forward_queries: list[Chem.Mol] = []
         for _rule_id, rxn in forward:
@@ -692,26 +695,40 @@ class RouteGate:
         self._big_bundle = _bundle([self._gates[i].query for i in big])
         self._forward_bundle, self._forward_guarded = _forward_tests(self.forward_queries)
         self._bundles: dict[tuple[bool, float, bool], Any] = {}   # see `_plan`
+        # every gate query and every dropped one, each with its bit in `fast`'s answers
+        everything = self._gates + [d for g in self._gates for d in g.dropped]
+        self._bit = {id(g): k for k, g in enumerate(everything)}
+        self.fast = SkeletonSet([g.skeleton for g in everything], self._rdkit_bits)
+        self._masks: dict[tuple[float, bool], tuple[int, tuple[tuple[int, int], ...]]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the RDKit bundles (rebuilt from the queries on arrival)."""
         return {k: v for k, v in self.__dict__.items()
-                if k not in ("_big_bundle", "_forward_bundle", "_forward_guarded", "_bundles")}
+                if k not in ("_big_bundle", "_forward_bundle", "_forward_guarded", "_bundles",
+                             "_bit", "_masks")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._big_bundle = _bundle([g.query for g in self._gates if g.own >= MERGE_SIZE])
         self._forward_bundle, self._forward_guarded = _forward_tests(self.forward_queries)
         self._bundles = {}
+        everything = self._gates + [d for g in self._gates for d in g.dropped]
+        self._bit = {id(g): k for k, g in enumerate(everything)}
+        self._masks = {}
 
     def __len__(self) -> int:
         return len(self._gates) + len(self.forward_queries)
 
-    def passes(self, mol: Chem.Mol, min_size: float = 0) -> bool:
+    def passes(self, mol: Chem.Mol, min_size: float = 0, smiles: str | None = None) -> bool:
         """False only when no route of at most two steps from ``mol`` reaches a target of at
-        least ``min_size`` heavy atoms."""
+        least ``min_size`` heavy atoms. ``smiles``, when the caller has it, is
+        ``Chem.MolToSmiles(mol)`` (a standardized parent's): the skeleton queries are then
+        matched by the C extension (`fastgate`), the same answers without RDKit."""
         if self.forward_ok(mol):
             return True
+        found = self.fast.matches(mol, smiles)
+        if found is not None:
+            return self._match_bits(found, min_size, False)
         with labelled(mol):
             gates = self._gates
             if self._big_bundle is not None:
@@ -722,7 +739,7 @@ class RouteGate:
                     gates = self._rest
             return self._match(mol, gates, min_size, False)
 
-    def forward_only(self, mol: Chem.Mol) -> bool:
+    def forward_only(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
         """True when every route of at most two steps from ``mol`` to a target of any size
         begins with a forward step: ``mol`` matches a forward rule's substrate and holds no
         target's skeleton and no substrate core (a route beginning with an unmasking step keeps
@@ -730,13 +747,61 @@ class RouteGate:
         search may then run only the forward rules on ``mol`` itself."""
         if not self.forward_ok(mol):
             return False
+        found = self.fast.matches(mol, smiles)
+        if found is not None:
+            return not self._match_bits(found, 0, False)
         with labelled(mol):
             return not self._match(mol, self._gates, 0, False)
 
-    def unmask_ok(self, mol: Chem.Mol, min_size: float = 0) -> bool:
-        """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms."""
+    def unmask_ok(self, mol: Chem.Mol, min_size: float = 0, smiles: str | None = None) -> bool:
+        """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms
+        (``smiles`` as for `passes`)."""
+        found = self.fast.matches(mol, smiles)
+        if found is not None:
+            return self._match_bits(found, min_size, True)
         with labelled(mol):
             return self._match(mol, self._gates, min_size, True)
+
+    def _rdkit_bits(self, mol: Chem.Mol) -> int:
+        """RDKit's answers to every gate query and dropped one, bit per query as `fast` gives
+        them (its start-up check)."""
+        everything = self._gates + [d for g in self._gates for d in g.dropped]
+        with labelled(mol):
+            return sum(1 << k for k, g in enumerate(everything) if mol.HasSubstructMatch(g.query))
+
+    def _match_bits(self, found: int, min_size: float, unmask_only: bool) -> bool:
+        """`_match` over all the gates from the C matcher's answers (bit per query)."""
+        whole, partial = self._bit_plan(min_size, unmask_only)
+        return bool(found & whole) or any(found >> bit & 1 and found & dropped
+                                          for bit, dropped in partial)
+
+    def _bit_plan(self, min_size: float, unmask_only: bool
+                  ) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """`_plan` as bit masks: (the gates whose own targets reach ``min_size``, and for each
+        gate standing for such targets only through its dropped queries: (its bit, theirs))."""
+        key = (min_size, unmask_only)
+        plan = self._masks.get(key)
+        if plan is not None:
+            return plan
+        whole, partial = 0, []
+        for g in self._gates:
+            if g.size < min_size:
+                break
+            if unmask_only and not g.unmask:
+                continue
+            if g.own >= min_size:
+                whole |= 1 << self._bit[id(g)]
+            else:
+                dropped = 0
+                for d in g.dropped:
+                    if d.size >= min_size and (d.unmask or not unmask_only):
+                        dropped |= 1 << self._bit[id(d)]
+                if dropped:
+                    partial.append((self._bit[id(g)], dropped))
+        if len(self._masks) > 4096:
+            self._masks.clear()
+        plan = self._masks[key] = (whole, tuple(partial))
+        return plan
 
     def _match(self, mol: Chem.Mol, gates: Sequence["_Gate"], min_size: float,
                unmask_only: bool) -> bool:
@@ -801,6 +866,7 @@ class _Gate:
     own: int
     unmask: bool
     dropped: tuple["_Gate", ...]
+    skeleton: Skeleton | None = None
 
 
 _BEARS = Chem.MolFromSmarts("[#6]~[!#6;!#1]")

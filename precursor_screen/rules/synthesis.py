@@ -91,12 +91,13 @@ class SynthesisRuleSet(RuleSet):
 
     def apply(self, mol: Chem.Mol | Standardized, *, depth: int = 2, max_products: int = 200,
               max_heavy_atoms: int | None = None,
-              unmask_gate: Callable[[Chem.Mol], bool] | None = None,
+              unmask_gate: Callable[[Standardized], bool] | None = None,
               forward_gate: Callable[[Chem.Mol], bool] | None = None,
               forward_first: bool = False) -> list[Route]:
         """Like `RuleSet.apply`, products up to `max_added` atoms larger, steps with reagents.
 
-        ``unmask_gate`` (optional): an intermediate one step from the end that fails it is tried
+        ``unmask_gate`` (optional, asked of the standardized intermediate): an intermediate one
+        step from the end that fails it is tried
         with the forward rules only (`precursor_screen.rules.gates.RouteGate.unmask_ok`), and not
         at all when it fails ``forward_gate`` (no forward rule's substrate in it).
         ``forward_first``: only the forward rules are run on ``mol`` itself (its gate found that

@@ -1,0 +1,138 @@
+"""The route gates' C matcher gives RDKit's answer for every skeleton query, exactly.
+
+Every molecule of the golden corpus (examples, every evaluation molecule, 5,000 MOSES) and the
+registries, standardized as the screen does, is asked every query of the screen's three route
+gates both ways, and the gates' verdicts are compared at several size floors, on the molecules
+and on the intermediates of their searches. ``benchmarks/verify_fastgate.py`` does the same on
+MOSES.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+from rdkit import Chem, rdBase
+
+from precursor_screen.chem import fastpattern
+from precursor_screen.chem.standardize import StandardizeError, standardize_smiles
+from precursor_screen.reference import builtin_registry
+from precursor_screen.rules.fastgate import SkeletonSet, _spec
+from precursor_screen.rules.gates import Skeleton, flag_floor, labelled
+from precursor_screen.screen import Screener
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def screener() -> Screener:
+    return Screener()
+
+
+@pytest.fixture(scope="module")
+def gates(screener: Screener) -> list:
+    return [gate for gate in (screener._route_gate, screener._bulk_route_gate, screener.drugs.gate)
+            if gate is not None]
+
+
+@pytest.fixture(scope="module")
+def parents() -> list:
+    lines = (HERE / "data" / "golden" / "corpus.smi").read_text(encoding="utf-8").splitlines()[1:]
+    smiles = [line.split("\t")[0] for line in lines]
+    smiles += [s.smiles for s in builtin_registry() if s.smiles]
+    out = []
+    with rdBase.BlockLogs():
+        for s in smiles:
+            try:
+                out.append(standardize_smiles(s))
+            except StandardizeError:
+                continue
+    return out
+
+
+def test_the_c_matcher_is_on_where_the_extension_is_built(gates: list) -> None:
+    assert len(gates) == 3
+    for gate in gates:
+        assert gate.fast.on == fastpattern.fast_path(2048)
+        assert gate.fast.size == len(gate._gates) + sum(len(g.dropped) for g in gate._gates)
+
+
+def test_same_answer_as_rdkit_for_every_query(gates: list, parents: list) -> None:
+    # off only where pip had no C compiler (test_fastpattern asserts it is built where it can be)
+    assert gates[0].fast.on or fastpattern._patternfp is None
+    if not gates[0].fast.on:
+        pytest.skip("the C extension is not built here: the gates ask RDKit")
+    tests = matched = unread = 0
+    for std in parents:
+        for gate in gates:
+            everything = gate._gates + [d for g in gate._gates for d in g.dropped]
+            found = gate.fast.matches(std.mol, std.smiles)
+            if found is None:
+                unread += 1
+                continue
+            with labelled(std.mol):
+                for k, g in enumerate(everything):
+                    slow = std.mol.HasSubstructMatch(g.query)
+                    assert bool(found >> k & 1) == slow, (std.smiles, k)
+                    tests += 1
+                    matched += slow
+    assert len(parents) > 6000 and tests > 1_000_000
+    assert matched > 5_000                   # the queries do match, often (8,024 times)
+    assert unread < 0.01 * len(parents) * len(gates)
+
+
+def test_same_verdicts_on_molecules_and_search_intermediates(screener: Screener, gates: list,
+                                                             parents: list) -> None:
+    checked = 0
+    for std in parents[::5]:
+        forms = [std]
+        for rules in (screener.rules, screener.drugs.rules):
+            forms += [p for r in rules.apply(std) if (p := rules.product(r.product)) is not None]
+        for form in forms:
+            mol, n = form.mol, form.mol.GetNumHeavyAtoms()
+            for gate in gates:
+                for floor in (0, flag_floor(n, 0.45, 10), 14, 20):
+                    assert gate.passes(mol, floor, form.smiles) == gate.passes(mol, floor), \
+                        form.smiles
+                    assert gate.unmask_ok(mol, floor, form.smiles) == gate.unmask_ok(mol, floor), \
+                        form.smiles
+                assert gate.forward_only(mol, form.smiles) == gate.forward_only(mol)
+            checked += 1
+    assert checked > 5000
+
+
+def test_what_the_reader_does_not_know_goes_to_rdkit(gates: list) -> None:
+    gate = gates[-1]
+    for smiles in ("*CCc1ccccc1", "C1CC2CC1C2"):
+        mol = Chem.MolFromSmiles(smiles)
+        written = Chem.MolToSmiles(mol)
+        if smiles.startswith("*"):
+            assert gate.fast.matches(mol, written) is None
+        assert gate.passes(mol, 0, written) == gate.passes(mol, 0)
+    assert gate.fast.matches(Chem.MolFromSmiles("CCO"), None) is None   # no SMILES: RDKit
+
+
+def test_a_pickled_gate_keeps_its_c_matcher(gates: list, parents: list) -> None:
+    gate = gates[-1]
+    copy = pickle.loads(pickle.dumps(gate))
+    assert copy.fast.on == gate.fast.on
+    for std in parents[:300]:
+        assert copy.fast.matches(std.mol, std.smiles) == gate.fast.matches(std.mol, std.smiles)
+        assert copy.passes(std.mol, 0, std.smiles) == gate.passes(std.mol, 0)
+
+
+def test_a_skeleton_it_cannot_take_turns_the_set_off() -> None:
+    """A disconnected skeleton has no matching order: the whole set is left to RDKit."""
+    apart = Skeleton(((6, False, False), (7, False, False)), ())
+    assert _spec(apart) is None
+    assert not SkeletonSet([apart], lambda mol: 0).on
+    joined = Skeleton(((6, False, True), (7, False, False)), ((0, 1, "!:", False),))
+    atoms, bonds = _spec(joined)
+    assert atoms[:2] == bytes((7, 0))            # the nitrogen first: the rarer label
+    assert len(bonds) == 4
+    # the start-up check: a set is on only where it gives RDKit's answers on the check molecules
+    query = Chem.MolFromSmarts(joined.smarts())
+    assert SkeletonSet([joined], lambda mol: int(mol.HasSubstructMatch(query))).on == \
+        fastpattern.fast_path(2048)
+    assert not SkeletonSet([joined], lambda mol: 2).on      # any difference turns it off
