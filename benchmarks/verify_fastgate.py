@@ -6,7 +6,8 @@ For the screen's three route gates (listed substances, bulk ones, controlled dru
 skeleton query each asks (kept and dropped), on the first N MOSES molecules (default 20,000) and
 every structure of evaluation/, standardized as the screen does: the C matcher's bit
 (`precursor_screen.rules.fastgate.SkeletonSet`) against RDKit's ``HasSubstructMatch`` on the
-labelled molecule (what the gate asked before). Also the gates' verdicts at the flag floor and
+labelled molecule (what the gate asked before); the rule engines' relaxed substrate screens
+likewise (`RuleSet._screens_fast`). Also the gates' verdicts at the flag floor and
 at none (``passes``, ``unmask_ok``) both ways, on the parents and on the intermediates of their
 conversion and drug searches (first ``--products`` parents). Prints the counts and every disagreement (none
 may), and how many molecules the C matcher could not read (RDKit answers those).
@@ -41,6 +42,20 @@ def evaluation_smiles() -> list[str]:
     return out
 
 
+def _screens_differ(screener: Screener, std) -> int:  # noqa: ANN001
+    """Disagreements of the rule engines' relaxed substrate screens (C vs RDKit) on ``std``."""
+    differ = 0
+    for rules in (screener.rules, screener.drugs.rules, screener._protecting):
+        found = rules._screens_fast.matches(std.mol, std.smiles)
+        if found is None:
+            continue
+        for k, (screen, _needs, _members) in enumerate(rules._screen_groups):
+            if bool(found >> k & 1) != std.mol.HasSubstructMatch(screen):
+                differ += 1
+                print(f"DIFFERS rule screen {k}: {std.smiles}")
+    return differ
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("n", nargs="?", type=int, default=20_000, help="MOSES molecules")
@@ -67,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = unread = tests = 0
     for std in parents:
         mol, n = std.mol, std.mol.GetNumHeavyAtoms()
+        problems += _screens_differ(screener, std)
         for name, gate in gates:
             everything = gate._gates + [d for g in gate._gates for d in g.dropped]
             found = gate.fast.matches(mol, std.smiles)
@@ -97,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 products += 1
                 mol, n = product.mol, product.mol.GetNumHeavyAtoms()
+                problems += _screens_differ(screener, product)
                 for name, gate in gates:
                     for floor in (0, flag_floor(n, 0.45, 10)):
                         if gate.unmask_ok(mol, floor, product.smiles) != gate.unmask_ok(mol, floor) \

@@ -1,9 +1,10 @@
-"""The route gates' C matcher gives RDKit's answer for every skeleton query, exactly.
+"""The C matcher of simple queries gives RDKit's answer, exactly: the route gates' skeletons and
+the rule engines' relaxed substrate screens.
 
 Every molecule of the golden corpus (examples, every evaluation molecule, 5,000 MOSES) and the
 registries, standardized as the screen does, is asked every query of the screen's three route
 gates both ways, and the gates' verdicts are compared at several size floors, on the molecules
-and on the intermediates of their searches. ``benchmarks/verify_fastgate.py`` does the same on
+and on the intermediates of their searches, where the rule screens are compared too. ``benchmarks/verify_fastgate.py`` does the same on
 MOSES.
 """
 
@@ -18,7 +19,7 @@ from rdkit import Chem, rdBase
 from precursor_screen.chem import fastpattern
 from precursor_screen.chem.standardize import StandardizeError, standardize_smiles
 from precursor_screen.reference import builtin_registry
-from precursor_screen.rules.fastgate import SkeletonSet, _spec
+from precursor_screen.rules.fastgate import QuerySet, _skeleton_query, _spec, query_parts
 from precursor_screen.rules.gates import Skeleton, flag_floor, labelled
 from precursor_screen.screen import Screener
 
@@ -84,7 +85,8 @@ def test_same_answer_as_rdkit_for_every_query(gates: list, parents: list) -> Non
 
 def test_same_verdicts_on_molecules_and_search_intermediates(screener: Screener, gates: list,
                                                              parents: list) -> None:
-    checked = 0
+    assert screener.rules._screens_fast.on == fastpattern.fast_path(2048)
+    checked = screened = 0
     for std in parents[::5]:
         forms = [std]
         for rules in (screener.rules, screener.drugs.rules):
@@ -98,8 +100,17 @@ def test_same_verdicts_on_molecules_and_search_intermediates(screener: Screener,
                     assert gate.unmask_ok(mol, floor, form.smiles) == gate.unmask_ok(mol, floor), \
                         form.smiles
                 assert gate.forward_only(mol, form.smiles) == gate.forward_only(mol)
+            # the rule engines' relaxed substrate screens, asked at every step of a search
+            for rules in (screener.rules, screener.drugs.rules):
+                found = rules._screens_fast.matches(mol, form.smiles)
+                if found is None:
+                    continue
+                for k, (screen, _needs, _members) in enumerate(rules._screen_groups):
+                    assert bool(found >> k & 1) == mol.HasSubstructMatch(screen), \
+                        (form.smiles, Chem.MolToSmarts(screen))
+                    screened += 1
             checked += 1
-    assert checked > 5000
+    assert checked > 5000 and screened > 500_000
 
 
 def test_what_the_reader_does_not_know_goes_to_rdkit(gates: list) -> None:
@@ -122,17 +133,42 @@ def test_a_pickled_gate_keeps_its_c_matcher(gates: list, parents: list) -> None:
         assert copy.passes(std.mol, 0, std.smiles) == gate.passes(std.mol, 0)
 
 
-def test_a_skeleton_it_cannot_take_turns_the_set_off() -> None:
-    """A disconnected skeleton has no matching order: the whole set is left to RDKit."""
+def test_a_query_it_cannot_take_turns_the_set_off() -> None:
+    """A disconnected skeleton has no matching order, a recursive SMARTS is not read: the whole
+    set is left to RDKit."""
     apart = Skeleton(((6, False, False), (7, False, False)), ())
-    assert _spec(apart) is None
-    assert not SkeletonSet([apart], lambda mol: 0).on
+    assert _spec(*_skeleton_query(apart)) is None
+    assert not QuerySet.of_skeletons([apart], lambda mol: 0).on
+    assert query_parts(Chem.MolFromSmarts("[C;$(C=O)]N")) is None
+    assert not QuerySet.of_queries([Chem.MolFromSmarts("CN"),
+                                    Chem.MolFromSmarts("[#6;R2]~[#7]")]).on
     joined = Skeleton(((6, False, True), (7, False, False)), ((0, 1, "!:", False),))
-    atoms, bonds = _spec(joined)
-    assert atoms[:2] == bytes((7, 0))            # the nitrogen first: the rarer label
+    atoms, bonds = _spec(*_skeleton_query(joined))
+    assert atoms[:6] == bytes((1, 7, 0, 0, 0, 0))    # the nitrogen first: the rarer label
+    assert atoms[6:] == bytes((1, 6, 0, 0, 0, 1))    # then the carbon bearing a heteroatom
     assert len(bonds) == 4
     # the start-up check: a set is on only where it gives RDKit's answers on the check molecules
     query = Chem.MolFromSmarts(joined.smarts())
-    assert SkeletonSet([joined], lambda mol: int(mol.HasSubstructMatch(query))).on == \
+    assert QuerySet.of_skeletons([joined], lambda mol: int(mol.HasSubstructMatch(query))).on == \
         fastpattern.fast_path(2048)
-    assert not SkeletonSet([joined], lambda mol: 2).on      # any difference turns it off
+    assert not QuerySet.of_skeletons([joined], lambda mol: 2).on      # a difference: off
+
+
+@pytest.mark.parametrize("smarts", [
+    "[#6]-&!@[#7]", "[#8]=[#6]-&!@[#8]", "[#17,#35,#53]-[#6]-[#6]-[#8]", "[#8]1-[#6]~[#6]-1",
+    "[#6](-&@[#8])-&@[#8]", "*-&!@[#6]=[#8]", "[#6]1:[#6]:[#6]:[#6]:[#6]:[#6]:1", "[#6][#7]",
+    "[#6]@[#6]!:[#8]", "[#7]#[#6]-[#6]-[#8]", "[#9,#17,#35,#53]-[#6]"])
+def test_simple_queries_as_rdkit_reads_them(smarts: str, parents: list) -> None:
+    """query_parts reads the rule screens' and group gates' kinds of SMARTS; the answers are
+    RDKit's on the corpus."""
+    query = Chem.MolFromSmarts(smarts)
+    assert query_parts(query) is not None, smarts
+    fast = QuerySet.of_queries([query])
+    assert fast.on == fastpattern.fast_path(2048)
+    hits = 0
+    for std in parents[::3]:
+        found = fast.matches(std.mol, std.smiles)
+        if found is not None:
+            assert bool(found) == std.mol.HasSubstructMatch(query), (smarts, std.smiles)
+            hits += bool(found)
+    assert hits > 0

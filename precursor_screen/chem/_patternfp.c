@@ -483,10 +483,11 @@ static int setup_patterns(void) {
 
 /* ------------------------------------------------------------------ skeleton queries
  *
- * The route gates' queries (precursor_screen/rules/gates.py, class Skeleton): atoms that are an
- * element, any heteroatom (not C, not H) or any atom, optionally "bears a heteroatom" (has a
- * neighbour that is not C and not H); bonds that are aromatic, not aromatic, any, single,
- * double or triple, optionally in a ring. RDKit's HasSubstructMatch with such a query asks for
+ * Simple substructure queries: the route gates' skeletons (precursor_screen/rules/gates.py,
+ * class Skeleton), the rule engine's relaxed substrate screens, the group gates. Atoms are one
+ * of up to four elements, any heteroatom (not C, not H) or any atom, optionally "bears a
+ * heteroatom" (has a neighbour that is not C and not H); bonds are aromatic, not aromatic, any,
+ * single, double or triple, optionally in a ring or not in one. RDKit's HasSubstructMatch with such a query asks for
  * an injective map of query atoms onto molecule atoms taking each query bond onto a molecule
  * bond; so does this matcher (it stops at the first). rules/fastgate.py compiles the queries,
  * orders each query's atoms so that every atom after the first is bonded to an earlier one, and
@@ -496,11 +497,11 @@ static int setup_patterns(void) {
 #define MAX_SKEL_BONDS 96
 enum { Z_ANY = 0, Z_HETERO = 255 };
 enum { SB_ANY = 0, SB_AROMATIC = 1, SB_NOT_AROMATIC = 2, SB_SINGLE = 3, SB_DOUBLE = 4,
-       SB_TRIPLE = 5 };
+       SB_TRIPLE = 5, SB_SINGLE_OR_AROMATIC = 6 };
 
 typedef struct {
     int natoms, nbonds;
-    uint8_t z[MAX_SKEL_ATOMS], bears[MAX_SKEL_ATOMS];
+    uint8_t nz[MAX_SKEL_ATOMS], z[MAX_SKEL_ATOMS][4], bears[MAX_SKEL_ATOMS];
     int8_t bond_a[MAX_SKEL_BONDS], bond_b[MAX_SKEL_BONDS];
     uint8_t kind[MAX_SKEL_BONDS], ring[MAX_SKEL_BONDS];
     int8_t anchor_atom[MAX_SKEL_ATOMS], anchor_bond[MAX_SKEL_ATOMS];
@@ -522,14 +523,22 @@ typedef struct {
 } SkelMatcher;
 
 static inline int skel_atom_ok(const SkelMatcher *m, int i, int a) {
-    int qz = m->q->z[i], z = m->g->z[a];
-    if (qz == Z_HETERO) { if (z == 6 || z == 1) return 0; }
-    else if (qz != Z_ANY && qz != z) return 0;
-    return !m->q->bears[i] || m->bears[a];
+    const Skel *q = m->q;
+    int z = m->g->z[a], nz = q->nz[i];
+    if (nz == 1 && q->z[i][0] == Z_HETERO) {
+        if (z == 6 || z == 1) return 0;
+    } else if (nz) {
+        int ok = 0;
+        for (int k = 0; k < nz; k++) ok |= q->z[i][k] == z;
+        if (!ok) return 0;
+    }
+    return !q->bears[i] || m->bears[a];
 }
 
+/* ring: 0 any bond, 1 a ring bond, 2 a bond in no ring */
 static inline int skel_bond_ok(const Graph *g, int b, int kind, int ring) {
-    if (ring && !g->ring_bond[b]) return 0;
+    if (ring == 1 && !g->ring_bond[b]) return 0;
+    if (ring == 2 && g->ring_bond[b]) return 0;
     int t = g->type[b];
     switch (kind) {
     case SB_ANY: return 1;
@@ -538,6 +547,7 @@ static inline int skel_bond_ok(const Graph *g, int b, int kind, int ring) {
     case SB_SINGLE: return t == BT_SINGLE;
     case SB_DOUBLE: return t == BT_DOUBLE;
     case SB_TRIPLE: return t == BT_TRIPLE;
+    case SB_SINGLE_OR_AROMATIC: return t == BT_SINGLE || t == BT_AROMATIC;
     }
     return 0;
 }
@@ -595,8 +605,9 @@ static void skelset_free(PyObject *capsule) {
     }
 }
 
-/* compile_skeletons([(atoms, bonds), ...]) with atoms = bytes of (z, bears) pairs in matching
- * order and bonds = bytes of (a, b, kind, ring) quadruples -> capsule */
+/* compile_skeletons([(atoms, bonds), ...]) with atoms = bytes of (n, z1, z2, z3, z4, bears)
+ * sextets in matching order (n elements, 0 for any atom, one 255 for any heteroatom) and
+ * bonds = bytes of (a, b, kind, ring) quadruples -> capsule */
 static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
     PyObject *list;
     if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list)) return NULL;
@@ -612,28 +623,37 @@ static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
         if (!PyArg_ParseTuple(PyList_GET_ITEM(list, k), "y#y#", &atoms, &na, &bonds, &nb))
             goto fail;
         Skel *q = &set->skel[k];
-        if (na % 2 || nb % 4 || na / 2 < 1 || na / 2 > MAX_SKEL_ATOMS || nb / 4 > MAX_SKEL_BONDS) {
+        if (na % 6 || nb % 4 || na / 6 < 1 || na / 6 > MAX_SKEL_ATOMS || nb / 4 > MAX_SKEL_BONDS) {
             PyErr_SetString(PyExc_ValueError, "skeleton too large or malformed");
             goto fail;
         }
-        q->natoms = (int)(na / 2);
+        q->natoms = (int)(na / 6);
         q->nbonds = (int)(nb / 4);
         for (int i = 0; i < q->natoms; i++) {
-            q->z[i] = (uint8_t)atoms[2 * i];
-            q->bears[i] = (uint8_t)atoms[2 * i + 1];
+            q->nz[i] = (uint8_t)atoms[6 * i];
+            if (q->nz[i] > 4) {
+                PyErr_SetString(PyExc_ValueError, "more than four elements on a query atom");
+                goto fail;
+            }
+            for (int k = 0; k < 4; k++) q->z[i][k] = (uint8_t)atoms[6 * i + 1 + k];
+            q->bears[i] = (uint8_t)atoms[6 * i + 5];
             q->anchor_atom[i] = q->anchor_bond[i] = -1;
             q->nclosures[i] = 0;
         }
         for (int j = 0; j < q->nbonds; j++) {
             int a = (uint8_t)bonds[4 * j], b = (uint8_t)bonds[4 * j + 1];
-            if (a >= q->natoms || b >= q->natoms || a == b || (uint8_t)bonds[4 * j + 2] > SB_TRIPLE) {
+            if (a >= q->natoms || b >= q->natoms || a == b || (uint8_t)bonds[4 * j + 2] > SB_SINGLE_OR_AROMATIC) {
                 PyErr_SetString(PyExc_ValueError, "skeleton bond malformed");
                 goto fail;
             }
             q->bond_a[j] = (int8_t)a;
             q->bond_b[j] = (int8_t)b;
             q->kind[j] = (uint8_t)bonds[4 * j + 2];
-            q->ring[j] = (uint8_t)(bonds[4 * j + 3] != 0);
+            q->ring[j] = (uint8_t)bonds[4 * j + 3];
+            if (q->ring[j] > 2) {
+                PyErr_SetString(PyExc_ValueError, "skeleton bond ring flag malformed");
+                goto fail;
+            }
             int later = a > b ? a : b, earlier = a > b ? b : a;
             if (q->anchor_bond[later] < 0) {
                 q->anchor_bond[later] = (int8_t)j;

@@ -50,6 +50,7 @@ from precursor_screen.chem.standardize import (
 from precursor_screen.errors import ShippedDataError
 from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.files import data_file
+from precursor_screen.rules.fastgate import QuerySet
 from precursor_screen.rules.gates import atom_elements
 from precursor_screen.types import Route, Step
 
@@ -218,8 +219,8 @@ class RuleSet:
     """
 
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
-                 "_screen_groups", "_protecting", "_rev_by_elements", "_rev_prefix",
-                 "_screens_of")
+                 "_screen_groups", "_screens_fast", "_protecting", "_rev_by_elements",
+                 "_rev_prefix", "_screens_of")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -252,6 +253,7 @@ class RuleSet:
             (query, _needed_elements(query), tuple(members))
             for query, members in ((Chem.MolFromSmarts(smarts), members)
                                    for smarts, members in groups.items()))
+        self._screens_fast = QuerySet.of_queries([q for q, _, _ in self._screen_groups])
         # the protecting-group masks, each with its relaxed substrate query (tested first: it
         # has no recursive SMARTS, and most molecules fail it)
         self._protecting = tuple((self._compiled[p], self._screen_groups[g][0])
@@ -624,12 +626,15 @@ class RuleSet:
             shared = self._rev_same
         else:
             candidates = []
-            groups: Iterable[tuple[Chem.Mol, Any, tuple[int, ...]]] = self._screen_groups
+            wanted: Iterable[int] = range(len(self._screen_groups))
             if only is not None:   # only the screens of the rules asked for
                 wanted = sorted({g for i in only for g in self._screens_of.get(i, ())})
-                groups = [self._screen_groups[g] for g in wanted]
-            for screen, needs, members in groups:
-                if not all(z & elements for z in needs) or not mol.HasSubstructMatch(screen):
+            # every screen at once by the C matcher (None: RDKit asks each)
+            passed = self._screens_fast.matches(mol, std.smiles)
+            for g in wanted:
+                screen, needs, members = self._screen_groups[g]
+                if not all(z & elements for z in needs) or not (
+                        passed >> g & 1 if passed is not None else mol.HasSubstructMatch(screen)):
                     continue
                 candidates.extend((p, self._compiled[p]) for p in members
                                   if all(z & elements for z in self._compiled[p].needs))

@@ -1,25 +1,28 @@
-"""The route gates' skeleton queries, matched without RDKit when it can (the C extension).
+"""Simple substructure queries matched without RDKit when it can (the C extension).
 
-A route gate (`precursor_screen.rules.gates.RouteGate`) asks a candidate a few dozen
-skeleton queries: atoms that are an element, any heteroatom or any atom, some of them "bearing
-a heteroatom"; bonds aromatic, non-aromatic, any, single, double or triple, some "in a ring".
-RDKit answers each in 2-5 us on a MOSES molecule even when it fails, ~150 us a molecule for the
-gates of a screen. ``_patternfp.c`` answers all of them at once from the molecule's canonical
-SMILES (the graph its pattern-fingerprint reader already builds, with ring bonds found as the
-bonds on a cycle) with a plain backtracking match that stops at the first embedding: the same
-question (an injective map of query atoms onto molecule atoms taking each query bond onto a
-molecule bond; extra bonds in the molecule are allowed), so the same answer.
+The screen asks every candidate a few hundred substructure queries of a simple kind: the route
+gates' skeletons (`precursor_screen.rules.gates.Skeleton`: atoms that are an element, any
+heteroatom or any atom, some "bearing a heteroatom"; bonds aromatic, non-aromatic, any, single,
+double or triple, some "in a ring"), the rule engine's relaxed substrate screens
+(`precursor_screen.rules.conversions`: element lists, bonds with "in a ring" or "in no ring")
+and the group gates. RDKit answers each in 2-5 us on a MOSES molecule even when it fails.
+``_patternfp.c`` answers a whole set at once from the molecule's canonical SMILES (the graph its
+pattern-fingerprint reader already builds, with ring bonds found as the bonds on a cycle) with a
+plain backtracking match that stops at the first embedding: the same question (an injective map
+of query atoms onto molecule atoms taking each query bond onto a molecule bond; extra bonds in
+the molecule are allowed), so the same answer.
 
-It is used only where it is known to agree: a `SkeletonSet` compares it with RDKit on
-`precursor_screen.chem.fastpattern.CHECK_SMILES` and its own queries' test molecules when built,
-and is off for the process on any difference. A SMILES the reader does not know (a dummy atom, a
-dative bond) or a molecule whose RDKit rings are no full ring basis gives None: RDKit answers.
-The tests and ``benchmarks/verify_fastgate.py`` compare both on every evaluation molecule and on
-MOSES.
+It is used only where it is known to agree: a `QuerySet` compares it with RDKit on
+`precursor_screen.chem.fastpattern.CHECK_SMILES` when built, and is off for the process on any
+difference, or when one of its queries has a feature it does not read. A SMILES the reader does
+not know (a dummy atom, a dative bond) or a molecule whose RDKit rings are no full ring basis
+gives None: RDKit answers. The tests and ``benchmarks/verify_fastgate.py`` compare both on every
+evaluation molecule and on MOSES.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,30 +30,51 @@ from rdkit import Chem
 
 from precursor_screen.chem.fastpattern import CHECK_SMILES, _patternfp
 
-__all__ = ["SkeletonSet", "BOND_KINDS"]
+__all__ = ["QuerySet", "BOND_KINDS"]
 
-BOND_KINDS = {"~": 0, ":": 1, "!:": 2, "-": 3, "=": 4, "#": 5}
-"""Bond orders of a skeleton (`Skeleton.bonds`) as the C matcher numbers them."""
-Z_ANY, Z_HETERO = 0, 255
+BOND_KINDS = {"~": 0, ":": 1, "!:": 2, "-": 3, "=": 4, "#": 5, "": 6}
+"""Bond orders as the C matcher numbers them ("": SMARTS' implicit single-or-aromatic)."""
+ANY_RING, RING, NO_RING = 0, 1, 2
+HETERO_ATOM = 255
+"""An atom query "any heteroatom" (not carbon, not hydrogen)."""
+
+# one query atom: (elements, or () for any atom, or (HETERO_ATOM,)), bears a heteroatom
+QueryAtom = tuple[tuple[int, ...], bool]
+QueryBond = tuple[int, int, str, int]       # atom, atom, order (a BOND_KINDS key), ring
 
 
-class SkeletonSet:
-    """Skeletons (`precursor_screen.rules.gates.Skeleton`) compiled for the C matcher.
+class QuerySet:
+    """Simple queries compiled for the C matcher.
 
-    ``matches(mol, smiles)`` gives an int whose bit *k* is set when skeleton *k* is in the
+    ``matches(mol, smiles)`` gives an int whose bit *k* is set when query *k* is in the
     molecule, or None when the fast path is off or cannot read the molecule (ask RDKit).
-    ``rdkit(mol)`` gives the same int from RDKit (the gate's own queries), for the start-up check.
+    ``rdkit(mol)`` gives the same int from RDKit, for the start-up check.
     """
 
-    def __init__(self, skeletons: Sequence[Any], rdkit: Callable[[Chem.Mol], int]) -> None:
-        self.size = len(skeletons)
-        self._specs = [_spec(sk) for sk in skeletons]
+    def __init__(self, queries: Sequence[tuple[Sequence[QueryAtom], Sequence[QueryBond]] | None],
+                 rdkit: Callable[[Chem.Mol], int]) -> None:
+        self.size = len(queries)
+        specs = [None if q is None else _spec(*q) for q in queries]
+        self._specs = specs if all(spec is not None for spec in specs) else None
         self._compiled: Any = None
-        if _patternfp is not None and hasattr(_patternfp, "compile_skeletons") and \
-                all(spec is not None for spec in self._specs):
+        if self._specs is not None and _patternfp is not None \
+                and hasattr(_patternfp, "compile_skeletons"):
             self._compiled = _patternfp.compile_skeletons(self._specs)
             if not self._agrees(rdkit):
                 self._compiled = None
+
+    @classmethod
+    def of_skeletons(cls, skeletons: Sequence[Any], rdkit: Callable[[Chem.Mol], int]
+                     ) -> QuerySet:
+        """Route-gate skeletons (`gates.Skeleton`), answered as ``rdkit`` answers them."""
+        return cls([_skeleton_query(sk) for sk in skeletons], rdkit)
+
+    @classmethod
+    def of_queries(cls, queries: Sequence[Chem.Mol]) -> QuerySet:
+        """RDKit query molecules of the simple kind (see `query_parts`; off if one is not)."""
+        def rdkit(mol: Chem.Mol) -> int:
+            return sum(1 << k for k, q in enumerate(queries) if mol.HasSubstructMatch(q))
+        return cls([query_parts(q) for q in queries], rdkit)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"size": self.size, "_specs": self._specs, "on": self._compiled is not None}
@@ -66,7 +90,7 @@ class SkeletonSet:
         return self._compiled is not None
 
     def matches(self, mol: Chem.Mol, smiles: str | None) -> int | None:
-        """Bit *k*: skeleton *k* is in ``mol``; ``smiles`` must be ``Chem.MolToSmiles(mol)``.
+        """Bit *k*: query *k* is in ``mol``; ``smiles`` must be ``Chem.MolToSmiles(mol)``.
         None when the C matcher cannot answer."""
         if self._compiled is None or smiles is None:
             return None
@@ -87,12 +111,61 @@ class SkeletonSet:
         return True
 
 
-def _spec(skeleton: Any) -> tuple[bytes, bytes] | None:
+def _skeleton_query(skeleton: Any) -> tuple[list[QueryAtom], list[QueryBond]]:
+    atoms: list[QueryAtom] = []
+    for z, unknown, bears in skeleton.atoms:
+        atoms.append(((HETERO_ATOM,) if z is None and unknown else () if z is None else (z,),
+                      bool(bears)))
+    bonds = [(a, b, order, RING if ring else ANY_RING) for a, b, order, ring in skeleton.bonds]
+    return atoms, bonds
+
+
+_ATOM = re.compile(r"\[(#\d+(?:,#\d+)*)\]")
+_BOND_ORDERS = {"-", "=", "#", ":", "~", "!:"}
+
+
+def query_parts(query: Chem.Mol) -> tuple[list[QueryAtom], list[QueryBond]] | None:
+    """A query molecule as (atoms, bonds) for the C matcher, or None when an atom or bond has a
+    feature it does not read. Atoms: ``*``, ``[#n]`` or ``[#n,#m,...]`` (up to four);
+    bonds: one order (``-``, ``=``, ``#``, ``:``, ``~``, ``!:`` or none, meaning single or
+    aromatic) and/or ``@`` / ``!@``, joined by ``&`` or ``;``."""
+    atoms: list[QueryAtom] = []
+    for atom in query.GetAtoms():
+        text = atom.GetSmarts()
+        if text == "*":
+            atoms.append(((), False))
+            continue
+        found = _ATOM.fullmatch(text)
+        if found is None:
+            return None
+        zs = tuple(int(part[1:]) for part in found.group(1).split(","))
+        if len(zs) > 4 or not all(0 < z < 255 for z in zs):
+            return None
+        atoms.append((zs, False))
+    bonds: list[QueryBond] = []
+    for bond in query.GetBonds():
+        order, ring = "", ANY_RING
+        for part in re.split(r"[&;]", bond.GetSmarts()) if bond.GetSmarts() else []:
+            if part in _BOND_ORDERS and not order:
+                order = part
+            elif part == "@" and ring == ANY_RING:
+                ring = RING
+            elif part == "!@" and ring == ANY_RING:
+                ring = NO_RING
+            else:
+                return None
+        if not order and ring != ANY_RING:
+            order = "~"      # "@" alone: any bond in a ring
+        bonds.append((bond.GetBeginAtomIdx(), bond.GetEndAtomIdx(), order, ring))
+    return atoms, bonds
+
+
+def _spec(atoms: Sequence[QueryAtom], bonds: Sequence[QueryBond]) -> tuple[bytes, bytes] | None:
     """(atoms, bonds) for ``compile_skeletons``: atoms renumbered so that each after the first is
     bonded to an earlier one (breadth first from the rarest label: a named heteroatom, then any
-    heteroatom, then a carbon bearing one), as (element, bears) pairs; bonds as (atom, atom,
-    kind, ring). None for a skeleton the matcher does not take (disconnected, too large)."""
-    atoms, bonds = skeleton.atoms, skeleton.bonds
+    heteroatom, then an atom bearing one, then a carbon), each as (n, z1..z4, bears); bonds as
+    (atom, atom, kind, ring). None for a query the matcher does not take (disconnected, too
+    large)."""
     n = len(atoms)
     if not 0 < n <= 64 or len(bonds) > 96:
         return None
@@ -102,8 +175,9 @@ def _spec(skeleton: Any) -> tuple[bytes, bytes] | None:
         neighbours[b].append(a)
 
     def rarity(i: int) -> tuple[int, int]:
-        z, unknown, bears = atoms[i]
-        return (0 if z not in (None, 6) else 1 if unknown else 2 if bears else 3, i)
+        zs, bears = atoms[i]
+        named = bool(zs) and HETERO_ATOM not in zs and 6 not in zs
+        return (0 if named else 1 if zs == (HETERO_ATOM,) else 2 if bears else 3 if zs else 4, i)
 
     order = [min(range(n), key=rarity)]
     placed = {order[0]}
@@ -119,12 +193,9 @@ def _spec(skeleton: Any) -> tuple[bytes, bytes] | None:
     new = {old: k for k, old in enumerate(order)}
     atom_bytes = bytearray()
     for old in order:
-        z, unknown, bears = atoms[old]
-        code = Z_HETERO if z is None and unknown else Z_ANY if z is None else z
-        if not 0 < code <= 255 and code != Z_ANY:
-            return None
-        atom_bytes += bytes((code, 1 if bears else 0))
+        zs, bears = atoms[old]
+        atom_bytes += bytes((len(zs), *zs, *(0,) * (4 - len(zs)), 1 if bears else 0))
     bond_bytes = bytearray()
     for a, b, order_symbol, ring in bonds:
-        bond_bytes += bytes((new[a], new[b], BOND_KINDS[order_symbol], 1 if ring else 0))
+        bond_bytes += bytes((new[a], new[b], BOND_KINDS[order_symbol], ring))
     return bytes(atom_bytes), bytes(bond_bytes)

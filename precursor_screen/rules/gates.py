@@ -39,7 +39,7 @@ from typing import Any
 from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 
-from precursor_screen.rules.fastgate import SkeletonSet
+from precursor_screen.rules.fastgate import QuerySet
 
 __all__ = ["RouteGate", "refined_skeleton", "substrate_cores", "gate_problems", "flag_floor",
            "rules_keep_skeletons", "skeleton_gates", "surely_aliphatic", "without_recursion",
@@ -698,7 +698,7 @@ class RouteGate:
         # every gate query and every dropped one, each with its bit in `fast`'s answers
         everything = self._gates + [d for g in self._gates for d in g.dropped]
         self._bit = {id(g): k for k, g in enumerate(everything)}
-        self.fast = SkeletonSet([g.skeleton for g in everything], self._rdkit_bits)
+        self.fast = QuerySet.of_skeletons([g.skeleton for g in everything], self._rdkit_bits)
         self._masks: dict[tuple[float, bool], tuple[int, tuple[tuple[int, int], ...]]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
