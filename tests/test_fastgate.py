@@ -87,7 +87,7 @@ def test_same_verdicts_on_molecules_and_search_intermediates(screener: Screener,
                                                              parents: list) -> None:
     assert screener.rules._screens_fast.on == fastpattern.fast_path(2048)
     checked = screened = 0
-    for std in parents[::5]:
+    for std in parents[::10]:
         forms = [std]
         for rules in (screener.rules, screener.drugs.rules):
             forms += [p for r in rules.apply(std) if (p := rules.product(r.product)) is not None]
@@ -110,7 +110,7 @@ def test_same_verdicts_on_molecules_and_search_intermediates(screener: Screener,
                         (form.smiles, Chem.MolToSmarts(screen))
                     screened += 1
             checked += 1
-    assert checked > 5000 and screened > 500_000
+    assert checked > 2500 and screened > 250_000
 
 
 def test_what_the_reader_does_not_know_goes_to_rdkit(gates: list) -> None:
