@@ -16,7 +16,6 @@ may), and how many molecules the C matcher could not read (RDKit answers those).
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
@@ -25,24 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from moses import moses_smiles
 from rdkit import rdBase
+from verify_drug_gate import evaluation_smiles
 
-from precursor_screen.chem.standardize import StandardizeError, standardize_smiles
+from precursor_screen.chem.standardize import Standardized, parent_or_none
 from precursor_screen.rules.gates import flag_floor, labelled
 from precursor_screen.screen import Screener
 
-EVALUATION = Path(__file__).resolve().parents[1] / "evaluation"
 
-
-def evaluation_smiles() -> list[str]:
-    out = []
-    for path in sorted(EVALUATION.glob("*.tsv")):
-        with open(path, newline="", encoding="utf-8") as fh:
-            out += [row["smiles"] for row in csv.DictReader(fh, delimiter="\t")
-                    if row.get("smiles")]
-    return out
-
-
-def _screens_differ(screener: Screener, std) -> int:  # noqa: ANN001
+def _screens_differ(screener: Screener, std: Standardized) -> int:
     """Disagreements of the rule engines' relaxed substrate screens (C vs RDKit) on ``std``."""
     differ = 0
     for rules in (screener.rules, screener.drugs.rules, screener._protecting):
@@ -71,26 +60,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: the C matcher is off")
             return 1
     smiles = moses_smiles(args.n) + evaluation_smiles()
-    parents = []
     with rdBase.BlockLogs():
-        for s in smiles:
-            try:
-                parents.append(standardize_smiles(s))
-            except StandardizeError:
-                continue
+        parents = [p for s in smiles if (p := parent_or_none(s)) is not None]
     start = time.time()
     problems = unread = tests = 0
     for std in parents:
         mol, n = std.mol, std.mol.GetNumHeavyAtoms()
         problems += _screens_differ(screener, std)
         for name, gate in gates:
-            everything = gate._gates + [d for g in gate._gates for d in g.dropped]
             found = gate.fast.matches(mol, std.smiles)
             if found is None:
                 unread += 1
                 continue
             with labelled(mol):
-                for k, g in enumerate(everything):
+                for k, g in enumerate(gate.queries()):
                     tests += 1
                     if bool(found >> k & 1) != mol.HasSubstructMatch(g.query):
                         problems += 1

@@ -353,6 +353,29 @@ static void find_ring_bonds(Graph *g) {
         if (g->ring_bond[b]) g->in_ring[g->begin[b]] = g->in_ring[g->end[b]] = 1;
 }
 
+/* The graph of the molecule RDKit wrote as smiles[0..n), with its ring bonds, into a new *out
+ * (PyMem_Free it): 1; 0 when the SMILES holds what this reader does not know or num_rings
+ * (RDKit's ring count) is below the cycle rank (RDKit's rings are no full basis: its "in a
+ * ring" may differ from "on a cycle"), nothing allocated; -1 with MemoryError set. */
+static int read_graph(const char *smiles, Py_ssize_t n, int num_rings, Graph **out) {
+    Graph *g = PyMem_Malloc(sizeof(Graph));
+    if (!g) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (parse_smiles(g, smiles, n) < 0) {
+        PyMem_Free(g);
+        return 0;
+    }
+    find_ring_bonds(g);
+    if (num_rings < g->nbonds - g->natoms + g->fragments) {
+        PyMem_Free(g);
+        return 0;
+    }
+    *out = g;
+    return 1;
+}
+
 /* ------------------------------------------------------------------ matching */
 
 typedef struct {
@@ -684,17 +707,10 @@ static PyObject *match_skeletons(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "Os#i", &capsule, &smiles, &n, &num_rings)) return NULL;
     SkelSet *set = PyCapsule_GetPointer(capsule, "precursor_screen.skeletons");
     if (!set) return NULL;
-    Graph *g = PyMem_Malloc(sizeof(Graph));
-    if (!g) return PyErr_NoMemory();
-    if (parse_smiles(g, smiles, n) < 0) {
-        PyMem_Free(g);
-        Py_RETURN_NONE;
-    }
-    find_ring_bonds(g);
-    if (num_rings < g->nbonds - g->natoms + g->fragments) {
-        PyMem_Free(g);
-        Py_RETURN_NONE;
-    }
+    Graph *g;
+    int read = read_graph(smiles, n, num_rings, &g);
+    if (read < 0) return NULL;
+    if (read == 0) Py_RETURN_NONE;
     uint8_t bears[MAX_ATOMS];
     for (int a = 0; a < g->natoms; a++) {
         bears[a] = 0;
@@ -725,17 +741,10 @@ static PyObject *pattern_fingerprint(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "fp_size must be a positive multiple of 8");
         return NULL;
     }
-    Graph *g = PyMem_Malloc(sizeof(Graph));
-    if (!g) return PyErr_NoMemory();
-    if (parse_smiles(g, smiles, n) < 0) {
-        PyMem_Free(g);
-        Py_RETURN_NONE;
-    }
-    find_ring_bonds(g);
-    if (num_rings < g->nbonds - g->natoms + g->fragments) {   /* RDKit's rings: no full basis */
-        PyMem_Free(g);
-        Py_RETURN_NONE;
-    }
+    Graph *g;
+    int read = read_graph(smiles, n, num_rings, &g);
+    if (read < 0) return NULL;
+    if (read == 0) Py_RETURN_NONE;
     PyObject *out = PyBytes_FromStringAndSize(NULL, fp_size / 8);
     if (!out) {
         PyMem_Free(g);

@@ -30,7 +30,7 @@ from rdkit import Chem
 
 from precursor_screen.chem.fastpattern import CHECK_SMILES, _patternfp
 
-__all__ = ["QuerySet", "BOND_KINDS"]
+__all__ = ["BOND_KINDS", "QuerySet"]
 
 BOND_KINDS = {"~": 0, ":": 1, "!:": 2, "-": 3, "=": 4, "#": 5, "": 6}
 """Bond orders as the C matcher numbers them ("": SMARTS' implicit single-or-aromatic)."""

@@ -31,7 +31,7 @@ screens on the evaluation sets).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import permutations
 from typing import Any
@@ -65,36 +65,42 @@ def atom_elements(atom: Chem.Atom) -> frozenset[int] | None:
     if not atom.HasQuery():
         return frozenset({atom.GetAtomicNum()}) if atom.GetAtomicNum() > 0 else None
     lines = atom.DescribeQuery().splitlines()
-    found = _tree_elements(lines, 0)[0] if lines else None
+    found = _fold_query(lines, 0, _elements_node)[0] if lines else None
     if found is None:
         found = _recursive_elements(atom.GetSmarts())
     return found
 
 
-def _tree_elements(lines: list[str], start: int) -> tuple[frozenset[int] | None, int]:
-    """Evaluate the query node at ``lines[start]``; return its elements and the next line."""
+def _fold_query(lines: list[str], start: int, node: Callable[[str, list[Any]], Any]
+                ) -> tuple[Any, int]:
+    """Fold RDKit's query description (``DescribeQuery``, one node a line, children indented)
+    from the node at ``lines[start]``: ``node(head, values of its children)``; return the value
+    and the next line."""
     depth = len(lines[start]) - len(lines[start].lstrip())
     head = lines[start].strip()
     children, i = [], start + 1
     while i < len(lines) and len(lines[i]) - len(lines[i].lstrip()) > depth:
-        value, i = _tree_elements(lines, i)
+        value, i = _fold_query(lines, i, node)
         children.append(value)
+    return node(head, children), i
+
+
+def _elements_node(head: str, children: list[frozenset[int] | None]) -> frozenset[int] | None:
+    """A query node's elements (`atom_elements`) from its children's."""
     if head.startswith("AtomOr"):
         if any(c is None for c in children) or not children:
-            return None, i
-        return frozenset().union(*children), i
+            return None
+        return frozenset().union(*children)
     if head.startswith("AtomAnd"):
         named = [c for c in children if c is not None]
         if not named:
-            return None, i
+            return None
         out = named[0]
         for c in named[1:]:
             out = out & c
-        return out, i
+        return out
     m = _NUM.fullmatch(head)
-    if m:
-        return frozenset({int(m.group(1)) % 1000}), i
-    return None, i
+    return frozenset({int(m.group(1)) % 1000}) if m else None
 
 
 def recursive_parts(smarts: str) -> list[Chem.Mol] | None:
@@ -361,29 +367,23 @@ def surely_aliphatic(atom: Chem.Atom) -> bool:
     if not atom.HasQuery():
         return not atom.GetIsAromatic()
     lines = atom.DescribeQuery().splitlines()
-    if lines and _tree_aliphatic(lines, 0)[0]:
+    if lines and _fold_query(lines, 0, _aliphatic_node)[0]:
         return True
     return _recursive_all(atom.GetSmarts(), surely_aliphatic)
 
 
-def _tree_aliphatic(lines: list[str], start: int) -> tuple[bool, int]:
-    """Whether the query node at ``lines[start]`` surely needs an aliphatic atom; next line."""
-    depth = len(lines[start]) - len(lines[start].lstrip())
-    head = lines[start].strip()
-    children, i = [], start + 1
-    while i < len(lines) and len(lines[i]) - len(lines[i].lstrip()) > depth:
-        value, i = _tree_aliphatic(lines, i)
-        children.append(value)
+def _aliphatic_node(head: str, children: list[bool]) -> bool:
+    """Whether a query node surely needs an aliphatic atom, from its children."""
     if head.startswith("AtomOr"):
-        return bool(children) and all(children), i
+        return bool(children) and all(children)
     if head.startswith("AtomAnd"):
-        return any(children), i
+        return any(children)
     m = _ALIPHATIC.fullmatch(head)
     if m is None:
-        return False, i
+        return False
     if m.group(1) is not None:            # AtomType: atomic number, +1000 when aromatic
-        return int(m.group(1)) < 1000, i
-    return head.startswith("AtomIsAliphatic"), i
+        return int(m.group(1)) < 1000
+    return head.startswith("AtomIsAliphatic")
 
 
 def _recursive_all(smarts: str, test: Any) -> bool:
@@ -696,9 +696,8 @@ class RouteGate:
         self._forward_bundle, self._forward_guarded = _forward_tests(self.forward_queries)
         self._bundles: dict[tuple[bool, float, bool], Any] = {}   # see `_plan`
         # every gate query and every dropped one, each with its bit in `fast`'s answers
-        everything = self._gates + [d for g in self._gates for d in g.dropped]
-        self._bit = {id(g): k for k, g in enumerate(everything)}
-        self.fast = QuerySet.of_skeletons([g.skeleton for g in everything], self._rdkit_bits)
+        self._bit = {id(g): k for k, g in enumerate(self.queries())}
+        self.fast = QuerySet.of_skeletons([g.skeleton for g in self.queries()], self._rdkit_bits)
         self._masks: dict[tuple[float, bool], tuple[int, tuple[tuple[int, int], ...]]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -712,9 +711,12 @@ class RouteGate:
         self._big_bundle = _bundle([g.query for g in self._gates if g.own >= MERGE_SIZE])
         self._forward_bundle, self._forward_guarded = _forward_tests(self.forward_queries)
         self._bundles = {}
-        everything = self._gates + [d for g in self._gates for d in g.dropped]
-        self._bit = {id(g): k for k, g in enumerate(everything)}
+        self._bit = {id(g): k for k, g in enumerate(self.queries())}
         self._masks = {}
+
+    def queries(self) -> list["_Gate"]:
+        """Every gate query, then every dropped one: the order of `fast`'s answer bits."""
+        return self._gates + [d for g in self._gates for d in g.dropped]
 
     def __len__(self) -> int:
         return len(self._gates) + len(self.forward_queries)
@@ -765,9 +767,9 @@ class RouteGate:
     def _rdkit_bits(self, mol: Chem.Mol) -> int:
         """RDKit's answers to every gate query and dropped one, bit per query as `fast` gives
         them (its start-up check)."""
-        everything = self._gates + [d for g in self._gates for d in g.dropped]
         with labelled(mol):
-            return sum(1 << k for k, g in enumerate(everything) if mol.HasSubstructMatch(g.query))
+            return sum(1 << k for k, g in enumerate(self.queries())
+                       if mol.HasSubstructMatch(g.query))
 
     def _match_bits(self, found: int, min_size: float, unmask_only: bool) -> bool:
         """`_match` over all the gates from the C matcher's answers (bit per query)."""
