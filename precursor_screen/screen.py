@@ -60,6 +60,7 @@ from precursor_screen.rules.drug_targets import (
     list_jurisdictions,
     load_drug_groups,
 )
+from precursor_screen.rules.formulas import TargetFormulas
 from precursor_screen.rules.gates import (
     RouteGate,
     flag_floor,
@@ -267,6 +268,9 @@ class Screener:
         self._ions = [(ion, s) for s in reg.structures() if s.is_inorganic and s.parent is not None
                       and (ion := active_ion(s.parent)) is not None]
         self._builds = BuildIndex(self._organic, builder=preparer.builder, found=found)
+        # what a conversion route's product must be for a flag: listed, or one building step
+        # from a listed substance (`_route_hit`, `_building`)
+        self._product_targets = TargetFormulas([*self._by_key, *self._builds.keys()])
         # the protecting-group masks alone, which come off before the drug search
         self._protecting = RuleSet((r for r in self.rules.rules if r.protecting_group),
                                    f"{self.rules.source} (protecting groups)")
@@ -670,7 +674,8 @@ class Screener:
 
         routes = self.rules.apply(std, depth=p.depth, max_products=p.max_products,
                                   max_heavy_atoms=self._max_target_atoms,
-                                  last_step_gate=None if keep_all else worth)
+                                  last_step_gate=None if keep_all else worth,
+                                  targets=None if keep_all else self._product_targets)
         # the bulk screen skips products too small to flag from this candidate (a route to them
         # scores 0); `check` reports them all
         smallest = 0.0 if keep_all else min(floor, bulk_floor)

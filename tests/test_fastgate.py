@@ -94,6 +94,10 @@ def test_same_verdicts_on_molecules_and_search_intermediates(screener: Screener,
                     assert gate.unmask_ok(mol, floor, form.smiles) == gate.unmask_ok(mol, floor), \
                         form.smiles
                 assert gate.forward_only(mol, form.smiles) == gate.forward_only(mol)
+                assert gate.forward_ok(mol, form.smiles) == gate.forward_ok(mol), form.smiles
+                for floor in (0, flag_floor(n, 0.45, 10)):
+                    assert gate.plan(mol, floor, form.smiles) == \
+                        (gate.passes(mol, floor), gate.forward_only(mol)), form.smiles
             # the rule engines' relaxed substrate screens, asked at every step of a search
             for rules in (screener.rules, screener.drugs.rules):
                 found = rules._screens_fast.matches(mol, form.smiles)
@@ -105,6 +109,31 @@ def test_same_verdicts_on_molecules_and_search_intermediates(screener: Screener,
                     screened += 1
             checked += 1
     assert checked > 2500 and screened > 250_000
+
+
+def test_forward_templates_ask_rdkit_only_what_their_needs_allow(screener: Screener,
+                                                                 parents: list) -> None:
+    """The drug gate's forward test (`gates.ForwardTest`): the C matcher answers what each
+    recursive template implies, RDKit is asked only the templates all of whose needs are met,
+    with the same answers."""
+    forward = screener.drugs.gate._forward
+    assert forward.fast.on == fastpattern.fast_path(2048)
+    assert len(forward._needs) >= 5      # the templates with recursive SMARTS
+    asked = read = matched = 0
+    for std in parents:
+        found = forward.fast.matches(std.mol, std.smiles)
+        answer = forward(std.mol, std.smiles)
+        assert answer == forward(std.mol), std.smiles
+        matched += answer
+        if found is not None:
+            read += 1
+            asked += sum(all(found & m for m in masks) for masks in forward._needs)
+    assert matched > 300
+    if forward.fast.on:
+        assert read > 0.99 * len(parents)
+        assert asked < 0.25 * read * len(forward._needs)     # most are never asked of RDKit
+    copy = pickle.loads(pickle.dumps(forward))
+    assert copy.fast.on == forward.fast.on and copy._needs == forward._needs
 
 
 def test_what_the_reader_does_not_know_goes_to_rdkit(gates: list) -> None:

@@ -232,6 +232,10 @@ class BuildIndex:
     def __len__(self) -> int:
         return len(self._by_key)
 
+    def keys(self) -> list[str]:
+        """The identity keys of every substrate one building step from a listed substance."""
+        return list(self._by_key)
+
     def lookup(self, key: str) -> list[BuildStep]:
         """The building steps from the substance with this identity key (stereo-free)."""
         return self._by_key.get(key, [])

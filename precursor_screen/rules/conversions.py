@@ -33,6 +33,7 @@ import heapq
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,10 @@ from precursor_screen.chem.standardize import (
 )
 from precursor_screen.errors import ShippedDataError
 from precursor_screen.io.readers import read_toml
-from precursor_screen.rules.files import data_file
 from precursor_screen.rules.fastgate import QuerySet
-from precursor_screen.rules.gates import atom_elements
+from precursor_screen.rules.files import data_file
+from precursor_screen.rules.formulas import TargetFormulas
+from precursor_screen.rules.gates import atom_elements, relaxed_smarts
 from precursor_screen.types import Route, Step
 
 __all__ = [
@@ -64,6 +66,8 @@ __all__ = [
     "MIN_PRODUCT_HEAVY_ATOMS",
     "MAX_ADDED_ATOMS",
     "RULES_FILE",
+    "LastStepCut",
+    "search_for",
 ]
 
 RULES_FILE = "conversions.toml"
@@ -150,23 +154,7 @@ class _Compiled:
             self.rev_rxn, self.rev_query = _compile(reverse, rule.id, "reverse", source)
         self.needs = _needed_elements(self.query)
         self.rev_needs = _needed_elements(self.rev_query)
-        self.screen = _relaxed(self.query) if self.query is not None else ""
-
-
-def _relaxed(query: Chem.Mol) -> str:
-    """SMARTS of ``query`` with each atom reduced to its elements (recursive SMARTS, hydrogen
-    and connectivity counts dropped) and its bonds as written: every match of ``query`` is a
-    match of this, so a molecule failing it fails ``query``. Many rules share one (the seven
-    carbamate masks, the ester masks), and it is tested once for all of them."""
-    symbols = []
-    for atom in query.GetAtoms():
-        z = atom_elements(atom)
-        symbols.append("*" if z is None or 0 in z
-                       else "[" + ",".join(f"#{n}" for n in sorted(z)) + "]")
-    bonds = [b.GetSmarts() or "~" for b in query.GetBonds()]
-    return Chem.MolFragmentToSmiles(query, atomsToUse=list(range(query.GetNumAtoms())),
-                                    atomSymbols=symbols, bondSymbols=bonds or None,
-                                    isomericSmiles=False, allBondsExplicit=True)
+        self.screen = relaxed_smarts(self.query) if self.query is not None else ""
 
 
 def _needed_elements(query: Chem.Mol | None) -> tuple[frozenset[int], ...]:
@@ -220,7 +208,7 @@ class RuleSet:
 
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
                  "_screen_groups", "_screens_fast", "_protecting", "_rev_by_elements",
-                 "_rev_prefix", "_screens_of")
+                 "_rev_prefix", "_screens_of", "_wanted", "_of_kind")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -243,7 +231,7 @@ class RuleSet:
         # the reverse reactions a molecule's elements allow, by element set (few sets occur)
         self._rev_by_elements: dict[frozenset[int], list[tuple[int, _Compiled]]] = {}
         self._rev_prefix = _shared_prefixes([c.rev_query for c in self._compiled])
-        # the reactions grouped by relaxed substrate query (see `_relaxed`): (query, elements
+        # the reactions grouped by relaxed substrate query (see `relaxed_smarts`): (query, elements
         # it needs, positions of its reactions)
         groups: dict[str, list[int]] = {}
         for position, c in enumerate(self._compiled):
@@ -265,6 +253,10 @@ class RuleSet:
             for p in members:
                 screens_of.setdefault(self._compiled[p].index, []).append(g)
         self._screens_of = {i: tuple(gs) for i, gs in screens_of.items()}
+        self._wanted: dict[frozenset[int], list[int]] = {}   # screens of a set of rules
+        # the rules of each kind (mask removals, counted steps), for a step allowing one kind
+        self._of_kind = {mask: frozenset(i for i, r in enumerate(self.rules) if r.is_mask == mask)
+                         for mask in (True, False)}
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (RuleSet, (self.rules, self.source))
@@ -297,7 +289,8 @@ class RuleSet:
     def apply(self, mol: Chem.Mol | Standardized, *, depth: int = 2, max_products: int = 200,
               max_heavy_atoms: int | None = None,
               last_step_gate: Callable[[Standardized], bool] | None = None,
-              max_masks: int = MAX_MASK_STEPS) -> list[Route]:
+              max_masks: int = MAX_MASK_STEPS,
+              targets: TargetFormulas | None = None) -> list[Route]:
         """Return one shortest `Route` per distinct product reachable in up to ``depth`` counted
         steps, with up to ``max_masks`` mask removals besides (a mask does not count).
 
@@ -317,6 +310,11 @@ class RuleSet:
         a ring, so no product of an intermediate without a target's skeleton can be that
         target).
 
+        ``targets`` (optional): the caller looks routes up only to find these (its listed
+        substances): a product that can be taken no further and cannot be one of them (by its
+        heavy-atom formula, `precursor_screen.rules.formulas`) is not made, nor returned. The
+        routes to the targets are the same as without it (see `search_for`).
+
         >>> from precursor_screen.chem.parse import parse_smiles
         >>> from precursor_screen.rules.masks import load_rules
         >>> rules = load_rules()
@@ -331,9 +329,9 @@ class RuleSet:
         """
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
-        return self._search(mol, depth, max_products, max_added=MAX_ADDED_ATOMS,
-                            max_heavy_atoms=max_heavy_atoms, prune=last_step_gate,
-                            max_masks=max_masks)
+        return search_for(targets, max_products, partial(
+            self._search, mol, depth, max_products, max_added=MAX_ADDED_ATOMS,
+            max_heavy_atoms=max_heavy_atoms, prune=last_step_gate, max_masks=max_masks))
 
     def reverse(self, mol: Chem.Mol | Standardized, depth: int = 1,
                 max_products: int = 200, *, admit: Callable[[int], bool] | None = None,
@@ -483,10 +481,16 @@ class RuleSet:
 
     def _search(self, mol: Chem.Mol | Standardized, depth: int, max_products: int, *,
                 max_added: int, max_heavy_atoms: int | None,
-                prune: Callable[[Standardized], bool] | None, max_masks: int) -> list[Route]:
+                prune: Callable[[Standardized], bool] | None, max_masks: int,
+                cut: LastStepCut | None = None) -> list[Route]:
         """Cheapest-first search: (counted steps, all steps). A mask removal costs no counted
         step; a product is settled (its route kept) when first taken from the queue, so each
         product keeps its cheapest route. ``prune``: an intermediate failing it is not expanded.
+        ``cut``: the test of products that can be taken no further (see `search_for`).
+
+        Every entry that can be taken further sorts before every one that cannot (those have
+        both counts at their maximum), so leaving some of the latter out changes neither which
+        intermediates are expanded nor the order of the routes kept.
         """
         start, limit, shown = self._begin(mol, max_added, max_heavy_atoms)
         routes: list[Route] = []
@@ -508,15 +512,18 @@ class RuleSet:
                         routes.append(Route(path))
                         if len(routes) >= max_products:
                             return routes
-                    if prune is not None and not prune(parent):
-                        continue
                 can_count = counted < depth
                 can_mask = total - counted < max_masks
                 if not (can_count or can_mask):
                     continue
-                for compiled, raw, piece in self._one_step(parent, False):
-                    if not (can_mask if compiled.mask else can_count):
-                        continue
+                if path and prune is not None and not prune(parent):
+                    continue
+                # one kind of step left: the other kind's rules are not run; one step left in
+                # all: every product is a last one, made only when it could be a target
+                only = None if can_count and can_mask else self._of_kind[can_mask]
+                final = (depth - counted) + (max_masks - total + counted) == 1
+                for compiled, raw, piece in self._one_step(parent, False, only,
+                                                           cut=cut if final else None):
                     size = piece.GetNumHeavyAtoms()
                     c = counted + (0 if compiled.mask else 1)
                     last = c == depth and total + 1 - c == max_masks   # cannot be taken further
@@ -539,22 +546,26 @@ class RuleSet:
     def _expand(self, mol: Chem.Mol | Standardized, depth: int, max_products: int, *,
                 reverse: bool, max_added: int, max_heavy_atoms: int | None,
                 last_step: tuple[Callable[[Standardized], bool], frozenset[int],
-                                 Callable[[Chem.Mol], bool] | None] | None = None,
+                                 Callable[[Standardized], bool] | None] | None = None,
                 admit: Callable[[int], bool] | None = None, per_rule: bool = False,
-                first: frozenset[int] | None = None) -> list[Route]:
+                first: frozenset[int] | None = None,
+                cut: LastStepCut | None = None) -> list[Route]:
         """Breadth-first search in which every step counts (masks too): the reverse rules, and
         the drug stage, whose gate argument is made for routes of at most two steps of any kind.
         ``last_step`` = (test, rule indices, prefilter): an intermediate whose last step is next
-        and that fails the test (asked of the standardized intermediate; the prefilter of its
-        molecule) is tried with those rules only, and not at all when it fails
+        and that fails the test (both asked of the standardized intermediate) is tried with
+        those rules only, and not at all when it fails
         the prefilter (a gate that knows no other rule can reach a target from it; see
         `precursor_screen.rules.gates`). ``admit``: asked of a rule (its index) whose template
         matched, before the first step runs it; False skips it. ``per_rule``: a product reached
         by several rules is kept once per rule (else once, by the first rule), for a caller
         that checks each rule's step. ``first``: the rules (indices) run on ``mol`` itself
-        (all when None)."""
+        (all when None). ``cut``: the test of the last level's products (see `search_for`;
+        not with ``per_rule``)."""
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
+        if per_rule and cut is not None:
+            raise ValueError("a search keeping each rule's products makes them all: no cut")
         start, limit, shown = self._begin(mol, max_added, max_heavy_atoms)
         routes: list[Route] = []
         if max_products <= 0:
@@ -575,10 +586,11 @@ class RuleSet:
                             and not last_step[0](parent):
                         only = last_step[1]
                         if not only or (last_step[2] is not None
-                                        and not last_step[2](parent.mol)):
+                                        and not last_step[2](parent)):
                             continue
-                    for compiled, raw, piece in self._one_step(parent, reverse, only,
-                                                               admit if level == 1 else None):
+                    for compiled, raw, piece in self._one_step(
+                            parent, reverse, only, admit if level == 1 else None,
+                            cut if level == depth else None):
                         if by_rule is not None:
                             seen, seen_raw = by_rule.setdefault(
                                 compiled.rule.id, ({start.key}, {start.smiles}))
@@ -604,14 +616,15 @@ class RuleSet:
         return routes
 
     def _one_step(self, std: Standardized, reverse: bool, only: frozenset[int] | None = None,
-                  admit: Callable[[int], bool] | None = None
+                  admit: Callable[[int], bool] | None = None, cut: LastStepCut | None = None
                   ) -> tuple[tuple[_Compiled, str, Chem.Mol], ...]:
         """Every rule (or those whose index is in ``only``; of those whose template matches,
         those ``admit`` lets through) applied once: (compiled reaction, raw piece SMILES,
-        piece), in rule then SMILES order.
+        piece), in rule then SMILES order; with ``cut``, a reaction's product none of whose
+        pieces could be a target is left out (and counted).
 
         Cheap tests first: the elements a reaction needs (from the formula), then its relaxed
-        substrate query (`_relaxed`), shared by the reactions written alike and tested once,
+        substrate query (`relaxed_smarts`), shared by the reactions written alike and tested once,
         then the substrate template itself (shared by identical ones)."""
         mol = std.mol
         elements = _elements(mol)
@@ -628,7 +641,10 @@ class RuleSet:
             candidates = []
             wanted: Iterable[int] = range(len(self._screen_groups))
             if only is not None:   # only the screens of the rules asked for
-                wanted = sorted({g for i in only for g in self._screens_of.get(i, ())})
+                wanted = self._wanted.get(only)  # type: ignore[assignment]
+                if wanted is None:
+                    wanted = self._wanted[only] = sorted(
+                        {g for i in only for g in self._screens_of.get(i, ())})
             # every screen at once by the C matcher (None: RDKit asks each)
             passed = self._screens_fast.matches(mol, std.smiles)
             for g in wanted:
@@ -657,7 +673,7 @@ class RuleSet:
                     compiled.rev_query if reverse else compiled.query)
             if hit and (admit is None or admit(compiled.index)):
                 found.append((position, [(compiled, raw, piece) for raw, piece
-                                         in _rule_pieces(compiled, mol, reverse)]))
+                                         in _rule_pieces(compiled, mol, reverse, cut)]))
         return tuple(x for _, pieces in found for x in pieces)
 
 
@@ -711,14 +727,16 @@ def _shared_prefixes(queries: Sequence[Chem.Mol | None]) -> tuple[Chem.Mol | Non
     return tuple(compiled.get(k) if k else None for k in keys)
 
 
-def _rule_pieces(compiled: _Compiled, mol: Chem.Mol, reverse: bool) -> list[tuple[str, Chem.Mol]]:
+def _rule_pieces(compiled: _Compiled, mol: Chem.Mol, reverse: bool,
+                 cut: LastStepCut | None = None) -> list[tuple[str, Chem.Mol]]:
     """Run one rule once; return its distinct organic product pieces as (raw SMILES, mol).
 
     Each product template gives one product; a product is split into its connected pieces, and
     pieces without carbon or under `MIN_PRODUCT_HEAVY_ATOMS` heavy atoms are dropped, and so are
     pieces holding none of the reaction's mapped atoms: what hung on a deleted atom of the
     template (the alkyl of an ester's oxygen, the ring of a morpholine amide, the rest of a
-    mask) is the group coming off, not a product.
+    mask) is the group coming off, not a product. With ``cut``, a product none of whose pieces
+    could be one of its targets is not sanitized or written (`LastStepCut.skips`).
     """
     rxn = compiled.rev_rxn if reverse else compiled.rxn
     if rxn is None:
@@ -727,6 +745,8 @@ def _rule_pieces(compiled: _Compiled, mol: Chem.Mol, reverse: bool) -> list[tupl
     pieces: dict[str, Chem.Mol] = {}
     for outcome in rxn.RunReactant(mol, 0):
         for product, size in zip(outcome, sizes):
+            if cut is not None and cut.skips(product):
+                continue
             _fix_hydrogens(product, mol, size)
             try:
                 Chem.SanitizeMol(product)
@@ -745,6 +765,40 @@ def _rule_pieces(compiled: _Compiled, mol: Chem.Mol, reverse: bool) -> list[tupl
                 if raw not in pieces:
                     pieces[raw] = frag
     return sorted(pieces.items())
+
+
+class LastStepCut:
+    """One search's test of the products it can take no further: a reaction's product none of
+    whose pieces could be one of ``targets`` (`TargetFormulas`) is left out; ``skipped`` counts
+    the pieces left out, each of which could have been one route."""
+
+    __slots__ = ("targets", "skipped")
+
+    def __init__(self, targets: TargetFormulas) -> None:
+        self.targets = targets
+        self.skipped = 0
+
+    def skips(self, product: Chem.Mol) -> bool:
+        """True (and counted) when no piece of ``product`` could be a target."""
+        left = self.targets.piece_counts(product)
+        self.skipped += left
+        return left > 0
+
+
+def search_for(targets: TargetFormulas | None, max_products: int,
+               search: Callable[..., list[Route]]) -> list[Route]:
+    """Run ``search`` (a rule search taking ``cut=``) for a caller that wants only routes to
+    ``targets``: first leaving out the last-step products that cannot be one, then, when the
+    pieces left out could have filled ``max_products`` (the complete search would then have
+    stopped sooner), again making them all. The routes to targets are those of the complete
+    search, in its order; the other routes it would have returned are fewer."""
+    if targets is None:
+        return search()
+    cut = LastStepCut(targets)
+    routes = search(cut=cut)
+    if not cut.skipped or len(routes) + cut.skipped < max_products:
+        return routes
+    return search()
 
 
 def _kept_atoms(piece: Chem.Mol) -> set[int] | None:

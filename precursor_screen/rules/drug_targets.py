@@ -36,6 +36,7 @@ from precursor_screen.chem.standardize import Standardized, match_key
 from precursor_screen.reference import builtin_drugs
 from precursor_screen.rules.conversions import RuleSet
 from precursor_screen.rules.files import data_file
+from precursor_screen.rules.formulas import TargetFormulas
 from precursor_screen.rules.gates import RouteGate, flag_floor, gate_problems
 from precursor_screen.rules.groups import Group, GroupSet, load_groups
 from precursor_screen.rules.masks import load_rules
@@ -166,6 +167,11 @@ class DrugTargets:
         sizes += [g.max_heavy_atoms or 0 for g in self.groups]
         self._max_atoms = max(sizes, default=0)
         self._product_cache: dict[str, tuple[Any, Group | None, int]] = {}
+        # what a route's product must be to count: a listed drug (by its formula) or, up to
+        # its size limit, a family member (a family without a limit keeps every product)
+        self._targets = TargetFormulas(
+            self._by_key, any_up_to=max((g.max_heavy_atoms or 10**9 for g in self.groups),
+                                        default=0))
         self.gate, self.gate_off = self._build_gate()
         self._core_queries = (None if self.gate is None else
                               [(g.id, Chem.MolFromSmarts(GROUP_PRECURSOR_CORES[g.id]))
@@ -217,21 +223,25 @@ class DrugTargets:
         skeleton is given the forward rules only. Same routes, far less work;
         ``gated=False`` searches everything (the tests compare the two). A candidate whose
         every route begins with a forward step (`RouteGate.forward_only`) gets only the forward
-        rules at the first step. ``flag_only`` (the
+        rules at the first step, and a last-step product that cannot be a listed drug or a
+        family member (by its heavy-atom formula and size) is not made. ``flag_only`` (the
         bulk screen) also skips drugs too small to raise a flag from this candidate (a route
         to them would score 0): only routes that can flag are then sure to be found.
         """
         n_atoms = std.mol.GetNumHeavyAtoms()
         gate = self.gate if gated and depth <= 2 else None
         min_size = flag_floor(n_atoms, min_kept_fraction, max_removed_atoms) if flag_only else 0.0
-        if gate is not None and not gate.passes(std.mol, min_size, smiles=std.smiles):
+        passes, forward_first = (gate.plan(std.mol, min_size, std.smiles) if gate is not None
+                                 else (True, False))
+        if not passes:
             return []
         best: dict[str, Hit] = {}
         for route in self.rules.apply(
                 std, depth=depth, max_products=max_products, max_heavy_atoms=self._max_atoms,
                 unmask_gate=None if gate is None else partial(_unmask_ok, gate, min_size),
-                forward_gate=None if gate is None else gate.forward_ok,
-                forward_first=gate is not None and gate.forward_only(std.mol, std.smiles)):
+                forward_gate=None if gate is None else partial(_forward_ok, gate),
+                forward_first=forward_first,
+                targets=None if gate is None else self._targets):
             hit = self._route_hit(std, route, n_atoms, min_kept_fraction, max_removed_atoms)
             if hit is not None and (hit.substance_id not in best
                                     or hit.score > best[hit.substance_id].score):
@@ -321,6 +331,11 @@ class DrugTargets:
 def _unmask_ok(gate: RouteGate, min_size: float, std: Standardized) -> bool:
     """The gate's `RouteGate.unmask_ok` for a standardized intermediate (its C path)."""
     return gate.unmask_ok(std.mol, min_size, std.smiles)
+
+
+def _forward_ok(gate: RouteGate, std: Standardized) -> bool:
+    """The gate's `RouteGate.forward_ok` for a standardized intermediate (its C path)."""
+    return gate.forward_ok(std.mol, std.smiles)
 
 
 def _smallest_on_route(route: Route, n_atoms: int) -> int:

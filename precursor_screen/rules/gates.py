@@ -71,6 +71,128 @@ def atom_elements(atom: Chem.Atom) -> frozenset[int] | None:
     return found
 
 
+def relaxed_smarts(query: Chem.Mol) -> str:
+    """SMARTS of ``query`` with each atom reduced to its elements (recursive SMARTS, hydrogen
+    and connectivity counts dropped) and its bonds as written: every match of ``query`` is a
+    match of this, so a molecule failing it fails ``query``; simple enough for the C matcher
+    (`precursor_screen.rules.fastgate`). The rule engine screens its reactions with these (many
+    rules share one: the seven carbamate masks, the ester masks, tested once for all)."""
+    symbols = []
+    for atom in query.GetAtoms():
+        z = atom_elements(atom)
+        symbols.append("*" if z is None or 0 in z
+                       else "[" + ",".join(f"#{n}" for n in sorted(z)) + "]")
+    bonds = [b.GetSmarts() or "~" for b in query.GetBonds()]
+    return Chem.MolFragmentToSmiles(query, atomsToUse=list(range(query.GetNumAtoms())),
+                                    atomSymbols=symbols, bondSymbols=bonds or None,
+                                    isomericSmiles=False, allBondsExplicit=True)
+
+
+def recursion_needs(smarts: str) -> list[list[str]]:
+    """What the recursive SMARTS of a query demand of any molecule it matches: for each
+    ``$(X)`` AND-ed into an atom, ``[X]`` (X is then in the molecule, at that atom); for an OR
+    whose every alternative AND-s one in, ``[X1, X2, ...]`` (one of them is). Negated ones and
+    ORs with a plain alternative demand nothing and are left out.
+
+    >>> recursion_needs("[C&X3&R1&$(C1CC[N&X3]CC1):1]=[O&X1]")
+    [['C1CC[N&X3]CC1']]
+    >>> recursion_needs("[O&H1]-[#6;$(c1ccccc1),$(C1CCCCC1)]-[!$(*=O)]")
+    [['c1ccccc1', 'C1CCCCC1']]
+    """
+    needs = []
+    for body in _bracket_atoms(smarts):
+        body = re.sub(r":\d+$", "", body)
+        for low in split_top(body, ";"):
+            if "$(" not in low:
+                continue
+            alternatives = split_top(low, ",") if "," in _top_level(low) else [low]
+            inner = [[x[2:-1] for x in split_top(alternative, "&") if x.startswith("$(")]
+                     for alternative in alternatives]
+            if len(alternatives) == 1:
+                needs.extend([x] for x in inner[0])          # each AND-ed one
+            elif all(inner):
+                needs.append([x[0] for x in inner])          # one of the OR's
+    return needs
+
+
+def _bracket_atoms(smarts: str) -> list[str]:
+    """The bodies (without brackets) of a SMARTS's bracket atoms, outermost only."""
+    out, i = [], 0
+    while i < len(smarts):
+        if smarts[i] != "[":
+            i += 1
+            continue
+        depth, j = 0, i
+        for j in range(i, len(smarts)):
+            depth += (smarts[j] == "[") - (smarts[j] == "]")
+            if depth == 0:
+                break
+        out.append(smarts[i + 1:j])
+        i = j + 1
+    return out
+
+
+class ForwardTest:
+    """"Does a molecule match some forward rule's substrate template?" (`RouteGate.forward_ok`).
+
+    RDKit asks the templates without recursive SMARTS as one bundle, and each other one only
+    after its form without them (`without_recursion`), which it implies: RDKit works out a
+    recursive SMARTS on every atom before it tries a match (~10-20 us for the ergoline and
+    morphinan templates). Before RDKit, when the caller gives the molecule's SMILES, the C
+    matcher (`precursor_screen.rules.fastgate`) asks what each template implies in its simple
+    terms: the template relaxed (`relaxed_smarts`) and each pattern its recursive SMARTS demand
+    (`recursion_needs`, relaxed), all in one call: a template whose needs are not all in the
+    molecule cannot match, and RDKit does not ask it (nor the bundle, when no template in it can
+    match). Same answers: the C path only leaves out RDKit questions whose answer is no.
+    """
+
+    def __init__(self, queries: Sequence[Chem.Mol]) -> None:
+        self.queries = list(queries)
+        plain, guarded = [], []
+        for query in self.queries:
+            smarts = Chem.MolToSmarts(query)
+            if "$(" in smarts:
+                guarded.append((query, [[query]] + [[_query(x) for x in alternatives]
+                                                    for alternatives in recursion_needs(smarts)]))
+            else:
+                plain.append(query)
+        self._bundle = _bundle(plain)
+        self._guarded = tuple((_query(without_recursion(Chem.MolToSmarts(q))), q)
+                              for q, _ in guarded)
+        # the C matcher's queries: each plain template relaxed, then each need of each guarded
+        # one; a need is met when one of its alternatives' bits is set
+        relaxed: list[Chem.Mol] = [_query(relaxed_smarts(q)) for q in plain]
+        self._plain_bits = (1 << len(plain)) - 1
+        self._needs: list[list[int]] = []
+        for _, needs in guarded:
+            masks = []
+            for alternatives in needs:
+                mask = 0
+                for q in alternatives:
+                    mask |= 1 << len(relaxed)
+                    relaxed.append(_query(relaxed_smarts(q)))
+                masks.append(mask)
+            self._needs.append(masks)
+        self.fast = QuerySet.of_queries(relaxed)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ForwardTest, (self.queries,))
+
+    def __call__(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
+        """True when ``mol`` matches some template; ``smiles``: ``Chem.MolToSmiles(mol)`` when
+        the caller has it (the C path)."""
+        found = self.fast.matches(mol, smiles)
+        if self._bundle is not None and (found is None or found & self._plain_bits) \
+                and mol.HasSubstructMatch(self._bundle):
+            return True
+        for (guard, query), masks in zip(self._guarded, self._needs):
+            if found is not None and not all(found & m for m in masks):
+                continue
+            if mol.HasSubstructMatch(guard) and mol.HasSubstructMatch(query):
+                return True
+        return False
+
+
 def _fold_query(lines: list[str], start: int, node: Callable[[str, list[Any]], Any]
                 ) -> tuple[Any, int]:
     """Fold RDKit's query description (``DescribeQuery``, one node a line, children indented)
@@ -693,7 +815,7 @@ class RouteGate:
         # as bundles: RDKit tries the queries in turn and stops at the first that matches (one
         # query OR-ing them as recursive SMARTS found every match of each: a quarter slower)
         self._big_bundle = _bundle([self._gates[i].query for i in big])
-        self._forward_bundle, self._forward_guarded = _forward_tests(self.forward_queries)
+        self._forward = ForwardTest(self.forward_queries)
         self._bundles: dict[tuple[bool, float, bool], Any] = {}   # see `_plan`
         # every gate query and every dropped one, each with its bit in `fast`'s answers
         self._bit = {id(g): k for k, g in enumerate(self.queries())}
@@ -703,13 +825,13 @@ class RouteGate:
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the RDKit bundles (rebuilt from the queries on arrival)."""
         return {k: v for k, v in self.__dict__.items()
-                if k not in ("_big_bundle", "_forward_bundle", "_forward_guarded", "_bundles",
+                if k not in ("_big_bundle", "_forward", "_bundles",
                              "_bit", "_masks")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._big_bundle = _bundle([g.query for g in self._gates if g.own >= MERGE_SIZE])
-        self._forward_bundle, self._forward_guarded = _forward_tests(self.forward_queries)
+        self._forward = ForwardTest(self.forward_queries)
         self._bundles = {}
         self._bit = {id(g): k for k, g in enumerate(self.queries())}
         self._masks = {}
@@ -726,8 +848,11 @@ class RouteGate:
         least ``min_size`` heavy atoms. ``smiles``, when the caller has it, is
         ``Chem.MolToSmiles(mol)`` (a standardized parent's): the skeleton queries are then
         matched by the C extension (`fastgate`), the same answers without RDKit."""
-        if self.forward_ok(mol):
-            return True
+        return self.forward_ok(mol, smiles) or self._holds(mol, min_size, smiles)
+
+    def _holds(self, mol: Chem.Mol, min_size: float, smiles: str | None) -> bool:
+        """True when ``mol`` holds a target's skeleton or a substrate core (of targets of at
+        least ``min_size`` atoms): a route beginning with an unmasking step may reach one."""
         found = self.fast.matches(mol, smiles)
         if found is not None:
             return self._match_bits(found, min_size, False)
@@ -741,19 +866,20 @@ class RouteGate:
                     gates = self._rest
             return self._match(mol, gates, min_size, False)
 
+    def plan(self, mol: Chem.Mol, min_size: float = 0, smiles: str | None = None
+             ) -> tuple[bool, bool]:
+        """(`passes`, `forward_only`) from one forward test and one set of skeleton answers."""
+        if not self.forward_ok(mol, smiles):
+            return self._holds(mol, min_size, smiles), False
+        return True, not self._holds(mol, 0, smiles)
+
     def forward_only(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
         """True when every route of at most two steps from ``mol`` to a target of any size
         begins with a forward step: ``mol`` matches a forward rule's substrate and holds no
         target's skeleton and no substrate core (a route beginning with an unmasking step keeps
         the skeleton, so it would end in a target whose skeleton or core ``mol`` holds). A
         search may then run only the forward rules on ``mol`` itself."""
-        if not self.forward_ok(mol):
-            return False
-        found = self.fast.matches(mol, smiles)
-        if found is not None:
-            return not self._match_bits(found, 0, False)
-        with labelled(mol):
-            return not self._match(mol, self._gates, 0, False)
+        return self.forward_ok(mol, smiles) and not self._holds(mol, 0, smiles)
 
     def unmask_ok(self, mol: Chem.Mol, min_size: float = 0, smiles: str | None = None) -> bool:
         """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms
@@ -846,17 +972,10 @@ class RouteGate:
         plan = self._bundles[key] = (_bundle(whole), tuple(partial))
         return plan
 
-    def forward_ok(self, mol: Chem.Mol) -> bool:
-        """True when ``mol`` matches some forward rule's substrate template.
-
-        The templates without recursive SMARTS are asked as one bundle; each of the others only
-        when its form without them (`without_recursion`, which it implies) matches: RDKit works
-        out a recursive SMARTS on every atom of the molecule before it tries a match, ~10-20 us
-        each for the ergoline and morphinan templates."""
-        if self._forward_bundle is not None and mol.HasSubstructMatch(self._forward_bundle):
-            return True
-        return any(mol.HasSubstructMatch(guard) and mol.HasSubstructMatch(query)
-                   for guard, query in self._forward_guarded)
+    def forward_ok(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
+        """True when ``mol`` matches some forward rule's substrate template (`ForwardTest`;
+        ``smiles`` as for `passes`)."""
+        return self._forward(mol, smiles)
 
 @dataclass(frozen=True)
 class _Gate:
@@ -915,20 +1034,6 @@ def _labelled(smarts: str) -> str:
     """A gate query reading "bears a heteroatom" from `labelled`'s isotope instead of
     recursion."""
     return smarts.replace(f"#6;{HETERO}", "1#6")
-
-
-def _forward_tests(queries: Sequence[Chem.Mol]
-                   ) -> tuple[Chem.MolBundle | None, tuple[tuple[Chem.Mol, Chem.Mol], ...]]:
-    """For `RouteGate.forward_ok`: the queries without recursive SMARTS as one bundle, and the
-    others each with its form without them (a cheaper query it implies)."""
-    plain, guarded = [], []
-    for query in queries:
-        smarts = Chem.MolToSmarts(query)
-        if "$(" in smarts:
-            guarded.append((_query(without_recursion(smarts)), query))
-        else:
-            plain.append(query)
-    return _bundle(plain), tuple(guarded)
 
 
 def without_recursion(smarts: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,9 @@ from precursor_screen.rules.conversions import (
     check_fields,
     read_rule_file,
     rule_examples,
+    search_for,
 )
+from precursor_screen.rules.formulas import TargetFormulas
 from precursor_screen.types import Route
 
 __all__ = ["SynthesisRuleSet", "load_synthesis_rules", "synthesis_rule_set", "SYNTHESIS_FILE",
@@ -92,8 +95,9 @@ class SynthesisRuleSet(RuleSet):
     def apply(self, mol: Chem.Mol | Standardized, *, depth: int = 2, max_products: int = 200,
               max_heavy_atoms: int | None = None,
               unmask_gate: Callable[[Standardized], bool] | None = None,
-              forward_gate: Callable[[Chem.Mol], bool] | None = None,
-              forward_first: bool = False) -> list[Route]:
+              forward_gate: Callable[[Standardized], bool] | None = None,
+              forward_first: bool = False,
+              targets: TargetFormulas | None = None) -> list[Route]:
         """Like `RuleSet.apply`, products up to `max_added` atoms larger, steps with reagents.
 
         ``unmask_gate`` (optional, asked of the standardized intermediate): an intermediate one
@@ -103,6 +107,8 @@ class SynthesisRuleSet(RuleSet):
         ``forward_first``: only the forward rules are run on ``mol`` itself (its gate found that
         no route beginning with an unmasking step reaches a target,
         `precursor_screen.rules.gates.RouteGate.forward_only`).
+        ``targets``: the caller wants only routes to these (see `RuleSet.apply`): a last-step
+        product that cannot be one is not made.
 
         >>> rules = synthesis_rule_set()
         >>> from precursor_screen.chem.parse import parse_smiles
@@ -115,9 +121,10 @@ class SynthesisRuleSet(RuleSet):
         forward = frozenset(i for i, r in enumerate(self.rules) if r.id in self.reagents)
         if unmask_gate is not None:
             last_step = (unmask_gate, forward, forward_gate)
-        routes = self._expand(mol, depth, max_products, reverse=False, max_added=self.max_added,
-                              max_heavy_atoms=max_heavy_atoms, last_step=last_step,
-                              first=forward if forward_first else None)
+        routes = search_for(targets, max_products, partial(
+            self._expand, mol, depth, max_products, reverse=False, max_added=self.max_added,
+            max_heavy_atoms=max_heavy_atoms, last_step=last_step,
+            first=forward if forward_first else None))
         return [Route(tuple(replace(s, reagent=self.reagents[s.rule_id])
                             if s.rule_id in self.reagents else s for s in r.steps))
                 for r in routes]
