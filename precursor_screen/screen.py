@@ -503,7 +503,7 @@ class Screener:
         # to them scores 0, containment needs 0.6 of the candidate): the gates may skip them.
         # Protecting groups (Boc, trityl, silyl ...) come off whatever their size: they are not
         # counted in the candidate's size when a route's kept share is weighed.
-        protecting = self.rules.protecting_group_atoms(work.mol)
+        protecting = self.rules.protecting_group_atoms(work.mol, work.smiles)
         own = n_atoms - protecting
         floor = flag_floor(own, p.min_kept_fraction, p.max_removed_atoms)
         bulk_floor = self._bulk_floor(own)

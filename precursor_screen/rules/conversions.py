@@ -53,7 +53,7 @@ from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.fastgate import QuerySet
 from precursor_screen.rules.files import data_file
 from precursor_screen.rules.formulas import TargetFormulas
-from precursor_screen.rules.gates import atom_elements, relaxed_smarts
+from precursor_screen.rules.gates import QueryNeeds, atom_elements, relaxed_smarts
 from precursor_screen.types import Route, Step
 
 __all__ = [
@@ -208,7 +208,7 @@ class RuleSet:
 
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
                  "_screen_groups", "_screens_fast", "_protecting", "_rev_by_elements",
-                 "_rev_prefix", "_screens_of", "_wanted", "_of_kind")
+                 "_rev_prefix", "_screens_of", "_wanted", "_of_kind", "_protecting_needs")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -247,6 +247,8 @@ class RuleSet:
         self._protecting = tuple((self._compiled[p], self._screen_groups[g][0])
                                  for g, (_, _, members) in enumerate(self._screen_groups)
                                  for p in members if self._compiled[p].rule.protecting_group)
+        # what each of them demands, asked of the C matcher in one call (`QueryNeeds`)
+        self._protecting_needs = QueryNeeds([c.query for c, _ in self._protecting])
         # for each rule, the screen groups holding one of its reactions (`_one_step`'s ``only``)
         screens_of: dict[int, list[int]] = {}
         for g, (_, _, members) in enumerate(self._screen_groups):
@@ -410,21 +412,30 @@ class RuleSet:
                                 return _leaving(start.mol, _kept_atoms(frag) or set())
         return ""
 
-    def protecting_group_atoms(self, mol: Chem.Mol) -> int:
+    def protecting_group_atoms(self, mol: Chem.Mol, smiles: str | None = None) -> int:
         """Heavy atoms of ``mol`` in the defined protecting groups the masks remove (Boc, Cbz,
         trityl, silyl groups ...: masks with ``protecting_group``): what a route may take off
         whatever its size. A screen leaves them out of the candidate's size when it weighs how
-        much of the candidate a product keeps."""
-        elements = _elements(mol)
+        much of the candidate a product keeps. ``smiles``: ``Chem.MolToSmiles(mol)`` when the
+        caller has it: the C matcher then answers what each mask's template demands first, and
+        RDKit is asked only the templates that may match (`QueryNeeds`)."""
+        possible = self._protecting_needs.possible(mol, smiles)
+        elements = _elements(mol) if possible is None else frozenset()
         screened: dict[int, bool] = {}
         present = []
-        for compiled, screen in self._protecting:
-            if not all(z & elements for z in compiled.needs):
-                continue
-            ok = screened.get(id(screen))
-            if ok is None:
-                ok = screened[id(screen)] = mol.HasSubstructMatch(screen)
-            if ok and mol.HasSubstructMatch(compiled.query):
+        for k, (compiled, screen) in enumerate(self._protecting):
+            if possible is not None:
+                if not possible >> k & 1:   # its relaxed form or a recursive part is not there
+                    continue
+            else:
+                if not all(z & elements for z in compiled.needs):
+                    continue
+                ok = screened.get(id(screen))
+                if ok is None:
+                    ok = screened[id(screen)] = mol.HasSubstructMatch(screen)
+                if not ok:
+                    continue
+            if mol.HasSubstructMatch(compiled.query):
                 present.append(compiled)
         if not present:
             return 0

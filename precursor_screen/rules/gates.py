@@ -132,39 +132,21 @@ def _bracket_atoms(smarts: str) -> list[str]:
     return out
 
 
-class ForwardTest:
-    """"Does a molecule match some forward rule's substrate template?" (`RouteGate.forward_ok`).
-
-    RDKit asks the templates without recursive SMARTS as one bundle, and each other one only
-    after its form without them (`without_recursion`), which it implies: RDKit works out a
-    recursive SMARTS on every atom before it tries a match (~10-20 us for the ergoline and
-    morphinan templates). Before RDKit, when the caller gives the molecule's SMILES, the C
-    matcher (`precursor_screen.rules.fastgate`) asks what each template implies in its simple
-    terms: the template relaxed (`relaxed_smarts`) and each pattern its recursive SMARTS demand
-    (`recursion_needs`, relaxed), all in one call: a template whose needs are not all in the
-    molecule cannot match, and RDKit does not ask it (nor the bundle, when no template in it can
-    match). Same answers: the C path only leaves out RDKit questions whose answer is no.
-    """
+class QueryNeeds:
+    """What each of a list of RDKit queries demands of a molecule, in the C matcher's simple
+    terms (`precursor_screen.rules.fastgate`): the query relaxed (`relaxed_smarts`), and each
+    pattern its recursive SMARTS demand (`recursion_needs`), relaxed. `possible` asks them all in
+    one call: a query some need of which is not in the molecule cannot match it, and RDKit need
+    not be asked. RDKit works out a recursive SMARTS on every atom of a molecule before it tries
+    a match, so asking it only where the needs are met saves most of its work."""
 
     def __init__(self, queries: Sequence[Chem.Mol]) -> None:
         self.queries = list(queries)
-        plain, guarded = [], []
+        relaxed: list[Chem.Mol] = []
+        self.masks: list[list[int]] = []      # per query: per need, the bits of its alternatives
         for query in self.queries:
-            smarts = Chem.MolToSmarts(query)
-            if "$(" in smarts:
-                guarded.append((query, [[query]] + [[_query(x) for x in alternatives]
-                                                    for alternatives in recursion_needs(smarts)]))
-            else:
-                plain.append(query)
-        self._bundle = _bundle(plain)
-        self._guarded = tuple((_query(without_recursion(Chem.MolToSmarts(q))), q)
-                              for q, _ in guarded)
-        # the C matcher's queries: each plain template relaxed, then each need of each guarded
-        # one; a need is met when one of its alternatives' bits is set
-        relaxed: list[Chem.Mol] = [_query(relaxed_smarts(q)) for q in plain]
-        self._plain_bits = (1 << len(plain)) - 1
-        self._needs: list[list[int]] = []
-        for _, needs in guarded:
+            needs = [[query]] + [[_query(x) for x in alternatives] for alternatives
+                                 in recursion_needs(Chem.MolToSmarts(query))]
             masks = []
             for alternatives in needs:
                 mask = 0
@@ -172,8 +154,44 @@ class ForwardTest:
                     mask |= 1 << len(relaxed)
                     relaxed.append(_query(relaxed_smarts(q)))
                 masks.append(mask)
-            self._needs.append(masks)
+            self.masks.append(masks)
         self.fast = QuerySet.of_queries(relaxed)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (QueryNeeds, (self.queries,))
+
+    def possible(self, mol: Chem.Mol, smiles: str | None) -> int | None:
+        """Bit *k* set when query *k* may match ``mol`` (every need of it is in the molecule);
+        None when the C matcher cannot answer (off, no ``smiles``, a molecule it cannot read).
+        ``smiles`` must be ``Chem.MolToSmiles(mol)``."""
+        found = self.fast.matches(mol, smiles)
+        if found is None:
+            return None
+        return sum(1 << k for k, masks in enumerate(self.masks)
+                   if all(found & m for m in masks))
+
+
+class ForwardTest:
+    """"Does a molecule match some forward rule's substrate template?" (`RouteGate.forward_ok`).
+
+    RDKit asks the templates without recursive SMARTS as one bundle, and each other one only
+    after its form without them (`without_recursion`), which it implies (~10-20 us for the
+    ergoline and morphinan templates otherwise). When the caller gives the molecule's SMILES,
+    the C matcher first answers what each template demands (`QueryNeeds`): RDKit is asked
+    neither a template whose needs are not all in the molecule nor the bundle when none of its
+    templates can match. Same answers: the C path only leaves out questions whose answer is no.
+    """
+
+    def __init__(self, queries: Sequence[Chem.Mol]) -> None:
+        self.queries = list(queries)
+        plain = [q for q in self.queries if "$(" not in Chem.MolToSmarts(q)]
+        guarded = [q for q in self.queries if "$(" in Chem.MolToSmarts(q)]
+        self._bundle = _bundle(plain)
+        self._guarded = tuple((_query(without_recursion(Chem.MolToSmarts(q))), q)
+                              for q in guarded)
+        self.needs = QueryNeeds(plain + guarded)       # bits: the plain ones, then the others
+        self._plain_bits = (1 << len(plain)) - 1
+        self._first_guarded = len(plain)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (ForwardTest, (self.queries,))
@@ -181,12 +199,12 @@ class ForwardTest:
     def __call__(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
         """True when ``mol`` matches some template; ``smiles``: ``Chem.MolToSmiles(mol)`` when
         the caller has it (the C path)."""
-        found = self.fast.matches(mol, smiles)
-        if self._bundle is not None and (found is None or found & self._plain_bits) \
+        possible = self.needs.possible(mol, smiles)
+        if self._bundle is not None and (possible is None or possible & self._plain_bits) \
                 and mol.HasSubstructMatch(self._bundle):
             return True
-        for (guard, query), masks in zip(self._guarded, self._needs):
-            if found is not None and not all(found & m for m in masks):
+        for k, (guard, query) in enumerate(self._guarded, self._first_guarded):
+            if possible is not None and not possible >> k & 1:
                 continue
             if mol.HasSubstructMatch(guard) and mol.HasSubstructMatch(query):
                 return True
