@@ -137,6 +137,30 @@ def test_forward_templates_ask_rdkit_only_what_their_needs_allow(screener: Scree
     assert copy.needs.fast.on == forward.needs.fast.on and copy.needs.masks == forward.needs.masks
 
 
+def test_a_query_matches_only_where_its_needs_are_found(screener: Screener,
+                                                       parents: list) -> None:
+    """`gates.QueryNeeds` is sound: wherever RDKit finds a query (a rule's template, a
+    protecting group's, a forward template, a group definition), the C matcher found every
+    need of it (its relaxed form with neighbour counts, the patterns its recursive SMARTS
+    demand); so leaving out the queries whose needs are missing leaves out no match."""
+    sets = [screener.rules._recursion_needs, screener.rules._protecting_needs,
+            screener.drugs.gate._forward.needs, screener.groups._query_needs()]
+    assert all(needs.fast.on == fastpattern.fast_path(2048) for needs in sets)
+    matches = skipped = 0
+    for std in parents[::2]:
+        for needs in sets:
+            found = needs.found(std.mol, std.smiles)
+            if found is None:
+                continue
+            for k, query in enumerate(needs.queries):
+                if std.mol.HasSubstructMatch(query):
+                    assert needs.may_match(found, k), (std.smiles, Chem.MolToSmarts(query))
+                    matches += 1
+                else:
+                    skipped += not needs.may_match(found, k)
+    assert matches > 2000 and skipped > 100_000
+
+
 def test_protecting_groups_counted_alike_with_and_without_the_c_path(screener: Screener,
                                                                      parents: list) -> None:
     rules = screener.rules
@@ -180,8 +204,12 @@ def test_a_query_it_cannot_take_turns_the_set_off() -> None:
                                     Chem.MolFromSmarts("[#6;R2]~[#7]")]).on
     joined = Skeleton(((6, False, True), (7, False, False)), ((0, 1, "!:", False),))
     atoms, bonds = _spec(*_skeleton_query(joined))
-    assert atoms[:6] == bytes((1, 7, 0, 0, 0, 0))    # the nitrogen first: the rarer label
-    assert atoms[6:] == bytes((1, 6, 0, 0, 0, 1))    # then the carbon bearing a heteroatom
+    assert atoms[:7] == bytes((1, 7, 0, 0, 0, 0, 255))   # the nitrogen first: the rarer label
+    assert atoms[7:] == bytes((1, 6, 0, 0, 0, 1, 255))   # then the carbon bearing a heteroatom
+    # at most so many neighbours: "D0,...,Dk" as the C matcher reads it
+    atoms, _bonds = query_parts(Chem.MolFromSmarts("[#6;D0,D1,D2]-[#8;D0,D1]"))
+    assert [a[2] for a in atoms] == [2, 1]
+    assert query_parts(Chem.MolFromSmarts("[#6;D2,D3]")) is None     # not "at most"
     assert len(bonds) == 4
     # the start-up check: a set is on only where it gives RDKit's answers on the check molecules
     query = Chem.MolFromSmarts(joined.smarts())

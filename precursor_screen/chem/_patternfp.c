@@ -518,13 +518,14 @@ static int setup_patterns(void) {
 
 #define MAX_SKEL_ATOMS 64
 #define MAX_SKEL_BONDS 96
-enum { Z_ANY = 0, Z_HETERO = 255 };
+enum { Z_ANY = 0, Z_HETERO = 255, NO_DEGREE_LIMIT = 255, SKEL_ATOM_BYTES = 7 };
 enum { SB_ANY = 0, SB_AROMATIC = 1, SB_NOT_AROMATIC = 2, SB_SINGLE = 3, SB_DOUBLE = 4,
        SB_TRIPLE = 5, SB_SINGLE_OR_AROMATIC = 6 };
 
 typedef struct {
     int natoms, nbonds;
     uint8_t nz[MAX_SKEL_ATOMS], z[MAX_SKEL_ATOMS][4], bears[MAX_SKEL_ATOMS];
+    uint8_t max_degree[MAX_SKEL_ATOMS];   /* most neighbours in the graph; NO_DEGREE_LIMIT */
     int8_t bond_a[MAX_SKEL_BONDS], bond_b[MAX_SKEL_BONDS];
     uint8_t kind[MAX_SKEL_BONDS], ring[MAX_SKEL_BONDS];
     int8_t anchor_atom[MAX_SKEL_ATOMS], anchor_bond[MAX_SKEL_ATOMS];
@@ -555,6 +556,7 @@ static inline int skel_atom_ok(const SkelMatcher *m, int i, int a) {
         for (int k = 0; k < nz; k++) ok |= q->z[i][k] == z;
         if (!ok) return 0;
     }
+    if (m->g->degree[a] > q->max_degree[i]) return 0;
     return !q->bears[i] || m->bears[a];
 }
 
@@ -628,9 +630,10 @@ static void skelset_free(PyObject *capsule) {
     }
 }
 
-/* compile_skeletons([(atoms, bonds), ...]) with atoms = bytes of (n, z1, z2, z3, z4, bears)
- * sextets in matching order (n elements, 0 for any atom, one 255 for any heteroatom) and
- * bonds = bytes of (a, b, kind, ring) quadruples -> capsule */
+/* compile_skeletons([(atoms, bonds), ...]) with atoms = bytes of (n, z1, z2, z3, z4, bears,
+ * max_degree) septets in matching order (n elements, 0 for any atom, one 255 for any
+ * heteroatom; max_degree: most neighbours, 255 for any) and bonds = bytes of (a, b, kind, ring)
+ * quadruples -> capsule */
 static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
     PyObject *list;
     if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list)) return NULL;
@@ -646,20 +649,23 @@ static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
         if (!PyArg_ParseTuple(PyList_GET_ITEM(list, k), "y#y#", &atoms, &na, &bonds, &nb))
             goto fail;
         Skel *q = &set->skel[k];
-        if (na % 6 || nb % 4 || na / 6 < 1 || na / 6 > MAX_SKEL_ATOMS || nb / 4 > MAX_SKEL_BONDS) {
+        if (na % SKEL_ATOM_BYTES || nb % 4 || na / SKEL_ATOM_BYTES < 1
+            || na / SKEL_ATOM_BYTES > MAX_SKEL_ATOMS || nb / 4 > MAX_SKEL_BONDS) {
             PyErr_SetString(PyExc_ValueError, "skeleton too large or malformed");
             goto fail;
         }
-        q->natoms = (int)(na / 6);
+        q->natoms = (int)(na / SKEL_ATOM_BYTES);
         q->nbonds = (int)(nb / 4);
         for (int i = 0; i < q->natoms; i++) {
-            q->nz[i] = (uint8_t)atoms[6 * i];
+            const char *atom = atoms + SKEL_ATOM_BYTES * i;
+            q->nz[i] = (uint8_t)atom[0];
             if (q->nz[i] > 4) {
                 PyErr_SetString(PyExc_ValueError, "more than four elements on a query atom");
                 goto fail;
             }
-            for (int k = 0; k < 4; k++) q->z[i][k] = (uint8_t)atoms[6 * i + 1 + k];
-            q->bears[i] = (uint8_t)atoms[6 * i + 5];
+            for (int k = 0; k < 4; k++) q->z[i][k] = (uint8_t)atom[1 + k];
+            q->bears[i] = (uint8_t)atom[5];
+            q->max_degree[i] = (uint8_t)atom[6];
             q->anchor_atom[i] = q->anchor_bond[i] = -1;
             q->nclosures[i] = 0;
         }
@@ -698,6 +704,61 @@ fail:
     return NULL;
 }
 
+/* The graph of the SMILES read last, with its atoms that bear a heteroatom: a screen asks
+ * several query sets of one molecule in a row (route gates, forward templates, protecting
+ * groups, rule screens), and each would read it again. Kept until another SMILES (or another
+ * ring count) comes; the GIL is held throughout, so one cache serves the process. */
+static struct {
+    char *smiles;
+    Py_ssize_t n;
+    int num_rings, read;
+    Graph *g;
+    uint8_t bears[MAX_ATOMS];
+} LAST = {NULL, -1, -1, 0, NULL, {0}};
+
+/* read_graph's answer for smiles (1, 0 or -1), the graph and its bearing atoms in *g, *bears
+ * (owned by the cache: not to be freed) */
+static int cached_graph(const char *smiles, Py_ssize_t n, int num_rings, const Graph **g,
+                        const uint8_t **bears) {
+    if (LAST.smiles && LAST.n == n && LAST.num_rings == num_rings
+            && memcmp(LAST.smiles, smiles, (size_t)n) == 0) {
+        *g = LAST.g;
+        *bears = LAST.bears;
+        return LAST.read;
+    }
+    PyMem_Free(LAST.smiles);
+    PyMem_Free(LAST.g);
+    LAST.smiles = NULL;
+    LAST.g = NULL;
+    Graph *read_into;
+    int read = read_graph(smiles, n, num_rings, &read_into);
+    if (read < 0) return -1;
+    char *copy = PyMem_Malloc(n ? (size_t)n : 1);
+    if (!copy) {
+        if (read) PyMem_Free(read_into);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(copy, smiles, (size_t)n);
+    LAST.smiles = copy;
+    LAST.n = n;
+    LAST.num_rings = num_rings;
+    LAST.read = read;
+    if (read) {
+        LAST.g = read_into;
+        for (int a = 0; a < read_into->natoms; a++) {
+            LAST.bears[a] = 0;
+            for (int k = 0; k < read_into->degree[a]; k++) {
+                int z = read_into->z[read_into->nbr[a][k]];
+                if (z != 6 && z != 1) { LAST.bears[a] = 1; break; }
+            }
+        }
+    }
+    *g = LAST.g;
+    *bears = LAST.bears;
+    return read;
+}
+
 /* match_skeletons(capsule, smiles, num_rings) -> bytes (bit k: query k matches) | None */
 static PyObject *match_skeletons(PyObject *self, PyObject *args) {
     PyObject *capsule;
@@ -707,25 +768,17 @@ static PyObject *match_skeletons(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "Os#i", &capsule, &smiles, &n, &num_rings)) return NULL;
     SkelSet *set = PyCapsule_GetPointer(capsule, "precursor_screen.skeletons");
     if (!set) return NULL;
-    Graph *g;
-    int read = read_graph(smiles, n, num_rings, &g);
+    const Graph *g;
+    const uint8_t *bears;
+    int read = cached_graph(smiles, n, num_rings, &g, &bears);
     if (read < 0) return NULL;
     if (read == 0) Py_RETURN_NONE;
-    uint8_t bears[MAX_ATOMS];
-    for (int a = 0; a < g->natoms; a++) {
-        bears[a] = 0;
-        for (int k = 0; k < g->degree[a]; k++) {
-            int z = g->z[g->nbr[a][k]];
-            if (z != 6 && z != 1) { bears[a] = 1; break; }
-        }
-    }
     PyObject *out = PyBytes_FromStringAndSize(NULL, (set->n + 7) / 8);
-    if (!out) { PyMem_Free(g); return NULL; }
+    if (!out) return NULL;
     uint8_t *bits = (uint8_t *)PyBytes_AS_STRING(out);
     memset(bits, 0, (size_t)(set->n + 7) / 8);
     for (int k = 0; k < set->n; k++)
         if (skel_match(g, bears, &set->skel[k])) bits[k >> 3] |= (uint8_t)(1u << (k & 7));
-    PyMem_Free(g);
     return out;
 }
 
@@ -780,5 +833,10 @@ PyMODINIT_FUNC PyInit__patternfp(void) {
         PyErr_SetString(PyExc_RuntimeError, "pattern table is malformed");
         return NULL;
     }
-    return PyModule_Create(&MODULE);
+    PyObject *module = PyModule_Create(&MODULE);
+    if (module && PyModule_AddIntConstant(module, "SKELETON_ATOM_BYTES", SKEL_ATOM_BYTES) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -208,7 +208,8 @@ class RuleSet:
 
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
                  "_screen_groups", "_screens_fast", "_protecting", "_rev_by_elements",
-                 "_rev_prefix", "_screens_of", "_wanted", "_of_kind", "_protecting_needs")
+                 "_rev_prefix", "_screens_of", "_wanted", "_of_kind", "_protecting_needs",
+                 "_recursion_needs")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -242,6 +243,9 @@ class RuleSet:
             for query, members in ((Chem.MolFromSmarts(smarts), members)
                                    for smarts, members in groups.items()))
         self._screens_fast = QuerySet.of_queries([q for q, _, _ in self._screen_groups])
+        # what each reaction's recursive SMARTS demand (its screen is the rest), by position
+        self._recursion_needs = QueryNeeds(
+            [c.query if c.query is not None else _EMPTY for c in self._compiled], whole=False)
         # the protecting-group masks, each with its relaxed substrate query (tested first: it
         # has no recursive SMARTS, and most molecules fail it)
         self._protecting = tuple((self._compiled[p], self._screen_groups[g][0])
@@ -419,14 +423,15 @@ class RuleSet:
         much of the candidate a product keeps. ``smiles``: ``Chem.MolToSmiles(mol)`` when the
         caller has it: the C matcher then answers what each mask's template demands first, and
         RDKit is asked only the templates that may match (`QueryNeeds`)."""
-        possible = self._protecting_needs.possible(mol, smiles)
-        elements = _elements(mol) if possible is None else frozenset()
+        needs = self._protecting_needs
+        found = needs.found(mol, smiles)
+        elements = _elements(mol) if found is None else frozenset()
         screened: dict[int, bool] = {}
         present = []
         for k, (compiled, screen) in enumerate(self._protecting):
-            if possible is not None:
-                if not possible >> k & 1:   # its relaxed form or a recursive part is not there
-                    continue
+            if found is not None:
+                if not needs.may_match(found, k):   # its relaxed form or a recursive part is
+                    continue                        # not in the molecule
             else:
                 if not all(z & elements for z in compiled.needs):
                     continue
@@ -641,6 +646,7 @@ class RuleSet:
         elements = _elements(mol)
         found: list[tuple[int, list[tuple[_Compiled, str, Chem.Mol]]]] = []
         matched: dict[int, bool] = {}
+        recursion, demanded = self._recursion_needs, None   # C bits: templates' recursion
         if reverse:
             candidates = self._rev_by_elements.get(elements)  # type: ignore[assignment]
             if candidates is None:
@@ -656,8 +662,11 @@ class RuleSet:
                 if wanted is None:
                     wanted = self._wanted[only] = sorted(
                         {g for i in only for g in self._screens_of.get(i, ())})
-            # every screen at once by the C matcher (None: RDKit asks each)
+            # every screen at once by the C matcher (None: RDKit asks each), and then what the
+            # templates' recursive SMARTS demand
             passed = self._screens_fast.matches(mol, std.smiles)
+            if passed is not None:
+                demanded = recursion.found(mol, std.smiles)
             for g in wanted:
                 screen, needs, members = self._screen_groups[g]
                 if not all(z & elements for z in needs) or not (
@@ -679,6 +688,9 @@ class RuleSet:
                     ok = prefixes[id(prefix)] = mol.HasSubstructMatch(prefix)
                 if not ok:
                     hit = matched[first] = False
+            if hit is None and demanded is not None \
+                    and not recursion.may_match(demanded, position):
+                hit = False     # (not remembered: a template written alike needs the same)
             if hit is None:
                 hit = matched[first] = mol.HasSubstructMatch(
                     compiled.rev_query if reverse else compiled.query)
@@ -714,6 +726,7 @@ def _first_same(queries: Sequence[Chem.Mol | None]) -> tuple[int, ...]:
 
 
 _CARBON = Chem.MolFromSmarts("[#6]")
+_EMPTY = Chem.MolFromSmarts("*")
 PREFIX_ATOMS = 4
 """Reverse queries whose first this many atoms (a connected part of each) are written alike
 share that part as a screen, tested once: the eight N-acyl anilide templates, the four aryl

@@ -38,8 +38,13 @@ ANY_RING, RING, NO_RING = 0, 1, 2
 HETERO_ATOM = 255
 """An atom query "any heteroatom" (not carbon, not hydrogen)."""
 
-# one query atom: (elements, or () for any atom, or (HETERO_ATOM,)), bears a heteroatom
-QueryAtom = tuple[tuple[int, ...], bool]
+NO_DEGREE_LIMIT = 255
+# one query atom: (elements, or () for any atom, or (HETERO_ATOM,)), bears a heteroatom, most
+# neighbours in the molecule (NO_DEGREE_LIMIT: any)
+QueryAtom = tuple[tuple[int, ...], bool, int]
+SKELETON_ATOM_BYTES = 7
+"""Bytes a query atom takes in ``compile_skeletons``; an extension built for another layout
+(an older development build) is not used."""
 QueryBond = tuple[int, int, str, int]       # atom, atom, order (a BOND_KINDS key), ring
 
 
@@ -58,7 +63,7 @@ class QuerySet:
         self._specs = specs if all(spec is not None for spec in specs) else None
         self._compiled: Any = None
         if self._specs is not None and _patternfp is not None \
-                and hasattr(_patternfp, "compile_skeletons"):
+                and getattr(_patternfp, "SKELETON_ATOM_BYTES", 0) == SKELETON_ATOM_BYTES:
             self._compiled = _patternfp.compile_skeletons(self._specs)
             if not self._agrees(rdkit):
                 self._compiled = None
@@ -115,33 +120,40 @@ def _skeleton_query(skeleton: Any) -> tuple[list[QueryAtom], list[QueryBond]]:
     atoms: list[QueryAtom] = []
     for z, unknown, bears in skeleton.atoms:
         atoms.append(((HETERO_ATOM,) if z is None and unknown else () if z is None else (z,),
-                      bool(bears)))
+                      bool(bears), NO_DEGREE_LIMIT))
     bonds = [(a, b, order, RING if ring else ANY_RING) for a, b, order, ring in skeleton.bonds]
     return atoms, bonds
 
 
-_ATOM = re.compile(r"\[(#\d+(?:,#\d+)*)\]")
+_ATOM = re.compile(r"\[(#\d+(?:,#\d+)*)?(?:[;&]?(D\d+(?:,D\d+)*))?\]")
 _BOND_ORDERS = {"-", "=", "#", ":", "~", "!:"}
 
 
 def query_parts(query: Chem.Mol) -> tuple[list[QueryAtom], list[QueryBond]] | None:
     """A query molecule as (atoms, bonds) for the C matcher, or None when an atom or bond has a
-    feature it does not read. Atoms: ``*``, ``[#n]`` or ``[#n,#m,...]`` (up to four);
+    feature it does not read. Atoms: ``*``, ``[#n]`` or ``[#n,#m,...]`` (up to four), each
+    (or any atom) with at most so many neighbours written ``;D0,D1,...,Dk``;
     bonds: one order (``-``, ``=``, ``#``, ``:``, ``~``, ``!:`` or none, meaning single or
     aromatic) and/or ``@`` / ``!@``, joined by ``&`` or ``;``."""
     atoms: list[QueryAtom] = []
     for atom in query.GetAtoms():
         text = atom.GetSmarts()
         if text == "*":
-            atoms.append(((), False))
+            atoms.append(((), False, NO_DEGREE_LIMIT))
             continue
         found = _ATOM.fullmatch(text)
-        if found is None:
+        if found is None or not (found.group(1) or found.group(2)):
             return None
-        zs = tuple(int(part[1:]) for part in found.group(1).split(","))
+        zs = tuple(int(part[1:]) for part in found.group(1).split(",")) if found.group(1) else ()
         if len(zs) > 4 or not all(0 < z < 255 for z in zs):
             return None
-        atoms.append((zs, False))
+        degree = NO_DEGREE_LIMIT
+        if found.group(2):
+            degrees = [int(part[1:]) for part in found.group(2).split(",")]
+            if degrees != list(range(len(degrees))) or len(degrees) > 32:
+                return None     # only "at most k": D0, D1, ..., Dk
+            degree = len(degrees) - 1
+        atoms.append((zs, False, degree))
     bonds: list[QueryBond] = []
     for bond in query.GetBonds():
         order, ring = "", ANY_RING
@@ -163,7 +175,8 @@ def query_parts(query: Chem.Mol) -> tuple[list[QueryAtom], list[QueryBond]] | No
 def _spec(atoms: Sequence[QueryAtom], bonds: Sequence[QueryBond]) -> tuple[bytes, bytes] | None:
     """(atoms, bonds) for ``compile_skeletons``: atoms renumbered so that each after the first is
     bonded to an earlier one (breadth first from the rarest label: a named heteroatom, then any
-    heteroatom, then an atom bearing one, then a carbon), each as (n, z1..z4, bears); bonds as
+    heteroatom, then an atom bearing one, then a carbon), each as (n, z1..z4, bears, most
+    neighbours); bonds as
     (atom, atom, kind, ring). None for a query the matcher does not take (disconnected, too
     large)."""
     n = len(atoms)
@@ -175,7 +188,7 @@ def _spec(atoms: Sequence[QueryAtom], bonds: Sequence[QueryBond]) -> tuple[bytes
         neighbours[b].append(a)
 
     def rarity(i: int) -> tuple[int, int]:
-        zs, bears = atoms[i]
+        zs, bears, _degree = atoms[i]
         named = bool(zs) and HETERO_ATOM not in zs and 6 not in zs
         return (0 if named else 1 if zs == (HETERO_ATOM,) else 2 if bears else 3 if zs else 4, i)
 
@@ -193,8 +206,8 @@ def _spec(atoms: Sequence[QueryAtom], bonds: Sequence[QueryBond]) -> tuple[bytes
     new = {old: k for k, old in enumerate(order)}
     atom_bytes = bytearray()
     for old in order:
-        zs, bears = atoms[old]
-        atom_bytes += bytes((len(zs), *zs, *(0,) * (4 - len(zs)), 1 if bears else 0))
+        zs, bears, degree = atoms[old]
+        atom_bytes += bytes((len(zs), *zs, *(0,) * (4 - len(zs)), 1 if bears else 0, degree))
     bond_bytes = bytearray()
     for a, b, order_symbol, ring in bonds:
         bond_bytes += bytes((new[a], new[b], BOND_KINDS[order_symbol], ring))

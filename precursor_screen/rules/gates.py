@@ -72,20 +72,71 @@ def atom_elements(atom: Chem.Atom) -> frozenset[int] | None:
 
 
 def relaxed_smarts(query: Chem.Mol) -> str:
-    """SMARTS of ``query`` with each atom reduced to its elements (recursive SMARTS, hydrogen
-    and connectivity counts dropped) and its bonds as written: every match of ``query`` is a
-    match of this, so a molecule failing it fails ``query``; simple enough for the C matcher
-    (`precursor_screen.rules.fastgate`). The rule engine screens its reactions with these (many
-    rules share one: the seven carbamate masks, the ester masks, tested once for all)."""
+    """SMARTS of ``query`` with each atom reduced to its elements and the most neighbours it may
+    have (`max_degree`; recursive SMARTS and the rest dropped) and its bonds as written: every
+    match of ``query`` is a match of this, so a molecule failing it fails ``query``; simple
+    enough for the C matcher (`precursor_screen.rules.fastgate`). The rule engine screens its
+    reactions with these (many rules share one: the carbamate masks, the ester masks, tested
+    once for all).
+
+    >>> relaxed_smarts(Chem.MolFromSmarts("[C&X4&H2:1]-[O&X2&H1:2]"))
+    '[#6;D0,D1,D2]-[#8;D0,D1]'
+    """
     symbols = []
     for atom in query.GetAtoms():
         z = atom_elements(atom)
-        symbols.append("*" if z is None or 0 in z
-                       else "[" + ",".join(f"#{n}" for n in sorted(z)) + "]")
+        most = max_degree(atom)
+        degree = ";" + ",".join(f"D{k}" for k in range(most + 1)) if most is not None else ""
+        if z is None or 0 in z:
+            symbols.append(f"[*{degree}]" if degree else "*")
+        else:
+            symbols.append("[" + ",".join(f"#{n}" for n in sorted(z)) + degree + "]")
     bonds = [b.GetSmarts() or "~" for b in query.GetBonds()]
     return Chem.MolFragmentToSmiles(query, atomsToUse=list(range(query.GetNumAtoms())),
                                     atomSymbols=symbols, bondSymbols=bonds or None,
                                     isomericSmiles=False, allBondsExplicit=True)
+
+
+_COUNT = re.compile(r"([XDH])(\d*)")
+
+
+def max_degree(atom: Chem.Atom) -> int | None:
+    """The most heavy-atom neighbours an atom matching this query atom can have (in a molecule
+    without explicit hydrogens), from the primitives AND-ed into it: ``D<n>`` and ``X<n>``
+    bound them by n, ``X<x>`` with ``H<h>`` by x - h, ``H<n>`` on a carbon by 4 - n (3 - n
+    aromatic); None when it says nothing
+    of them (ORs, negations and recursive SMARTS are not read).
+
+    >>> [max_degree(a) for a in Chem.MolFromSmarts("[C&X4&H2][O&X2&H1][c&H1][N&X3][#6;D2]C").GetAtoms()]
+    [2, 1, 2, 3, 2, None]
+    """
+    if not atom.HasQuery():
+        return None
+    text = atom.GetSmarts()
+    body = re.sub(r":\d+$", "", text[1:-1] if text.startswith("[") else text)
+    most: int | None = None
+    hydrogens, total, carbon, aromatic = None, None, False, False
+    for low in split_top(body, ";"):
+        if "," in _top_level(low):
+            continue                    # an OR says nothing sure
+        for part in split_top(low, "&"):
+            found = _COUNT.fullmatch(part)
+            if found:
+                n = int(found.group(2) or 1)
+                if found.group(1) == "H":
+                    hydrogens = n
+                else:
+                    most = n if most is None else min(most, n)
+                    if found.group(1) == "X":
+                        total = n
+            elif part in ("C", "#6"):
+                carbon = True
+            elif part == "c":
+                carbon = aromatic = True
+    if hydrogens is not None and (carbon or total is not None):
+        by_hydrogens = (total if total is not None else 3 if aromatic else 4) - hydrogens
+        most = by_hydrogens if most is None else min(most, by_hydrogens)
+    return most if most is None or most >= 0 else 0
 
 
 def recursion_needs(smarts: str) -> list[list[str]]:
@@ -136,17 +187,20 @@ class QueryNeeds:
     """What each of a list of RDKit queries demands of a molecule, in the C matcher's simple
     terms (`precursor_screen.rules.fastgate`): the query relaxed (`relaxed_smarts`), and each
     pattern its recursive SMARTS demand (`recursion_needs`), relaxed. `possible` asks them all in
-    one call: a query some need of which is not in the molecule cannot match it, and RDKit need
-    not be asked. RDKit works out a recursive SMARTS on every atom of a molecule before it tries
-    a match, so asking it only where the needs are met saves most of its work."""
+    one call (`found`): a query some need of which is not in the molecule cannot match it
+    (`may_match` is False), and RDKit need not be asked. RDKit works out a recursive SMARTS on
+    every atom of a molecule before it tries a match, so asking it only where the needs are met
+    saves most of its work."""
 
-    def __init__(self, queries: Sequence[Chem.Mol]) -> None:
+    def __init__(self, queries: Sequence[Chem.Mol], whole: bool = True) -> None:
         self.queries = list(queries)
+        self.whole = whole
         relaxed: list[Chem.Mol] = []
         self.masks: list[list[int]] = []      # per query: per need, the bits of its alternatives
         for query in self.queries:
-            needs = [[query]] + [[_query(x) for x in alternatives] for alternatives
-                                 in recursion_needs(Chem.MolToSmarts(query))]
+            needs = [[query]] if whole else []   # not whole: only what its recursion demands
+            needs += [[_query(x) for x in alternatives]
+                      for alternatives in recursion_needs(Chem.MolToSmarts(query))]
             masks = []
             for alternatives in needs:
                 mask = 0
@@ -158,17 +212,27 @@ class QueryNeeds:
         self.fast = QuerySet.of_queries(relaxed)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (QueryNeeds, (self.queries,))
+        return (QueryNeeds, (self.queries, self.whole))
+
+    def found(self, mol: Chem.Mol, smiles: str | None) -> int | None:
+        """The needs in ``mol`` (C matcher bits, for `may_match`); None when the C matcher
+        cannot answer (off, no ``smiles``, a molecule it cannot read). ``smiles`` must be
+        ``Chem.MolToSmiles(mol)``."""
+        return self.fast.matches(mol, smiles)
+
+    def may_match(self, found: int, k: int) -> bool:
+        """False when query *k* cannot match the molecule whose needs are ``found``."""
+        for mask in self.masks[k]:
+            if not found & mask:
+                return False
+        return True
 
     def possible(self, mol: Chem.Mol, smiles: str | None) -> int | None:
-        """Bit *k* set when query *k* may match ``mol`` (every need of it is in the molecule);
-        None when the C matcher cannot answer (off, no ``smiles``, a molecule it cannot read).
-        ``smiles`` must be ``Chem.MolToSmiles(mol)``."""
-        found = self.fast.matches(mol, smiles)
+        """Bit *k* set when query *k* may match ``mol``; None as for `found`."""
+        found = self.found(mol, smiles)
         if found is None:
             return None
-        return sum(1 << k for k, masks in enumerate(self.masks)
-                   if all(found & m for m in masks))
+        return sum(1 << k for k in range(len(self.masks)) if self.may_match(found, k))
 
 
 class ForwardTest:
@@ -189,7 +253,8 @@ class ForwardTest:
         self._bundle = _bundle(plain)
         self._guarded = tuple((_query(without_recursion(Chem.MolToSmarts(q))), q)
                               for q in guarded)
-        self.needs = QueryNeeds(plain + guarded)       # bits: the plain ones, then the others
+        self.needs = QueryNeeds(plain + guarded)       # the plain ones, then the others
+        # a plain template's only need is itself relaxed: one bit each, the first ones
         self._plain_bits = (1 << len(plain)) - 1
         self._first_guarded = len(plain)
 
@@ -199,12 +264,12 @@ class ForwardTest:
     def __call__(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
         """True when ``mol`` matches some template; ``smiles``: ``Chem.MolToSmiles(mol)`` when
         the caller has it (the C path)."""
-        possible = self.needs.possible(mol, smiles)
-        if self._bundle is not None and (possible is None or possible & self._plain_bits) \
+        found = self.needs.found(mol, smiles)
+        if self._bundle is not None and (found is None or found & self._plain_bits) \
                 and mol.HasSubstructMatch(self._bundle):
             return True
         for k, (guard, query) in enumerate(self._guarded, self._first_guarded):
-            if possible is not None and not possible >> k & 1:
+            if found is not None and not self.needs.may_match(found, k):
                 continue
             if mol.HasSubstructMatch(guard) and mol.HasSubstructMatch(query):
                 return True

@@ -36,7 +36,7 @@ from precursor_screen.chem.standardize import (
 from precursor_screen.errors import ReferenceFileError, ShippedDataError
 from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.files import DATA_DIR
-from precursor_screen.rules.gates import without_recursion
+from precursor_screen.rules.gates import QueryNeeds, without_recursion
 
 __all__ = ["Group", "Example", "GroupSet", "load_groups", "load_group_file", "shipped_group_files",
            "group_file_text", "GROUP_FILE", "STATUSES"]
@@ -157,7 +157,7 @@ class GroupSet:
     []
     """
 
-    __slots__ = ("_groups", "_by_id", "_compiled", "_screens")
+    __slots__ = ("_groups", "_by_id", "_compiled", "_screens", "_needs", "_first_query")
 
     def __init__(self, groups: Iterable[Group] = ()) -> None:
         self._groups: tuple[Group, ...] = tuple(groups)
@@ -170,6 +170,8 @@ class GroupSet:
             self._by_id[g.id] = g
         self._compiled: dict[str, _Compiled] = {g.id: _compile_group(g) for g in self._groups}
         self._screens: dict[str, list[Any]] | None = None  # pattern-fp words per query, lazily
+        self._needs: QueryNeeds | None = None   # what every group query demands, lazily
+        self._first_query: dict[str, int] = {}  # a group's first query among them
 
     def __reduce__(self) -> tuple[type[GroupSet], tuple[tuple[Group, ...]]]:
         # RDKit query mols are rebuilt from the SMARTS on the other side.
@@ -234,26 +236,40 @@ class GroupSet:
         return bool(self.matching_atoms(mol, group))
 
     def match(self, mol: Chem.Mol | Standardized, screen: Any = None,
-              only: Any = None) -> list[Group]:
+              only: Any = None, smiles: str | None = None) -> list[Group]:
         """Return the groups the standardized parent ``mol`` belongs to, in file order.
 
         ``screen``, optional, is ``mol``'s pattern fingerprint as uint64 words (see
         `precursor_screen.search.SubstructureIndex.pattern_words`): groups whose queries cannot
         match are then skipped without a substructure search. ``only``, optional, is a set of
-        group ids to try (the others are skipped).
+        group ids to try (the others are skipped). ``smiles``, optional, is
+        ``Chem.MolToSmiles(mol)``: the C matcher then answers what each query demands
+        (`precursor_screen.rules.gates.QueryNeeds`), and RDKit is asked only the queries that
+        may match.
 
         ``mol`` must be the parent from :func:`precursor_screen.chem.standardize.standardize` (salts
         stripped, charges neutralized); a raw salt or a charged form may not match.
         """
         mol = _as_mol(mol)
         n_heavy = mol.GetNumHeavyAtoms()
+        found = self._query_needs().found(mol, smiles) if smiles is not None else None
         if screen is None:
-            return [g for g in self._groups
-                    if (only is None or g.id in only) and self._first_match(mol, g, n_heavy)]
+            return [g for g in self._groups if (only is None or g.id in only)
+                    and self._first_match(mol, g, n_heavy, found)]
         screens = self._query_screens()
         return [g for g in self._groups if (only is None or g.id in only)
                 and any(((q & screen) == q).all() for q in screens[g.id])
-                and self._first_match(mol, g, n_heavy)]
+                and self._first_match(mol, g, n_heavy, found)]
+
+    def _query_needs(self) -> QueryNeeds:
+        """Every group's queries, in order, as `QueryNeeds` (made on first use)."""
+        if self._needs is None:
+            queries: list[Chem.Mol] = []
+            for g in self._groups:
+                self._first_query[g.id] = len(queries)
+                queries.extend(self._compiled[g.id].queries)
+            self._needs = QueryNeeds(queries)
+        return self._needs
 
     def _query_screens(self) -> dict[str, list[Any]]:
         """Each group's queries as pattern-fingerprint words (a query's bits must all be in a
@@ -286,11 +302,17 @@ class GroupSet:
         mol = _as_mol(mol)
         return self._first_match(mol, g, mol.GetNumHeavyAtoms())
 
-    def _first_match(self, mol: Chem.Mol, group: Group, n_heavy: int) -> tuple[int, ...]:
+    def _first_match(self, mol: Chem.Mol, group: Group, n_heavy: int,
+                     found: int | None = None) -> tuple[int, ...]:
+        """The first match of ``group``; ``found``: `QueryNeeds.found` of ``mol`` (a query
+        whose needs are not all there is not asked)."""
         if group.max_heavy_atoms is not None and n_heavy > group.max_heavy_atoms:
             return ()
         compiled = self._compiled[group.id]
-        for query, guard in zip(compiled.queries, compiled.guards):
+        first = self._first_query.get(group.id, 0)
+        for i, (query, guard) in enumerate(zip(compiled.queries, compiled.guards)):
+            if found is not None and not self._query_needs().may_match(found, first + i):
+                continue   # something the query demands is not in the molecule
             if guard is not None and not mol.HasSubstructMatch(guard):
                 continue   # the query, which implies its guard, cannot match either
             atoms = mol.GetSubstructMatch(query)
