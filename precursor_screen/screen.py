@@ -752,13 +752,16 @@ class Screener:
             form = self._protecting.product(pg.product)
             if form is None:
                 continue
-            texts, parent = [], std.smiles
-            for step in pg.steps:
-                texts.append(f"{self.rules.step_text(parent, step)[0]} gives {step.product}")
-                parent = step.product
+            texts: list[str] = []   # the deprotection's steps, written when a hit needs them
             for h in [*self.drugs.identify(form), *search(form)]:
                 if h.score <= 0 or h.substance_id in found:
                     continue
+                if not texts:
+                    parent = std.smiles
+                    for step in pg.steps:
+                        texts.append(
+                            f"{self.rules.step_text(parent, step)[0]} gives {step.product}")
+                        parent = step.product
                 found.add(h.substance_id)
                 steps = pg.steps + (h.route.steps if h.route is not None else ())
                 hits.append(replace(h, score=round(h.score - 0.01 * pg.depth, 4),

@@ -236,3 +236,25 @@ def test_simple_queries_as_rdkit_reads_them(smarts: str, parents: list) -> None:
             assert bool(found) == std.mol.HasSubstructMatch(query), (smarts, std.smiles)
             hits += bool(found)
     assert hits > 0
+
+
+def test_screen_verdicts_are_the_same_with_every_c_query_off(monkeypatch: pytest.MonkeyPatch,
+                                                             parents: list) -> None:
+    """End to end: the screen's verdicts (flag, score, reason, every kept hit) on the corpus
+    with the C matcher answering its query sets, and with RDKit answering everything (each
+    `QuerySet` then says it cannot: the gates, rule screens and needs fall back)."""
+    from precursor_screen.io.readers import Record
+
+    sample = [Record(i, str(i), std.smiles) for i, std in enumerate(parents[::4])]
+    assert len(sample) > 1500
+    fast = Screener(repeats=0)
+    with_c = list(fast.screen(sample))
+    assert fast._route_gate.fast.on == fastpattern.fast_path(2048)
+    monkeypatch.setattr(QuerySet, "matches", lambda self, mol, smiles: None)
+    without_c = list(Screener(repeats=0).screen(sample))
+    flagged = 0
+    for a, b in zip(with_c, without_c, strict=True):
+        assert (a.status, a.flag, a.score, a.reason, a.hits) == \
+            (b.status, b.flag, b.score, b.reason, b.hits), a.smiles
+        flagged += a.flag.value != "none"
+    assert flagged > 40       # flagged rows among them (65)

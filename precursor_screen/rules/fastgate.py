@@ -48,6 +48,11 @@ SKELETON_ATOM_BYTES = 7
 QueryBond = tuple[int, int, str, int]       # atom, atom, order (a BOND_KINDS key), ring
 
 
+_LAST_RINGS: tuple[Any, int] = (None, 0)
+"""The molecule asked last and RDKit's ring count for it (kept alive here, so the identity test
+cannot meet another molecule at the same address)."""
+
+
 class QuerySet:
     """Simple queries compiled for the C matcher.
 
@@ -97,12 +102,18 @@ class QuerySet:
     def matches(self, mol: Chem.Mol, smiles: str | None) -> int | None:
         """Bit *k*: query *k* is in ``mol``; ``smiles`` must be ``Chem.MolToSmiles(mol)``.
         None when the C matcher cannot answer."""
+        global _LAST_RINGS
         if self._compiled is None or smiles is None:
             return None
-        try:
-            rings = mol.GetRingInfo().NumRings()
-        except RuntimeError:   # ring information not computed (an unsanitized molecule)
-            return None
+        last_mol, last_rings = _LAST_RINGS
+        if last_mol is mol:     # several sets are asked of one molecule in a row
+            rings = last_rings
+        else:
+            try:
+                rings = mol.GetRingInfo().NumRings()
+            except RuntimeError:   # ring information not computed (an unsanitized molecule)
+                return None
+            _LAST_RINGS = (mol, rings)
         found = _patternfp.match_skeletons(self._compiled, smiles, rings)
         return None if found is None else int.from_bytes(found, "little")
 
