@@ -38,11 +38,27 @@ def _screens_differ(screener: Screener, std: Standardized) -> int:
         found = rules._screens_fast.matches(std.mol, std.smiles)
         if found is None:
             continue
-        for k, (screen, _needs, _members) in enumerate(rules._screen_groups):
+        for k, screen in enumerate(rules._fast_screens):
             if bool(found >> k & 1) != std.mol.HasSubstructMatch(screen):
                 differ += 1
                 print(f"DIFFERS rule screen {k}: {std.smiles}")
     return differ
+
+
+def _needs_missed(screener: Screener, std: Standardized) -> int:
+    """Queries RDKit finds in ``std`` whose needs the C matcher did not find (`QueryNeeds`:
+    rule templates' recursion, protecting groups, forward templates, group definitions)."""
+    missed = 0
+    for needs in (screener.rules._recursion_needs, screener.rules._protecting_needs,
+                  screener.drugs.gate._forward.needs, screener.groups._query_needs()):
+        found = needs.found(std.mol, std.smiles)
+        if found is None:
+            continue
+        for k, query in enumerate(needs.queries):
+            if not needs.may_match(found, k) and std.mol.HasSubstructMatch(query):
+                missed += 1
+                print(f"MISSED need of query {k}: {std.smiles}")
+    return missed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = unread = tests = 0
     for std in parents:
         mol, n = std.mol, std.mol.GetNumHeavyAtoms()
-        problems += _screens_differ(screener, std)
+        problems += _screens_differ(screener, std) + _needs_missed(screener, std)
         for name, gate in gates:
             found = gate.fast.matches(mol, std.smiles)
             if found is None:
@@ -96,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 products += 1
                 mol, n = product.mol, product.mol.GetNumHeavyAtoms()
-                problems += _screens_differ(screener, product)
+                problems += _screens_differ(screener, product) + _needs_missed(screener, product)
                 for name, gate in gates:
                     for floor in (0, flag_floor(n, 0.45, 10)):
                         if gate.unmask_ok(mol, floor, product.smiles) != gate.unmask_ok(mol, floor) \

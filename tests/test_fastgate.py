@@ -103,7 +103,7 @@ def test_same_verdicts_on_molecules_and_search_intermediates(screener: Screener,
                 found = rules._screens_fast.matches(mol, form.smiles)
                 if found is None:
                     continue
-                for k, (screen, _needs, _members) in enumerate(rules._screen_groups):
+                for k, screen in enumerate(rules._fast_screens):
                     assert bool(found >> k & 1) == mol.HasSubstructMatch(screen), \
                         (form.smiles, Chem.MolToSmarts(screen))
                     screened += 1
@@ -258,3 +258,27 @@ def test_screen_verdicts_are_the_same_with_every_c_query_off(monkeypatch: pytest
             (b.status, b.flag, b.score, b.reason, b.hits), a.smiles
         flagged += a.flag.value != "none"
     assert flagged > 40       # flagged rows among them (65)
+
+
+def test_neighbour_bounds_are_not_applied_to_molecules_with_hydrogen_atoms(
+        screener: Screener, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RDKit counts a deuterium written [2H] among an atom's neighbours (D) and its hydrogens
+    (H): ``[C&X4&H2]`` matches a CD2 group that "at most two neighbours" would miss. A query set
+    with such bounds leaves those molecules to RDKit; one without (the gates) still answers."""
+    from precursor_screen.chem.standardize import standardize_smiles
+
+    d2 = standardize_smiles("[2H]C([2H])(O)c1ccc(CC(C)=O)cc1")
+    assert d2.mol.HasSubstructMatch(Chem.MolFromSmarts("[C&X4&H2]-[O&X2&H1]"))
+    assert not d2.mol.HasSubstructMatch(Chem.MolFromSmarts("[#6;D0,D1,D2]-[#8;D0,D1]"))
+    rules = screener.rules
+    assert rules._screens_fast.matches(d2.mol, d2.smiles) is None
+    assert rules._recursion_needs.found(d2.mol, d2.smiles) is None
+    assert (screener._route_gate.fast.matches(d2.mol, d2.smiles) is not None) == \
+        screener._route_gate.fast.on
+    plain = standardize_smiles("OCc1ccc(CC(C)=O)cc1")
+    assert (rules._screens_fast.matches(plain.mol, plain.smiles) is not None) == \
+        rules._screens_fast.on
+    routes = [r.product for r in rules.apply(d2)]
+    assert routes
+    monkeypatch.setattr(QuerySet, "matches", lambda self, mol, smiles: None)
+    assert [r.product for r in rules.apply(d2)] == routes

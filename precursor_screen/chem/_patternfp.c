@@ -535,6 +535,7 @@ typedef struct {
 
 typedef struct {
     int n;
+    int limits;     /* some query atom bounds its neighbours */
     Skel *skel;
 } SkelSet;
 
@@ -641,6 +642,7 @@ static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
     SkelSet *set = PyMem_Malloc(sizeof(SkelSet));
     if (!set) return PyErr_NoMemory();
     set->n = (int)n;
+    set->limits = 0;
     set->skel = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Skel));
     if (!set->skel) { PyMem_Free(set); return PyErr_NoMemory(); }
     for (Py_ssize_t k = 0; k < n; k++) {
@@ -666,6 +668,7 @@ static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
             for (int k = 0; k < 4; k++) q->z[i][k] = (uint8_t)atom[1 + k];
             q->bears[i] = (uint8_t)atom[5];
             q->max_degree[i] = (uint8_t)atom[6];
+            if (q->max_degree[i] != NO_DEGREE_LIMIT) set->limits = 1;
             q->anchor_atom[i] = q->anchor_bond[i] = -1;
             q->nclosures[i] = 0;
         }
@@ -711,19 +714,20 @@ fail:
 static struct {
     char *smiles;
     Py_ssize_t n;
-    int num_rings, read;
+    int num_rings, read, hydrogens;
     Graph *g;
     uint8_t bears[MAX_ATOMS];
-} LAST = {NULL, -1, -1, 0, NULL, {0}};
+} LAST = {NULL, -1, -1, 0, 0, NULL, {0}};
 
 /* read_graph's answer for smiles (1, 0 or -1), the graph and its bearing atoms in *g, *bears
- * (owned by the cache: not to be freed) */
+ * (owned by the cache: not to be freed), whether it has hydrogen atoms in *hydrogens */
 static int cached_graph(const char *smiles, Py_ssize_t n, int num_rings, const Graph **g,
-                        const uint8_t **bears) {
+                        const uint8_t **bears, int *hydrogens) {
     if (LAST.smiles && LAST.n == n && LAST.num_rings == num_rings
             && memcmp(LAST.smiles, smiles, (size_t)n) == 0) {
         *g = LAST.g;
         *bears = LAST.bears;
+        *hydrogens = LAST.hydrogens;
         return LAST.read;
     }
     PyMem_Free(LAST.smiles);
@@ -744,9 +748,11 @@ static int cached_graph(const char *smiles, Py_ssize_t n, int num_rings, const G
     LAST.n = n;
     LAST.num_rings = num_rings;
     LAST.read = read;
+    LAST.hydrogens = 0;
     if (read) {
         LAST.g = read_into;
         for (int a = 0; a < read_into->natoms; a++) {
+            if (read_into->z[a] == 1) LAST.hydrogens = 1;
             LAST.bears[a] = 0;
             for (int k = 0; k < read_into->degree[a]; k++) {
                 int z = read_into->z[read_into->nbr[a][k]];
@@ -756,10 +762,13 @@ static int cached_graph(const char *smiles, Py_ssize_t n, int num_rings, const G
     }
     *g = LAST.g;
     *bears = LAST.bears;
+    *hydrogens = LAST.hydrogens;
     return read;
 }
 
-/* match_skeletons(capsule, smiles, num_rings) -> bytes (bit k: query k matches) | None */
+/* match_skeletons(capsule, smiles, num_rings) -> bytes (bit k: query k matches) | None; None
+ * also for a molecule with hydrogen atoms when a query bounds an atom's neighbours (RDKit's D
+ * counts a [2H] as a neighbour, and a bound written for heavy atoms would not hold) */
 static PyObject *match_skeletons(PyObject *self, PyObject *args) {
     PyObject *capsule;
     const char *smiles;
@@ -770,9 +779,10 @@ static PyObject *match_skeletons(PyObject *self, PyObject *args) {
     if (!set) return NULL;
     const Graph *g;
     const uint8_t *bears;
-    int read = cached_graph(smiles, n, num_rings, &g, &bears);
+    int hydrogens;
+    int read = cached_graph(smiles, n, num_rings, &g, &bears, &hydrogens);
     if (read < 0) return NULL;
-    if (read == 0) Py_RETURN_NONE;
+    if (read == 0 || (hydrogens && set->limits)) Py_RETURN_NONE;
     PyObject *out = PyBytes_FromStringAndSize(NULL, (set->n + 7) / 8);
     if (!out) return NULL;
     uint8_t *bits = (uint8_t *)PyBytes_AS_STRING(out);

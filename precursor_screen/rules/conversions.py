@@ -137,7 +137,7 @@ class _Compiled:
     used as a quick prefilter; ``index`` is the rule's position in its RuleSet."""
 
     __slots__ = ("rule", "index", "rxn", "query", "rev_rxn", "rev_query", "mask", "needs",
-                 "rev_needs", "screen")
+                 "rev_needs", "screen", "rdkit_screen")
 
     def __init__(self, rule: ConversionRule, index: int, smarts: str | None, source: str,
                  reverse: str = "") -> None:
@@ -154,7 +154,10 @@ class _Compiled:
             self.rev_rxn, self.rev_query = _compile(reverse, rule.id, "reverse", source)
         self.needs = _needed_elements(self.query)
         self.rev_needs = _needed_elements(self.rev_query)
+        # relaxed substrate query: the C matcher's (neighbour counts bounded) and RDKit's
         self.screen = relaxed_smarts(self.query) if self.query is not None else ""
+        self.rdkit_screen = (relaxed_smarts(self.query, degrees=False) if self.query is not None
+                             else "")
 
 
 def _needed_elements(query: Chem.Mol | None) -> tuple[frozenset[int], ...]:
@@ -209,7 +212,7 @@ class RuleSet:
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
                  "_screen_groups", "_screens_fast", "_protecting", "_rev_by_elements",
                  "_rev_prefix", "_screens_of", "_wanted", "_of_kind", "_protecting_needs",
-                 "_recursion_needs")
+                 "_recursion_needs", "_fast_screens")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -232,17 +235,18 @@ class RuleSet:
         # the reverse reactions a molecule's elements allow, by element set (few sets occur)
         self._rev_by_elements: dict[frozenset[int], list[tuple[int, _Compiled]]] = {}
         self._rev_prefix = _shared_prefixes([c.rev_query for c in self._compiled])
-        # the reactions grouped by relaxed substrate query (see `relaxed_smarts`): (query, elements
-        # it needs, positions of its reactions)
+        # the reactions grouped by relaxed substrate query (see `relaxed_smarts`): (RDKit's
+        # query, elements it needs, positions of its reactions); the C matcher's, by group
         groups: dict[str, list[int]] = {}
         for position, c in enumerate(self._compiled):
             if c.query is not None:
                 groups.setdefault(c.screen, []).append(position)
         self._screen_groups = tuple(
             (query, _needed_elements(query), tuple(members))
-            for query, members in ((Chem.MolFromSmarts(smarts), members)
-                                   for smarts, members in groups.items()))
-        self._screens_fast = QuerySet.of_queries([q for q, _, _ in self._screen_groups])
+            for query, members in ((Chem.MolFromSmarts(self._compiled[members[0]].rdkit_screen),
+                                    members) for members in groups.values()))
+        self._fast_screens = tuple(Chem.MolFromSmarts(smarts) for smarts in groups)
+        self._screens_fast = QuerySet.of_queries(self._fast_screens)
         # what each reaction's recursive SMARTS demand (its screen is the rest), by position
         self._recursion_needs = QueryNeeds(
             [c.query if c.query is not None else _EMPTY for c in self._compiled], whole=False)

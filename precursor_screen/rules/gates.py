@@ -71,21 +71,27 @@ def atom_elements(atom: Chem.Atom) -> frozenset[int] | None:
     return found
 
 
-def relaxed_smarts(query: Chem.Mol) -> str:
-    """SMARTS of ``query`` with each atom reduced to its elements and the most neighbours it may
-    have (`max_degree`; recursive SMARTS and the rest dropped) and its bonds as written: every
-    match of ``query`` is a match of this, so a molecule failing it fails ``query``; simple
-    enough for the C matcher (`precursor_screen.rules.fastgate`). The rule engine screens its
-    reactions with these (many rules share one: the carbamate masks, the ester masks, tested
-    once for all).
+def relaxed_smarts(query: Chem.Mol, degrees: bool = True) -> str:
+    """SMARTS of ``query`` with each atom reduced to its elements and (``degrees``) the most
+    neighbours it may have (`max_degree`; recursive SMARTS and the rest dropped) and its bonds as
+    written: every match of ``query`` is a match of this, so a molecule failing it fails
+    ``query``; simple enough for the C matcher (`precursor_screen.rules.fastgate`). The rule
+    engine screens its reactions with these (many rules share one: the carbamate masks, the
+    ester masks, tested once for all).
+
+    The neighbour bounds hold for molecules without hydrogen atoms (a deuterium written
+    ``[2H]`` is a neighbour to RDKit's ``D``): the C matcher does not answer for those, and
+    RDKit is given the form without them (``degrees=False``).
 
     >>> relaxed_smarts(Chem.MolFromSmarts("[C&X4&H2:1]-[O&X2&H1:2]"))
     '[#6;D0,D1,D2]-[#8;D0,D1]'
+    >>> relaxed_smarts(Chem.MolFromSmarts("[C&X4&H2:1]-[O&X2&H1:2]"), degrees=False)
+    '[#6]-[#8]'
     """
     symbols = []
     for atom in query.GetAtoms():
         z = atom_elements(atom)
-        most = max_degree(atom)
+        most = max_degree(atom) if degrees else None
         degree = ";" + ",".join(f"D{k}" for k in range(most + 1)) if most is not None else ""
         if z is None or 0 in z:
             symbols.append(f"[*{degree}]" if degree else "*")
