@@ -128,7 +128,7 @@ def test_forward_templates_ask_rdkit_only_what_their_needs_allow(screener: Scree
         matched += answer
         if possible is not None:
             read += 1
-            asked += bin(possible >> forward._first_guarded).count("1")
+            asked += (possible >> forward._first_guarded).bit_count()
     assert matched > 300
     if forward.needs.fast.on:
         assert read > 0.99 * len(parents)
