@@ -518,6 +518,8 @@ static int setup_patterns(void) {
 
 #define MAX_SKEL_ATOMS 64
 #define MAX_SKEL_BONDS 96
+#define MAX_NEEDS 8
+#define COUNTED_ELEMENTS 128
 enum { Z_ANY = 0, Z_HETERO = 255, NO_DEGREE_LIMIT = 255, SKEL_ATOM_BYTES = 7 };
 enum { SB_ANY = 0, SB_AROMATIC = 1, SB_NOT_AROMATIC = 2, SB_SINGLE = 3, SB_DOUBLE = 4,
        SB_TRIPLE = 5, SB_SINGLE_OR_AROMATIC = 6 };
@@ -531,6 +533,10 @@ typedef struct {
     int8_t anchor_atom[MAX_SKEL_ATOMS], anchor_bond[MAX_SKEL_ATOMS];
     int8_t closures[MAX_SKEL_ATOMS][MAX_SKEL_BONDS];
     int8_t nclosures[MAX_SKEL_ATOMS];
+    /* elements the query names alone on an atom, and on how many: a molecule with fewer such
+     * atoms cannot hold it (the map is injective) */
+    uint8_t need_z[MAX_NEEDS], need_n[MAX_NEEDS];
+    int nneeds;
 } Skel;
 
 typedef struct {
@@ -605,8 +611,11 @@ static int skel_extend(SkelMatcher *m, int i) {
     return 0;
 }
 
-static int skel_match(const Graph *g, const uint8_t *bears, const Skel *q) {
+static int skel_match(const Graph *g, const uint8_t *bears, const uint16_t *count,
+                      const Skel *q) {
     if (q->natoms > g->natoms || q->nbonds > g->nbonds) return 0;
+    for (int k = 0; k < q->nneeds; k++)
+        if (count[q->need_z[k]] < q->need_n[k]) return 0;
     SkelMatcher m;
     m.g = g;
     m.q = q;
@@ -694,6 +703,20 @@ static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
                 q->closures[later][q->nclosures[later]++] = (int8_t)j;
             }
         }
+        q->nneeds = 0;
+        for (int i = 0; i < q->natoms; i++) {
+            int z = q->z[i][0];
+            if (q->nz[i] != 1 || z == Z_ANY || z == Z_HETERO || z >= COUNTED_ELEMENTS) continue;
+            int k = 0;
+            while (k < q->nneeds && q->need_z[k] != z) k++;
+            if (k == q->nneeds) {
+                if (k == MAX_NEEDS) continue;      /* a prefilter: the rest goes unchecked */
+                q->need_z[k] = (uint8_t)z;
+                q->need_n[k] = 0;
+                q->nneeds++;
+            }
+            if (q->need_n[k] < 255) q->need_n[k]++;
+        }
         for (int i = 1; i < q->natoms; i++)
             if (q->anchor_bond[i] < 0) {
                 PyErr_SetString(PyExc_ValueError, "skeleton atoms not in a connected order");
@@ -717,7 +740,8 @@ static struct {
     int num_rings, read, hydrogens;
     Graph *g;
     uint8_t bears[MAX_ATOMS];
-} LAST = {NULL, -1, -1, 0, 0, NULL, {0}};
+    uint16_t count[COUNTED_ELEMENTS];   /* atoms of each element */
+} LAST = {NULL, -1, -1, 0, 0, NULL, {0}, {0}};
 
 /* read_graph's answer for smiles (1, 0 or -1), the graph and its bearing atoms in *g, *bears
  * (owned by the cache: not to be freed), whether it has hydrogen atoms in *hydrogens */
@@ -749,10 +773,12 @@ static int cached_graph(const char *smiles, Py_ssize_t n, int num_rings, const G
     LAST.num_rings = num_rings;
     LAST.read = read;
     LAST.hydrogens = 0;
+    memset(LAST.count, 0, sizeof(LAST.count));
     if (read) {
         LAST.g = read_into;
         for (int a = 0; a < read_into->natoms; a++) {
             if (read_into->z[a] == 1) LAST.hydrogens = 1;
+            if (read_into->z[a] < COUNTED_ELEMENTS) LAST.count[read_into->z[a]]++;
             LAST.bears[a] = 0;
             for (int k = 0; k < read_into->degree[a]; k++) {
                 int z = read_into->z[read_into->nbr[a][k]];
@@ -788,7 +814,8 @@ static PyObject *match_skeletons(PyObject *self, PyObject *args) {
     uint8_t *bits = (uint8_t *)PyBytes_AS_STRING(out);
     memset(bits, 0, (size_t)(set->n + 7) / 8);
     for (int k = 0; k < set->n; k++)
-        if (skel_match(g, bears, &set->skel[k])) bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+        if (skel_match(g, bears, LAST.count, &set->skel[k]))
+            bits[k >> 3] |= (uint8_t)(1u << (k & 7));
     return out;
 }
 

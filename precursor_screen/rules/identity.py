@@ -51,11 +51,12 @@ def _quick_tests() -> QueryNeeds:
     return QueryNeeds([_ANY_ENOL, _ACYL_X, _ACYL_O_ACYL])
 
 
-def _may_hold(std: Standardized, k: int) -> bool:
-    """False when quick test ``k`` (of `_quick_tests`) surely fails on ``std``."""
+def _may_hold(std: Standardized, *tests: int) -> bool:
+    """False when every quick test of ``tests`` (indices in `_quick_tests`) surely fails on
+    ``std``."""
     needs = _quick_tests()
     found = needs.found(std.mol, std.smiles)
-    return found is None or needs.may_match(found, k)
+    return found is None or any(needs.may_match(found, k) for k in tests)
 
 
 def has_isotopes(std: Standardized) -> bool:
@@ -144,7 +145,7 @@ def symmetric_anhydrides(mol: Chem.Mol | Standardized) -> list[str]:
     A `Standardized` is first asked of the C matcher (`_quick_tests`).
     """
     if isinstance(mol, Standardized):
-        if not (_may_hold(mol, 1) or _may_hold(mol, 2)):
+        if not _may_hold(mol, 1, 2):
             return []
         mol = mol.mol
     if not (mol.HasSubstructMatch(_ACYL_X) or mol.HasSubstructMatch(_ACYL_O_ACYL)):
