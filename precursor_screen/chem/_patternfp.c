@@ -792,7 +792,8 @@ static int cached_graph(const char *smiles, Py_ssize_t n, int num_rings, const G
     return read;
 }
 
-/* match_skeletons(capsule, smiles, num_rings) -> bytes (bit k: query k matches) | None; None
+/* match_skeletons(capsule, smiles, num_rings[, only]) -> bytes (bit k: query k matches; with
+ * only, a bytes bit mask, the queries outside it are not matched and their bits are 0) | None; None
  * also for a molecule with hydrogen atoms when a query bounds an atom's neighbours (RDKit's D
  * counts a [2H] as a neighbour, and a bound written for heavy atoms would not hold) */
 static PyObject *match_skeletons(PyObject *self, PyObject *args) {
@@ -800,9 +801,16 @@ static PyObject *match_skeletons(PyObject *self, PyObject *args) {
     const char *smiles;
     Py_ssize_t n;
     int num_rings;
-    if (!PyArg_ParseTuple(args, "Os#i", &capsule, &smiles, &n, &num_rings)) return NULL;
+    const char *only = NULL;
+    Py_ssize_t nonly = 0;
+    if (!PyArg_ParseTuple(args, "Os#i|y#", &capsule, &smiles, &n, &num_rings, &only, &nonly))
+        return NULL;
     SkelSet *set = PyCapsule_GetPointer(capsule, "precursor_screen.skeletons");
     if (!set) return NULL;
+    if (only && nonly < (set->n + 7) / 8) {
+        PyErr_SetString(PyExc_ValueError, "only: too few bytes for the query set");
+        return NULL;
+    }
     const Graph *g;
     const uint8_t *bears;
     int hydrogens;
@@ -813,9 +821,11 @@ static PyObject *match_skeletons(PyObject *self, PyObject *args) {
     if (!out) return NULL;
     uint8_t *bits = (uint8_t *)PyBytes_AS_STRING(out);
     memset(bits, 0, (size_t)(set->n + 7) / 8);
-    for (int k = 0; k < set->n; k++)
+    for (int k = 0; k < set->n; k++) {
+        if (only && !(((const uint8_t *)only)[k >> 3] >> (k & 7) & 1)) continue;
         if (skel_match(g, bears, LAST.count, &set->skel[k]))
             bits[k >> 3] |= (uint8_t)(1u << (k & 7));
+    }
     return out;
 }
 

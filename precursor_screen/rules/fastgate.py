@@ -99,9 +99,11 @@ class QuerySet:
         """True when the C matcher answers (built, and agreed with RDKit on the checks)."""
         return self._compiled is not None
 
-    def matches(self, mol: Chem.Mol, smiles: str | None) -> int | None:
+    def matches(self, mol: Chem.Mol, smiles: str | None, only: bytes | None = None
+                ) -> int | None:
         """Bit *k*: query *k* is in ``mol``; ``smiles`` must be ``Chem.MolToSmiles(mol)``.
-        None when the C matcher cannot answer."""
+        None when the C matcher cannot answer. ``only`` (`mask_bytes`): the queries to match;
+        the bits of the others are 0."""
         global _LAST_RINGS
         if self._compiled is None or smiles is None:
             return None
@@ -114,8 +116,13 @@ class QuerySet:
             except RuntimeError:   # ring information not computed (an unsanitized molecule)
                 return None
             _LAST_RINGS = (mol, rings)
-        found = _patternfp.match_skeletons(self._compiled, smiles, rings)
+        found = (_patternfp.match_skeletons(self._compiled, smiles, rings) if only is None
+                 else _patternfp.match_skeletons(self._compiled, smiles, rings, only))
         return None if found is None else int.from_bytes(found, "little")
+
+    def mask_bytes(self, bits: int) -> bytes:
+        """A bit mask of this set's queries as `matches` takes it (``only``)."""
+        return bits.to_bytes((self.size + 7) // 8 or 1, "little")
 
     def _agrees(self, rdkit: Callable[[Chem.Mol], int]) -> bool:
         """The C matcher gives RDKit's answer for every query on every check molecule."""

@@ -909,7 +909,7 @@ class RouteGate:
         # every gate query and every dropped one, each with its bit in `fast`'s answers
         self._bit = {id(g): k for k, g in enumerate(self.queries())}
         self.fast = QuerySet.of_skeletons([g.skeleton for g in self.queries()], self._rdkit_bits)
-        self._masks: dict[tuple[float, bool], tuple[int, tuple[tuple[int, int], ...]]] = {}
+        self._masks: dict[tuple[float, bool], tuple[int, tuple[tuple[int, int], ...], bytes]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the RDKit bundles (rebuilt from the queries on arrival)."""
@@ -942,9 +942,10 @@ class RouteGate:
     def _holds(self, mol: Chem.Mol, min_size: float, smiles: str | None) -> bool:
         """True when ``mol`` holds a target's skeleton or a substrate core (of targets of at
         least ``min_size`` atoms): a route beginning with an unmasking step may reach one."""
-        found = self.fast.matches(mol, smiles)
+        plan = self._bit_plan(min_size, False)
+        found = self.fast.matches(mol, smiles, plan[2])
         if found is not None:
-            return self._match_bits(found, min_size, False)
+            return self._match_bits(found, plan)
         with labelled(mol):
             gates = self._gates
             if self._big_bundle is not None:
@@ -973,9 +974,10 @@ class RouteGate:
     def unmask_ok(self, mol: Chem.Mol, min_size: float = 0, smiles: str | None = None) -> bool:
         """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms
         (``smiles`` as for `passes`)."""
-        found = self.fast.matches(mol, smiles)
+        plan = self._bit_plan(min_size, True)
+        found = self.fast.matches(mol, smiles, plan[2])
         if found is not None:
-            return self._match_bits(found, min_size, True)
+            return self._match_bits(found, plan)
         with labelled(mol):
             return self._match(mol, self._gates, min_size, True)
 
@@ -986,16 +988,19 @@ class RouteGate:
             return sum(1 << k for k, g in enumerate(self.queries())
                        if mol.HasSubstructMatch(g.query))
 
-    def _match_bits(self, found: int, min_size: float, unmask_only: bool) -> bool:
-        """`_match` over all the gates from the C matcher's answers (bit per query)."""
-        whole, partial = self._bit_plan(min_size, unmask_only)
+    def _match_bits(self, found: int, plan: tuple[int, tuple[tuple[int, int], ...], bytes]
+                    ) -> bool:
+        """`_match` over all the gates from the C matcher's answers (bit per query) and a
+        `_bit_plan`."""
+        whole, partial, _ = plan
         return bool(found & whole) or any(found >> bit & 1 and found & dropped
                                           for bit, dropped in partial)
 
     def _bit_plan(self, min_size: float, unmask_only: bool
-                  ) -> tuple[int, tuple[tuple[int, int], ...]]:
-        """`_plan` as bit masks: (the gates whose own targets reach ``min_size``, and for each
-        gate standing for such targets only through its dropped queries: (its bit, theirs))."""
+                  ) -> tuple[int, tuple[tuple[int, int], ...], bytes]:
+        """`_plan` as bit masks: (the gates whose own targets reach ``min_size``, for each gate
+        standing for such targets only through its dropped queries: (its bit, theirs), and
+        every query either asks, for the C matcher's ``only``: the rest are not matched)."""
         key = (min_size, unmask_only)
         plan = self._masks.get(key)
         if plan is not None:
@@ -1017,7 +1022,10 @@ class RouteGate:
                     partial.append((self._bit[id(g)], dropped))
         if len(self._masks) > 4096:
             self._masks.clear()
-        plan = self._masks[key] = (whole, tuple(partial))
+        used = whole
+        for bit, dropped in partial:
+            used |= 1 << bit | dropped
+        plan = self._masks[key] = (whole, tuple(partial), self.fast.mask_bytes(used))
         return plan
 
     def _match(self, mol: Chem.Mol, gates: Sequence["_Gate"], min_size: float,
