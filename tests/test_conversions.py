@@ -319,3 +319,28 @@ def test_load_fails_on_broken_toml(tmp_path: Path) -> None:
 def test_load_fails_on_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ShippedDataError, match="nope.toml: no such rule file"):
         load_conversion_rules(tmp_path / "nope.toml")
+
+
+def test_a_molecule_searched_twice_reuses_its_rule_steps() -> None:
+    """The screen searches a candidate for listed substances and then for drugs; the second
+    search takes the first's reaction results for the same molecule object (`_STEPS`), and
+    finds what a search of a fresh copy finds."""
+    from precursor_screen.rules import conversions
+
+    rules = load_rules()
+    smiles = "CCOC(=O)C(C(C)=O)c1ccc2c(c1)OCO2"
+    std = standardize_smiles(smiles)
+    conversions._STEPS.clear()
+    first = [(r.product, r.steps) for r in rules.apply(std)]
+    remembered = dict(conversions._STEPS)
+    assert any(kept[0] is std.mol for kept in remembered.values())
+    again = [(r.product, r.steps) for r in rules.apply(std)]
+    assert again == first
+    for key, kept in conversions._STEPS.items():   # the candidate's steps were not run again
+        if kept[0] is std.mol:
+            assert remembered[key][1] is kept[1]
+    conversions._STEPS.clear()
+    assert [(r.product, r.steps) for r in rules.apply(standardize_smiles(smiles))] == first
+    for _ in range(conversions.STEPS_KEPT + 5):     # it stays small
+        rules.apply(standardize_smiles("CCOC(=O)Cc1ccccc1"))
+    assert len(conversions._STEPS) <= conversions.STEPS_KEPT

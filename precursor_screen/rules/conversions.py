@@ -137,12 +137,13 @@ class _Compiled:
     used as a quick prefilter; ``index`` is the rule's position in its RuleSet."""
 
     __slots__ = ("rule", "index", "rxn", "query", "rev_rxn", "rev_query", "mask", "needs",
-                 "rev_needs", "screen", "rdkit_screen")
+                 "rev_needs", "screen", "rdkit_screen", "text")
 
     def __init__(self, rule: ConversionRule, index: int, smarts: str | None, source: str,
                  reverse: str = "") -> None:
         self.rule = rule
         self.index = index
+        self.text = (smarts or "", reverse)      # what it runs, for `_rule_pieces`' memo
         self.mask = rule.is_mask
         self.rxn: rdChemReactions.ChemicalReaction | None = None
         self.query: Chem.Mol | None = None
@@ -769,6 +770,16 @@ def _shared_prefixes(queries: Sequence[Chem.Mol | None]) -> tuple[Chem.Mol | Non
     return tuple(compiled.get(k) if k else None for k in keys)
 
 
+_STEPS: dict[tuple[int, tuple[str, str], bool], tuple[Chem.Mol, list[tuple[str, Chem.Mol]]]] = {}
+"""`_rule_pieces` of the latest molecules, by (the molecule's id, the reaction's SMARTS, reverse):
+a screen searches one candidate twice (for listed substances, then for drugs), and both searches
+begin with the same unmasking reactions on the same molecule object. The molecule is kept with
+its pieces, so its id cannot come back for another one while the entry lives."""
+STEPS_KEPT = 64
+"""Entries `_STEPS` keeps before it starts afresh (one candidate's first steps, not a cache that
+grows with the run: RDKit molecules kept by the thousand slow the allocator, README Speed)."""
+
+
 def _rule_pieces(compiled: _Compiled, mol: Chem.Mol, reverse: bool,
                  cut: LastStepCut | None = None) -> list[tuple[str, Chem.Mol]]:
     """Run one rule once; return its distinct organic product pieces as (raw SMILES, mol).
@@ -778,11 +789,18 @@ def _rule_pieces(compiled: _Compiled, mol: Chem.Mol, reverse: bool,
     pieces holding none of the reaction's mapped atoms: what hung on a deleted atom of the
     template (the alkyl of an ester's oxygen, the ring of a morpholine amide, the rest of a
     mask) is the group coming off, not a product. With ``cut``, a product none of whose pieces
-    could be one of its targets is not sanitized or written (`LastStepCut.skips`).
+    could be one of its targets is not sanitized or written (`LastStepCut.skips`). Without, the
+    answer for the same molecule object and reaction is remembered (`_STEPS`); the pieces are
+    shared, and no caller changes them.
     """
     rxn = compiled.rev_rxn if reverse else compiled.rxn
     if rxn is None:
         return []
+    key = (id(mol), compiled.text, reverse)
+    if cut is None:
+        kept = _STEPS.get(key)
+        if kept is not None and kept[0] is mol:
+            return kept[1]
     sizes = [rxn.GetProductTemplate(i).GetNumAtoms() for i in range(rxn.GetNumProductTemplates())]
     pieces: dict[str, Chem.Mol] = {}
     for outcome in rxn.RunReactant(mol, 0):
@@ -806,7 +824,12 @@ def _rule_pieces(compiled: _Compiled, mol: Chem.Mol, reverse: bool,
                 raw = Chem.MolToSmiles(frag)
                 if raw not in pieces:
                     pieces[raw] = frag
-    return sorted(pieces.items())
+    out = sorted(pieces.items())
+    if cut is None:
+        if len(_STEPS) >= STEPS_KEPT:
+            _STEPS.clear()
+        _STEPS[key] = (mol, out)
+    return out
 
 
 class LastStepCut:
