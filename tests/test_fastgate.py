@@ -11,19 +11,14 @@ MOSES.
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import pytest
-from rdkit import Chem, rdBase
+from rdkit import Chem
 
 from precursor_screen.chem import fastpattern
-from precursor_screen.chem.standardize import parent_or_none
-from precursor_screen.reference import builtin_registry
 from precursor_screen.rules.fastgate import QuerySet, _skeleton_query, _spec, query_parts
 from precursor_screen.rules.gates import Skeleton, flag_floor, labelled
 from precursor_screen.screen import Screener
-
-HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +33,8 @@ def gates(screener: Screener) -> list:
 
 
 @pytest.fixture(scope="module")
-def parents() -> list:
-    lines = (HERE / "data" / "golden" / "corpus.smi").read_text(encoding="utf-8").splitlines()[1:]
-    smiles = [line.split("\t")[0] for line in lines]
-    smiles += [s.smiles for s in builtin_registry() if s.smiles]
-    with rdBase.BlockLogs():
-        return [p for s in smiles if (p := parent_or_none(s)) is not None]
+def parents(corpus_parents: list) -> list:
+    return corpus_parents
 
 
 def test_the_c_matcher_is_on_where_the_extension_is_built(gates: list) -> None:
