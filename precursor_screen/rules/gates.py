@@ -31,7 +31,7 @@ screens on the evaluation sets).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import permutations
 from typing import Any
@@ -172,28 +172,40 @@ def recursion_needs(smarts: str) -> list[list[str]]:
     return needs
 
 
-def _bracket_atoms(smarts: str) -> list[str]:
-    """The bodies (without brackets) of a SMARTS's bracket atoms, outermost only."""
-    out, i = [], 0
+def _segments(smarts: str) -> Iterator[tuple[bool, str]]:
+    """A SMARTS cut into its outermost bracket atoms and the text between them, in order:
+    ``(True, body without the brackets)`` or ``(False, text)``.
+
+    >>> list(_segments("[C;$(C=O)]-N"))
+    [(True, 'C;$(C=O)'), (False, '-N')]
+    """
+    i = 0
     while i < len(smarts):
         if smarts[i] != "[":
-            i += 1
+            j = smarts.find("[", i)
+            j = len(smarts) if j < 0 else j
+            yield False, smarts[i:j]
+            i = j
             continue
         depth, j = 0, i
         for j in range(i, len(smarts)):
             depth += (smarts[j] == "[") - (smarts[j] == "]")
             if depth == 0:
                 break
-        out.append(smarts[i + 1:j])
+        yield True, smarts[i + 1:j]
         i = j + 1
-    return out
+
+
+def _bracket_atoms(smarts: str) -> list[str]:
+    """The bodies (without brackets) of a SMARTS's bracket atoms, outermost only."""
+    return [text for bracket, text in _segments(smarts) if bracket]
 
 
 class QueryNeeds:
     """What each of a list of RDKit queries demands of a molecule, in the C matcher's simple
     terms (`precursor_screen.rules.fastgate`): the query relaxed (`relaxed_smarts`), and each
-    pattern its recursive SMARTS demand (`recursion_needs`), relaxed. `possible` asks them all in
-    one call (`found`): a query some need of which is not in the molecule cannot match it
+    pattern its recursive SMARTS demand (`recursion_needs`), relaxed. `found` asks them all in
+    one call: a query some need of which is not in the molecule cannot match it
     (`may_match` is False), and RDKit need not be asked. RDKit works out a recursive SMARTS on
     every atom of a molecule before it tries a match, so asking it only where the needs are met
     saves most of its work."""
@@ -232,13 +244,6 @@ class QueryNeeds:
             if not found & mask:
                 return False
         return True
-
-    def possible(self, mol: Chem.Mol, smiles: str | None) -> int | None:
-        """Bit *k* set when query *k* may match ``mol``; None as for `found`."""
-        found = self.found(mol, smiles)
-        if found is None:
-            return None
-        return sum(1 << k for k in range(len(self.masks)) if self.may_match(found, k))
 
 
 class ForwardTest:
@@ -1146,20 +1151,8 @@ def without_recursion(smarts: str) -> str:
     >>> without_recursion("[$([CH3]),$([CH2][CH3])]")
     '[*]'
     """
-    out, i = [], 0
-    while i < len(smarts):
-        if smarts[i] != "[":
-            out.append(smarts[i])
-            i += 1
-            continue
-        depth, j = 0, i
-        for j in range(i, len(smarts)):
-            depth += (smarts[j] == "[") - (smarts[j] == "]")
-            if depth == 0:
-                break
-        out.append("[" + _atom_without_recursion(smarts[i + 1:j]) + "]")
-        i = j + 1
-    return "".join(out)
+    return "".join(f"[{_atom_without_recursion(text)}]" if bracket else text
+                   for bracket, text in _segments(smarts))
 
 
 def _atom_without_recursion(body: str) -> str:
