@@ -474,6 +474,19 @@ static void fingerprint(const Graph *g, uint8_t *bits, uint32_t fp_size) {
     }
 }
 
+/* Bond j (atoms a, b) of a query q (a Pattern or a Skel: the same fields) is the anchor of its
+   later atom, the bond by which a match reaches that atom from an earlier one, or, when the
+   atom has one already, a ring closure checked once both atoms are matched. */
+#define ANCHOR_OR_CLOSE(q, j, a, b) do {                                  \
+        int later_ = (a) > (b) ? (a) : (b), earlier_ = (a) > (b) ? (b) : (a);  \
+        if ((q)->anchor_bond[later_] < 0) {                                \
+            (q)->anchor_bond[later_] = (int8_t)(j);                        \
+            (q)->anchor_atom[later_] = (int8_t)earlier_;                   \
+        } else {                                                           \
+            (q)->closures[later_][(q)->nclosures[later_]++] = (int8_t)(j); \
+        }                                                                  \
+    } while (0)
+
 static int setup_patterns(void) {
     for (int pi = 0; pi < NPATTERNS; pi++) {
         const PatternSpec *s = &SPECS[pi];
@@ -490,13 +503,7 @@ static int setup_patterns(void) {
             p->bond_a[j] = (int8_t)a;
             p->bond_b[j] = (int8_t)b;
             p->bond_query[j] = (uint8_t)s->bonds[j][2];
-            int later = a > b ? a : b, earlier = a > b ? b : a;
-            if (p->anchor_bond[later] < 0) {
-                p->anchor_bond[later] = (int8_t)j;
-                p->anchor_atom[later] = (int8_t)earlier;
-            } else {
-                p->closures[later][p->nclosures[later]++] = (int8_t)j;
-            }
+            ANCHOR_OR_CLOSE(p, j, a, b);
         }
         for (int i = 1; i < s->natoms; i++)
             if (p->anchor_bond[i] < 0) return -1;   /* every atom reached from an earlier one */
@@ -695,13 +702,7 @@ static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
                 PyErr_SetString(PyExc_ValueError, "skeleton bond ring flag malformed");
                 goto fail;
             }
-            int later = a > b ? a : b, earlier = a > b ? b : a;
-            if (q->anchor_bond[later] < 0) {
-                q->anchor_bond[later] = (int8_t)j;
-                q->anchor_atom[later] = (int8_t)earlier;
-            } else {
-                q->closures[later][q->nclosures[later]++] = (int8_t)j;
-            }
+            ANCHOR_OR_CLOSE(q, j, a, b);
         }
         q->nneeds = 0;
         for (int i = 0; i < q->natoms; i++) {
