@@ -505,9 +505,10 @@ class Screener:
         # Targets smaller than the floor cannot raise a flag from this candidate (a conversion
         # to them scores 0, containment needs 0.6 of the candidate): the gates may skip them.
         # Protecting groups (Boc, trityl, silyl ...) come off whatever their size: they are not
-        # counted in the candidate's size when a route's kept share is weighed.
-        protecting = self.rules.protecting_group_atoms(work.mol, work.smiles)
-        own = n_atoms - protecting
+        # counted in the candidate's size when a route's kept share is weighed; the floors
+        # count every group some route may take off (one freed by another mask's removal too).
+        protecting, freed = self.rules.protecting_group_counts(work.mol, work.smiles)
+        own = n_atoms - freed
         floor = flag_floor(own, p.min_kept_fraction, p.max_removed_atoms)
         bulk_floor = self._bulk_floor(own)
         gated = keep_all or self._gated(work.mol, floor, smiles=work.smiles)

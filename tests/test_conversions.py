@@ -344,3 +344,24 @@ def test_a_molecule_searched_twice_reuses_its_rule_steps() -> None:
     for _ in range(conversions.STEPS_KEPT + 5):     # it stays small
         rules.apply(standardize_smiles("CCOC(=O)Cc1ccccc1"))
     assert len(conversions._STEPS) <= conversions.STEPS_KEPT
+
+
+@pytest.mark.parametrize("smiles, now, on_some_route", [
+    ("CN(C)Cc1ccccc1", 7, 7),                              # an N-benzyl amine: off now
+    ("CC(C)(C)OC(=O)NC", 7, 7),                            # a Boc carbamate
+    ("CC(=O)N(C)Cc1ccccc1", 0, 7),                         # the benzyl once the acetyl is off
+    ("COC(=O)c1ccccc1N(Cc1ccccc1)S(C)(=O)=O", 0, 7),       # ... once the mesyl is off
+    ("O=C(c1ccccc1)N(Cc1ccccc1)Cc1ccccc1", 0, 14),         # two of them
+    ("CCN(CC)CC", 0, 0),
+])
+def test_protecting_groups_another_removal_frees_are_counted(smiles: str, now: int,
+                                                            on_some_route: int) -> None:
+    """`RuleSet.protecting_group_counts`: the groups that come off now, and those a route may
+    take off once another mask is gone (an N-benzyl's template excludes an acylated or
+    sulfonylated nitrogen, a condition the first removal lifts); with and without the C
+    matcher's answers."""
+    rules = load_rules()
+    std = standardize_smiles(smiles)
+    assert rules.protecting_group_counts(std.mol, std.smiles) == (now, on_some_route)
+    assert rules.protecting_group_counts(std.mol) == (now, on_some_route)
+    assert rules.protecting_group_atoms(std.mol, std.smiles) == now

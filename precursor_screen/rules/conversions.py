@@ -53,7 +53,13 @@ from precursor_screen.io.readers import read_toml
 from precursor_screen.rules.fastgate import QuerySet
 from precursor_screen.rules.files import data_file
 from precursor_screen.rules.formulas import TargetFormulas
-from precursor_screen.rules.gates import QueryNeeds, atom_elements, relaxed_smarts
+from precursor_screen.rules.gates import (
+    QueryNeeds,
+    atom_elements,
+    bracket_segments,
+    relaxed_smarts,
+    split_top,
+)
 from precursor_screen.types import Route, Step
 
 __all__ = [
@@ -211,7 +217,7 @@ class RuleSet:
     """
 
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
-                 "_screen_groups", "_screens_fast", "_protecting", "_rev_by_elements",
+                 "_screen_groups", "_screens_fast", "_protecting", "_freed", "_rev_by_elements",
                  "_rev_prefix", "_screens_of", "_wanted", "_of_kind", "_protecting_needs",
                  "_recursion_needs", "_fast_screens")
 
@@ -258,6 +264,10 @@ class RuleSet:
                                  for p in members if self._compiled[p].rule.protecting_group)
         # what each of them demands, asked of the C matcher in one call (`QueryNeeds`)
         self._protecting_needs = QueryNeeds([c.query for c, _ in self._protecting])
+        # each of them without the conditions on its attachment atom that another mask's
+        # removal can lift (`_lifted`): by position in `_protecting`, (query, reaction)
+        self._freed = {k: lifted for k, (c, _) in enumerate(self._protecting)
+                       if (lifted := _lifted(c)) is not None}
         # for each rule, the screen groups holding one of its reactions (`_one_step`'s ``only``)
         screens_of: dict[int, list[int]] = {}
         for g, (_, _, members) in enumerate(self._screen_groups):
@@ -428,11 +438,22 @@ class RuleSet:
         much of the candidate a product keeps. ``smiles``: ``Chem.MolToSmiles(mol)`` when the
         caller has it: the C matcher then answers what each mask's template demands first, and
         RDKit is asked only the templates that may match (`QueryNeeds`)."""
+        return self.protecting_group_counts(mol, smiles)[0]
+
+    def protecting_group_counts(self, mol: Chem.Mol, smiles: str | None = None
+                                ) -> tuple[int, int]:
+        """(`protecting_group_atoms`, the most heavy atoms protecting groups may take off along
+        some route): a group may come off only once another mask is gone (an N-benzyl of a
+        sulfonamide, once the sulfonyl is off), so the second counts the groups whose
+        attachment atom meets its template but for conditions another removal can lift
+        (`_lifted`). A screen's size floors need the second: a route's product is weighed
+        against what is left of the candidate after every group it took off."""
         needs = self._protecting_needs
         found = needs.found(mol, smiles)
         elements = _elements(mol) if found is None else frozenset()
         screened: dict[int, bool] = {}
         present = []
+        freed = []
         for k, (compiled, screen) in enumerate(self._protecting):
             if found is not None:
                 if not needs.may_match(found, k):   # its relaxed form or a recursive part is
@@ -445,19 +466,17 @@ class RuleSet:
                     ok = screened[id(screen)] = mol.HasSubstructMatch(screen)
                 if not ok:
                     continue
-            if mol.HasSubstructMatch(compiled.query):
-                present.append(compiled)
-        if not present:
-            return 0
-        gone: set[int] = set()
-        with quiet_rdkit():
-            for compiled in present:
-                for outcome in compiled.rxn.RunReactant(mol, 0):
-                    for piece in outcome:
-                        kept = _kept_atoms(piece)
-                        if kept is not None:
-                            gone |= set(range(mol.GetNumAtoms())) - kept
-        return sum(1 for i in gone if mol.GetAtomWithIdx(i).GetAtomicNum() > 1)
+            lifted = self._freed.get(k)
+            if lifted is not None and mol.HasSubstructMatch(lifted[0]):
+                freed.append(lifted[1])     # its sites, and those where it may come off later
+                if mol.HasSubstructMatch(compiled.query):
+                    present.append(compiled.rxn)
+            elif mol.HasSubstructMatch(compiled.query):
+                present.append(compiled.rxn)
+                freed.append(compiled.rxn)
+        if not freed:
+            return 0, 0
+        return _removed_atoms(mol, present), _removed_atoms(mol, freed)
 
     def step_text(self, parent: str, step: Step) -> tuple[str, str]:
         """How a reason names one step from ``parent`` (SMILES): ("rule name (removes what came
@@ -864,6 +883,54 @@ def search_for(targets: TargetFormulas | None, max_products: int,
     if not cut.skipped or len(routes) + cut.skipped < max_products:
         return routes
     return search()
+
+
+def _removed_atoms(mol: Chem.Mol, reactions: Sequence[rdChemReactions.ChemicalReaction]) -> int:
+    """Heavy atoms of ``mol`` that some run of one of ``reactions`` takes off (in no product
+    piece that keeps a mapped atom)."""
+    if not reactions:
+        return 0
+    gone: set[int] = set()
+    with quiet_rdkit():
+        for rxn in reactions:
+            for outcome in rxn.RunReactant(mol, 0):
+                for piece in outcome:
+                    kept = _kept_atoms(piece)
+                    if kept is not None:
+                        gone |= set(range(mol.GetNumAtoms())) - kept
+    return sum(1 for i in gone if mol.GetAtomWithIdx(i).GetAtomicNum() > 1)
+
+
+def _lifted(compiled: _Compiled) -> tuple[Chem.Mol, rdChemReactions.ChemicalReaction] | None:
+    """A protecting-group mask's (query, reaction) without the negated recursive conditions
+    (``!$(...)``) on its mapped atoms, None when it has none: "not on a sulfonamide nitrogen"
+    holds once the sulfonyl is off, so the group may come off on a route where the template
+    does not match the candidate itself. Conditions on the group's own atoms stay (no mask
+    makes a benzyl of what is not one)."""
+    if compiled.rxn is None or compiled.query is None:
+        return None
+    reactants, products = compiled.text[0].split(">>")
+    lifted = "".join(f"[{_without_negations(text)}]" if bracket and re.search(r":\d+$", text)
+                     else f"[{text}]" if bracket else text
+                     for bracket, text in bracket_segments(reactants))
+    if lifted == reactants:
+        return None
+    rxn = rdChemReactions.ReactionFromSmarts(f"{lifted}>>{products}")
+    rxn.Initialize()
+    return rxn.GetReactantTemplate(0), rxn
+
+
+def _without_negations(body: str) -> str:
+    """A bracket atom's body (map number kept) less its AND-ed ``!$(...)`` conjuncts."""
+    found = re.search(r":\d+$", body)
+    map_number = found.group(0) if found else ""
+    body = body[:found.start()] if found else body
+    kept = []
+    for low in split_top(body, ";"):
+        items = [x for x in split_top(low, "&") if not x.startswith("!$(")]
+        if items:
+            kept.append("&".join(items))
+    return (";".join(kept) or "*") + map_number
 
 
 def _kept_atoms(piece: Chem.Mol) -> set[int] | None:

@@ -172,11 +172,11 @@ def recursion_needs(smarts: str) -> list[list[str]]:
     return needs
 
 
-def _segments(smarts: str) -> Iterator[tuple[bool, str]]:
+def bracket_segments(smarts: str) -> Iterator[tuple[bool, str]]:
     """A SMARTS cut into its outermost bracket atoms and the text between them, in order:
     ``(True, body without the brackets)`` or ``(False, text)``.
 
-    >>> list(_segments("[C;$(C=O)]-N"))
+    >>> list(bracket_segments("[C;$(C=O)]-N"))
     [(True, 'C;$(C=O)'), (False, '-N')]
     """
     i = 0
@@ -198,7 +198,7 @@ def _segments(smarts: str) -> Iterator[tuple[bool, str]]:
 
 def _bracket_atoms(smarts: str) -> list[str]:
     """The bodies (without brackets) of a SMARTS's bracket atoms, outermost only."""
-    return [text for bracket, text in _segments(smarts) if bracket]
+    return [text for bracket, text in bracket_segments(smarts) if bracket]
 
 
 class QueryNeeds:
@@ -1152,7 +1152,7 @@ def without_recursion(smarts: str) -> str:
     '[*]'
     """
     return "".join(f"[{_atom_without_recursion(text)}]" if bracket else text
-                   for bracket, text in _segments(smarts))
+                   for bracket, text in bracket_segments(smarts))
 
 
 def _atom_without_recursion(body: str) -> str:
