@@ -2,11 +2,15 @@
 
     python benchmarks/verify_drug_gate.py [N]
 
-The drug-route gate (`precursor_screen.rules.gates.RouteGate`) asks for the substrate cores of
-the forward rules; since issue 20 (phase B) a bond at a reaction centre whose template atom is
-surely aliphatic is non-aromatic in the core (``aliphatic=True``), where it used to be any bond
-(``aliphatic=False``). This script builds both gates from the same drugs and rules and, on every
-parent, at the size floor the bulk screen uses (``flag_only``) and at none:
+The drug-route gate (`precursor_screen.rules.gates.RouteGate`) was made tighter three times:
+a bond at a reaction centre whose template atom is surely aliphatic is non-aromatic in the
+substrate core (``aliphatic=True``, issue 20 phase B, where it used to be any bond); the drugs'
+skeletons type their atoms aromatic or not (``typed``, when no unmasking rule changes an atom's
+aromaticity); a forward rule that keeps the skeleton as the unmasking rules do no longer opens
+routes of its own (``every_forward_opens=False``: the forward test asks only the others). This
+script builds the gate as it was before all three ("loose") and the shipped one ("tight") from
+the same drugs and rules and, on every parent, at the size floor the bulk screen uses
+(``flag_only``) and at none:
 
 * the tight gate passes only what the loose one passes;
 * a molecule the loose gate passes and the tight one does not: the loose-gated search (what
@@ -56,7 +60,8 @@ def verify(drugs: DrugTargets, smiles_list: list[str]) -> list[str]:
     forward = [(i, rxn) for i, rxn in rules.reactions() if i in rules.reagents]
     targets = [t.parent.mol for t in drugs.registry if t.parent is not None]
     cores = [(GROUP_PRECURSOR_CORES[g.id], g.max_heavy_atoms or 10_000) for g in drugs.groups]
-    loose = RouteGate(targets, cores, forward, aliphatic=False)
+    loose = RouteGate(targets, cores, forward, aliphatic=False, typed=False,
+                      every_forward_opens=True)
     tight = drugs.gate
     p = ScreenParameters()
     kept, removed = p.min_kept_fraction, p.max_removed_atoms

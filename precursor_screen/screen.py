@@ -65,6 +65,7 @@ from precursor_screen.rules.formulas import TargetFormulas
 from precursor_screen.rules.gates import (
     RouteGate,
     flag_floor,
+    rules_keep_aromaticity,
     rules_keep_skeletons,
     skeleton_gates,
 )
@@ -257,6 +258,11 @@ class Screener:
         self._max_target_atoms = max(self._sizes, default=0)
         self._gates, self._route_gate = self._plan_gates(bulk=False)
         self._bulk_gates, self._bulk_route_gate = self._plan_gates(bulk=True)
+        # containment asks whether the candidate holds a listed skeleton at all (an aroyl where
+        # the target has an acetyl too): the route gate with untyped atoms, when it is typed
+        self._skeleton_gate = (self._plan_gates(bulk=False, typed=False)[1]
+                               if self._route_gate is not None and self._route_gate.typed
+                               else None)
         self._max_bulk_atoms = max((self._sizes[i] for i, s in enumerate(self._organic)
                                     if self._bulk(s) and not self._solvent(s)), default=0)
         self._group_gates, self._gated_groups, self._ungated_groups = self._plan_groups()
@@ -512,7 +518,8 @@ class Screener:
         floor = flag_floor(own, p.min_kept_fraction, p.max_removed_atoms)
         bulk_floor = self._bulk_floor(own)
         gated = keep_all or self._gated(work.mol, floor, smiles=work.smiles)
-        if gated:
+        if gated or (self._skeleton_gate is not None
+                     and self._skeleton_gate.passes(work.mol, floor, work.smiles)):
             contained = self._containment(work.mol, words.value, n_atoms, identical)
             said = {h.substance_id for h in contained if h.relation == "skeleton"}
             hits = [h for h in hits if h.relation != "similar" or h.substance_id not in said]
@@ -846,10 +853,12 @@ class Screener:
         p = self.parameters
         return max(BULK_MIN_KEPT * n_atoms, n_atoms - p.max_removed_atoms, p.min_target_atoms)
 
-    def _plan_gates(self, bulk: bool) -> tuple[tuple[Chem.Mol, ...] | None, RouteGate | None]:
+    def _plan_gates(self, bulk: bool, typed: bool = True
+                    ) -> tuple[tuple[Chem.Mol, ...] | None, RouteGate | None]:
         """Skeleton queries of the flaggable listed substances (``bulk``: of the bulk ones of at
         least `ScreenParameters.min_target_atoms`): refined (`rules.gates`) when the rules keep
-        what the argument needs, else the plain skeletons (elements and bonds only).
+        what the argument needs, else the plain skeletons (elements and bonds only); their atoms
+        typed aromatic or not (``typed``) when no rule changes an atom's aromaticity.
 
         A list of more than :data:`GATE_MAX_TARGETS` substances (a large user list) gets no gate
         (None): pruning the queries costs time quadratic in their number (200 s for 5,000) and
@@ -865,7 +874,8 @@ class Screener:
             return None, None
         targets = [s.parent.mol for s in chosen]
         if rules_keep_skeletons(self.rules):
-            return (), RouteGate(targets, [], [])
+            return (), RouteGate(targets, [], [],
+                                 typed=typed and rules_keep_aromaticity(self.rules))
         return skeleton_gates(targets), None
 
     # -- evidence ------------------------------------------------------------------------------

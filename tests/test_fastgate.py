@@ -196,8 +196,12 @@ def test_a_query_it_cannot_take_turns_the_set_off() -> None:
                                     Chem.MolFromSmarts("[#6;R2]~[#7]")]).on
     joined = Skeleton(((6, False, True), (7, False, False)), ((0, 1, "!:", False),))
     atoms, bonds = _spec(*_skeleton_query(joined))
-    assert atoms[:7] == bytes((1, 7, 0, 0, 0, 0, 255))   # the nitrogen first: the rarer label
-    assert atoms[7:] == bytes((1, 6, 0, 0, 0, 1, 255))   # then the carbon bearing a heteroatom
+    assert atoms[:8] == bytes((1, 7, 0, 0, 0, 0, 255, 0))   # the nitrogen first: the rarer label
+    assert atoms[8:] == bytes((1, 6, 0, 0, 0, 1, 255, 0))   # then the carbon bearing a heteroatom
+    # typed (`gates.Skeleton`): an atom with no aromatic bond must not be aromatic
+    typed = Skeleton(joined.atoms, joined.bonds, typed=True)
+    atoms, _bonds = _spec(*_skeleton_query(typed))
+    assert atoms[7] == atoms[15] == 1
     # at most so many neighbours: "D0,...,Dk" as the C matcher reads it
     atoms, _bonds = query_parts(Chem.MolFromSmarts("[#6;D0,D1,D2]-[#8;D0,D1]"))
     assert [a[2] for a in atoms] == [2, 1]

@@ -14,6 +14,7 @@ from precursor_screen.chem.standardize import StandardizeError, standardize_smil
 from precursor_screen.rules.drug_targets import GROUP_PRECURSOR_CORES, DrugTargets
 from precursor_screen.rules.gates import (
     RouteGate,
+    aromatic_problems,
     atom_elements,
     flag_floor,
     gate_problems,
@@ -82,7 +83,8 @@ def test_pruning_drops_only_implied_queries(drugs: DrugTargets, molecules: list)
     forward = [(i, rxn) for i, rxn in rules.reactions() if i in rules.reagents]
     targets = [t.parent.mol for t in drugs.registry if t.parent is not None]
     cores = [(GROUP_PRECURSOR_CORES[g.id], g.max_heavy_atoms or 10_000) for g in drugs.groups]
-    full = RouteGate(targets, cores, forward, prune=False)
+    full = RouteGate(targets, cores, forward, prune=False, typed=drugs.gate.typed)
+    assert drugs.gate.typed   # the unmasking rules keep every atom's aromaticity
     assert len(full.entries) > 2 * len(drugs.gate.entries)
     for std in molecules:
         assert drugs.gate.passes(std.mol) == full.passes(std.mol), std.smiles
@@ -108,14 +110,18 @@ def test_most_legitimate_chemicals_skip_the_search(drugs: DrugTargets) -> None:
 
 
 def test_forward_only_candidates_start_with_the_forward_rules(drugs: DrugTargets,
-                                                               molecules: list) -> None:
-    """A candidate holding a forward rule's substrate and no target's skeleton or core has no
-    route beginning with an unmasking step to any target: the search runs only the forward rules
-    on it first, and finds the routes the full search finds (which does run the unmasking ones:
-    their products come back as routes that end nowhere)."""
+                                                               corpus_parents: list) -> None:
+    """A candidate holding the substrate of a forward rule the skeletons do not gate and no
+    target's skeleton or core has no route beginning with an unmasking step to any target: the
+    search runs only the forward rules on it first, and finds the routes the full search finds
+    (which does run the unmasking ones: their products come back as routes that end nowhere).
+    The screen's drug stage (no drug families, so no family cores) on the golden corpus: the
+    fentanyl and cathinone precursors (4-anilinopiperidines, 4-piperidones, propiophenones)."""
+    family_gate = drugs.gate
+    drugs = Screener().drugs
     rules = drugs.rules
     forward = set(rules.forward_ids)
-    only = [std for std in molecules if drugs.gate.forward_only(std.mol)]
+    only = [std for std in corpus_parents if drugs.gate.forward_only(std.mol)]
     assert len(only) > 20
     cut = 0
     for std in only:
@@ -127,8 +133,10 @@ def test_forward_only_candidates_start_with_the_forward_rules(drugs: DrugTargets
         assert {r.product for r in first} <= {r.product for r in every}, std.smiles
         assert _routes(drugs.routes(std)) == _routes(drugs.routes(std, gated=False)), std.smiles
     assert cut > 10   # the unmasking steps it skips are real work
-    # a candidate holding a target's skeleton is searched in full
-    assert not drugs.gate.forward_only(standardize_smiles("CCC(=O)c1ccc(C)cc1").mol)
+    # a candidate holding a target's skeleton or a family's core is searched in full
+    mephedrone_ketone = standardize_smiles("CCC(=O)c1ccc(C)cc1").mol
+    assert drugs.gate.forward_only(mephedrone_ketone)
+    assert not family_gate.forward_only(mephedrone_ketone)
 
 
 @pytest.mark.parametrize("group_id", sorted(GROUP_PRECURSOR_CORES))
@@ -317,7 +325,7 @@ def _reference_passes(gate: RouteGate, mol: Chem.Mol, min_size: float, unmask_on
     labelled_copy = Chem.Mol(mol)
     for c, _x in mol.GetSubstructMatches(_BEARS, uniquify=False, maxMatches=100_000):
         labelled_copy.GetAtomWithIdx(c).SetIsotope(1)     # bears a heteroatom
-    if not unmask_only and any(mol.HasSubstructMatch(q) for q in gate.forward_queries):
+    if not unmask_only and any(mol.HasSubstructMatch(q) for q in gate.opening_queries):
         return True
     for g in gate._gates:
         if g.size < min_size:
@@ -368,3 +376,79 @@ def test_without_recursion_only_widens(smarts: str, weaker: str) -> None:
                 "CC(=O)Nc1ccccc1", "CCCc1ccccc1C", "NCc1ccccc1"):
         mol = Chem.MolFromSmiles(smi)
         assert not mol.HasSubstructMatch(full) or mol.HasSubstructMatch(loose), smi
+
+
+def _reaction(smarts: str) -> rdChemReactions.ChemicalReaction:
+    rxn = rdChemReactions.ReactionFromSmarts(smarts)
+    rxn.Initialize()
+    return rxn
+
+
+def test_shipped_unmasking_rules_keep_every_atoms_aromaticity(drugs: DrugTargets) -> None:
+    """The route gates type their targets' atoms aromatic or not (`gates.Skeleton`) only where
+    no unmasking rule can change an atom's aromaticity; a forward rule that closes an aromatic
+    ring (the quinazolinone of methaqualone) is found, and its substrate cores stay untyped."""
+    screener = Screener()
+    assert aromatic_problems(screener.rules.reactions()) == []
+    assert screener._route_gate.typed and screener._bulk_route_gate.typed and drugs.gate.typed
+    forward = [(i, rxn) for i, rxn in drugs.rules.reactions() if i in drugs.rules.reagents]
+    assert any(p.startswith("benzoxazinone-o-toluidine") for p in aromatic_problems(forward))
+    cores = {skeleton_from_smarts(GROUP_PRECURSOR_CORES[g.id]) for g in drugs.groups}
+    assert not any(core.typed for core in cores)
+    assert any(g.skeleton in cores for g in drugs.gate.queries())   # kept as they are
+    assert any(g.skeleton.typed for g in drugs.gate.queries())      # the drugs' own: typed
+
+
+@pytest.mark.parametrize("smarts, problem", [
+    ("[c:1]1[c:2][c:3][c:4][c:5][c:6]1>>[C:1]1[C:2][C:3][C:4][C:5][C:6]1", "made aliphatic"),
+    ("[c:1]1[c:2][c:3][c:4]o1>>[C:1](=O)[C:2]=[C:3][C:4]=O", "by an aromatic bond"),
+    ("[C:1](=O)-[n]1cccc1>>[C:1](=O)O", "is deleted"),          # no bridge to the kept part
+    ("[C:1](=O)-!@[O]-c1ccccc1>>[C:1](=O)O", ""),               # the phenol comes off whole
+    ("[n:1]-!@C(=O)C>>[n:1]", ""),                              # an N-acetyl off an indole
+])
+def test_aromatic_problems_find_rules_that_change_an_atoms_aromaticity(smarts: str,
+                                                                      problem: str) -> None:
+    found = aromatic_problems([("rule", _reaction(smarts))])
+    assert (problem in " ".join(found)) if problem else found == []
+    assert bool(found) == bool(problem)
+
+
+def test_typed_gate_skips_an_aroyl_where_the_target_has_an_alkyl() -> None:
+    """N-benzoylanthranilic acid holds N-acetylanthranilic acid's untyped skeleton (its phenyl
+    carbon where the acetyl's methyl is) but no rule turns an aromatic carbon into a methyl:
+    the typed gate skips it, the untyped one does not, and `check`, which searches everything,
+    finds no conversion to flag."""
+    screener = Screener()
+    listed = [s.parent.mol for s in screener._organic if not screener._bulk(s)]
+    untyped = RouteGate(listed, [], [], typed=False)
+    for smiles in ("O=C(Nc1ccccc1C(=O)O)c1ccccc1", "O=C(Nc1ccccc1C(=O)OC)c1ccccc1"):
+        std = standardize_smiles(smiles)
+        assert untyped.passes(std.mol) and not screener._route_gate.passes(std.mol)
+        assert screener._route_gate.passes(std.mol) == screener._route_gate.passes(
+            std.mol, 0, std.smiles)
+        assert screener.check(smiles).flag.value == "none"
+    acetyl = standardize_smiles("CC(=O)Nc1ccccc1C(=O)OC")     # the methyl ester: searched
+    assert screener._route_gate.passes(acetyl.mol, 0, acetyl.smiles)
+
+
+def test_forward_rules_that_keep_the_skeleton_open_no_routes_of_their_own(
+        screen_drugs: tuple) -> None:
+    """A forward rule passing the unmasking rules' checks (an alcohol oxidized to its acid, a
+    lactone opened, an indole's N-acyl off) keeps the skeleton, so a route beginning with it is
+    gated by the drugs' skeletons: 1,4-butanediol and gamma-butyrolactone still reach GHB, and
+    an alcohol holding no drug's skeleton is no longer searched (nor has an ungated route)."""
+    drugs, _loose = screen_drugs
+    gate = drugs.gate
+    assert len(gate.opening_queries) < len(gate.forward_queries)
+    for smiles in ("OCCCCO", "O=C1CCCO1"):
+        std = standardize_smiles(smiles)
+        assert gate.passes(std.mol) and not gate.opening_ok(std.mol)
+        assert [h.substance_id for h in drugs.routes(std)] == ["ghb"]
+    for smiles in ("OCCc1ccccc1", "OCc1ccc(Cl)cc1", "CCCCCCO", "CC(=O)n1ccc2ccccc21"):
+        std = standardize_smiles(smiles)
+        assert gate.forward_ok(std.mol) and not gate.passes(std.mol), smiles
+        assert drugs.routes(std, gated=False) == [], smiles
+    every = RouteGate([t.parent.mol for t in drugs.registry if t.parent is not None], [],
+                      [(i, rxn) for i, rxn in drugs.rules.reactions()
+                       if i in drugs.rules.reagents], typed=True, every_forward_opens=True)
+    assert every.passes(standardize_smiles("OCCc1ccccc1").mol)

@@ -527,7 +527,7 @@ static int setup_patterns(void) {
 #define MAX_SKEL_BONDS 96
 #define MAX_NEEDS 8
 #define COUNTED_ELEMENTS 128
-enum { Z_ANY = 0, Z_HETERO = 255, NO_DEGREE_LIMIT = 255, SKEL_ATOM_BYTES = 7 };
+enum { Z_ANY = 0, Z_HETERO = 255, NO_DEGREE_LIMIT = 255, SKEL_ATOM_BYTES = 8 };
 enum { SB_ANY = 0, SB_AROMATIC = 1, SB_NOT_AROMATIC = 2, SB_SINGLE = 3, SB_DOUBLE = 4,
        SB_TRIPLE = 5, SB_SINGLE_OR_AROMATIC = 6 };
 
@@ -535,6 +535,7 @@ typedef struct {
     int natoms, nbonds;
     uint8_t nz[MAX_SKEL_ATOMS], z[MAX_SKEL_ATOMS][4], bears[MAX_SKEL_ATOMS];
     uint8_t max_degree[MAX_SKEL_ATOMS];   /* most neighbours in the graph; NO_DEGREE_LIMIT */
+    uint8_t aliphatic[MAX_SKEL_ATOMS];    /* 1: an aliphatic atom only (SMARTS A) */
     int8_t bond_a[MAX_SKEL_BONDS], bond_b[MAX_SKEL_BONDS];
     uint8_t kind[MAX_SKEL_BONDS], ring[MAX_SKEL_BONDS];
     int8_t anchor_atom[MAX_SKEL_ATOMS], anchor_bond[MAX_SKEL_ATOMS];
@@ -571,6 +572,7 @@ static inline int skel_atom_ok(const SkelMatcher *m, int i, int a) {
         if (!ok) return 0;
     }
     if (m->g->degree[a] > q->max_degree[i]) return 0;
+    if (q->aliphatic[i] && m->g->aromatic[a]) return 0;
     return !q->bears[i] || m->bears[a];
 }
 
@@ -648,8 +650,9 @@ static void skelset_free(PyObject *capsule) {
 }
 
 /* compile_skeletons([(atoms, bonds), ...]) with atoms = bytes of (n, z1, z2, z3, z4, bears,
- * max_degree) septets in matching order (n elements, 0 for any atom, one 255 for any
- * heteroatom; max_degree: most neighbours, 255 for any) and bonds = bytes of (a, b, kind, ring)
+ * max_degree, aliphatic) octets in matching order (n elements, 0 for any atom, one 255 for any
+ * heteroatom; max_degree: most neighbours, 255 for any; aliphatic: 1 for an atom that must not
+ * be aromatic) and bonds = bytes of (a, b, kind, ring)
  * quadruples -> capsule */
 static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
     PyObject *list;
@@ -684,6 +687,11 @@ static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
             for (int k = 0; k < 4; k++) q->z[i][k] = (uint8_t)atom[1 + k];
             q->bears[i] = (uint8_t)atom[5];
             q->max_degree[i] = (uint8_t)atom[6];
+            q->aliphatic[i] = (uint8_t)atom[7];
+            if (q->aliphatic[i] > 1) {
+                PyErr_SetString(PyExc_ValueError, "aliphatic flag malformed");
+                goto fail;
+            }
             if (q->max_degree[i] != NO_DEGREE_LIMIT) set->limits = 1;
             q->anchor_atom[i] = q->anchor_bond[i] = -1;
             q->nclosures[i] = 0;

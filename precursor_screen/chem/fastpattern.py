@@ -37,6 +37,7 @@ CHECK_SMILES = (
     "O=C1CCN(CCc2ccccc2)CC1", "CCC(=O)N(c1ccccc1)C1CCN(CCc2ccccc2)CC1", "[H][H]", "[Pt]",
     "CC(C)(C)c1cc(O)ccc1O", "C1=CC2=CC=CC2=C1", "FC(F)(F)C(Cl)Br", "OB(O)c1ccccc1", "C[Si](C)(C)C",
     "O=[N+]([O-])c1ccccc1", "CC1(C)OC2COC3(COS(N)(=O)=O)OC(C)(C)OC3C2O1",
+    "O=C(Nc1ccccc1C(=O)O)c1ccccc1", "CC(=O)c1ccc2c(c1)OCO2",
 )
 """Check molecules: the fast path is used in a process only if it gives RDKit's bits for all."""
 

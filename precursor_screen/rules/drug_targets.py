@@ -37,7 +37,7 @@ from precursor_screen.reference import builtin_drugs
 from precursor_screen.rules.conversions import RuleSet
 from precursor_screen.rules.files import data_file
 from precursor_screen.rules.formulas import TargetFormulas
-from precursor_screen.rules.gates import RouteGate, flag_floor, gate_problems
+from precursor_screen.rules.gates import RouteGate, aromatic_problems, flag_floor, gate_problems
 from precursor_screen.rules.groups import Group, GroupSet, load_groups
 from precursor_screen.rules.masks import load_rules
 from precursor_screen.rules.synthesis import SynthesisRuleSet, synthesis_rule_set
@@ -261,7 +261,10 @@ class DrugTargets:
             return None, "; ".join(problems)
         targets = [t.parent.mol for t in self.registry if t.parent is not None]
         cores = [(GROUP_PRECURSOR_CORES[g.id], g.max_heavy_atoms or 10_000) for g in self.groups]
-        return RouteGate(targets, cores, forward), ""
+        # routes of unmasking steps keep the target's aromatic atoms aromatic and its others
+        # not (a forward step may close a ring: its substrate cores stay untyped)
+        typed = not aromatic_problems(unmasking)
+        return RouteGate(targets, cores, forward, typed=typed), ""
 
     # -- evidence ------------------------------------------------------------------------------
 

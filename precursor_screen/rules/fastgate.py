@@ -40,9 +40,10 @@ HETERO_ATOM = 255
 
 NO_DEGREE_LIMIT = 255
 # one query atom: (elements, or () for any atom, or (HETERO_ATOM,)), bears a heteroatom, most
-# neighbours in the molecule (NO_DEGREE_LIMIT: any)
-QueryAtom = tuple[tuple[int, ...], bool, int]
-SKELETON_ATOM_BYTES = 7
+# neighbours in the molecule (NO_DEGREE_LIMIT: any), aliphatic only (a typed skeleton's atom
+# outside aromatic rings, SMARTS ``A``)
+QueryAtom = tuple[tuple[int, ...], bool, int, bool]
+SKELETON_ATOM_BYTES = 8
 """Bytes a query atom takes in ``compile_skeletons``; an extension built for another layout
 (an older development build) is not used."""
 QueryBond = tuple[int, int, str, int]       # atom, atom, order (a BOND_KINDS key), ring
@@ -136,9 +137,10 @@ class QuerySet:
 
 def _skeleton_query(skeleton: Any) -> tuple[list[QueryAtom], list[QueryBond]]:
     atoms: list[QueryAtom] = []
-    for z, unknown, bears in skeleton.atoms:
+    aromatic = skeleton.aromatic_atoms()
+    for i, (z, unknown, bears) in enumerate(skeleton.atoms):
         atoms.append(((HETERO_ATOM,) if z is None and unknown else () if z is None else (z,),
-                      bool(bears), NO_DEGREE_LIMIT))
+                      bool(bears), NO_DEGREE_LIMIT, skeleton.typed and i not in aromatic))
     bonds = [(a, b, order, RING if ring else ANY_RING) for a, b, order, ring in skeleton.bonds]
     return atoms, bonds
 
@@ -157,7 +159,7 @@ def query_parts(query: Chem.Mol) -> tuple[list[QueryAtom], list[QueryBond]] | No
     for atom in query.GetAtoms():
         text = atom.GetSmarts()
         if text == "*":
-            atoms.append(((), False, NO_DEGREE_LIMIT))
+            atoms.append(((), False, NO_DEGREE_LIMIT, False))
             continue
         found = _ATOM.fullmatch(text)
         if found is None or not (found.group(1) or found.group(2)):
@@ -171,7 +173,7 @@ def query_parts(query: Chem.Mol) -> tuple[list[QueryAtom], list[QueryBond]] | No
             if degrees != list(range(len(degrees))) or len(degrees) > 32:
                 return None     # only "at most k": D0, D1, ..., Dk
             degree = len(degrees) - 1
-        atoms.append((zs, False, degree))
+        atoms.append((zs, False, degree, False))
     bonds: list[QueryBond] = []
     for bond in query.GetBonds():
         order, ring = "", ANY_RING
@@ -194,7 +196,7 @@ def _spec(atoms: Sequence[QueryAtom], bonds: Sequence[QueryBond]) -> tuple[bytes
     """(atoms, bonds) for ``compile_skeletons``: atoms renumbered so that each after the first is
     bonded to an earlier one (breadth first from the rarest label: a named heteroatom, then any
     heteroatom, then an atom bearing one, then a carbon), each as (n, z1..z4, bears, most
-    neighbours); bonds as
+    neighbours, aliphatic only); bonds as
     (atom, atom, kind, ring). None for a query the matcher does not take (disconnected, too
     large)."""
     n = len(atoms)
@@ -206,7 +208,7 @@ def _spec(atoms: Sequence[QueryAtom], bonds: Sequence[QueryBond]) -> tuple[bytes
         neighbours[b].append(a)
 
     def rarity(i: int) -> tuple[int, int]:
-        zs, bears, _degree = atoms[i]
+        zs, bears, _degree, _aliphatic = atoms[i]
         named = bool(zs) and HETERO_ATOM not in zs and 6 not in zs
         return (0 if named else 1 if zs == (HETERO_ATOM,) else 2 if bears else 3 if zs else 4, i)
 
@@ -224,8 +226,9 @@ def _spec(atoms: Sequence[QueryAtom], bonds: Sequence[QueryBond]) -> tuple[bytes
     new = {old: k for k, old in enumerate(order)}
     atom_bytes = bytearray()
     for old in order:
-        zs, bears, degree = atoms[old]
-        atom_bytes += bytes((len(zs), *zs, *(0,) * (4 - len(zs)), 1 if bears else 0, degree))
+        zs, bears, degree, aliphatic = atoms[old]
+        atom_bytes += bytes((len(zs), *zs, *(0,) * (4 - len(zs)), 1 if bears else 0, degree,
+                             1 if aliphatic else 0))
     bond_bytes = bytearray()
     for a, b, order_symbol, ring in bonds:
         bond_bytes += bytes((new[a], new[b], BOND_KINDS[order_symbol], ring))

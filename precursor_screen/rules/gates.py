@@ -22,10 +22,18 @@ Why it is exact rests on what the rules can do, checked on the rule data by `gat
 
 For routes of at most two steps (u: unmasking, f: forward) a candidate reaching target T must
 contain the refined skeleton of T (routes u, u-u), or that of a substrate core of T (u-f), or match
-a forward rule's substrate template itself (f, f-u, f-f). `RouteGate` holds those queries.
-Aromaticity is taken as the rules leave it: no rule makes or breaks an aromatic ring in its
-substrate (an assumption `gate_problems` does not check; the tests compare gated and ungated
-screens on the evaluation sets).
+a forward rule's substrate template itself (f, f-u, f-f). `RouteGate` holds those queries. A
+forward rule that passes the unmasking rules' checks (it makes no carbon and no bond and gives
+no carbon a heteroatom it did not bear: a primary alcohol oxidized to its acid, a lactone
+opened, an amine put where a bromide was) keeps the skeleton as they do, so a route beginning
+with it is gated by the skeletons and cores, and the forward test asks only the other rules'
+templates.
+
+Aromaticity: the skeleton's aromatic bonds are taken as the rules leave them (no rule makes or
+breaks an aromatic ring in its substrate). Where `aromatic_problems` finds that no unmasking
+rule can change an atom's aromaticity, the targets' skeletons also type their other atoms as
+aliphatic (`Skeleton.typed`): an aroyl group is then not a masked acetyl. The tests and
+``benchmarks/verify_drug_gate.py`` compare gated and ungated screens.
 """
 
 from __future__ import annotations
@@ -402,24 +410,35 @@ def _is_hetero(g: _Graph, i: int) -> bool:
 @dataclass(frozen=True)
 class Skeleton:
     """A refined skeleton: atom labels (element or None, unknown heteroatom, bears a heteroatom)
-    and bonds (ends, order symbol ``:``/``!:``/``~``/``-``/``=``/``#``, in a ring)."""
+    and bonds (ends, order symbol ``:``/``!:``/``~``/``-``/``=``/``#``, in a ring). ``typed``:
+    each atom also aromatic or not as in the target (an atom is aromatic when it has an
+    aromatic bond), for rules that never change an atom's aromaticity (`aromatic_problems`);
+    else an atom of the target outside aromatic rings may be aromatic in the molecule."""
 
     atoms: tuple[tuple[int | None, bool, bool], ...]
     bonds: tuple[tuple[int, int, str, bool], ...]
+    typed: bool = False
+
+    def aromatic_atoms(self) -> frozenset[int]:
+        """The atoms with an aromatic bond."""
+        return frozenset(i for a, b, order, _ring in self.bonds if order == ":" for i in (a, b))
 
     def smarts(self, test: bool = False) -> str:
         """The query; ``test=True`` gives the form matched against `rep` to prune implied ones."""
         symbols = []
-        for z, unknown, bears in self.atoms:
+        aromatic = self.aromatic_atoms() if self.typed else frozenset()
+        for i, (z, unknown, bears) in enumerate(self.atoms):
             if z is None:
                 base = ("!#6;!#1;!3*" if test else "!#6;!#1") if unknown else "*"
             else:
                 base = f"#{z}"
+            # after the heteroatom primitive, which `_labelled` rewrites as "#6;" + HETERO
+            kind = (";a" if i in aromatic else ";A") if self.typed else ""
             if bears:
                 het = "$([1#6]),$(*~[!#6;!#1;!3*])" if test else HETERO
-                symbols.append(f"[{base};{het}]")
+                symbols.append(f"[{base};{het}{kind}]")
             else:
-                symbols.append("*" if base == "*" else f"[{base}]")
+                symbols.append("*" if base == "*" and not kind else f"[{base}{kind}]")
         bond_symbols = []
         for _a, _b, order, ring in self.bonds:
             sym = {"!:": "$,-,=,#", ":": ":", "~": "~", "-": "-", "=": "=", "#": "#"}[order] \
@@ -444,13 +463,16 @@ class Skeleton:
         """A stand-in molecule: a test query of another skeleton that matches it is implied by
         this one (labels coded as elements, isotopes and bond types; see `smarts(test=True)`)."""
         rw = Chem.RWMol()
-        for z, unknown, bears in self.atoms:
+        aromatic = self.aromatic_atoms() if self.typed else frozenset()
+        for i, (z, unknown, bears) in enumerate(self.atoms):
             atom = Chem.Atom(z if z is not None else 0)
             if z is None:
                 atom.SetIsotope(2 if unknown else 3)
             elif bears and z == 6:
                 atom.SetIsotope(1)
             atom.SetNoImplicit(True)
+            if i in aromatic:     # read by a typed test query
+                atom.SetIsAromatic(True)
             rw.AddAtom(atom)
         kinds = {":": Chem.BondType.AROMATIC, "!:": Chem.BondType.QUADRUPLE,
                  "~": Chem.BondType.DATIVE, "-": Chem.BondType.SINGLE,
@@ -500,8 +522,9 @@ def refined_skeleton(g: _Graph | Chem.Mol) -> str | None:
     return sk.smarts() if sk is not None else None
 
 
-def skeleton_of(g: _Graph | Chem.Mol) -> Skeleton | None:
-    """The refined skeleton of a molecule or graph; None when nothing is left."""
+def skeleton_of(g: _Graph | Chem.Mol, typed: bool = False) -> Skeleton | None:
+    """The refined skeleton of a molecule or graph; None when nothing is left. ``typed``: its
+    atoms typed aromatic or not (see `Skeleton`)."""
     if isinstance(g, Chem.Mol):
         g = _graph_of(g)
     n = len(g.elements)
@@ -537,7 +560,7 @@ def skeleton_of(g: _Graph | Chem.Mol) -> Skeleton | None:
                   for i in keep)
     bonds = tuple((index[a], index[b], s, s != ":" and in_cycle(a, b))
                   for (a, b), s in kept_bonds.items())
-    return Skeleton(atoms, bonds)
+    return Skeleton(atoms, bonds, typed)
 
 
 # -- substrate cores of a forward rule -----------------------------------------------------------
@@ -752,6 +775,111 @@ def gate_problems(unmasking: Iterable[tuple[str, rdChemReactions.ChemicalReactio
     return problems
 
 
+_AROMATIC_PROBES = tuple(Chem.MolFromSmiles(smiles) for smiles in (
+    "c1ccccc1", "c1ccncc1", "C[n+]1ccccc1", "[O-][n+]1ccccc1", "c1cc[nH]c1", "Cn1cccc1",
+    "c1ccoc1", "c1ccsc1", "c1cc[se]c1", "c1c[nH]cn1", "c1nn[nH]n1", "O=c1cccc[nH]1",
+    "O=c1ccc2ccccc2o1", "c1ccc2[nH]ccc2c1", "c1ccc2occc2c1", "O=c1[nH]cnc2ccccc12"))
+"""Aromatic rings of each aromatic atom kind the rules' templates could meet (benzene,
+pyridine(ium), N-oxide, pyrrole, furan, thiophene, selenophene, azoles, pyridone, coumarin,
+indole, benzofuran, quinazolinone)."""
+
+
+def _may_be_aromatic(atom: Chem.Atom) -> bool:
+    """True when a template atom's query matches an aromatic atom of some probe ring."""
+    query = Chem.MolFromSmarts(atom.GetSmarts())
+    if query is None or query.GetNumAtoms() != 1:
+        return True     # not read alone: assume it may
+    return any(probe.GetAtomWithIdx(i).GetIsAromatic()
+               for probe in _AROMATIC_PROBES for (i,) in probe.GetSubstructMatches(query))
+
+
+def _may_be_aromatic_bond(bond: Chem.Bond) -> bool:
+    """True when a template bond's query may match an aromatic bond (``:``, ``~``, ``@``, or
+    none, which SMARTS reads as single or aromatic)."""
+    parts = set(re.split(r"[&;,]", bond.GetSmarts()))
+    return not parts & {"-", "=", "#", "!:", "!@"} or ":" in parts
+
+
+def rules_keep_aromaticity(rules: Any) -> bool:
+    """True when no rule of ``rules`` (a RuleSet) can change an atom's aromaticity
+    (`aromatic_problems`): route gates may then type their targets' atoms (`Skeleton`)."""
+    reactions = getattr(rules, "reactions", None)
+    return reactions is not None and not aromatic_problems(reactions())
+
+
+def aromatic_problems(reactions: Iterable[tuple[str, rdChemReactions.ChemicalReaction]]
+                      ) -> list[str]:
+    """Reasons a rule may make an aromatic atom aliphatic or an aliphatic one aromatic (empty:
+    none can). The only change a rule may make at a template atom that can be aromatic (one
+    that matches an aromatic atom of `_AROMATIC_PROBES`) is to take off a neighbour bonded by
+    a bond that cannot be aromatic (a Boc off an indole nitrogen): it may not be written
+    aliphatic in a product (``[c:1]>>[C:1]``), lose or change a
+    bond to another template atom, or gain a neighbour by a bond that is not single, and may be
+    deleted only beyond a bond in no ring (``!@``) from every mapped atom: such a bond is a
+    bridge, so the deleted atom's rings go with the piece that comes off, whose atoms are not
+    kept (the ester's aryl group, the amide's N-heteroaryl). Standardization between steps (`precursor_screen.chem.standardize`) neutralizes and
+    strips fragments but makes no tautomers, so it changes no atom's aromaticity either."""
+    problems = []
+    for rule_id, rxn in reactions:
+        reactant = rxn.GetReactantTemplate(0)
+        bonds: dict[frozenset[int], Chem.Bond] = {}
+        added: dict[int, list[Chem.Bond]] = {}
+        mapped = {a.GetAtomMapNum() for a in reactant.GetAtoms() if a.GetAtomMapNum()}
+        made_aliphatic: set[int] = set()
+        for p in range(rxn.GetNumProductTemplates()):
+            product = rxn.GetProductTemplate(p)
+            made_aliphatic |= {a.GetAtomMapNum() for a in product.GetAtoms()
+                               if a.GetAtomMapNum() in mapped and surely_aliphatic(a)}
+            for bond in product.GetBonds():
+                a, b = bond.GetBeginAtom(), bond.GetEndAtom()
+                ma, mb = a.GetAtomMapNum(), b.GetAtomMapNum()
+                if ma in mapped and mb in mapped:
+                    bonds[frozenset((ma, mb))] = bond
+                elif ma in mapped or mb in mapped:
+                    added.setdefault(ma if ma in mapped else mb, []).append(bond)
+        for atom in reactant.GetAtoms():
+            if not _may_be_aromatic(atom):
+                continue
+            m = atom.GetAtomMapNum()
+            where = f"{rule_id}: atom {atom.GetSmarts()}"
+            if m not in mapped:
+                if _reaches_mapped(reactant, atom.GetIdx(), mapped):
+                    problems.append(f"{where} may be aromatic and is deleted")
+                continue
+            if m in made_aliphatic:
+                problems.append(f"{where} may be aromatic and is made aliphatic")
+            for bond in atom.GetBonds():
+                other = bond.GetOtherAtom(atom).GetAtomMapNum()
+                if other not in mapped:
+                    if _may_be_aromatic_bond(bond):
+                        problems.append(f"{where} may lose a neighbour by an aromatic bond")
+                    continue
+                after = bonds.get(frozenset((m, other)))
+                if after is None or after.GetSmarts() != bond.GetSmarts():
+                    problems.append(f"{where} may be aromatic and its bond to :{other} changes")
+            if any(b.GetSmarts() not in ("-", "") or b.GetBondType() != Chem.BondType.SINGLE
+                   for b in added.get(m, ())):
+                problems.append(f"{where} may be aromatic and gains a neighbour by a bond "
+                                "that is not single")
+    return problems
+
+
+def _reaches_mapped(template: Chem.Mol, start: int, mapped: set[int]) -> bool:
+    """True when a mapped atom of ``template`` is reached from atom ``start`` by bonds that may
+    lie in a ring (those not written ``!@``)."""
+    seen, stack = {start}, [start]
+    while stack:
+        atom = template.GetAtomWithIdx(stack.pop())
+        if atom.GetAtomMapNum() in mapped:
+            return True
+        for bond in atom.GetBonds():
+            other = bond.GetOtherAtomIdx(atom.GetIdx())
+            if other not in seen and "!@" not in bond.GetSmarts():
+                seen.add(other)
+                stack.append(other)
+    return False
+
+
 def _swapped_group(reactant: Chem.Mol, product: Chem.Mol, r_by_map: dict[int, Chem.Atom]
                    ) -> set[int]:
     """Product atoms that only replace like for like: the unmapped product atoms, when they
@@ -842,11 +970,18 @@ class RouteGate:
     targets at least as large) are dropped when built (``prune=False`` keeps them all, for
     the tests): a few dozen substructure tests remain. ``aliphatic=False`` builds the substrate
     cores as before they knew aliphatic template atoms (`substrate_cores`), for the tests.
+    ``typed``: the targets' skeletons with their atoms typed aromatic or not (`Skeleton`), for
+    rules none of which can change an atom's aromaticity (`aromatic_problems` finds nothing);
+    the cores and substrate cores stay untyped (a forward rule may close an aromatic ring).
+    ``every_forward_opens=True`` asks the forward test of every forward rule, as before the
+    gate knew the ones that keep the skeleton (for ``benchmarks/verify_drug_gate.py``).
     """
 
     def __init__(self, targets: Sequence[Chem.Mol], cores: Sequence[tuple[str, int]],
                  forward: Sequence[tuple[str, rdChemReactions.ChemicalReaction]],
-                 prune: bool = True, aliphatic: bool = True) -> None:
+                 prune: bool = True, aliphatic: bool = True, typed: bool = False,
+                 every_forward_opens: bool = False) -> None:
+        self.typed = typed
         found: dict[Skeleton, list[Any]] = {}       # skeleton -> [largest target, unmasking?]
 
         def add(sk: Skeleton | None, size: int, unmask: bool) -> None:
@@ -857,7 +992,7 @@ class RouteGate:
             entry[1] = entry[1] or unmask
 
         for target in targets:
-            add(skeleton_of(target), target.GetNumHeavyAtoms(), True)
+            add(skeleton_of(target, typed=typed), target.GetNumHeavyAtoms(), True)
         for smarts, size in cores:
             add(skeleton_from_smarts(smarts), size, True)
         for _rule_id, rxn in forward:
@@ -875,7 +1010,9 @@ class RouteGate:
                                          key=lambda kv: (len(kv[0].atoms), len(kv[0].bonds),
                                                          not kv[1][1], -kv[1][0])):
             rep = sk.rep()
+            # a typed query implies only typed ones (an untyped atom may be either)
             cover = next((k for k in kept if prune and (k[2] or not unmask)
+                          and (sk.typed or not k[0].typed)
                           and k[1] >= min(size, MERGE_SIZE) and rep.HasSubstructMatch(k[3])),
                          None)
             if cover is not None:
@@ -892,14 +1029,13 @@ class RouteGate:
         # substructure search per molecule instead of a recursive query per atom and query
         self._gates = [_Gate(_query(_labelled(k[0].smarts())), k[1], k[4], k[2],
                              tuple(sorted(k[5], key=lambda g: -g.size)), k[0]) for k in kept]
-        seen: set[str] = set()
-        self.forward_queries: list[Chem.Mol] = []
-        for _rule_id, rxn in forward:
-            query = rxn.GetReactantTemplate(0)
-            key = Chem.MolToSmarts(query)
-            if key not in seen:
-                seen.add(key)
-                self.forward_queries.append(query)
+        self.forward_queries = _templates(forward)
+        # the forward rules a route to a target may begin with that the skeletons do not gate:
+        # those failing the unmasking rules' checks (see the module docstring)
+        self.opening_queries = _templates(
+            [(rule_id, rxn) for rule_id, rxn in forward
+             if every_forward_opens or gate_problems([(rule_id, rxn)])
+             or (typed and aromatic_problems([(rule_id, rxn)]))])
         # one RDKit call instead of many: the queries for targets of MERGE_SIZE atoms or more
         # (tested for any candidate of up to ~30 atoms) and the forward substrates.
         # A query stands for larger targets only from MERGE_SIZE on, so the big ones come first.
@@ -910,6 +1046,7 @@ class RouteGate:
         # query OR-ing them as recursive SMARTS found every match of each: a quarter slower)
         self._big_bundle = _bundle([self._gates[i].query for i in big])
         self._forward = ForwardTest(self.forward_queries)
+        self._opening = ForwardTest(self.opening_queries)
         self._bundles: dict[tuple[bool, float, bool], Any] = {}   # see `_plan`
         # every gate query and every dropped one, each with its bit in `fast`'s answers
         self._bit = {id(g): k for k, g in enumerate(self.queries())}
@@ -919,13 +1056,14 @@ class RouteGate:
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the RDKit bundles (rebuilt from the queries on arrival)."""
         return {k: v for k, v in self.__dict__.items()
-                if k not in ("_big_bundle", "_forward", "_bundles",
+                if k not in ("_big_bundle", "_forward", "_opening", "_bundles",
                              "_bit", "_masks")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._big_bundle = _bundle([g.query for g in self._gates if g.own >= MERGE_SIZE])
         self._forward = ForwardTest(self.forward_queries)
+        self._opening = ForwardTest(self.opening_queries)
         self._bundles = {}
         self._bit = {id(g): k for k, g in enumerate(self.queries())}
         self._masks = {}
@@ -942,7 +1080,7 @@ class RouteGate:
         least ``min_size`` heavy atoms. ``smiles``, when the caller has it, is
         ``Chem.MolToSmiles(mol)`` (a standardized parent's): the skeleton queries are then
         matched by the C extension (`fastgate`), the same answers without RDKit."""
-        return self.forward_ok(mol, smiles) or self._holds(mol, min_size, smiles)
+        return self._opening(mol, smiles) or self._holds(mol, min_size, smiles)
 
     def _holds(self, mol: Chem.Mol, min_size: float, smiles: str | None) -> bool:
         """True when ``mol`` holds a target's skeleton or a substrate core (of targets of at
@@ -964,17 +1102,18 @@ class RouteGate:
     def plan(self, mol: Chem.Mol, min_size: float = 0, smiles: str | None = None
              ) -> tuple[bool, bool]:
         """(`passes`, `forward_only`) from one forward test and one set of skeleton answers."""
-        if not self.forward_ok(mol, smiles):
+        if not self._opening(mol, smiles):
             return self._holds(mol, min_size, smiles), False
         return True, not self._holds(mol, 0, smiles)
 
     def forward_only(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
         """True when every route of at most two steps from ``mol`` to a target of any size
-        begins with a forward step: ``mol`` matches a forward rule's substrate and holds no
-        target's skeleton and no substrate core (a route beginning with an unmasking step keeps
-        the skeleton, so it would end in a target whose skeleton or core ``mol`` holds). A
-        search may then run only the forward rules on ``mol`` itself."""
-        return self.forward_ok(mol, smiles) and not self._holds(mol, 0, smiles)
+        begins with a forward step the skeletons do not gate: ``mol`` matches such a rule's
+        substrate (`opening_ok`) and holds no target's skeleton and no substrate core (a route
+        beginning with an unmasking step, or a forward one that keeps the skeleton as they do,
+        would end in a target whose skeleton or core ``mol`` holds). A search may then run only
+        the forward rules on ``mol`` itself."""
+        return self._opening(mol, smiles) and not self._holds(mol, 0, smiles)
 
     def unmask_ok(self, mol: Chem.Mol, min_size: float = 0, smiles: str | None = None) -> bool:
         """True when one unmasking step from ``mol`` could give a target of ``min_size`` atoms
@@ -1078,6 +1217,24 @@ class RouteGate:
         """True when ``mol`` matches some forward rule's substrate template (`ForwardTest`;
         ``smiles`` as for `passes`)."""
         return self._forward(mol, smiles)
+
+    def opening_ok(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
+        """True when ``mol`` matches the substrate template of a forward rule that a route
+        may begin with and the skeletons do not gate (`opening_queries`); `passes` asks it."""
+        return self._opening(mol, smiles)
+
+
+def _templates(rules: Sequence[tuple[str, rdChemReactions.ChemicalReaction]]) -> list[Chem.Mol]:
+    """The rules' substrate templates, each written alike once."""
+    seen: set[str] = set()
+    out: list[Chem.Mol] = []
+    for _rule_id, rxn in rules:
+        query = rxn.GetReactantTemplate(0)
+        key = Chem.MolToSmarts(query)
+        if key not in seen:
+            seen.add(key)
+            out.append(query)
+    return out
 
 @dataclass(frozen=True)
 class _Gate:
