@@ -41,7 +41,7 @@ from precursor_screen.screen import Screener
 STAGES = [(Screener, name) for name in (
     "_prepare", "_identity", "_building", "_nearest", "_containment", "_conversions",
     "_drug_routes", "_groups", "_verdict", "_gated", "_parent_key")]
-STAGES.append((conversions.RuleSet, "protecting_group_counts"))
+STAGES.append((conversions.RuleSet, "protecting_group_atoms"))
 
 
 def _count_calls(counts: collections.Counter) -> None:

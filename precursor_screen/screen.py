@@ -513,7 +513,7 @@ class Screener:
         # Protecting groups (Boc, trityl, silyl ...) come off whatever their size: they are not
         # counted in the candidate's size when a route's kept share is weighed; the floors
         # count every group some route may take off (one freed by another mask's removal too).
-        protecting, freed = self.rules.protecting_group_counts(work.mol, work.smiles)
+        freed = self.rules.protecting_group_atoms(work.mol, work.smiles, freed=True)
         own = n_atoms - freed
         floor = flag_floor(own, p.min_kept_fraction, p.max_removed_atoms)
         bulk_floor = self._bulk_floor(own)
@@ -529,7 +529,8 @@ class Screener:
                 gated or self._gated(work.mol, bulk_floor, bulk=True, smiles=work.smiles)):
             hits += self._conversions(work, n_atoms, floor, bulk_floor, keep_all)
         if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
-            hits += self._drug_routes(work, keep_all, protecting > 0)
+            protected = freed > 0 and self.rules.protecting_group_atoms(work.mol, work.smiles) > 0
+            hits += self._drug_routes(work, keep_all, protected)
         hits += self._groups(work.mol, words, keep_all, work.smiles)
         return self._verdict(rec, std, hits, best_sim, keep_all, work=work)
 

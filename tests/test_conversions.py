@@ -356,12 +356,12 @@ def test_a_molecule_searched_twice_reuses_its_rule_steps() -> None:
 ])
 def test_protecting_groups_another_removal_frees_are_counted(smiles: str, now: int,
                                                             on_some_route: int) -> None:
-    """`RuleSet.protecting_group_counts`: the groups that come off now, and those a route may
-    take off once another mask is gone (an N-benzyl's template excludes an acylated or
-    sulfonylated nitrogen, a condition the first removal lifts); with and without the C
+    """`RuleSet.protecting_group_atoms`: the groups that come off now, and (``freed``) those a
+    route may take off once another mask is gone (an N-benzyl's template excludes an acylated
+    or sulfonylated nitrogen, a condition the first removal lifts); with and without the C
     matcher's answers."""
     rules = load_rules()
     std = standardize_smiles(smiles)
-    assert rules.protecting_group_counts(std.mol, std.smiles) == (now, on_some_route)
-    assert rules.protecting_group_counts(std.mol) == (now, on_some_route)
-    assert rules.protecting_group_atoms(std.mol, std.smiles) == now
+    for given in (std.smiles, None):
+        assert rules.protecting_group_atoms(std.mol, given) == now
+        assert rules.protecting_group_atoms(std.mol, given, freed=True) == on_some_route

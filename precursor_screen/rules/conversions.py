@@ -431,29 +431,25 @@ class RuleSet:
                                 return _leaving(start.mol, _kept_atoms(frag) or set())
         return ""
 
-    def protecting_group_atoms(self, mol: Chem.Mol, smiles: str | None = None) -> int:
+    def protecting_group_atoms(self, mol: Chem.Mol, smiles: str | None = None, *,
+                               freed: bool = False) -> int:
         """Heavy atoms of ``mol`` in the defined protecting groups the masks remove (Boc, Cbz,
         trityl, silyl groups ...: masks with ``protecting_group``): what a route may take off
         whatever its size. A screen leaves them out of the candidate's size when it weighs how
         much of the candidate a product keeps. ``smiles``: ``Chem.MolToSmiles(mol)`` when the
         caller has it: the C matcher then answers what each mask's template demands first, and
-        RDKit is asked only the templates that may match (`QueryNeeds`)."""
-        return self.protecting_group_counts(mol, smiles)[0]
+        RDKit is asked only the templates that may match (`QueryNeeds`).
 
-    def protecting_group_counts(self, mol: Chem.Mol, smiles: str | None = None
-                                ) -> tuple[int, int]:
-        """(`protecting_group_atoms`, the most heavy atoms protecting groups may take off along
-        some route): a group may come off only once another mask is gone (an N-benzyl of a
-        sulfonamide, once the sulfonyl is off), so the second counts the groups whose
-        attachment atom meets its template but for conditions another removal can lift
-        (`_lifted`). A screen's size floors need the second: a route's product is weighed
-        against what is left of the candidate after every group it took off."""
+        ``freed``: also the groups a route may take off once another mask is gone (an N-benzyl
+        of a sulfonamide, once the sulfonyl is off): those whose attachment atom meets the
+        template but for conditions another removal can lift (`_lifted`). A screen's size
+        floors need these: a route's product is weighed against what is left of the candidate
+        after every group the route took off."""
         needs = self._protecting_needs
         found = needs.found(mol, smiles)
         elements = _elements(mol) if found is None else frozenset()
         screened: dict[int, bool] = {}
         present = []
-        freed = []
         for k, (compiled, screen) in enumerate(self._protecting):
             if found is not None:
                 if not needs.may_match(found, k):   # its relaxed form or a recursive part is
@@ -466,17 +462,11 @@ class RuleSet:
                     ok = screened[id(screen)] = mol.HasSubstructMatch(screen)
                 if not ok:
                     continue
-            lifted = self._freed.get(k)
-            if lifted is not None and mol.HasSubstructMatch(lifted[0]):
-                freed.append(lifted[1])     # its sites, and those where it may come off later
-                if mol.HasSubstructMatch(compiled.query):
-                    present.append(compiled.rxn)
-            elif mol.HasSubstructMatch(compiled.query):
-                present.append(compiled.rxn)
-                freed.append(compiled.rxn)
-        if not freed:
-            return 0, 0
-        return _removed_atoms(mol, present), _removed_atoms(mol, freed)
+            query, rxn = (self._freed[k] if freed and k in self._freed
+                          else (compiled.query, compiled.rxn))
+            if mol.HasSubstructMatch(query):
+                present.append(rxn)
+        return _removed_atoms(mol, present)
 
     def step_text(self, parent: str, step: Step) -> tuple[str, str]:
         """How a reason names one step from ``parent`` (SMILES): ("rule name (removes what came
