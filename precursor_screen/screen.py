@@ -127,7 +127,8 @@ FLAG_FLOOR = 0.45
 listed substance, conversions to bulk chemicals)."""
 ParentKey = tuple[str, tuple[str, ...], tuple[str, ...], bytes]
 """A standardized parent as the verdict sees it: (isomeric SMILES, steps, mixture components,
-digest of the RDKit molecule itself, atom and bond order included)."""
+digest of the RDKit molecule itself, atom and bond order included; empty for a record written
+as the parent's SMILES, which that text determines)."""
 REPEATS_KEPT = 20_000
 """Verdicts kept per process to answer repeated structures (by input text and by parent), each."""
 DRUG_STAGE_BELOW = 0.85
@@ -404,7 +405,7 @@ class Screener:
             if not remember:
                 todo.append(i)
                 continue
-            key = keys[i] = self._parent_key(std)
+            key = keys[i] = self._parent_key(std, text)
             known = repeats.by_parent(key)
             if known is not None:
                 out[i] = _for_record(known, read)
@@ -434,15 +435,22 @@ class Screener:
             pass
         return out  # type: ignore[return-value]  # every position was filled above
 
-    def _parent_key(self, std: Standardized) -> ParentKey:
+    def _parent_key(self, std: Standardized, text: str | None = None) -> ParentKey:
         """All a verdict depends on of a standardized parent (:data:`ParentKey`): everything
         ``standardize`` returns, the molecule as RDKit holds it (its binary form: atoms in
         their order, bonds, stereo, isotopes, charges). The atom order matters: where a
         listed substance sits in a candidate more than one way, the embeddings RDKit finds
         first, and so the differences a reason lists, follow it (``rules/containment.py``;
         4 of 7,136 corpus and evaluation structures get another reason or hit text with their
-        atoms renumbered). ~10 us a molecule; a salt, solvate or mixture of a structure keeps its
-        parent's atom order, so it is answered from the structure's verdict."""
+        atoms renumbered). ~20 us a molecule; a salt, solvate or mixture of a structure keeps its
+        parent's atom order, so it is answered from the structure's verdict.
+
+        A record written exactly as its parent's SMILES (``text``; most rows of a library an
+        RDKit tool wrote) is keyed by that text instead, with no binary form: the same text
+        gives the same parent, so rows keyed alike have one verdict; a repeat written otherwise
+        is then not found, and is screened again to the same verdict."""
+        if text is not None and text == std.smiles:
+            return (std.smiles, std.steps, std.components, b"")
         digest = hashlib.blake2b(std.mol.ToBinary(), digest_size=16).digest()
         return (std.smiles, std.steps, std.components, digest)
 

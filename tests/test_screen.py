@@ -7,6 +7,7 @@ import pickle
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -369,3 +370,35 @@ def test_a_protecting_group_freed_by_another_removal_lowers_the_floors(smiles: s
     full = SCREENER.check(smiles)
     assert (fast.flag, fast.score, fast.match_id) == (full.flag, full.score, full.match_id)
     assert fast.flag == Flag.CONVERTIBLE and fast.match_id == "anthranilic-acid"
+
+
+def test_a_record_written_as_its_parent_is_keyed_by_its_text(monkeypatch) -> None:
+    """A row written exactly as its parent's canonical SMILES (most rows of a library an RDKit
+    tool wrote) is keyed by that text, without the parent's binary form: repeats of it in one
+    chunk are answered from the first, and the rows equal a screen that remembers nothing; a
+    salt of it is keyed by its binary form and screened again, to the same verdict."""
+    import importlib
+    import types
+
+    from precursor_screen.screen import _Repeats
+
+    screen_module = importlib.import_module("precursor_screen.screen")
+
+    canonical = "CC(=O)Cc1ccccc1"
+    assert SCREENER.check(canonical).standardized_smiles == canonical
+    digests: list[bytes] = []
+    real = screen_module.hashlib.blake2b
+
+    def counted(data: bytes, **kwargs: Any) -> Any:
+        digests.append(data)
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(screen_module, "hashlib", types.SimpleNamespace(blake2b=counted))
+    forms = [canonical, canonical, "CCN", canonical, canonical + ".Cl", "CCN"]
+    records = [Record(i, f"r{i}", s) for i, s in enumerate(forms)]
+    fresh = pickle.loads(pickle.dumps(SCREENER))
+    plain = pickle.loads(pickle.dumps(SCREENER))
+    plain._repeats = _Repeats(size=0)
+    assert list(fresh.screen(records, chunk_size=6)) == list(plain.screen(records, chunk_size=6))
+    assert fresh._repeats.answered == 3      # the later canonical texts, the second CCN
+    assert len(digests) == 1                 # the salt only
