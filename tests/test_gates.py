@@ -110,6 +110,7 @@ def test_most_legitimate_chemicals_skip_the_search(drugs: DrugTargets) -> None:
 
 
 def test_forward_only_candidates_start_with_the_forward_rules(drugs: DrugTargets,
+                                                               screen_drugs: tuple,
                                                                corpus_parents: list) -> None:
     """A candidate holding the substrate of a forward rule the skeletons do not gate and no
     target's skeleton or core has no route beginning with an unmasking step to any target: the
@@ -118,7 +119,7 @@ def test_forward_only_candidates_start_with_the_forward_rules(drugs: DrugTargets
     The screen's drug stage (no drug families, so no family cores) on the golden corpus: the
     fentanyl and cathinone precursors (4-anilinopiperidines, 4-piperidones, propiophenones)."""
     family_gate = drugs.gate
-    drugs = Screener().drugs
+    drugs, _loose = screen_drugs
     rules = drugs.rules
     forward = set(rules.forward_ids)
     only = [std for std in corpus_parents if drugs.gate.forward_only(std.mol)]
@@ -378,12 +379,6 @@ def test_without_recursion_only_widens(smarts: str, weaker: str) -> None:
         assert not mol.HasSubstructMatch(full) or mol.HasSubstructMatch(loose), smi
 
 
-def _reaction(smarts: str) -> rdChemReactions.ChemicalReaction:
-    rxn = rdChemReactions.ReactionFromSmarts(smarts)
-    rxn.Initialize()
-    return rxn
-
-
 def test_shipped_unmasking_rules_keep_every_atoms_aromaticity(drugs: DrugTargets) -> None:
     """The route gates type their targets' atoms aromatic or not (`gates.Skeleton`) only where
     no unmasking rule can change an atom's aromaticity; a forward rule that closes an aromatic
@@ -408,7 +403,7 @@ def test_shipped_unmasking_rules_keep_every_atoms_aromaticity(drugs: DrugTargets
 ])
 def test_aromatic_problems_find_rules_that_change_an_atoms_aromaticity(smarts: str,
                                                                       problem: str) -> None:
-    found = aromatic_problems([("rule", _reaction(smarts))])
+    found = aromatic_problems([("rule", _rxn(smarts))])
     assert (problem in " ".join(found)) if problem else found == []
     assert bool(found) == bool(problem)
 

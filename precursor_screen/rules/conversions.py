@@ -56,9 +56,9 @@ from precursor_screen.rules.formulas import TargetFormulas
 from precursor_screen.rules.gates import (
     QueryNeeds,
     atom_elements,
+    atom_without_recursion,
     bracket_segments,
     relaxed_smarts,
-    split_top,
 )
 from precursor_screen.types import Route, Step
 
@@ -900,7 +900,8 @@ def _lifted(compiled: _Compiled) -> tuple[Chem.Mol, rdChemReactions.ChemicalReac
     if compiled.rxn is None or compiled.query is None:
         return None
     reactants, products = compiled.text[0].split(">>")
-    lifted = "".join(f"[{_without_negations(text)}]" if bracket and re.search(r":\d+$", text)
+    lifted = "".join(f"[{atom_without_recursion(text, negated_only=True)}]"
+                     if bracket and re.search(r":\d+$", text)
                      else f"[{text}]" if bracket else text
                      for bracket, text in bracket_segments(reactants))
     if lifted == reactants:
@@ -908,19 +909,6 @@ def _lifted(compiled: _Compiled) -> tuple[Chem.Mol, rdChemReactions.ChemicalReac
     rxn = rdChemReactions.ReactionFromSmarts(f"{lifted}>>{products}")
     rxn.Initialize()
     return rxn.GetReactantTemplate(0), rxn
-
-
-def _without_negations(body: str) -> str:
-    """A bracket atom's body (map number kept) less its AND-ed ``!$(...)`` conjuncts."""
-    found = re.search(r":\d+$", body)
-    map_number = found.group(0) if found else ""
-    body = body[:found.start()] if found else body
-    kept = []
-    for low in split_top(body, ";"):
-        items = [x for x in split_top(low, "&") if not x.startswith("!$(")]
-        if items:
-            kept.append("&".join(items))
-    return (";".join(kept) or "*") + map_number
 
 
 def _kept_atoms(piece: Chem.Mol) -> set[int] | None:

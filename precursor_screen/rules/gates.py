@@ -1308,21 +1308,28 @@ def without_recursion(smarts: str) -> str:
     >>> without_recursion("[$([CH3]),$([CH2][CH3])]")
     '[*]'
     """
-    return "".join(f"[{_atom_without_recursion(text)}]" if bracket else text
+    return "".join(f"[{atom_without_recursion(text)}]" if bracket else text
                    for bracket, text in bracket_segments(smarts))
 
 
-def _atom_without_recursion(body: str) -> str:
-    """One bracket atom's primitives (without the brackets) less its AND-ed recursive SMARTS."""
+def atom_without_recursion(body: str, negated_only: bool = False) -> str:
+    """One bracket atom's primitives (without the brackets; its map number kept) less its AND-ed
+    recursive SMARTS; ``negated_only``: less its AND-ed ``!$(...)`` only (a weaker atom too).
+
+    >>> atom_without_recursion("N&X3&!$(N-[C,S]=O)&$(N-a):1")
+    'N&X3:1'
+    >>> atom_without_recursion("N&X3&!$(N-[C,S]=O)&$(N-a):1", negated_only=True)
+    'N&X3&$(N-a):1'
+    """
     found = re.search(r":\d+$", body)
     map_number = found.group(0) if found else ""
     body = body[:found.start()] if found else body
     kept = []
     for low in split_top(body, ";"):              # ';': AND, lowest precedence
-        if "$(" in low and "," in _top_level(low):
+        if not negated_only and "$(" in low and "," in _top_level(low):
             continue                               # an OR holding a recursion: dropped whole
         items = [x for x in split_top(low, "&")   # '&': AND, highest precedence
-                 if not (x.startswith("$(") or x.startswith("!$("))]
+                 if not (x.startswith("!$(") or (not negated_only and x.startswith("$(")))]
         if items:
             kept.append("&".join(items))
     return (";".join(kept) or "*") + map_number
