@@ -24,6 +24,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from precursor_screen.errors import InputError
+from precursor_screen.types import pickled_by_fields
 from precursor_screen.io.formats import input_format, output_format
 from precursor_screen.io.text import (
     DEFAULT_LIMITS,
@@ -55,6 +56,7 @@ Notify = Callable[[str], None]
 csv.field_size_limit(2**31 - 1)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Record:
     """One input row: its 0-based position, an id, the structure text and any reading problem

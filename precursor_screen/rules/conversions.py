@@ -450,11 +450,11 @@ class RuleSet:
         elements = _elements(mol) if found is None else frozenset()
         screened: dict[int, bool] = {}
         present = []
-        for k, (compiled, screen) in enumerate(self._protecting):
-            if found is not None:
-                if not needs.may_match(found, k):   # its relaxed form or a recursive part is
-                    continue                        # not in the molecule
-            else:
+        # with the C matcher's answer, only the masks whose relaxed form and recursive parts
+        # are all in the molecule
+        for k in range(len(self._protecting)) if found is None else needs.possible(found):
+            compiled, screen = self._protecting[k]
+            if found is None:
                 if not all(z & elements for z in compiled.needs):
                     continue
                 ok = screened.get(id(screen))
