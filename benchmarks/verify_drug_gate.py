@@ -2,13 +2,15 @@
 
     python benchmarks/verify_drug_gate.py [N]
 
-The drug-route gate (`precursor_screen.rules.gates.RouteGate`) was made tighter three times:
+The drug-route gate (`precursor_screen.rules.gates.RouteGate`) was made tighter four times:
 a bond at a reaction centre whose template atom is surely aliphatic is non-aromatic in the
 substrate core (``aliphatic=True``, issue 20 phase B, where it used to be any bond); the drugs'
 skeletons type their atoms aromatic or not (``typed``, when no unmasking rule changes an atom's
-aromaticity); a forward rule that keeps the skeleton as the unmasking rules do no longer opens
-routes of its own (``every_forward_opens=False``: the forward test asks only the others). This
-script builds the gate as it was before all three ("loose") and the shipped one ("tight") from
+aromaticity), and with them the substrate cores the atoms their template types (the benzo ring
+of methaqualone's substrates aromatic, its methyl aliphatic); a forward rule that keeps the
+skeleton as the unmasking rules do no longer opens routes of its own
+(``every_forward_opens=False``: the forward test asks only the others). This
+script builds the gate as it was before all four ("loose") and the shipped one ("tight") from
 the same drugs and rules and, on every parent, at the size floor the bulk screen uses
 (``flag_only``) and at none:
 

@@ -202,6 +202,13 @@ def test_a_query_it_cannot_take_turns_the_set_off() -> None:
     typed = Skeleton(joined.atoms, joined.bonds, typed=True)
     atoms, _bonds = _spec(*_skeleton_query(typed))
     assert atoms[7] == atoms[15] == 1
+    # a substrate core types atoms one by one (`Skeleton.kinds`): aromatic 2, aliphatic 1
+    cored = Skeleton(joined.atoms, joined.bonds, kinds=("a", "A"))
+    atoms, _bonds = _spec(*_skeleton_query(cored))
+    assert (atoms[7], atoms[15]) == (1, 2)
+    core_query = Chem.MolFromSmarts(cored.smarts())
+    assert QuerySet.of_skeletons([cored], lambda mol: int(mol.HasSubstructMatch(core_query))).on \
+        == fastpattern.fast_path(2048)
     # at most so many neighbours: "D0,...,Dk" as the C matcher reads it
     atoms, _bonds = query_parts(Chem.MolFromSmarts("[#6;D0,D1,D2]-[#8;D0,D1]"))
     assert [a[2] for a in atoms] == [2, 1]

@@ -4,6 +4,7 @@ that would break its argument."""
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ from precursor_screen.rules.gates import (
     gate_problems,
     refined_skeleton,
     skeleton_from_smarts,
+    substrate_cores,
     surely_aliphatic,
+    surely_aromatic,
     without_recursion,
 )
 from precursor_screen.screen import Screener
@@ -260,6 +263,15 @@ def test_surely_aliphatic_reads_the_query(smarts: str, aliphatic: bool) -> None:
     assert surely_aliphatic(Chem.MolFromSmarts(smarts).GetAtomWithIdx(0)) is aliphatic
 
 
+@pytest.mark.parametrize("smarts, aromatic", [
+    ("c", True), ("[c:4]", True), ("[n&H1]", True), ("[#6;a]", True), ("a", True),
+    ("[c,n]", True), ("[n&$(n1ccc2ccccc12):1]", True),
+    ("C", False), ("[#6]", False), ("*", False), ("[C,c]", False), ("[!C]", False),
+    ("[#7:3]", False)])
+def test_surely_aromatic_reads_the_query(smarts: str, aromatic: bool) -> None:
+    assert surely_aromatic(Chem.MolFromSmarts(smarts).GetAtomWithIdx(0)) is aromatic
+
+
 @pytest.fixture(scope="module")
 def screen_drugs() -> tuple[DrugTargets, RouteGate]:
     """The screen's drug stage (EU and UN lists: no drug family) and its gate built with the
@@ -382,7 +394,8 @@ def test_without_recursion_only_widens(smarts: str, weaker: str) -> None:
 def test_shipped_unmasking_rules_keep_every_atoms_aromaticity(drugs: DrugTargets) -> None:
     """The route gates type their targets' atoms aromatic or not (`gates.Skeleton`) only where
     no unmasking rule can change an atom's aromaticity; a forward rule that closes an aromatic
-    ring (the quinazolinone of methaqualone) is found, and its substrate cores stay untyped."""
+    ring (the quinazolinone of methaqualone) is found, and its substrate cores type only the
+    atoms its template types (`test_substrate_cores_type_what_the_template_types`)."""
     screener = Screener()
     assert aromatic_problems(screener.rules.reactions()) == []
     assert screener._route_gate.typed and screener._bulk_route_gate.typed and drugs.gate.typed
@@ -447,3 +460,51 @@ def test_forward_rules_that_keep_the_skeleton_open_no_routes_of_their_own(
                       [(i, rxn) for i, rxn in drugs.rules.reactions()
                        if i in drugs.rules.reagents], typed=True, every_forward_opens=True)
     assert every.passes(standardize_smiles("OCCc1ccccc1").mol)
+
+
+def test_substrate_cores_type_what_the_template_types(screen_drugs: tuple) -> None:
+    """Methaqualone's substrate cores: the quinazolinone rule's template types every atom it
+    names (the benzo ring aromatic, the methyl, both carbonyl carbons and the amide nitrogen
+    aliphatic), the benzoxazinone rule's leaves its ring atoms untyped; the atoms outside the
+    template stay untyped. 2-Acetamidocyclohexanecarboxylic acid holds the untyped core but
+    not the typed one: skipped, and with no route ungated; N-acetylanthranilic acid, its methyl
+    ester and 2-methylbenzoxazinone still pass and reach methaqualone."""
+    drugs, _loose = screen_drugs
+    methaqualone = next(t.parent.mol for t in drugs.registry if t.id == "methaqualone")
+    rules = dict(drugs.rules.reactions())
+    (quinazolinone,) = substrate_cores(methaqualone, rules["quinazolinone-o-toluidine"],
+                                       typed=True)
+    assert quinazolinone.atom_kinds().count("a") == 6
+    assert set(quinazolinone.atom_kinds()) == {"a", "A"} and not quinazolinone.typed
+    (benzoxazinone,) = substrate_cores(methaqualone, rules["benzoxazinone-o-toluidine"],
+                                       typed=True)
+    assert benzoxazinone.atom_kinds().count("a") == 6 and "" in benzoxazinone.atom_kinds()
+    assert not any(core.kinds for core in substrate_cores(
+        methaqualone, rules["quinazolinone-o-toluidine"]))       # typed=False: as before
+    forward = [(i, rxn) for i, rxn in drugs.rules.reactions() if i in drugs.rules.reagents]
+    targets = [t.parent.mol for t in drugs.registry if t.parent is not None]
+    untyped = RouteGate(targets, [], forward, typed=False)
+    for smiles in ("CC(=O)NC1CCCCC1C(=O)O", "CC(=O)NC1CCCCC1C(=O)OC"):
+        std = standardize_smiles(smiles)
+        assert untyped.passes(std.mol) and not drugs.gate.passes(std.mol)
+        assert not drugs.gate.passes(std.mol, 0, std.smiles)       # the C matcher agrees
+        assert drugs.routes(std, gated=False) == []
+    for smiles in ("CC(=O)Nc1ccccc1C(=O)O", "CC(=O)Nc1ccccc1C(=O)OC", "CC1=Nc2ccccc2C(=O)O1"):
+        std = standardize_smiles(smiles)
+        assert drugs.gate.passes(std.mol, 0, std.smiles)
+        assert "methaqualone" in {h.substance_id for h in drugs.routes(std) if h.score > 0}
+
+
+def test_a_typed_test_atom_is_implied_only_by_one_typed_alike() -> None:
+    """Pruning reads a skeleton's `rep` with a typed query's test form: an untyped atom (charged
+    in `rep`) is matched by no typed test atom, a typed one only by its own kind."""
+    plain = skeleton_from_smarts("[#6]~[#6]1~[#6]~[#6]~[#6]~[#6]~[#6]~1")
+    aromatic = replace(plain, kinds=("",) + ("a",) * 6)
+    aliphatic = replace(plain, kinds=("",) + ("A",) * 6)
+    test = {sk: Chem.MolFromSmarts(sk.smarts(test=True)) for sk in (plain, aromatic, aliphatic)}
+    assert plain.rep().HasSubstructMatch(test[plain])
+    assert not plain.rep().HasSubstructMatch(test[aromatic])
+    assert aromatic.rep().HasSubstructMatch(test[aromatic])
+    assert aromatic.rep().HasSubstructMatch(test[plain])
+    assert not aromatic.rep().HasSubstructMatch(test[aliphatic])
+    assert not aliphatic.rep().HasSubstructMatch(test[aromatic])

@@ -528,6 +528,8 @@ static int setup_patterns(void) {
 #define MAX_NEEDS 8
 #define COUNTED_ELEMENTS 128
 enum { Z_ANY = 0, Z_HETERO = 255, NO_DEGREE_LIMIT = 255, SKEL_ATOM_BYTES = 8 };
+/* what a query atom asks of the atom's aromaticity: anything, aliphatic (SMARTS A), aromatic (a) */
+enum { KIND_ANY = 0, KIND_ALIPHATIC = 1, KIND_AROMATIC = 2, SKEL_ATOM_KINDS = 3 };
 enum { SB_ANY = 0, SB_AROMATIC = 1, SB_NOT_AROMATIC = 2, SB_SINGLE = 3, SB_DOUBLE = 4,
        SB_TRIPLE = 5, SB_SINGLE_OR_AROMATIC = 6 };
 
@@ -535,7 +537,7 @@ typedef struct {
     int natoms, nbonds;
     uint8_t nz[MAX_SKEL_ATOMS], z[MAX_SKEL_ATOMS][4], bears[MAX_SKEL_ATOMS];
     uint8_t max_degree[MAX_SKEL_ATOMS];   /* most neighbours in the graph; NO_DEGREE_LIMIT */
-    uint8_t aliphatic[MAX_SKEL_ATOMS];    /* 1: an aliphatic atom only (SMARTS A) */
+    uint8_t atom_kind[MAX_SKEL_ATOMS];    /* KIND_ANY, KIND_ALIPHATIC or KIND_AROMATIC */
     int8_t bond_a[MAX_SKEL_BONDS], bond_b[MAX_SKEL_BONDS];
     uint8_t kind[MAX_SKEL_BONDS], ring[MAX_SKEL_BONDS];
     int8_t anchor_atom[MAX_SKEL_ATOMS], anchor_bond[MAX_SKEL_ATOMS];
@@ -572,7 +574,8 @@ static inline int skel_atom_ok(const SkelMatcher *m, int i, int a) {
         if (!ok) return 0;
     }
     if (m->g->degree[a] > q->max_degree[i]) return 0;
-    if (q->aliphatic[i] && m->g->aromatic[a]) return 0;
+    if (q->atom_kind[i] && (q->atom_kind[i] == KIND_AROMATIC) != (m->g->aromatic[a] != 0))
+        return 0;
     return !q->bears[i] || m->bears[a];
 }
 
@@ -650,9 +653,9 @@ static void skelset_free(PyObject *capsule) {
 }
 
 /* compile_skeletons([(atoms, bonds), ...]) with atoms = bytes of (n, z1, z2, z3, z4, bears,
- * max_degree, aliphatic) octets in matching order (n elements, 0 for any atom, one 255 for any
- * heteroatom; max_degree: most neighbours, 255 for any; aliphatic: 1 for an atom that must not
- * be aromatic) and bonds = bytes of (a, b, kind, ring)
+ * max_degree, kind) octets in matching order (n elements, 0 for any atom, one 255 for any
+ * heteroatom; max_degree: most neighbours, 255 for any; kind: KIND_ANY, KIND_ALIPHATIC for an
+ * atom that must not be aromatic, KIND_AROMATIC for one that must) and bonds = bytes of (a, b, kind, ring)
  * quadruples -> capsule */
 static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
     PyObject *list;
@@ -687,9 +690,9 @@ static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
             for (int k = 0; k < 4; k++) q->z[i][k] = (uint8_t)atom[1 + k];
             q->bears[i] = (uint8_t)atom[5];
             q->max_degree[i] = (uint8_t)atom[6];
-            q->aliphatic[i] = (uint8_t)atom[7];
-            if (q->aliphatic[i] > 1) {
-                PyErr_SetString(PyExc_ValueError, "aliphatic flag malformed");
+            q->atom_kind[i] = (uint8_t)atom[7];
+            if (q->atom_kind[i] >= SKEL_ATOM_KINDS) {
+                PyErr_SetString(PyExc_ValueError, "atom kind malformed");
                 goto fail;
             }
             if (q->max_degree[i] != NO_DEGREE_LIMIT) set->limits = 1;
@@ -890,7 +893,8 @@ PyMODINIT_FUNC PyInit__patternfp(void) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&MODULE);
-    if (module && PyModule_AddIntConstant(module, "SKELETON_ATOM_BYTES", SKEL_ATOM_BYTES) < 0) {
+    if (module && (PyModule_AddIntConstant(module, "SKELETON_ATOM_BYTES", SKEL_ATOM_BYTES) < 0
+                   || PyModule_AddIntConstant(module, "SKELETON_ATOM_KINDS", SKEL_ATOM_KINDS) < 0)) {
         Py_DECREF(module);
         return NULL;
     }

@@ -262,7 +262,8 @@ class DrugTargets:
         targets = [t.parent.mol for t in self.registry if t.parent is not None]
         cores = [(GROUP_PRECURSOR_CORES[g.id], g.max_heavy_atoms or 10_000) for g in self.groups]
         # routes of unmasking steps keep the target's aromatic atoms aromatic and its others
-        # not (a forward step may close a ring: its substrate cores stay untyped)
+        # not (a forward step may close a ring: its substrate cores type only what its
+        # template types)
         typed = not aromatic_problems(unmasking)
         return RouteGate(targets, cores, forward, typed=typed), ""
 

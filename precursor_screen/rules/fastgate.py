@@ -39,13 +39,18 @@ HETERO_ATOM = 255
 """An atom query "any heteroatom" (not carbon, not hydrogen)."""
 
 NO_DEGREE_LIMIT = 255
+ANY_KIND, ALIPHATIC, AROMATIC = 0, 1, 2
+"""What a query atom asks of the atom's aromaticity (SMARTS: nothing, ``A``, ``a``)."""
+KINDS = {"": ANY_KIND, "A": ALIPHATIC, "a": AROMATIC}
 # one query atom: (elements, or () for any atom, or (HETERO_ATOM,)), bears a heteroatom, most
-# neighbours in the molecule (NO_DEGREE_LIMIT: any), aliphatic only (a typed skeleton's atom
-# outside aromatic rings, SMARTS ``A``)
-QueryAtom = tuple[tuple[int, ...], bool, int, bool]
+# neighbours in the molecule (NO_DEGREE_LIMIT: any), its kind (ANY_KIND, ALIPHATIC, AROMATIC: a
+# typed skeleton's atoms, `gates.Skeleton.atom_kinds`)
+QueryAtom = tuple[tuple[int, ...], bool, int, int]
 SKELETON_ATOM_BYTES = 8
 """Bytes a query atom takes in ``compile_skeletons``; an extension built for another layout
 (an older development build) is not used."""
+SKELETON_ATOM_KINDS = 3
+"""Atom kinds the C matcher reads (an older build reads two: not used)."""
 QueryBond = tuple[int, int, str, int]       # atom, atom, order (a BOND_KINDS key), ring
 
 
@@ -69,7 +74,8 @@ class QuerySet:
         self._specs = specs if all(spec is not None for spec in specs) else None
         self._compiled: Any = None
         if self._specs is not None and _patternfp is not None \
-                and getattr(_patternfp, "SKELETON_ATOM_BYTES", 0) == SKELETON_ATOM_BYTES:
+                and getattr(_patternfp, "SKELETON_ATOM_BYTES", 0) == SKELETON_ATOM_BYTES \
+                and getattr(_patternfp, "SKELETON_ATOM_KINDS", 0) == SKELETON_ATOM_KINDS:
             self._compiled = _patternfp.compile_skeletons(self._specs)
             if not self._agrees(rdkit):
                 self._compiled = None
@@ -137,10 +143,9 @@ class QuerySet:
 
 def _skeleton_query(skeleton: Any) -> tuple[list[QueryAtom], list[QueryBond]]:
     atoms: list[QueryAtom] = []
-    aromatic = skeleton.aromatic_atoms()
-    for i, (z, unknown, bears) in enumerate(skeleton.atoms):
+    for (z, unknown, bears), kind in zip(skeleton.atoms, skeleton.atom_kinds()):
         atoms.append(((HETERO_ATOM,) if z is None and unknown else () if z is None else (z,),
-                      bool(bears), NO_DEGREE_LIMIT, skeleton.typed and i not in aromatic))
+                      bool(bears), NO_DEGREE_LIMIT, KINDS[kind]))
     bonds = [(a, b, order, RING if ring else ANY_RING) for a, b, order, ring in skeleton.bonds]
     return atoms, bonds
 
@@ -159,7 +164,7 @@ def query_parts(query: Chem.Mol) -> tuple[list[QueryAtom], list[QueryBond]] | No
     for atom in query.GetAtoms():
         text = atom.GetSmarts()
         if text == "*":
-            atoms.append(((), False, NO_DEGREE_LIMIT, False))
+            atoms.append(((), False, NO_DEGREE_LIMIT, ANY_KIND))
             continue
         found = _ATOM.fullmatch(text)
         if found is None or not (found.group(1) or found.group(2)):
@@ -173,7 +178,7 @@ def query_parts(query: Chem.Mol) -> tuple[list[QueryAtom], list[QueryBond]] | No
             if degrees != list(range(len(degrees))) or len(degrees) > 32:
                 return None     # only "at most k": D0, D1, ..., Dk
             degree = len(degrees) - 1
-        atoms.append((zs, False, degree, False))
+        atoms.append((zs, False, degree, ANY_KIND))
     bonds: list[QueryBond] = []
     for bond in query.GetBonds():
         order, ring = "", ANY_RING
@@ -196,8 +201,7 @@ def _spec(atoms: Sequence[QueryAtom], bonds: Sequence[QueryBond]) -> tuple[bytes
     """(atoms, bonds) for ``compile_skeletons``: atoms renumbered so that each after the first is
     bonded to an earlier one (breadth first from the rarest label: a named heteroatom, then any
     heteroatom, then an atom bearing one, then a carbon), each as (n, z1..z4, bears, most
-    neighbours, aliphatic only); bonds as
-    (atom, atom, kind, ring). None for a query the matcher does not take (disconnected, too
+    neighbours, kind); bonds as (atom, atom, order, ring). None for a query the matcher does not take (disconnected, too
     large)."""
     n = len(atoms)
     if not 0 < n <= 64 or len(bonds) > 96:
@@ -208,7 +212,7 @@ def _spec(atoms: Sequence[QueryAtom], bonds: Sequence[QueryBond]) -> tuple[bytes
         neighbours[b].append(a)
 
     def rarity(i: int) -> tuple[int, int]:
-        zs, bears, _degree, _aliphatic = atoms[i]
+        zs, bears, _degree, _kind = atoms[i]
         named = bool(zs) and HETERO_ATOM not in zs and 6 not in zs
         return (0 if named else 1 if zs == (HETERO_ATOM,) else 2 if bears else 3 if zs else 4, i)
 
@@ -226,9 +230,9 @@ def _spec(atoms: Sequence[QueryAtom], bonds: Sequence[QueryBond]) -> tuple[bytes
     new = {old: k for k, old in enumerate(order)}
     atom_bytes = bytearray()
     for old in order:
-        zs, bears, degree, aliphatic = atoms[old]
+        zs, bears, degree, kind = atoms[old]
         atom_bytes += bytes((len(zs), *zs, *(0,) * (4 - len(zs)), 1 if bears else 0, degree,
-                             1 if aliphatic else 0))
+                             kind))
     bond_bytes = bytearray()
     for a, b, order_symbol, ring in bonds:
         bond_bytes += bytes((new[a], new[b], BOND_KINDS[order_symbol], ring))

@@ -32,7 +32,10 @@ templates.
 Aromaticity: the skeleton's aromatic bonds are taken as the rules leave them (no rule makes or
 breaks an aromatic ring in its substrate). Where `aromatic_problems` finds that no unmasking
 rule can change an atom's aromaticity, the targets' skeletons also type their other atoms as
-aliphatic (`Skeleton.typed`): an aroyl group is then not a masked acetyl. The tests and
+aliphatic (`Skeleton.typed`): an aroyl group is then not a masked acetyl. A substrate core then
+types the atoms its forward rule's substrate template types (`Skeleton.kinds`: a cyclohexane is
+not the benzo ring of methaqualone's substrate), the others not (the rule may close an aromatic
+ring). The tests and
 ``benchmarks/verify_drug_gate.py`` compare gated and ungated screens.
 """
 
@@ -393,6 +396,7 @@ class _Graph:
     hetero_unknown: list[bool]                      # element unknown but surely a heteroatom
     bonds: dict[tuple[int, int], str]               # (i, j) i < j -> ":" | "!:" | "~" | "-" | "="
     bears_hetero: set[int] = field(default_factory=set)
+    kinds: dict[int, str] = field(default_factory=dict)   # atom -> "a" | "A" (`Skeleton.kinds`)
 
     def neighbours(self, i: int) -> list[int]:
         return [b if a == i else a for a, b in self.bonds if i in (a, b)]
@@ -433,22 +437,39 @@ class Skeleton:
     atoms: tuple[tuple[int | None, bool, bool], ...]
     bonds: tuple[tuple[int, int, str, bool], ...]
     typed: bool = False
+    kinds: tuple[str, ...] = ()
 
     def aromatic_atoms(self) -> frozenset[int]:
         """The atoms with an aromatic bond."""
         return frozenset(i for a, b, order, _ring in self.bonds if order == ":" for i in (a, b))
 
+    def atom_kinds(self) -> tuple[str, ...]:
+        """Each atom's kind: ``"a"`` aromatic, ``"A"`` aliphatic, ``""`` either. A typed
+        skeleton types every atom (aromatic when it has an aromatic bond); another, only the
+        atoms ``kinds`` names (a substrate core: the atoms its forward rule's template types,
+        `substrate_cores`)."""
+        if self.typed:
+            aromatic = self.aromatic_atoms()
+            return tuple("a" if i in aromatic else "A" for i in range(len(self.atoms)))
+        return self.kinds or ("",) * len(self.atoms)
+
+    @property
+    def fully_typed(self) -> bool:
+        """Every atom is typed aromatic or aliphatic."""
+        return all(self.atom_kinds())
+
     def smarts(self, test: bool = False) -> str:
         """The query; ``test=True`` gives the form matched against `rep` to prune implied ones."""
         symbols = []
-        aromatic = self.aromatic_atoms() if self.typed else frozenset()
+        kinds = self.atom_kinds()
         for i, (z, unknown, bears) in enumerate(self.atoms):
             if z is None:
                 base = ("!#6;!#1;!3*" if test else "!#6;!#1") if unknown else "*"
             else:
                 base = f"#{z}"
-            # after the heteroatom primitive, which `_labelled` rewrites as "#6;" + HETERO
-            kind = (";a" if i in aromatic else ";A") if self.typed else ""
+            # after the heteroatom primitive, which `_labelled` rewrites as "#6;" + HETERO; a
+            # test query's typed atom matches only a typed atom of `rep` (charge 0)
+            kind = (f";{kinds[i]};+0" if test else f";{kinds[i]}") if kinds[i] else ""
             if bears:
                 het = "$([1#6]),$(*~[!#6;!#1;!3*])" if test else HETERO
                 symbols.append(f"[{base};{het}{kind}]")
@@ -476,17 +497,20 @@ class Skeleton:
 
     def rep(self) -> Chem.Mol:
         """A stand-in molecule: a test query of another skeleton that matches it is implied by
-        this one (labels coded as elements, isotopes and bond types; see `smarts(test=True)`)."""
+        this one (labels coded as elements, isotopes and bond types, an untyped atom as a
+        charged one, which no typed test atom matches; see `smarts(test=True)`)."""
         rw = Chem.RWMol()
-        aromatic = self.aromatic_atoms() if self.typed else frozenset()
+        kinds = self.atom_kinds()
         for i, (z, unknown, bears) in enumerate(self.atoms):
             atom = Chem.Atom(z if z is not None else 0)
+            if not kinds[i]:
+                atom.SetFormalCharge(1)
             if z is None:
                 atom.SetIsotope(2 if unknown else 3)
             elif bears and z == 6:
                 atom.SetIsotope(1)
             atom.SetNoImplicit(True)
-            if i in aromatic:     # read by a typed test query
+            if kinds[i] == "a":     # read by a typed test query
                 atom.SetIsAromatic(True)
             rw.AddAtom(atom)
         kinds = {":": Chem.BondType.AROMATIC, "!:": Chem.BondType.QUADRUPLE,
@@ -575,7 +599,8 @@ def skeleton_of(g: _Graph | Chem.Mol, typed: bool = False) -> Skeleton | None:
                   for i in keep)
     bonds = tuple((index[a], index[b], s, s != ":" and in_cycle(a, b))
                   for (a, b), s in kept_bonds.items())
-    return Skeleton(atoms, bonds, typed)
+    kinds = () if typed else tuple(g.kinds.get(i, "") for i in keep)
+    return Skeleton(atoms, bonds, typed, kinds if any(kinds) else ())
 
 
 # -- substrate cores of a forward rule -----------------------------------------------------------
@@ -626,6 +651,29 @@ def surely_aliphatic(atom: Chem.Atom) -> bool:
     return _recursive_all(atom.GetSmarts(), surely_aliphatic)
 
 
+def surely_aromatic(atom: Chem.Atom) -> bool:
+    """True when a (query) atom can match only aromatic atoms: its query says so (``c``,
+    ``[n&H1]``, ``[#6;a]``: an AND with such a part, an OR of such parts)."""
+    if not atom.HasQuery():
+        return atom.GetIsAromatic()
+    lines = atom.DescribeQuery().splitlines()
+    return bool(lines) and bool(_fold_query(lines, 0, _aromatic_node)[0])
+
+
+def _aromatic_node(head: str, children: list[bool]) -> bool:
+    """Whether a query node surely needs an aromatic atom, from its children."""
+    if head.startswith("AtomOr"):
+        return bool(children) and all(children)
+    if head.startswith("AtomAnd"):
+        return any(children)
+    m = _ALIPHATIC.fullmatch(head)
+    if m is None:
+        return False
+    if m.group(1) is not None:            # AtomType: atomic number, +1000 when aromatic
+        return int(m.group(1)) >= 1000
+    return head.startswith("AtomIsAromatic")
+
+
 def _aliphatic_node(head: str, children: list[bool]) -> bool:
     """Whether a query node surely needs an aliphatic atom, from its children."""
     if head.startswith("AtomOr"):
@@ -671,7 +719,7 @@ class _Template:
 
 def substrate_cores(target: Chem.Mol,
                     rxn: rdChemReactions.ChemicalReaction | _Template, *,
-                    aliphatic: bool = True) -> set[Skeleton]:
+                    aliphatic: bool = True, typed: bool = False) -> set[Skeleton]:
     """Refined skeletons of the substrates a one-product forward rule turns into ``target``.
 
     Each match of the product template on the target (elements only, any bonds; the reagent's
@@ -686,6 +734,11 @@ def substrate_cores(target: Chem.Mol,
     bond the SMARTS leaves implicit (single or aromatic) at such an atom. ``aliphatic=False``
     leaves both any bond (the looser cores of before, for the tests and
     ``benchmarks/verify_drug_gate.py``).
+
+    ``typed``: each template atom the substrate template types (`surely_aliphatic`,
+    `surely_aromatic`) is typed so in the core (`Skeleton.kinds`), the others not. Sound for
+    routes whose steps before this one change no atom's aromaticity (`aromatic_problems`): the
+    candidate's atoms then have the substrate's aromaticity, which its template fixes.
     """
     tpl = rxn if isinstance(rxn, _Template) else _Template.of(rxn)
     reactant, product, order, r_by_map = tpl.reactant, tpl.product, tpl.order, tpl.r_by_map
@@ -727,6 +780,10 @@ def substrate_cores(target: Chem.Mol,
             if any(nb.GetAtomMapNum() not in r_by_map or not nb.GetAtomMapNum()
                    for nb in ra.GetNeighbors() if _surely_hetero(nb)):
                 g.bears_hetero.add(new[a])
+            if typed:
+                kind = "A" if surely_aliphatic(ra) else "a" if surely_aromatic(ra) else ""
+                if kind:
+                    g.kinds[new[a]] = kind
         sk = skeleton_of(g)
         if sk is not None:
             cores.add(sk)
@@ -987,7 +1044,9 @@ class RouteGate:
     cores as before they knew aliphatic template atoms (`substrate_cores`), for the tests.
     ``typed``: the targets' skeletons with their atoms typed aromatic or not (`Skeleton`), for
     rules none of which can change an atom's aromaticity (`aromatic_problems` finds nothing);
-    the cores and substrate cores stay untyped (a forward rule may close an aromatic ring).
+    the substrate cores then type the atoms their forward rule's substrate template types (the
+    rule may close an aromatic ring: its substrate's other atoms stay untyped), the family
+    cores none.
     ``every_forward_opens=True`` asks the forward test of every forward rule, as before the
     gate knew the ones that keep the skeleton (for ``benchmarks/verify_drug_gate.py``).
     """
@@ -1013,7 +1072,7 @@ class RouteGate:
         for _rule_id, rxn in forward:
             template = _Template.of(rxn)
             for target in targets:
-                for sk in substrate_cores(target, template, aliphatic=aliphatic):
+                for sk in substrate_cores(target, template, aliphatic=aliphatic, typed=typed):
                     add(sk, target.GetNumHeavyAtoms(), False)
         # Drop a query implied by a kept one (it can pass nothing the kept one does not) for
         # targets at least as large (or both over MERGE_SIZE); the kept one then stands for the
@@ -1025,9 +1084,8 @@ class RouteGate:
                                          key=lambda kv: (len(kv[0].atoms), len(kv[0].bonds),
                                                          not kv[1][1], -kv[1][0])):
             rep = sk.rep()
-            # a typed query implies only typed ones (an untyped atom may be either)
+            # (a query's typed atom is implied only by one typed alike: `Skeleton.rep`)
             cover = next((k for k in kept if prune and (k[2] or not unmask)
-                          and (sk.typed or not k[0].typed)
                           and k[1] >= min(size, MERGE_SIZE) and rep.HasSubstructMatch(k[3])),
                          None)
             if cover is not None:
