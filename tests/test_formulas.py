@@ -15,7 +15,7 @@ from rdkit import Chem
 
 from precursor_screen.chem.standardize import standardize_smiles
 from precursor_screen.rules.conversions import LastStepCut, search_for
-from precursor_screen.rules.formulas import TargetFormulas, heavy_formula
+from precursor_screen.rules.formulas import TargetFormulas, heavy_counts, heavy_formula
 from precursor_screen.screen import Screener
 
 
@@ -66,6 +66,29 @@ def test_a_product_is_cut_only_when_no_piece_could_be_a_target() -> None:
     assert not cut.skips(two) and cut.skipped == 0      # one piece is BMK's formula
     none = Chem.MolFromSmiles("CCC(=O)Cc1ccccc1.OCC", sanitize=False)
     assert cut.skips(none) and cut.skipped == 2         # two pieces, either could have counted
+
+
+def test_heavy_counts_from_the_formula_are_the_atoms(screener: Screener, parents: list) -> None:
+    """RDKit's formula, read for a one-piece product, counts what the atoms count: on every
+    corpus parent, and on the unsanitized products of every conversion rule run on the first
+    500 (as `LastStepCut.skips` meets them); a dummy atom gives None (the atoms are asked)."""
+    def by_atoms(mol: Chem.Mol) -> dict:
+        return dict(heavy_formula(a.GetAtomicNum() for a in mol.GetAtoms()))
+
+    products = 0
+    for std in parents:
+        assert dict(heavy_counts(std.mol)) == by_atoms(std.mol), std.smiles
+    for std in parents[:500]:
+        for compiled in screener.rules._compiled:
+            if compiled.rxn is None or not std.mol.HasSubstructMatch(compiled.query):
+                continue
+            for outcome in compiled.rxn.RunReactant(std.mol, 0):
+                for product in outcome:
+                    counts = heavy_counts(product)
+                    assert counts is not None and dict(counts) == by_atoms(product), std.smiles
+                    products += 1
+    assert products > 300
+    assert heavy_counts(Chem.MolFromSmiles("*CC(=O)O")) is None
 
 
 def _target_routes(rules, routes: list, keys: set[str]) -> list[tuple]:

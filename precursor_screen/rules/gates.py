@@ -301,6 +301,8 @@ class ForwardTest:
     def __call__(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
         """True when ``mol`` matches some template; ``smiles``: ``Chem.MolToSmiles(mol)`` when
         the caller has it (the C path)."""
+        if not self.queries:       # the listed substances' gates: no forward rule
+            return False
         found = self.needs.found(mol, smiles)
         if self._bundle is not None and (found is None or found & self._plain_bits) \
                 and mol.HasSubstructMatch(self._bundle):

@@ -252,14 +252,16 @@ class GroupSet:
         """
         mol = _as_mol(mol)
         n_heavy = mol.GetNumHeavyAtoms()
-        found = self._query_needs().found(mol, smiles) if smiles is not None else None
+        needs = self._query_needs()
+        found = needs.found(mol, smiles) if smiles is not None else None
+        possible = frozenset(needs.possible(found)) if found is not None else None
         if screen is None:
             return [g for g in self._groups if (only is None or g.id in only)
-                    and self._first_match(mol, g, n_heavy, found)]
+                    and self._first_match(mol, g, n_heavy, possible)]
         screens = self._query_screens()
         return [g for g in self._groups if (only is None or g.id in only)
                 and any(((q & screen) == q).all() for q in screens[g.id])
-                and self._first_match(mol, g, n_heavy, found)]
+                and self._first_match(mol, g, n_heavy, possible)]
 
     def _query_needs(self) -> QueryNeeds:
         """Every group's queries, in order, as `QueryNeeds` (made on first use)."""
@@ -303,15 +305,15 @@ class GroupSet:
         return self._first_match(mol, g, mol.GetNumHeavyAtoms())
 
     def _first_match(self, mol: Chem.Mol, group: Group, n_heavy: int,
-                     found: int | None = None) -> tuple[int, ...]:
-        """The first match of ``group``; ``found``: `QueryNeeds.found` of ``mol`` (a query
-        whose needs are not all there is not asked)."""
+                     possible: frozenset[int] | None = None) -> tuple[int, ...]:
+        """The first match of ``group``; ``possible``: the queries whose needs are all in
+        ``mol`` (`QueryNeeds.possible`; another is not asked)."""
         if group.max_heavy_atoms is not None and n_heavy > group.max_heavy_atoms:
             return ()
         compiled = self._compiled[group.id]
         first = self._first_query.get(group.id, 0)
         for i, (query, guard) in enumerate(zip(compiled.queries, compiled.guards)):
-            if found is not None and not self._query_needs().may_match(found, first + i):
+            if possible is not None and first + i not in possible:
                 continue   # something the query demands is not in the molecule
             if guard is not None and not mol.HasSubstructMatch(guard):
                 continue   # the query, which implies its guard, cannot match either

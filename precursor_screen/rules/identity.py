@@ -51,11 +51,20 @@ def _quick_tests() -> QueryNeeds:
     return QueryNeeds([_ANY_ENOL, _ACYL_X, _ACYL_O_ACYL])
 
 
+_LAST: tuple[Standardized | None, int | None] = (None, None)
+"""The candidate asked last and the C matcher's answer for it (the screen asks both tests of
+one candidate in a row; kept alive here, so no other one meets it at the same identity)."""
+
+
 def _may_hold(std: Standardized, *tests: int) -> bool:
     """False when every quick test of ``tests`` (indices in `_quick_tests`) surely fails on
     ``std``."""
+    global _LAST
     needs = _quick_tests()
-    found = needs.found(std.mol, std.smiles)
+    last, found = _LAST
+    if last is not std:
+        found = needs.found(std.mol, std.smiles)
+        _LAST = (std, found)
     return found is None or any(needs.may_match(found, k) for k in tests)
 
 
