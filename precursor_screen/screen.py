@@ -63,6 +63,7 @@ from precursor_screen.rules.drug_targets import (
 from precursor_screen.rules.fastgate import QuerySet
 from precursor_screen.rules.formulas import TargetFormulas
 from precursor_screen.rules.gates import (
+    GateSet,
     RouteGate,
     flag_floor,
     rules_keep_aromaticity,
@@ -269,6 +270,8 @@ class Screener:
                                else None)
         self._max_bulk_atoms = max((self._sizes[i] for i, s in enumerate(self._organic)
                                     if self._bulk(s) and not self._solvent(s)), default=0)
+        trio = (self._route_gate, self._skeleton_gate, self._bulk_route_gate)
+        self._gate_set = GateSet(trio) if all(g is not None for g in trio) else None
         self._group_gates, self._gated_groups, self._ungated_groups = self._plan_groups()
         self._group_gates_fast = QuerySet.of_queries(list(self._group_gates))
         self._by_key: dict[str, list[Any]] = {}
@@ -529,16 +532,14 @@ class Screener:
         own = n_atoms - freed
         floor = flag_floor(own, p.min_kept_fraction, p.max_removed_atoms)
         bulk_floor = self._bulk_floor(own)
-        gated = keep_all or self._gated(work.mol, floor, smiles=work.smiles)
-        if gated or (self._skeleton_gate is not None
-                     and self._skeleton_gate.passes(work.mol, floor, work.smiles)):
+        gated, contain, bulk = ((True, True, True) if keep_all
+                                else self._gate_answers(work, floor, bulk_floor))
+        if contain:
             contained = self._containment(work.mol, words.value, n_atoms, identical)
             said = {h.substance_id for h in contained if h.relation == "skeleton"}
             hits = [h for h in hits if h.relation != "similar" or h.substance_id not in said]
             hits += contained
-        # the bulk gate only when it decides: not gated otherwise, and not the substance itself
-        if (not identical or keep_all) and (
-                gated or self._gated(work.mol, bulk_floor, bulk=True, smiles=work.smiles)):
+        if (not identical or keep_all) and bulk:
             hits += self._conversions(work, n_atoms, floor, bulk_floor, keep_all)
         if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
             protected = freed > 0 and self.rules.protecting_group_atoms(work.mol, work.smiles) > 0
@@ -857,6 +858,25 @@ class Screener:
                 ok = False
             (gated if ok else ungated).add(g.id)
         return gates, frozenset(gated), frozenset(ungated)
+
+    def _gate_answers(self, std: Standardized, floor: float, bulk_floor: float
+                      ) -> tuple[bool, bool, bool]:
+        """(``std`` holds a flaggable listed substance's skeleton of ``floor`` atoms or more: the
+        conversion search and containment run; it holds such a skeleton untyped (an aroyl where
+        the target has an acetyl): containment runs; the conversion search runs, for a bulk
+        target of ``bulk_floor`` atoms or more if not for the first). The three gates in one
+        call of the C matcher (`GateSet`) where it answers, else one by one."""
+        if self._gate_set is not None:
+            answers = self._gate_set.holds(std.mol, std.smiles, (floor, floor, bulk_floor))
+            if answers is not None:
+                gated, untyped, bulk = answers
+                return gated, gated or untyped, gated or (
+                    bulk and bulk_floor <= self._max_bulk_atoms)
+        if self._gated(std.mol, floor, smiles=std.smiles):
+            return True, True, True
+        contain = self._skeleton_gate is not None and self._skeleton_gate.passes(
+            std.mol, floor, std.smiles)
+        return False, contain, self._gated(std.mol, bulk_floor, bulk=True, smiles=std.smiles)
 
     def _gated(self, mol: Chem.Mol, floor: float = 0.0, last_step: bool = False,
                bulk: bool = False, smiles: str | None = None) -> bool:

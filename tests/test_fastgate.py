@@ -17,7 +17,7 @@ from rdkit import Chem
 
 from precursor_screen.chem import fastpattern
 from precursor_screen.rules.fastgate import QuerySet, _skeleton_query, _spec, query_parts
-from precursor_screen.rules.gates import Skeleton, flag_floor, labelled
+from precursor_screen.rules.gates import GateSet, Skeleton, flag_floor, labelled
 from precursor_screen.screen import Screener
 
 
@@ -285,3 +285,32 @@ def test_neighbour_bounds_are_not_applied_to_molecules_with_hydrogen_atoms(
     assert routes
     monkeypatch.setattr(QuerySet, "matches", lambda self, mol, smiles, only=None: None)
     assert [r.product for r in rules.apply(d2)] == routes
+
+
+def test_the_listed_substances_gates_in_one_call_answer_as_each_does(screener: Screener,
+                                                                    parents: list) -> None:
+    """`GateSet`: the screen's typed gate, its untyped one (containment) and its bulk one in
+    one call of the C matcher give each gate's own answer, at the screen's floors and others;
+    a gate with forward rules (the drugs') is refused, and where the C matcher cannot answer
+    (no SMILES) the screen asks each gate."""
+    trio = screener._gate_set
+    assert trio is not None and trio.fast.on == fastpattern.fast_path(2048)
+    if not trio.fast.on:
+        pytest.skip("the C extension is not built here: each gate asks RDKit")
+    passed, unread = [0, 0, 0], 0
+    for std in parents[:3000]:
+        own = std.mol.GetNumHeavyAtoms()
+        bulk = screener._bulk_floor(own)
+        for floor in (flag_floor(own, 0.45, 10), 0.0, 14.0):
+            answers = trio.holds(std.mol, std.smiles, (floor, floor, bulk))
+            if answers is None:        # a SMILES the reader does not know: RDKit answers
+                unread += 1
+                continue
+            assert answers == tuple(g.passes(std.mol, f, std.smiles) for g, f in
+                                    zip(trio.gates, (floor, floor, bulk))), std.smiles
+            passed = [p + a for p, a in zip(passed, answers)]
+    assert all(passed) and passed[0] < passed[1]      # the untyped gate passes more
+    assert unread < 0.01 * 3 * 3000
+    assert trio.holds(parents[0].mol, None, (0.0, 0.0, 0.0)) is None
+    with pytest.raises(ValueError):
+        GateSet([screener.drugs.gate])

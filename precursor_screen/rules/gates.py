@@ -44,7 +44,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import permutations
+from itertools import accumulate, permutations
 from typing import Any
 
 from rdkit import Chem
@@ -52,8 +52,9 @@ from rdkit.Chem import rdChemReactions
 
 from precursor_screen.rules.fastgate import QuerySet
 
-__all__ = ["RouteGate", "refined_skeleton", "substrate_cores", "gate_problems", "flag_floor",
-           "rules_keep_skeletons", "skeleton_gates", "surely_aliphatic", "without_recursion",
+__all__ = ["RouteGate", "GateSet", "refined_skeleton", "substrate_cores", "gate_problems", "flag_floor",
+           "rules_keep_skeletons", "skeleton_gates", "surely_aliphatic", "surely_aromatic",
+           "without_recursion",
            "recursive_parts", "split_top", "HETERO"]
 
 HETERO = "$(*~[!#6;!#1])"
@@ -1297,6 +1298,52 @@ class RouteGate:
         """True when ``mol`` matches the substrate template of a forward rule that a route
         may begin with and the skeletons do not gate (`opening_queries`); `passes` asks it."""
         return self._opening(mol, smiles)
+
+
+class GateSet:
+    """Route gates without forward rules (skeletons only: the listed substances' gates) asked of
+    one molecule in one call of the C matcher, their queries side by side: `holds` gives each
+    gate's `RouteGate.passes` at its own size floor. The screen asks three of every candidate
+    (the typed gate, the untyped one for containment, the bulk one); one call instead of three
+    saves the calls' own cost, not the matching."""
+
+    PLANS_KEPT = 4096
+    """Floor combinations whose query masks are remembered before starting afresh."""
+
+    def __init__(self, gates: Sequence[RouteGate]) -> None:
+        self.gates = tuple(gates)
+        if any(g.opening_queries for g in self.gates):
+            raise ValueError("a gate with forward rules is not a skeletons-only gate")
+        sizes = [g.fast.size for g in self.gates]
+        self._shifts = tuple(accumulate(sizes[:-1], initial=0))
+        self.fast = QuerySet.of_skeletons(
+            [q.skeleton for g in self.gates for q in g.queries()], self._rdkit_bits)
+        self._plans: dict[tuple[float, ...], tuple[bytes, tuple[Any, ...]]] = {}
+
+    def _rdkit_bits(self, mol: Chem.Mol) -> int:
+        return sum(g._rdkit_bits(mol) << shift for g, shift in zip(self.gates, self._shifts))
+
+    def holds(self, mol: Chem.Mol, smiles: str | None, floors: Sequence[float]
+              ) -> tuple[bool, ...] | None:
+        """Each gate's `RouteGate.passes` of ``mol`` at its floor in ``floors`` (``smiles``:
+        ``Chem.MolToSmiles(mol)``); None when the C matcher cannot answer (ask each gate)."""
+        if not self.fast.on or smiles is None:
+            return None
+        key = tuple(floors)
+        plans = self._plans.get(key)
+        if plans is None:
+            each = tuple(g._bit_plan(f, False) for g, f in zip(self.gates, key))
+            only = 0
+            for plan, shift in zip(each, self._shifts):
+                only |= int.from_bytes(plan[2], "little") << shift
+            if len(self._plans) >= self.PLANS_KEPT:
+                self._plans.clear()
+            plans = self._plans[key] = (self.fast.mask_bytes(only), each)
+        found = self.fast.matches(mol, smiles, plans[0])
+        if found is None:
+            return None
+        return tuple(g._match_bits(found >> shift, plan)
+                     for g, shift, plan in zip(self.gates, self._shifts, plans[1]))
 
 
 def _templates(rules: Sequence[tuple[str, rdChemReactions.ChemicalReaction]]) -> list[Chem.Mol]:

@@ -255,7 +255,7 @@ class GroupSet:
         needs = self._query_needs()
         found = needs.found(mol, smiles) if smiles is not None else None
         possible = frozenset(needs.possible(found)) if found is not None else None
-        if screen is None:
+        if screen is None or possible is not None:   # the C matcher's answer rules out more
             return [g for g in self._groups if (only is None or g.id in only)
                     and self._first_match(mol, g, n_heavy, possible)]
         screens = self._query_screens()
