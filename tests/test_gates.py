@@ -508,3 +508,24 @@ def test_a_typed_test_atom_is_implied_only_by_one_typed_alike() -> None:
     assert aromatic.rep().HasSubstructMatch(test[plain])
     assert not aromatic.rep().HasSubstructMatch(test[aliphatic])
     assert not aliphatic.rep().HasSubstructMatch(test[aromatic])
+
+
+def test_forward_first_at_the_size_floor(screen_drugs: tuple) -> None:
+    """Where a candidate matches a forward rule's substrate and holds the skeleton or substrate
+    core only of drugs too small to flag from it, the bulk screen's search begins with the
+    forward rules alone (`RouteGate.plan` at the floor): a route beginning with an unmasking
+    step can reach only those small drugs. The flagging routes are the full search's."""
+    drugs, _loose = screen_drugs
+    benzyl = standardize_smiles("O=C(CCC(=O)c1ccccc1)OCc1ccccc1")
+    floor = flag_floor(benzyl.mol.GetNumHeavyAtoms(), 0.45, 10)
+    assert drugs.gate.plan(benzyl.mol, floor, benzyl.smiles) == (True, True)
+    assert drugs.gate.plan(benzyl.mol, 0, benzyl.smiles) == (True, False)
+    for smiles in ("O=C(CCC(=O)c1ccccc1)OCc1ccccc1", "CCC(=O)c1ccc(C)cc1",
+                   "CCCC(=O)c1ccc(N2CCN(C(=O)CC)CC2)c(F)c1", "CC(=O)OCCCC(=O)c1ccccc1"):
+        std = standardize_smiles(smiles)
+        flagging = [(h.substance_id, h.score, h.reason)
+                    for h in drugs.routes(std, flag_only=True) if h.score > 0]
+        assert flagging == [(h.substance_id, h.score, h.reason)
+                            for h in drugs.routes(std, gated=False) if h.score > 0], smiles
+    assert {h.substance_id for h in drugs.routes(standardize_smiles("CCC(=O)c1ccc(C)cc1"),
+                                                  flag_only=True)} >= {"mephedrone"}

@@ -226,7 +226,8 @@ class DrugTargets:
         rules at the first step, and a last-step product that cannot be a listed drug or a
         family member (by its heavy-atom formula and size) is not made. ``flag_only`` (the
         bulk screen) also skips drugs too small to raise a flag from this candidate (a route
-        to them would score 0): only routes that can flag are then sure to be found.
+        to them would score 0), also when it decides that every route begins with a forward
+        step: only routes that can flag are then sure to be found.
         """
         n_atoms = std.mol.GetNumHeavyAtoms()
         gate = self.gate if gated and depth <= 2 else None

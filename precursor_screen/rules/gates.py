@@ -1177,10 +1177,14 @@ class RouteGate:
 
     def plan(self, mol: Chem.Mol, min_size: float = 0, smiles: str | None = None
              ) -> tuple[bool, bool]:
-        """(`passes`, `forward_only`) from one forward test and one set of skeleton answers."""
+        """(`passes`, `forward_only` for targets of at least ``min_size`` atoms) from one forward
+        test and one set of skeleton answers: a route beginning with an unmasking step ends in
+        a target whose skeleton or substrate core ``mol`` holds, so where it holds none of a
+        target that large, such routes reach only smaller targets (which a caller passing
+        ``min_size`` does not want) and the search may begin with the forward rules alone."""
         if not self._opening(mol, smiles):
             return self._holds(mol, min_size, smiles), False
-        return True, not self._holds(mol, 0, smiles)
+        return True, not self._holds(mol, min_size, smiles)
 
     def forward_only(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
         """True when every route of at most two steps from ``mol`` to a target of any size
