@@ -161,8 +161,11 @@ def test_protecting_groups_counted_alike_with_and_without_the_c_path(screener: S
     for std in parents:
         n = rules.protecting_group_atoms(std.mol, std.smiles)
         assert n == rules.protecting_group_atoms(std.mol), std.smiles
+        # whether one comes off now, without running the reactions (the drug stage's question)
+        assert rules.has_protecting_groups(std.mol, std.smiles) == (n > 0), std.smiles
         counted += n > 0
     assert counted > 50       # Boc, Cbz, trityl, silyl ... forms in the corpus (97)
+    assert rules._protecting_deletes     # every mask's template deletes a heavy atom
 
 
 def test_what_the_reader_does_not_know_goes_to_rdkit(gates: list) -> None:

@@ -217,8 +217,8 @@ class RuleSet:
     """
 
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
-                 "_screen_groups", "_screens_fast", "_protecting", "_freed", "_rev_by_elements",
-                 "_rev_prefix", "_screens_of", "_wanted", "_of_kind", "_protecting_needs",
+                 "_screen_groups", "_screens_fast", "_protecting", "_freed", "_protecting_deletes",
+                 "_rev_by_elements", "_rev_prefix", "_screens_of", "_wanted", "_of_kind", "_protecting_needs",
                  "_recursion_needs", "_fast_screens")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
@@ -268,6 +268,9 @@ class RuleSet:
         # removal can lift (`_lifted`): by position in `_protecting`, (query, reaction)
         self._freed = {k: lifted for k, (c, _) in enumerate(self._protecting)
                        if (lifted := _lifted(c)) is not None}
+        # every one takes a heavy atom off wherever its template matches (`has_protecting_groups`)
+        self._protecting_deletes = all(c.rxn is not None and _deletes_heavy_atom(c.rxn)
+                                       for c, _ in self._protecting)
         # for each rule, the screen groups holding one of its reactions (`_one_step`'s ``only``)
         screens_of: dict[int, list[int]] = {}
         for g, (_, _, members) in enumerate(self._screen_groups):
@@ -467,6 +470,20 @@ class RuleSet:
             if mol.HasSubstructMatch(query):
                 present.append(rxn)
         return _removed_atoms(mol, present)
+
+    def has_protecting_groups(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
+        """True when a protecting group can come off ``mol`` now: ``protecting_group_atoms(mol,
+        smiles) > 0``, answered without running the reactions where every protecting-group
+        mask deletes a heavy atom of its template (then a template that matches takes one
+        off)."""
+        if not self._protecting_deletes:
+            return self.protecting_group_atoms(mol, smiles) > 0
+        needs = self._protecting_needs
+        found = needs.found(mol, smiles)
+        if found is None:
+            return self.protecting_group_atoms(mol, smiles) > 0
+        return any(mol.HasSubstructMatch(self._protecting[k][0].query)
+                   for k in needs.possible(found))
 
     def step_text(self, parent: str, step: Step) -> tuple[str, str]:
         """How a reason names one step from ``parent`` (SMILES): ("rule name (removes what came
@@ -909,6 +926,15 @@ def _lifted(compiled: _Compiled) -> tuple[Chem.Mol, rdChemReactions.ChemicalReac
     rxn = rdChemReactions.ReactionFromSmarts(f"{lifted}>>{products}")
     rxn.Initialize()
     return rxn.GetReactantTemplate(0), rxn
+
+
+def _deletes_heavy_atom(rxn: rdChemReactions.ChemicalReaction) -> bool:
+    """True when the reaction's (first) reactant template has a heavy atom that no product
+    template keeps (an unmapped one, or one whose map number no product has)."""
+    kept = {a.GetAtomMapNum() for i in range(rxn.GetNumProductTemplates())
+            for a in rxn.GetProductTemplate(i).GetAtoms() if a.GetAtomMapNum()}
+    return any(a.GetAtomicNum() != 1 and (not a.GetAtomMapNum() or a.GetAtomMapNum() not in kept)
+               for a in rxn.GetReactantTemplate(0).GetAtoms())
 
 
 def _kept_atoms(piece: Chem.Mol) -> set[int] | None:
