@@ -542,7 +542,7 @@ class Screener:
         if (not identical or keep_all) and bulk:
             hits += self._conversions(work, n_atoms, floor, bulk_floor, keep_all)
         if p.drug_targets and (keep_all or all(h.score < DRUG_STAGE_BELOW for h in hits)):
-            protected = freed > 0 and self.rules.protecting_group_atoms(work.mol, work.smiles) > 0
+            protected = freed > 0 and self.rules.has_protecting_groups(work.mol, work.smiles)
             hits += self._drug_routes(work, keep_all, protected)
         hits += self._groups(work.mol, words, keep_all, work.smiles)
         return self._verdict(rec, std, hits, best_sim, keep_all, work=work)
@@ -1109,17 +1109,22 @@ class Screener:
 
     def _none_reason(self, hits: list[Hit], best_sim: float) -> tuple[str, Hit | None]:
         """The reason of a row that raises no flag, and the hit whose substance it names."""
-        excluded = next((h for h in hits if h.relation == "excluded"), None)
-        if excluded is not None:
-            return excluded.reason, excluded
-        weak = next((h for h in hits if h.relation in ("converts", "drug")), None)
+        weak = skeleton = near = None    # the first hit of each kind, in one pass
+        for h in hits:
+            relation = h.relation
+            if relation == "similar":
+                near = near or h
+            elif relation == "excluded":
+                return h.reason, h
+            elif relation in ("converts", "drug"):
+                weak = weak or h
+            elif relation == "skeleton":
+                skeleton = skeleton or h
         if weak is not None:
             return weak.reason, weak
-        skeleton = next((h for h in hits if h.relation == "skeleton"), None)
         if skeleton is not None:
             return (f"no listed substance, conversion or group; {skeleton.reason} (Tanimoto "
                     f"below {self.parameters.similar_threshold})", skeleton)
-        near = next((h for h in hits if h.relation == "similar"), None)
         if near is not None:
             return (f"no listed substance, conversion or group; nearest is {near.substance_name} "
                     f"(Tanimoto {near.similarity:.2f}, below {self.parameters.similar_threshold})",
