@@ -294,8 +294,10 @@ class Screener:
         self._repeats = _Repeats(repeats)
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the verdicts remembered for repeats (a worker starts its own)."""
-        return {k: (_Repeats(v.size) if k == "_repeats" else v) for k, v in self.__dict__.items()}
+        """Pickle without the verdicts remembered for repeats and the `similar` hits made so far
+        (a worker starts its own)."""
+        return {k: (_Repeats(v.size) if k == "_repeats" else {} if k == "_similar_hits" else v)
+                for k, v in self.__dict__.items()}
 
     # -- public API ----------------------------------------------------------------------------
 
