@@ -655,8 +655,8 @@ static void skelset_free(PyObject *capsule) {
 /* compile_skeletons([(atoms, bonds), ...]) with atoms = bytes of (n, z1, z2, z3, z4, bears,
  * max_degree, kind) octets in matching order (n elements, 0 for any atom, one 255 for any
  * heteroatom; max_degree: most neighbours, 255 for any; kind: KIND_ANY, KIND_ALIPHATIC for an
- * atom that must not be aromatic, KIND_AROMATIC for one that must) and bonds = bytes of (a, b, kind, ring)
- * quadruples -> capsule */
+ * atom that must not be aromatic, KIND_AROMATIC for one that must) and bonds = bytes of
+ * (a, b, kind, ring) quadruples -> capsule */
 static PyObject *compile_skeletons(PyObject *self, PyObject *args) {
     PyObject *list;
     if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &list)) return NULL;

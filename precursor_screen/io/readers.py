@@ -24,7 +24,6 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from precursor_screen.errors import InputError
-from precursor_screen.types import pickled_by_fields
 from precursor_screen.io.formats import input_format, output_format
 from precursor_screen.io.text import (
     DEFAULT_LIMITS,
@@ -37,6 +36,7 @@ from precursor_screen.io.text import (
     shown,
 )
 from precursor_screen.io.writers import META_KEY, arrow_schema, restore, restore_table
+from precursor_screen.types import pickled_by_fields
 
 __all__ = ["Record", "read_records", "read_inputs", "read_rows", "read_arrow", "read_toml",
            "count_output_rows", "parquet_batches", "sniff_delimiter", "csv_table",

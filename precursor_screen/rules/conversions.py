@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -218,8 +218,8 @@ class RuleSet:
 
     __slots__ = ("rules", "source", "_compiled", "_by_id", "_same", "_rev_same", "_products",
                  "_screen_groups", "_screens_fast", "_protecting", "_freed", "_protecting_deletes",
-                 "_rev_by_elements", "_rev_prefix", "_screens_of", "_wanted", "_of_kind", "_protecting_needs",
-                 "_recursion_needs", "_fast_screens")
+                 "_rev_by_elements", "_rev_prefix", "_screens_of", "_wanted", "_of_kind",
+                 "_protecting_needs", "_recursion_needs", "_fast_screens")
 
     def __init__(self, rules: Iterable[ConversionRule], source: str = "<rules>") -> None:
         self.rules: tuple[ConversionRule, ...] = tuple(rules)
@@ -448,13 +448,27 @@ class RuleSet:
         template but for conditions another removal can lift (`_lifted`). A screen's size
         floors need these: a route's product is weighed against what is left of the candidate
         after every group the route took off."""
+        return _removed_atoms(mol, list(self._protecting_matches(mol, smiles, freed)))
+
+    def has_protecting_groups(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
+        """True when a protecting group can come off ``mol`` now: ``protecting_group_atoms(mol,
+        smiles) > 0``, answered without running the reactions where every protecting-group
+        mask deletes a heavy atom of its template (then a template that matches takes one
+        off)."""
+        if not self._protecting_deletes:
+            return self.protecting_group_atoms(mol, smiles) > 0
+        return next(self._protecting_matches(mol, smiles, False), None) is not None
+
+    def _protecting_matches(self, mol: Chem.Mol, smiles: str | None, freed: bool
+                            ) -> Iterator[rdChemReactions.ChemicalReaction]:
+        """The reaction of each protecting-group mask whose template (``freed``: lifted, where
+        `_lifted` lifts it) matches ``mol``, in order. With the C matcher's answer, only the
+        masks whose relaxed form and recursive parts are all in the molecule are asked; without
+        it, those whose elements and relaxed screen are."""
         needs = self._protecting_needs
         found = needs.found(mol, smiles)
         elements = _elements(mol) if found is None else frozenset()
         screened: dict[int, bool] = {}
-        present = []
-        # with the C matcher's answer, only the masks whose relaxed form and recursive parts
-        # are all in the molecule
         for k in range(len(self._protecting)) if found is None else needs.possible(found):
             compiled, screen = self._protecting[k]
             if found is None:
@@ -468,22 +482,7 @@ class RuleSet:
             query, rxn = (self._freed[k] if freed and k in self._freed
                           else (compiled.query, compiled.rxn))
             if mol.HasSubstructMatch(query):
-                present.append(rxn)
-        return _removed_atoms(mol, present)
-
-    def has_protecting_groups(self, mol: Chem.Mol, smiles: str | None = None) -> bool:
-        """True when a protecting group can come off ``mol`` now: ``protecting_group_atoms(mol,
-        smiles) > 0``, answered without running the reactions where every protecting-group
-        mask deletes a heavy atom of its template (then a template that matches takes one
-        off)."""
-        if not self._protecting_deletes:
-            return self.protecting_group_atoms(mol, smiles) > 0
-        needs = self._protecting_needs
-        found = needs.found(mol, smiles)
-        if found is None:
-            return self.protecting_group_atoms(mol, smiles) > 0
-        return any(mol.HasSubstructMatch(self._protecting[k][0].query)
-                   for k in needs.possible(found))
+                yield rxn
 
     def step_text(self, parent: str, step: Step) -> tuple[str, str]:
         """How a reason names one step from ``parent`` (SMILES): ("rule name (removes what came

@@ -201,8 +201,8 @@ def _spec(atoms: Sequence[QueryAtom], bonds: Sequence[QueryBond]) -> tuple[bytes
     """(atoms, bonds) for ``compile_skeletons``: atoms renumbered so that each after the first is
     bonded to an earlier one (breadth first from the rarest label: a named heteroatom, then any
     heteroatom, then an atom bearing one, then a carbon), each as (n, z1..z4, bears, most
-    neighbours, kind); bonds as (atom, atom, order, ring). None for a query the matcher does not take (disconnected, too
-    large)."""
+    neighbours, kind); bonds as (atom, atom, order, ring). None for a query the matcher does
+    not take (disconnected, too large)."""
     n = len(atoms)
     if not 0 < n <= 64 or len(bonds) > 96:
         return None

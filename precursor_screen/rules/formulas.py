@@ -135,11 +135,10 @@ class TargetFormulas:
         frags = Chem.GetMolFrags(product, sanitizeFrags=False)
         if len(frags) == 1:
             counts = heavy_counts(product)
-            if counts is not None:
-                return 0 if self._could_be(counts) else 1
+            if counts is None:
+                return 0 if self.could_be([a.GetAtomicNum() for a in product.GetAtoms()]) else 1
+            return 0 if self._could_be(counts) else 1
         numbers = [a.GetAtomicNum() for a in product.GetAtoms()]
-        if len(frags) == 1:
-            return 0 if self.could_be(numbers) else 1
         for frag in frags:
             if self.could_be([numbers[i] for i in frag]):
                 return 0

@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import accumulate, permutations
 from typing import Any
 
@@ -52,10 +53,9 @@ from rdkit.Chem import rdChemReactions
 
 from precursor_screen.rules.fastgate import QuerySet
 
-__all__ = ["RouteGate", "GateSet", "refined_skeleton", "substrate_cores", "gate_problems", "flag_floor",
-           "rules_keep_skeletons", "skeleton_gates", "surely_aliphatic", "surely_aromatic",
-           "without_recursion",
-           "recursive_parts", "split_top", "HETERO"]
+__all__ = ["RouteGate", "GateSet", "refined_skeleton", "substrate_cores", "gate_problems",
+           "flag_floor", "rules_keep_skeletons", "skeleton_gates", "surely_aliphatic",
+           "surely_aromatic", "without_recursion", "recursive_parts", "split_top", "HETERO"]
 
 HETERO = "$(*~[!#6;!#1])"
 """Atom primitive: bears a heteroatom (any element but carbon and hydrogen)."""
@@ -456,11 +456,6 @@ class Skeleton:
             return tuple("a" if i in aromatic else "A" for i in range(len(self.atoms)))
         return self.kinds or ("",) * len(self.atoms)
 
-    @property
-    def fully_typed(self) -> bool:
-        """Every atom is typed aromatic or aliphatic."""
-        return all(self.atom_kinds())
-
     def smarts(self, test: bool = False) -> str:
         """The query; ``test=True`` gives the form matched against `rep` to prune implied ones."""
         symbols = []
@@ -649,7 +644,7 @@ def surely_aliphatic(atom: Chem.Atom) -> bool:
     if not atom.HasQuery():
         return not atom.GetIsAromatic()
     lines = atom.DescribeQuery().splitlines()
-    if lines and _fold_query(lines, 0, _aliphatic_node)[0]:
+    if lines and _fold_query(lines, 0, partial(_kind_node, aromatic=False))[0]:
         return True
     return _recursive_all(atom.GetSmarts(), surely_aliphatic)
 
@@ -660,11 +655,12 @@ def surely_aromatic(atom: Chem.Atom) -> bool:
     if not atom.HasQuery():
         return atom.GetIsAromatic()
     lines = atom.DescribeQuery().splitlines()
-    return bool(lines) and bool(_fold_query(lines, 0, _aromatic_node)[0])
+    return bool(lines) and bool(_fold_query(lines, 0, partial(_kind_node, aromatic=True))[0])
 
 
-def _aromatic_node(head: str, children: list[bool]) -> bool:
-    """Whether a query node surely needs an aromatic atom, from its children."""
+def _kind_node(head: str, children: list[bool], aromatic: bool) -> bool:
+    """Whether a query node surely needs an aromatic (``aromatic``) or an aliphatic atom, from
+    its children."""
     if head.startswith("AtomOr"):
         return bool(children) and all(children)
     if head.startswith("AtomAnd"):
@@ -673,22 +669,8 @@ def _aromatic_node(head: str, children: list[bool]) -> bool:
     if m is None:
         return False
     if m.group(1) is not None:            # AtomType: atomic number, +1000 when aromatic
-        return int(m.group(1)) >= 1000
-    return head.startswith("AtomIsAromatic")
-
-
-def _aliphatic_node(head: str, children: list[bool]) -> bool:
-    """Whether a query node surely needs an aliphatic atom, from its children."""
-    if head.startswith("AtomOr"):
-        return bool(children) and all(children)
-    if head.startswith("AtomAnd"):
-        return any(children)
-    m = _ALIPHATIC.fullmatch(head)
-    if m is None:
-        return False
-    if m.group(1) is not None:            # AtomType: atomic number, +1000 when aromatic
-        return int(m.group(1)) < 1000
-    return head.startswith("AtomIsAliphatic")
+        return (int(m.group(1)) >= 1000) == aromatic
+    return head.startswith("AtomIsAromatic" if aromatic else "AtomIsAliphatic")
 
 
 def _recursive_all(smarts: str, test: Any) -> bool:
